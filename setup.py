@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Packaging for the TUSS ESPnet plugin.
+
+The torch / torchaudio / espnet versions are pinned per Python version by
+``tools/install.sh``; the ranges below accept both supported stacks
+(Python 3.11: espnet 202511 + torch 2.9.1; Python >= 3.12: espnet 202611 +
+torch 2.11.0).
+"""
+from setuptools import find_packages, setup
+
+install_requires = [
+    "torch>=2.9.1",
+    "torchaudio>=2.9.1",
+    "espnet>=202511",
+    "numpy",
+    "kaldiio",
+    "soundfile",
+    "soxr",
+    "pyyaml",
+    "tqdm",
+    "matplotlib",
+    # scoring: fast_bss_eval for SDR/SI-SNR losses and metrics; mir_eval,
+    # pystoi and librosa are imported by espnet2.bin.enh_scoring at module level
+    "fast-bss-eval",
+    "mir_eval",
+    "pystoi",
+    "librosa",
+    "espnet_model_zoo",
+]
+
+setup(
+    name="tuss_plugin",
+    version="0.1.0",
+    description=(
+        "Task-aware Unified Source Separation (TUSS, Saijo et al., ICASSP 2025) "
+        "as an ESPnet enhancement-task plugin with ESPnet-style recipes"
+    ),
+    license="Apache-2.0",
+    packages=find_packages(include=["tuss_plugin", "tuss_plugin.*"]),
+    python_requires=">=3.11",
+    install_requires=install_requires,
+    extras_require={"test": ["pytest", "pytest-timeout"]},
+    entry_points={
+        "console_scripts": [
+            "tuss-train=tuss_plugin.bin.tuss_train:main",
+            "tuss-import-reference=tuss_plugin.bin.import_reference:main",
+        ]
+    },
+)

@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Band-split encoder and band-wise decoding module.
+
+The band layout follows BS-RoFormer as used by TUSS (Saijo et al., "Task-aware
+Unified Source Separation", ICASSP 2025): narrow bands at low frequencies,
+wider ones higher up. The table is derived from the sample rate and FFT size
+and clipped at Nyquist, so it builds for any ``fs`` / ``n_fft``.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+# (low Hz, high Hz, bins per band) of the fixed-width part of the table
+BAND_RANGES: Tuple[Tuple[float, float, int], ...] = (
+    (0.0, 1000.0, 2),
+    (1000.0, 2000.0, 4),
+    (2000.0, 4000.0, 12),
+    (4000.0, 8000.0, 24),
+    (8000.0, 16000.0, 48),
+)
+
+
+def band_widths(fs: int, n_fft: int) -> List[int]:
+    """Number of frequency bins of each band for a given sample rate and FFT size.
+
+    For each range in :data:`BAND_RANGES` the number of bands is
+    ``ceil(range_width / (bins * fs / 2 / n_bins))`` with ``n_bins = n_fft // 2 + 1``
+    (the released models divide by ``n_bins``). Ranges are clipped at Nyquist and
+    the last band of a range shrinks when the bins run out. The remaining bins
+    above 16 kHz are split into 4 near-equal bands at ``fs >= 48000`` (the last
+    takes the remainder) and into 2 otherwise. At 48 kHz / 2048 this gives the
+    released models' 61 bands.
+
+    Args:
+        fs: sampling rate in Hz.
+        n_fft: FFT size.
+
+    Returns:
+        list of band widths in bins; their sum is ``n_fft // 2 + 1``.
+    """
+    if fs <= 0 or n_fft < 2:
+        raise ValueError(f"invalid STFT setting: fs={fs}, n_fft={n_fft}")
+    n_bins = n_fft // 2 + 1
+    nyquist = fs / 2
+    bin_hz = nyquist / n_bins
+    widths: List[int] = []
+    used = 0
+    for lo, hi, bins in BAND_RANGES:
+        if lo >= nyquist or used >= n_bins:
+            break
+        hi = min(hi, nyquist)
+        n_bands = math.ceil((hi - lo) / (bins * bin_hz))
+        for _ in range(n_bands):
+            width = min(bins, n_bins - used)
+            if width <= 0:
+                break
+            widths.append(width)
+            used += width
+    rest = n_bins - used
+    if rest > 0:
+        n_rest = min(4 if fs >= 48000 else 2, rest)
+        base = rest // n_rest
+        widths.extend([base] * (n_rest - 1) + [rest - base * (n_rest - 1)])
+    assert sum(widths) == n_bins, (widths, n_bins)
+    return widths
+
+
+class BandSplitEncoder(nn.Module):
+    """Band-split module: complex spectrum -> one embedding per band and frame.
+
+    For a band of ``b`` bins, the real and imaginary parts of those bins
+    (channel order: bin-major, re/im fastest) are normalised with
+    ``GroupNorm(1, 2b)`` and projected with ``Conv1d(2b, emb_dim, 1)`` over time.
+
+    Args:
+        widths: band widths in bins (see :func:`band_widths`).
+        emb_dim: embedding dimension C.
+    """
+
+    def __init__(self, widths: Sequence[int], emb_dim: int):
+        super().__init__()
+        self.widths = list(widths)
+        self.bands = nn.ModuleList(
+            nn.Sequential(nn.GroupNorm(1, 2 * b), nn.Conv1d(2 * b, emb_dim, 1))
+            for b in self.widths
+        )
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        """Encode a spectrum.
+
+        Shapes: B batch, T frames, F bins, Q bands, C emb_dim.
+
+        Args:
+            spec: complex STFT, (B, T, F).
+
+        Returns:
+            band features, (B, C, T, Q).
+        """
+        B, T, F = spec.shape
+        x = torch.view_as_real(spec)  # (B, T, F, 2)
+        feats = []
+        start = 0
+        for b, band in zip(self.widths, self.bands):
+            xb = x[:, :, start : start + b].reshape(B, T, 2 * b)  # (B, T, 2b)
+            feats.append(band(xb.transpose(1, 2)))  # (B, C, T)
+            start += b
+        return torch.stack(feats, dim=-1)  # (B, C, T, Q)
+
+
+class BandwiseDecoder(nn.Module):
+    """Band-wise decoding module: band features -> complex mask.
+
+    Per band: ``GroupNorm(1, C)``, ``Conv1d(C, 4C, 1)``, tanh,
+    ``Conv1d(4C, 4C, 1)``, tanh, ``Conv1d(4C, 4bS, 1)``, GLU over channels; the
+    ``2bS`` outputs are ordered (output, re/im, bin). TUSS decodes one output per
+    prompt stream (S = 1); the conventional baseline decodes S sources at once.
+
+    Args:
+        widths: band widths in bins (see :func:`band_widths`).
+        emb_dim: embedding dimension C.
+        num_outputs: masks S decoded from one stream.
+        hidden_factor: width of the hidden layers in multiples of C.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        emb_dim: int,
+        num_outputs: int = 1,
+        hidden_factor: int = 4,
+    ):
+        super().__init__()
+        self.widths = list(widths)
+        self.num_outputs = num_outputs
+        hid = hidden_factor * emb_dim
+        self.bands = nn.ModuleList(
+            nn.Sequential(
+                nn.GroupNorm(1, emb_dim),
+                nn.Conv1d(emb_dim, hid, 1),
+                nn.Tanh(),
+                nn.Conv1d(hid, hid, 1),
+                nn.Tanh(),
+                nn.Conv1d(hid, 4 * b * num_outputs, 1),
+                nn.GLU(dim=1),
+            )
+            for b in self.widths
+        )
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """Decode band features into a complex mask.
+
+        Shapes: B' streams (batch x prompts), C emb_dim, T frames, Q bands, F bins.
+
+        Args:
+            feats: (B', C, T, Q).
+
+        Returns:
+            complex mask, (B', S, T, F).
+        """
+        Bp, C, T, Q = feats.shape
+        S = self.num_outputs
+        masks = []
+        for q, (b, band) in enumerate(zip(self.widths, self.bands)):
+            m = band(feats[..., q])  # (B', 2bS, T)
+            m = m.view(Bp, S, 2, b, T).float()  # (B', S, re/im, b, T)
+            masks.append(torch.complex(m[:, :, 0], m[:, :, 1]))  # (B', S, b, T)
+        return torch.cat(masks, dim=2).transpose(2, 3)  # (B', S, T, F)

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Conventional band-split TF-Locoformer separator (no prompts).
+
+The "conventional model" of TUSS (Saijo et al., "Task-aware Unified Source
+Separation", ICASSP 2025): the same band-split encoder, TF-Locoformer blocks
+and band-wise decoder as TUSS, but without prompts; it always outputs
+``num_spk`` sources, and sources absent from a mixture are trained towards
+silence (see ``SNRWithZeroRefLoss``). Its two block stacks mirror TUSS' two
+modules so that both models have comparable size.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from espnet2.enh.separator.abs_separator import AbsSeparator
+
+from tuss_plugin.layers.band_split import BandSplitEncoder, BandwiseDecoder, band_widths
+from tuss_plugin.layers.tf_locoformer import TFLocoformerStack
+from tuss_plugin.separator.tuss_separator import (
+    COND_TSE_FFN,
+    CROSS_PROMPT_FRAME_FFN,
+    CROSS_PROMPT_FREQ_FFN,
+)
+
+
+class BSLocoformerSeparator(AbsSeparator):
+    """Band-split TF-Locoformer with a fixed number of outputs.
+
+    Args:
+        input_dim: number of STFT bins (``n_fft // 2 + 1``).
+        num_spk: number of outputs S.
+        fs: sampling rate the band layout is built for.
+        n_fft: FFT size the band layout is built for.
+        emb_dim: embedding size C.
+        num_groups: groups of every RMSGroupNorm.
+        tf_order: ``ft`` or ``tf``.
+        first_blocks: blocks of the first stack.
+        first_attention_dim: attention width of the first stack.
+        first_n_heads: attention heads of the first stack.
+        first_freq_ffn: two FFN configs of the first stack's frequency paths.
+        first_frame_ffn: two FFN configs of the first stack's time paths.
+        second_blocks: blocks of the second stack (0 for none).
+        second_attention_dim: attention width of the second stack.
+        second_n_heads: attention heads of the second stack.
+        second_freq_ffn: two FFN configs of the second stack's frequency paths.
+        second_frame_ffn: two FFN configs of the second stack's time paths.
+        dropout: dropout in attention and FFNs.
+        flash_attention: accepted for configuration compatibility (no effect).
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_spk: int = 4,
+        fs: int = 48000,
+        n_fft: int = 2048,
+        emb_dim: int = 64,
+        num_groups: int = 8,
+        tf_order: str = "ft",
+        first_blocks: int = 4,
+        first_attention_dim: int = 128,
+        first_n_heads: int = 4,
+        first_freq_ffn: Sequence[Dict] = CROSS_PROMPT_FREQ_FFN,
+        first_frame_ffn: Sequence[Dict] = CROSS_PROMPT_FRAME_FFN,
+        second_blocks: int = 2,
+        second_attention_dim: int = 96,
+        second_n_heads: int = 4,
+        second_freq_ffn: Sequence[Dict] = COND_TSE_FFN,
+        second_frame_ffn: Sequence[Dict] = COND_TSE_FFN,
+        dropout: float = 0.0,
+        flash_attention: bool = False,
+    ):
+        super().__init__()
+        if input_dim != n_fft // 2 + 1:
+            raise ValueError(
+                f"input_dim={input_dim} does not match n_fft={n_fft} "
+                f"(expected {n_fft // 2 + 1} bins)"
+            )
+        if num_spk < 1:
+            raise ValueError(f"num_spk must be >= 1, got {num_spk}")
+        self._num_spk = num_spk
+        widths = band_widths(fs, n_fft)
+        self.encoder = BandSplitEncoder(widths, emb_dim)
+        self.first = TFLocoformerStack(
+            first_blocks, emb_dim, num_groups, first_attention_dim, first_n_heads,
+            first_freq_ffn, first_frame_ffn, tf_order, dropout, flash_attention,
+        )
+        self.second = (
+            TFLocoformerStack(
+                second_blocks, emb_dim, num_groups, second_attention_dim, second_n_heads,
+                second_freq_ffn, second_frame_ffn, tf_order, dropout, flash_attention,
+            )
+            if second_blocks > 0
+            else None
+        )
+        self.decoder = BandwiseDecoder(widths, emb_dim, num_outputs=num_spk)
+
+    @property
+    def num_spk(self) -> int:
+        return self._num_spk
+
+    def forward(
+        self,
+        input: torch.Tensor,
+        ilens: torch.Tensor,
+        additional: Optional[Dict] = None,
+    ) -> Tuple[List[torch.Tensor], torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+        """Separate ``num_spk`` sources.
+
+        Shapes: B batch, S outputs, C emb_dim, T frames, F bins, Q bands.
+
+        Args:
+            input: complex mixture STFT, (B, T, F).
+            ilens: frame counts, (B,).
+            additional: unused (prompts are ignored by the conventional model).
+
+        Returns:
+            S complex spectra (B, T, F), ilens, ``others`` with ``mask_spk<n>``.
+        """
+        if input.dim() != 3:
+            raise ValueError(f"expected a (B, T, F) spectrum, got shape {tuple(input.shape)}")
+        feats = self.encoder(input)  # (B, C, T, Q)
+        feats = self.first(feats)
+        if self.second is not None:
+            feats = self.second(feats)
+        masks = self.decoder(feats)  # (B, S, T, F)
+        est = masks * input.unsqueeze(1)  # (B, S, T, F)
+        others = OrderedDict(
+            (f"mask_spk{n + 1}", masks[:, n]) for n in range(self._num_spk)
+        )
+        return list(est.unbind(dim=1)), ilens, others

@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: Apache-2.0
+"""TUSS separator (ESPnet ``AbsSeparator`` adapter).
+
+K. Saijo, J. Ebbers, F. G. Germain, G. Wichern, J. Le Roux,
+"Task-aware Unified Source Separation", Proc. ICASSP 2025.
+
+Pipeline (Fig. 1 of the paper): band-split encoder -> cross-prompt module
+(prompt vectors, SOS token and frames form one sequence along time) ->
+conditional TSE module applied to ``mixture feature * prompt vector`` for each
+prompt with shared weights -> band-wise decoding -> complex mask.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from espnet2.enh.separator.abs_separator import AbsSeparator
+
+from tuss_plugin.layers.band_split import BandSplitEncoder, BandwiseDecoder, band_widths
+from tuss_plugin.layers.prompt import DEFAULT_PROMPTS, PromptEncoder
+from tuss_plugin.layers.tf_locoformer import TFLocoformerStack
+
+# FFN settings of the released Medium model (also the defaults here)
+CROSS_PROMPT_FREQ_FFN = ({"dim_inner": 384, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2
+CROSS_PROMPT_FRAME_FFN = ({"dim_inner": 384, "conv1d_kernel": 1, "conv1d_shift": 1},) * 2
+COND_TSE_FFN = ({"dim_inner": 256, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2
+
+
+class TUSSSeparator(AbsSeparator):
+    """Task-aware unified source separator.
+
+    The defaults are the paper's Medium model (11.1M parameters).
+
+    Args:
+        input_dim: number of STFT bins F (ESPnet passes the encoder's output_dim);
+            must equal ``n_fft // 2 + 1``.
+        fs: sampling rate the band layout is built for.
+        n_fft: FFT size the band layout is built for.
+        emb_dim: embedding size C of bands, prompts and both modules.
+        num_groups: groups of every RMSGroupNorm.
+        tf_order: ``ft`` (frequency path first) or ``tf``.
+        prompts: prompt vocabulary (order defines ids; see ``PromptVocabulary``).
+        prompt_aliases: extra alias -> prompt names.
+        exclusive_prompts: prompt -> prompts it may not be combined with
+            (``None``: ``sfxbg``/``sfx`` and ``musicbg``/instrument stems).
+        use_sos_token: put a learnable SOS token between prompts and frames.
+        num_spk: maximum number of prompts (references) of a training mixture;
+            ESPnet reads up to this many ``speech_ref`` inputs.
+        cross_prompt_blocks: TF-Locoformer blocks of the cross-prompt module.
+        cross_prompt_attention_dim: attention width in the cross-prompt module.
+        cross_prompt_n_heads: attention heads in the cross-prompt module.
+        cross_prompt_freq_ffn: two FFN configs (``dim_inner``, ``conv1d_kernel``,
+            ``conv1d_shift``) of the cross-prompt frequency paths.
+        cross_prompt_frame_ffn: two FFN configs of the cross-prompt time paths.
+        cond_tse_blocks: TF-Locoformer blocks of the conditional TSE module.
+        cond_tse_attention_dim: attention width in the conditional TSE module.
+        cond_tse_n_heads: attention heads in the conditional TSE module.
+        cond_tse_freq_ffn: two FFN configs of the TSE frequency paths.
+        cond_tse_frame_ffn: two FFN configs of the TSE time paths.
+        dropout: dropout in attention and FFNs (0 in the paper).
+        flash_attention: accepted for configuration compatibility (no effect).
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        fs: int = 48000,
+        n_fft: int = 2048,
+        emb_dim: int = 64,
+        num_groups: int = 8,
+        tf_order: str = "ft",
+        prompts: Sequence[str] = DEFAULT_PROMPTS,
+        prompt_aliases: Optional[Mapping[str, str]] = None,
+        exclusive_prompts: Optional[Mapping[str, Sequence[str]]] = None,
+        use_sos_token: bool = True,
+        num_spk: int = 4,
+        cross_prompt_blocks: int = 4,
+        cross_prompt_attention_dim: int = 128,
+        cross_prompt_n_heads: int = 4,
+        cross_prompt_freq_ffn: Sequence[Dict] = CROSS_PROMPT_FREQ_FFN,
+        cross_prompt_frame_ffn: Sequence[Dict] = CROSS_PROMPT_FRAME_FFN,
+        cond_tse_blocks: int = 2,
+        cond_tse_attention_dim: int = 96,
+        cond_tse_n_heads: int = 4,
+        cond_tse_freq_ffn: Sequence[Dict] = COND_TSE_FFN,
+        cond_tse_frame_ffn: Sequence[Dict] = COND_TSE_FFN,
+        dropout: float = 0.0,
+        flash_attention: bool = False,
+    ):
+        super().__init__()
+        if input_dim != n_fft // 2 + 1:
+            raise ValueError(
+                f"input_dim={input_dim} does not match n_fft={n_fft} "
+                f"(expected {n_fft // 2 + 1} bins); set separator_conf.n_fft to the "
+                "encoder's FFT size"
+            )
+        self.fs = fs
+        self.n_fft = n_fft
+        self._num_spk = num_spk
+        widths = band_widths(fs, n_fft)
+        self.encoder = BandSplitEncoder(widths, emb_dim)
+        self.prompt_encoder = PromptEncoder(
+            emb_dim, prompts, prompt_aliases, exclusive_prompts, use_sos_token
+        )
+        self.cross_prompt = TFLocoformerStack(
+            cross_prompt_blocks,
+            emb_dim,
+            num_groups,
+            cross_prompt_attention_dim,
+            cross_prompt_n_heads,
+            cross_prompt_freq_ffn,
+            cross_prompt_frame_ffn,
+            tf_order,
+            dropout,
+            flash_attention,
+        )
+        self.cond_tse = TFLocoformerStack(
+            cond_tse_blocks,
+            emb_dim,
+            num_groups,
+            cond_tse_attention_dim,
+            cond_tse_n_heads,
+            cond_tse_freq_ffn,
+            cond_tse_frame_ffn,
+            tf_order,
+            dropout,
+            flash_attention,
+        )
+        self.decoder = BandwiseDecoder(widths, emb_dim, num_outputs=1)
+
+    @property
+    def num_spk(self) -> int:
+        return self._num_spk
+
+    @property
+    def vocab(self):
+        """The prompt vocabulary (names, aliases, validation)."""
+        return self.prompt_encoder.vocab
+
+    def forward(
+        self,
+        input: torch.Tensor,
+        ilens: torch.Tensor,
+        additional: Optional[Dict] = None,
+    ) -> Tuple[List[torch.Tensor], torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+        """Separate one source per prompt.
+
+        Shapes: B batch, N prompts, C emb_dim, T frames, F bins, Q bands.
+
+        Args:
+            input: complex mixture STFT, (B, T, F).
+            ilens: frame counts, (B,).
+            additional: must hold ``prompts``: one list of names for the whole
+                batch, one list per item, or int ids (B, N) (1-based).
+
+        Returns:
+            N complex spectra (B, T, F), ilens, and ``others`` with
+            ``prompts`` (B, N) ids and ``mask_spk<n>`` (B, T, F).
+        """
+        if additional is None or additional.get("prompts") is None:
+            raise ValueError("TUSSSeparator needs additional['prompts']")
+        if input.dim() != 3:
+            raise ValueError(f"expected a (B, T, F) spectrum, got shape {tuple(input.shape)}")
+        B, T, F = input.shape
+        ids = self.prompt_encoder.to_ids(additional["prompts"], B, device=input.device)
+        N = ids.shape[1]
+
+        feats = self.encoder(input)  # (B, C, T, Q)
+        C, Q = feats.shape[1], feats.shape[-1]
+        tokens = self.prompt_encoder(ids).to(feats.dtype)  # (B, N, C)
+        tokens = tokens.transpose(1, 2)[..., None].expand(B, C, N, Q)  # (B, C, N, Q)
+        seq = [tokens]
+        n_head = N
+        if self.prompt_encoder.sos_token is not None:
+            sos = self.prompt_encoder.sos_token.to(feats.dtype)  # (C,)
+            seq.append(sos.view(1, C, 1, 1).expand(B, C, 1, Q))  # (B, C, 1, Q)
+            n_head += 1
+        seq.append(feats)
+        seq = torch.cat(seq, dim=2)  # (B, C, n_head + T, Q)
+
+        seq = self.cross_prompt(seq)  # (B, C, n_head + T, Q)
+        prompt_vecs = seq[:, :, :N]  # (B, C, N, Q)
+        mix = seq[:, :, n_head:]  # (B, C, T, Q)
+
+        # condition the mixture on each prompt: (B, 1, C, T, Q) * (B, N, C, 1, Q)
+        cond = mix.unsqueeze(1) * prompt_vecs.transpose(1, 2).unsqueeze(3)  # (B, N, C, T, Q)
+        cond = cond.reshape(B * N, C, T, Q)  # (B*N, C, T, Q)
+        cond = self.cond_tse(cond)  # (B*N, C, T, Q)
+
+        masks = self.decoder(cond).view(B, N, T, F)  # (B, N, T, F)
+        est = masks * input.unsqueeze(1)  # (B, N, T, F)
+
+        others = OrderedDict(prompts=ids)
+        for n in range(N):
+            others[f"mask_spk{n + 1}"] = masks[:, n]
+        return list(est.unbind(dim=1)), ilens, others
