@@ -194,8 +194,9 @@ class LocoformerPath(nn.Module):
         attention_dim: attention width.
         n_heads: attention heads.
         ffn_config: two dicts of :class:`SwiGLUConvDeconv1d` arguments
-            (``dim_inner``, ``conv1d_kernel``, ``conv1d_shift``); entry 1 is the
-            first FFN of the macaron, entry 0 the last.
+            (``dim_inner``, ``conv1d_kernel``, ``conv1d_shift``): entry 0 configures
+            the FFN before attention, entry 1 the one after it (stored in reverse,
+            ``ffn.1`` runs first, as in the released checkpoints).
         rope: shared rotary embedding.
         dropout: dropout in attention and FFNs.
         flash_attention: see :class:`MultiHeadSelfAttention`.
@@ -217,7 +218,8 @@ class LocoformerPath(nn.Module):
             raise ValueError(f"a macaron path needs 2 FFN configs, got {len(ffn_config)}")
         self.ffn_norm = nn.ModuleList(RMSGroupNorm(num_groups, emb_dim) for _ in range(2))
         self.ffn = nn.ModuleList(
-            SwiGLUConvDeconv1d(emb_dim, dropout=dropout, **_ffn_kwargs(c)) for c in ffn_config
+            SwiGLUConvDeconv1d(emb_dim, dropout=dropout, **_ffn_kwargs(c))
+            for c in reversed(list(ffn_config))
         )
         self.attn_norm = RMSGroupNorm(num_groups, emb_dim)
         self.attn = MultiHeadSelfAttention(

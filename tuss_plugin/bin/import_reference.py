@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Convert a checkpoint released by the TUSS authors into an ESPnet model dir.
+
+    python -m tuss_plugin.bin.import_reference \
+        --hparams pretrained_models/tuss.medium.2-4src/hparams.yaml \
+        --checkpoint pretrained_models/tuss.medium.2-4src/checkpoints/model.pth \
+        --outdir exp/tuss_medium_release
+
+writes ``config.yaml`` + ``model.pth`` that ``SeparateAudio.from_pretrained``
+and ``tuss-separate --model`` load.
+"""
+import argparse
+import sys
+from typing import List, Optional
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hparams", required=True, help="the release's hparams.yaml")
+    parser.add_argument("--checkpoint", required=True, help="the release's model.pth")
+    parser.add_argument("--outdir", required=True, help="output directory")
+    return parser
+
+
+def main(cmd: Optional[List[str]] = None) -> int:
+    args = get_parser().parse_args(cmd)
+    from tuss_plugin.reference import import_reference
+
+    try:
+        out = import_reference(args.hparams, args.checkpoint, args.outdir)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"import_reference: error: {e}", file=sys.stderr)
+        return 1
+    print(f"import_reference: wrote {out}/config.yaml and {out}/model.pth")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ESPnet model glue for TUSS: the prompt data field reaches the separator.
+
+ESPnet's ``ESPnetEnhancementModel.forward`` drops unknown batch keys, so this
+subclass passes ``prompts`` (B, N) ids to the separator through
+``additional["prompts"]`` (and on to the loss wrappers through ``others``).
+It also applies the released models' variance normalisation
+``mix / (std(mix) + eps)`` (ESPnet's own has no eps, which turns a silent
+mixture into NaN).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from espnet2.enh.decoder.abs_decoder import AbsDecoder
+from espnet2.enh.encoder.abs_encoder import AbsEncoder
+from espnet2.enh.espnet_model import ESPnetEnhancementModel
+from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
+from espnet2.enh.separator.abs_separator import AbsSeparator
+
+MAX_REFS = 100
+
+
+class TUSSEnhancementModel(ESPnetEnhancementModel):
+    """Enhancement model that forwards per-utterance prompts.
+
+    Args:
+        encoder, separator, decoder, mask_module, loss_wrappers: as in ESPnet.
+        normalize_variance: divide the mixture by ``std + normalize_variance_eps``
+            before separation and multiply the outputs back (released models: on).
+        normalize_variance_eps: the eps above.
+        extract_feats_in_collect_stats: as in ESPnet.
+    """
+
+    def __init__(
+        self,
+        encoder: AbsEncoder,
+        separator: AbsSeparator,
+        decoder: AbsDecoder,
+        mask_module: Optional[torch.nn.Module],
+        loss_wrappers: Optional[List[AbsLossWrapper]],
+        normalize_variance: bool = True,
+        normalize_variance_eps: float = 1e-8,
+        extract_feats_in_collect_stats: bool = False,
+    ):
+        super().__init__(
+            encoder=encoder,
+            separator=separator,
+            decoder=decoder,
+            mask_module=mask_module,
+            loss_wrappers=loss_wrappers,
+            flexible_numspk=True,
+            extract_feats_in_collect_stats=extract_feats_in_collect_stats,
+        )
+        self.tuss_normalize_variance = normalize_variance
+        self.normalize_variance_eps = normalize_variance_eps
+
+    def separate(
+        self,
+        speech_mix: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        prompts=None,
+    ) -> Tuple[List[torch.Tensor], torch.Tensor, List[torch.Tensor], Dict]:
+        """Waveform-to-waveform separation.
+
+        Args:
+            speech_mix: (B, L) mixtures.
+            speech_lengths: (B,) lengths.
+            prompts: (B, N) ids or names (see ``TUSSSeparator.forward``); None for
+                separators without prompts.
+
+        Returns:
+            estimates (list of (B, L)), the mixture STFT, the estimated STFTs and
+            the separator's ``others``.
+        """
+        if self.tuss_normalize_variance:
+            # unbiased std as in the released models; a 1-sample input has none
+            std = torch.nan_to_num(speech_mix.std(dim=-1, keepdim=True))  # (B, 1)
+            std = std + self.normalize_variance_eps
+            speech_mix = speech_mix / std
+        additional = {} if prompts is None else {"prompts": prompts}
+        speech_pre, feature_mix, feature_pre, others = self.forward_enhance(
+            speech_mix, speech_lengths, additional
+        )
+        if self.tuss_normalize_variance:
+            speech_pre = [s * std for s in speech_pre]
+        return speech_pre, feature_mix, feature_pre, others
+
+    def forward(
+        self,
+        speech_mix: torch.Tensor,
+        speech_mix_lengths: Optional[torch.Tensor] = None,
+        prompts: Optional[torch.Tensor] = None,
+        prompts_lengths: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """Separate and compute the loss.
+
+        Args:
+            speech_mix: (B, L) mixtures.
+            speech_mix_lengths: (B,).
+            prompts: (B, N) prompt ids (1-based; 0 = padding), or None.
+            prompts_lengths: (B,) number of prompts per item.
+            kwargs: ``speech_ref1..speech_refN`` (B, L); ``utt_id`` is ignored.
+        """
+        refs = []
+        for n in range(1, MAX_REFS + 1):
+            if f"speech_ref{n}" not in kwargs:
+                break
+            refs.append(kwargs[f"speech_ref{n}"])
+        if not refs:
+            raise ValueError("no reference (speech_ref1) in the batch")
+        B = speech_mix.shape[0]
+        lengths = (
+            speech_mix_lengths
+            if speech_mix_lengths is not None
+            else torch.full((B,), speech_mix.shape[1], dtype=torch.long, device=speech_mix.device)
+        )
+        if prompts is not None:
+            if prompts_lengths is not None and (prompts_lengths != prompts.shape[1]).any():
+                raise ValueError(
+                    "a batch mixes different numbers of prompts "
+                    f"({sorted(set(prompts_lengths.tolist()))}); group batches by "
+                    "number of prompts (utt2category + --batch_type folded)"
+                )
+            if prompts.shape[1] != len(refs):
+                raise ValueError(
+                    f"{prompts.shape[1]} prompts but {len(refs)} references in the batch"
+                )
+        max_len = int(lengths.max())
+        speech_mix = speech_mix[:, :max_len]
+        refs = [r[:, :max_len] for r in refs]
+
+        speech_pre, feature_mix, feature_pre, others = self.separate(speech_mix, lengths, prompts)
+        if prompts is None and len(refs) < len(speech_pre):
+            # conventional separators: absent sources are all-zero references
+            refs = refs + [torch.zeros_like(refs[0])] * (len(speech_pre) - len(refs))
+        if len(refs) != len(speech_pre):
+            raise ValueError(f"{len(speech_pre)} outputs for {len(refs)} references")
+        loss, stats, weight, perm = self.forward_loss(
+            speech_pre,
+            lengths,
+            feature_mix,
+            feature_pre,
+            others,
+            refs,
+            num_spk=len(refs),
+        )
+        return loss, stats, weight
+
+    def collect_feats(
+        self, speech_mix: torch.Tensor, speech_mix_lengths: torch.Tensor, **kwargs
+    ) -> Dict[str, torch.Tensor]:
+        return {"feats": speech_mix, "feats_lengths": speech_mix_lengths}

@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Register the TUSS classes with ESPnet's enhancement task.
+
+ESPnet has no plugin discovery: its ``ClassChoices`` are module-level objects
+read when a parser or model is built. Importing :mod:`tuss_plugin` adds our
+classes to them (nothing in ESPnet's files is changed), so ``--separator tuss``
+works with ESPnet's own ``EnhancementTask`` loaders too.
+"""
+from __future__ import annotations
+
+import espnet2.tasks.enh as enh
+
+from tuss_plugin.layers.stft import TUSSSTFTDecoder, TUSSSTFTEncoder
+from tuss_plugin.loss.category_pit import CategoryPITSolver
+from tuss_plugin.loss.criterions import SNRWithZeroRefLoss
+from tuss_plugin.separator.bslocoformer_separator import BSLocoformerSeparator
+from tuss_plugin.separator.tuss_separator import TUSSSeparator
+
+SEPARATORS = {"tuss": TUSSSeparator, "bslocoformer": BSLocoformerSeparator}
+ENCODERS = {"tuss_stft": TUSSSTFTEncoder}
+DECODERS = {"tuss_stft": TUSSSTFTDecoder}
+LOSS_WRAPPERS = {"category_pit": CategoryPITSolver}
+CRITERIONS = {"snr_zeroref": SNRWithZeroRefLoss}
+
+
+def register() -> None:
+    """Add the plugin's classes to ESPnet's enhancement-task choices (idempotent)."""
+    for choices, classes in (
+        (enh.separator_choices, SEPARATORS),
+        (enh.encoder_choices, ENCODERS),
+        (enh.decoder_choices, DECODERS),
+        (enh.loss_wrapper_choices, LOSS_WRAPPERS),
+        (enh.criterion_choices, CRITERIONS),
+    ):
+        for name, cls in classes.items():
+            choices.classes[name.lower()] = cls

@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``TUSSTask``: ESPnet's enhancement task with prompts.
+
+Differences to ``EnhancementTask`` (everything else, including the trainer,
+``--resume``, DDP and the optimisers, is ESPnet's own):
+
+* builds :class:`~tuss_plugin.espnet_model.TUSSEnhancementModel`, which passes
+  the ``prompts`` data field to the separator and the loss wrappers;
+* the preprocessor ``tuss`` turns prompt words into ids and splits
+  multi-column reference lists (see :mod:`tuss_plugin.preprocessor`);
+* defaults: ``tuss_stft`` encoder/decoder, ``tuss`` separator, thresholded SNR
+  with category-wise PIT;
+* refuses batches that mix different numbers of prompts.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+import espnet2.tasks.enh as enh
+from espnet2.tasks.enh import EnhancementTask
+from espnet2.torch_utils.initialize import initialize
+from espnet2.train.class_choices import ClassChoices
+from espnet2.utils.get_default_kwargs import get_default_kwargs
+
+import tuss_plugin  # noqa: F401  (registers the plugin's classes)
+from tuss_plugin.espnet_model import TUSSEnhancementModel
+from tuss_plugin.preprocessor import TUSSPreprocessor
+
+preprocessor_choices = ClassChoices(
+    name="preprocessor",
+    classes=dict(tuss=TUSSPreprocessor),
+    type_check=None,
+    default="tuss",
+    optional=True,
+)
+
+# vocabulary keys shared by the separator and the preprocessor
+_VOCAB_KEYS = ("prompts", "prompt_aliases", "exclusive_prompts")
+
+DEFAULT_CRITERIONS = [
+    {"name": "snr_zeroref", "conf": {}, "wrapper": "category_pit", "wrapper_conf": {}}
+]
+
+
+class TUSSTask(EnhancementTask):
+    """Enhancement task for prompt-conditioned separators (TUSS)."""
+
+    class_choices_list = [
+        preprocessor_choices if c.name == "preprocessor" else c
+        for c in EnhancementTask.class_choices_list
+    ]
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser):
+        super().add_task_arguments(parser)
+        parser.set_defaults(
+            model_conf=get_default_kwargs(TUSSEnhancementModel),
+            criterions=DEFAULT_CRITERIONS,
+            encoder="tuss_stft",
+            decoder="tuss_stft",
+            separator="tuss",
+            preprocessor="tuss",
+        )
+
+    @classmethod
+    def required_data_names(
+        cls, train: bool = True, inference: bool = False
+    ) -> Tuple[str, ...]:
+        return ("speech_mix",)
+
+    @classmethod
+    def optional_data_names(
+        cls, train: bool = True, inference: bool = False
+    ) -> Tuple[str, ...]:
+        return tuple(super().optional_data_names(train, inference)) + (
+            "speech_ref1",
+            "speech_refs",
+            "prompts",
+        )
+
+    @classmethod
+    def build_preprocess_fn(
+        cls, args: argparse.Namespace, train: bool
+    ) -> Optional[Callable[[str, Dict[str, np.ndarray]], Dict[str, np.ndarray]]]:
+        conf = dict(getattr(args, "preprocessor_conf", None) or {})
+        sep_conf = getattr(args, "separator_conf", None) or {}
+        for key in _VOCAB_KEYS:
+            if conf.get(key) is None and sep_conf.get(key) is not None:
+                conf[key] = sep_conf[key]
+        return TUSSPreprocessor(train=train, **conf)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> TUSSEnhancementModel:
+        encoder = enh.encoder_choices.get_class(args.encoder)(**args.encoder_conf)
+        separator = enh.separator_choices.get_class(args.separator)(
+            encoder.output_dim, **args.separator_conf
+        )
+        decoder = enh.decoder_choices.get_class(args.decoder)(**args.decoder_conf)
+        if args.separator.endswith("nomask"):
+            raise ValueError("mask-module separators (*nomask) are not supported by TUSSTask")
+        loss_wrappers = []
+        for ctr in getattr(args, "criterions", None) or []:
+            criterion = enh.criterion_choices.get_class(ctr["name"])(**ctr.get("conf", {}))
+            loss_wrappers.append(
+                enh.loss_wrapper_choices.get_class(ctr["wrapper"])(
+                    criterion=criterion, **ctr.get("wrapper_conf", {})
+                )
+            )
+        model = TUSSEnhancementModel(
+            encoder=encoder,
+            separator=separator,
+            decoder=decoder,
+            mask_module=None,
+            loss_wrappers=loss_wrappers,
+            **args.model_conf,
+        )
+        if getattr(args, "init", None) is not None:
+            initialize(model, args.init)
+        return model
+
+    @classmethod
+    def build_sequence_iter_factory(cls, args, iter_options, mode: str):
+        factory = super().build_sequence_iter_factory(args, iter_options, mode)
+        prompt_files = [
+            p for p, name, _ in iter_options.data_path_and_name_and_type if name == "prompts"
+        ]
+        batches = getattr(getattr(factory, "sampler", None), "batches", None)
+        if prompt_files and batches is not None:
+            check_homogeneous_batches(batches, prompt_files[0])
+        return factory
+
+
+def read_num_prompts(path: str) -> Dict[str, int]:
+    """``utt2prompts`` -> {utt: number of prompts}."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                raise ValueError(f"{path}:{lineno}: utterance {parts[0]} has no prompts")
+            out[parts[0]] = len(parts) - 1
+    return out
+
+
+def check_homogeneous_batches(batches, prompts_file: str) -> None:
+    """Raise if a mini-batch mixes different numbers of prompts."""
+    n_of = read_num_prompts(prompts_file)
+    for batch in batches:
+        counts = {n_of.get(u) for u in batch}
+        if len(counts) > 1:
+            raise ValueError(
+                f"a mini-batch mixes {sorted(c for c in counts if c is not None)} prompts "
+                f"({', '.join(batch[:4])}...). Write utt2category (the number of "
+                f"prompts per utterance) next to the first data file "
+                f"({Path(prompts_file).parent}) and use --batch_type folded, or use "
+                "--batch_size 1"
+            )
