@@ -30,6 +30,11 @@ class TUSSPreprocessor(AbsPreprocessor):
         prompts_name: data name of the prompt text.
         refs_name: data name of the multi-column reference list.
         ref_prefix: prefix of the per-source reference names.
+        speech_segment: in training, cut a random segment of this many samples
+            from mixture and references (the paper trains on 6-s chunks); shorter
+            utterances are kept whole. ``None`` keeps whole utterances.
+        avoid_allzero_segment: redraw (up to 10 times) segments in which a
+            reference is silent.
     """
 
     def __init__(
@@ -41,6 +46,8 @@ class TUSSPreprocessor(AbsPreprocessor):
         prompts_name: str = "prompts",
         refs_name: str = "speech_refs",
         ref_prefix: str = "speech_ref",
+        speech_segment: Optional[int] = None,
+        avoid_allzero_segment: bool = True,
     ):
         super().__init__(train)
         self.vocab = PromptVocabulary(
@@ -49,6 +56,8 @@ class TUSSPreprocessor(AbsPreprocessor):
         self.prompts_name = prompts_name
         self.refs_name = refs_name
         self.ref_prefix = ref_prefix
+        self.speech_segment = speech_segment
+        self.avoid_allzero_segment = avoid_allzero_segment
 
     def __call__(
         self, uid: str, data: Dict[str, Union[str, np.ndarray]]
@@ -91,4 +100,20 @@ class TUSSPreprocessor(AbsPreprocessor):
                     f"utterance {uid}: reference {k} has {r.shape[0]} samples, "
                     f"the mixture {mix.shape[0]}"
                 )
+        if self.train and self.speech_segment and isinstance(mix, np.ndarray):
+            self._crop(data, mix.shape[0], n_refs)
         return data
+
+    def _crop(self, data: Dict, length: int, n_refs: int) -> None:
+        seg = int(self.speech_segment)
+        if length <= seg:
+            return
+        keys = ["speech_mix"] + [f"{self.ref_prefix}{k}" for k in range(1, n_refs + 1)]
+        for _ in range(10):
+            start = np.random.randint(0, length - seg + 1)
+            if not self.avoid_allzero_segment or all(
+                np.any(data[k][start : start + seg]) for k in keys[1:]
+            ):
+                break
+        for k in keys:
+            data[k] = data[k][start : start + seg]

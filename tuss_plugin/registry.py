@@ -4,15 +4,18 @@
 ESPnet has no plugin discovery: its ``ClassChoices`` are module-level objects
 read when a parser or model is built. Importing :mod:`tuss_plugin` adds our
 classes to them (nothing in ESPnet's files is changed), so ``--separator tuss``
-works with ESPnet's own ``EnhancementTask`` loaders too.
+works with ESPnet's own ``EnhancementTask`` loaders too. The paper's
+learning-rate schedule is added to ESPnet's scheduler table the same way.
 """
 from __future__ import annotations
 
+import espnet2.tasks.abs_task as abs_task
 import espnet2.tasks.enh as enh
 
 from tuss_plugin.layers.stft import TUSSSTFTDecoder, TUSSSTFTEncoder
 from tuss_plugin.loss.category_pit import CategoryPITSolver
 from tuss_plugin.loss.criterions import SNRWithZeroRefLoss
+from tuss_plugin.scheduler import TUSSWarmupPlateauLR
 from tuss_plugin.separator.bslocoformer_separator import BSLocoformerSeparator
 from tuss_plugin.separator.tuss_separator import TUSSSeparator
 
@@ -21,6 +24,7 @@ ENCODERS = {"tuss_stft": TUSSSTFTEncoder}
 DECODERS = {"tuss_stft": TUSSSTFTDecoder}
 LOSS_WRAPPERS = {"category_pit": CategoryPITSolver}
 CRITERIONS = {"snr_zeroref": SNRWithZeroRefLoss}
+SCHEDULERS = {"tusswarmupplateau": TUSSWarmupPlateauLR}
 
 
 def register() -> None:
@@ -34,3 +38,6 @@ def register() -> None:
     ):
         for name, cls in classes.items():
             choices.classes[name.lower()] = cls
+    # ESPnet's table of --scheduler values (read when a parser is built)
+    for name, cls in SCHEDULERS.items():
+        abs_task.scheduler_classes[name] = cls

@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: Apache-2.0
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+sys.path.insert(0, str(TESTS))
+
+import tuss_plugin  # noqa: E402,F401  (registers the plugin)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    yield
+
+
+@pytest.fixture
+def fixture_dir() -> Path:
+    return TESTS / "fixtures" / "reference_tuss"
+
+
+def pytest_configure(config):
+    # SWIG-generated modules imported by dependencies (sentencepiece) on Python 3.12+
+    config.addinivalue_line("filterwarnings", "ignore:builtin type .* has no __module__ attribute")
+    config.addinivalue_line("markers", "slow: end-to-end tests (recipe runs)")

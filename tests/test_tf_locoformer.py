@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: Apache-2.0
+import math
+
+import pytest
+import torch
+
+from tuss_plugin.layers.tf_locoformer import (
+    RMSGroupNorm,
+    RotaryEmbedding,
+    SwiGLUConvDeconv1d,
+    TFLocoformerStack,
+)
+
+
+def test_rms_group_norm_unit_rms():
+    norm = RMSGroupNorm(2, 8)
+    x = torch.randn(3, 5, 8) * 7
+    y = norm(x).view(3, 5, 2, 4)
+    rms = y.pow(2).mean(-1).sqrt()
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-4)
+
+
+def test_rms_group_norm_rejects_bad_groups():
+    with pytest.raises(ValueError):
+        RMSGroupNorm(3, 8)
+
+
+@pytest.mark.parametrize("k", [1, 3, 4])
+def test_swiglu_keeps_length_and_is_local(k):
+    ffn = SwiGLUConvDeconv1d(6, 10, conv1d_kernel=k)
+    x = torch.randn(2, 20, 6)
+    y = ffn(x)
+    assert y.shape == x.shape
+    # receptive field: output t depends on inputs t-(k-1)..t+(k-1)
+    x2 = x.clone()
+    x2[:, 10] += 1.0
+    diff = (ffn(x2) - y).abs().sum((0, 2))
+    changed = torch.nonzero(diff > 1e-6).flatten().tolist()
+    assert min(changed) >= 10 - (k - 1) and max(changed) <= 10 + (k - 1)
+
+
+def test_swiglu_rejects_stride():
+    with pytest.raises(ValueError):
+        SwiGLUConvDeconv1d(4, 8, conv1d_kernel=4, conv1d_shift=2)
+
+
+def test_rope_interleaved_pairs():
+    rope = RotaryEmbedding(4)
+    x = torch.zeros(1, 3, 4)
+    x[..., 0] = 1.0  # first pair (features 0, 1) at angle pos * 1
+    y = rope(x)
+    for pos in range(3):
+        assert torch.allclose(y[0, pos, :2], torch.tensor([math.cos(pos), math.sin(pos)]), atol=1e-6)
+    assert torch.all(y[..., 2:] == 0)
+    assert not rope.freqs.requires_grad
+
+
+def test_rope_relative_positions():
+    """q.k after RoPE depends only on the position difference."""
+    rope = RotaryEmbedding(8)
+    q, k = torch.randn(8), torch.randn(8)
+    seq_q = q.expand(6, 8).clone()
+    seq_k = k.expand(6, 8).clone()
+    rq, rk = rope(seq_q), rope(seq_k)
+    assert torch.allclose(rq[1] @ rk[3], rq[2] @ rk[4], atol=1e-5)
+
+
+@pytest.mark.parametrize("tf_order", ["ft", "tf"])
+def test_stack_forward_backward(tf_order):
+    ffn = [{"dim_inner": 8, "conv1d_kernel": 3}] * 2
+    stack = TFLocoformerStack(2, 8, 2, 8, 2, ffn, ffn, tf_order=tf_order)
+    x = torch.randn(2, 8, 7, 5, requires_grad=True)
+    y = stack(x)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    # RoPE tables shared by the blocks of one path
+    assert stack.blocks[0].freq_path.attn.rope is stack.blocks[1].freq_path.attn.rope
+
+
+def test_stack_rejects_bad_options():
+    ffn = [{"dim_inner": 8}] * 2
+    with pytest.raises(ValueError):
+        TFLocoformerStack(1, 8, 2, 8, 2, ffn, ffn, tf_order="xy")
+    with pytest.raises(ValueError):
+        TFLocoformerStack(1, 8, 2, 8, 2, [{"dim_inner": 8, "typo": 1}] * 2, ffn)
+    with pytest.raises(ValueError):
+        TFLocoformerStack(1, 8, 2, 8, 2, ffn[:1], ffn)
