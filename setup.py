@@ -44,6 +44,7 @@ setup(
         "console_scripts": [
             "tuss-train=tuss_plugin.bin.tuss_train:main",
             "tuss-import-reference=tuss_plugin.bin.import_reference:main",
+            "tuss-separate=tuss_plugin.bin.separate:main",
         ]
     },
 )

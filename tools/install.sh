@@ -6,12 +6,13 @@
 #   Python 3.11    -> espnet==202511, torch==2.9.1,  torchaudio==2.9.1
 # A second run with nothing changed only reports what is installed.
 #
-# Options (environment): TUSS_PYTHON=/path/to/python forces the interpreter.
+# Options (environment): TUSS_PYTHON=/path/to/python forces the interpreter;
+# TUSS_VENV=DIR installs into another directory (default tools/venv).
 set -euo pipefail
 
 tools_dir=$(cd "$(dirname "$0")" && pwd)
 root_dir=$(dirname "${tools_dir}")
-venv="${tools_dir}/venv"
+venv="${TUSS_VENV:-${tools_dir}/venv}"
 stamp="${venv}/.tuss_install_stamp"
 
 log() { echo "$(basename "$0"): $*"; }
@@ -53,9 +54,11 @@ if [ -z "${python}" ]; then
     exit 1
 fi
 pyver=$("${python}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# pip < 26 on 3.11: espnet 202511 needs ci_sdr, whose metadata (a git URL in an
+# extra) pip 26 refuses to read at all
 case "${pyver}" in
-    3.11) stack="espnet==202511 torch==2.9.1 torchaudio==2.9.1"; extra="setuptools<74" ;;
-    3.1[2-9]) stack="espnet==202611 torch==2.11.0 torchaudio==2.11.0"; extra="setuptools" ;;
+    3.11) stack="espnet==202511 torch==2.9.1 torchaudio==2.9.1"; extra="setuptools<74"; pip_spec="pip<26" ;;
+    3.1[2-9]) stack="espnet==202611 torch==2.11.0 torchaudio==2.11.0"; extra="setuptools"; pip_spec="pip" ;;
     *) log "error: Python ${pyver} (${python}) is not supported; need >= 3.11" >&2; exit 1 ;;
 esac
 
@@ -73,7 +76,7 @@ if [ ! -x "${venv}/bin/python" ] || [ "$("${venv}/bin/python" -c 'import sys; pr
     "${python}" -m venv "${venv}"
 fi
 rm -f "${stamp}"
-"${venv}/bin/python" -m pip install --quiet --upgrade pip wheel "${extra}"
+"${venv}/bin/python" -m pip install --quiet --upgrade "${pip_spec}" wheel "${extra}"
 # one resolve for everything, so pip cannot upgrade torch behind espnet's back
 # shellcheck disable=SC2086
 "${venv}/bin/python" -m pip install --progress-bar off ${stack} "${extra}" -e "${root_dir}[test]"

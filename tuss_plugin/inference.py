@@ -14,7 +14,7 @@ import hashlib
 import os
 import zipfile
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -44,12 +44,22 @@ def _safe_extract(zip_path: Path, outdir: Path) -> None:
         zf.extractall(root)
 
 
+def _is_pack(path: Path) -> bool:
+    """An ESPnet pack (zip with meta.yaml); torch checkpoints are zips too."""
+    if not zipfile.is_zipfile(path):
+        return False
+    if path.suffix == ".zip":
+        return True
+    with zipfile.ZipFile(path) as zf:
+        return "meta.yaml" in zf.namelist()
+
+
 def resolve_model_files(path: Union[str, Path], cache_dir: Optional[str] = None):
     """Find ``(config.yaml, model file)`` for a model directory, file or packed zip."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model directory or file")
-    if path.is_file() and zipfile.is_zipfile(path):
+    if path.is_file() and _is_pack(path):
         digest = hashlib.md5(str(path.resolve()).encode()).hexdigest()[:16]
         base = Path(cache_dir or os.environ.get("TUSS_CACHE", Path.home() / ".cache" / "tuss"))
         out = base / digest
@@ -112,32 +122,80 @@ def load_model(config_file: Union[str, Path], model_file: Union[str, Path], devi
     return model.to(device).eval(), config
 
 
+def _crossfade(length: int, fade_in: int, fade_out: int) -> np.ndarray:
+    """Weights of one segment: linear ramps over the overlaps, 1 elsewhere."""
+    w = np.ones(length, dtype=np.float32)
+    if fade_in > 0:
+        w[:fade_in] = np.arange(1, fade_in + 1, dtype=np.float32) / (fade_in + 1)
+    if fade_out > 0:
+        w[length - fade_out:] = np.minimum(
+            w[length - fade_out:], np.arange(fade_out, 0, -1, dtype=np.float32) / (fade_out + 1)
+        )
+    return w
+
+
+def segment_starts(n: int, seg: int, hop: int) -> List[int]:
+    """Start samples of the segments covering ``n`` samples (the last one ends at n)."""
+    if n <= seg:
+        return [0]
+    starts = list(range(0, n - seg, hop))
+    if not starts or starts[-1] != n - seg:
+        starts.append(n - seg)
+    return starts
+
+
 class SeparateAudio:
     """Waveform-in, waveform-out TUSS separation.
+
+    Long recordings can be processed segment-wise (CSS-style): windows of
+    ``segment_size`` seconds every ``hop_size`` seconds are separated on their
+    own, outputs of repeated prompts are aligned to the previous window on the
+    overlap (only within the same prompt, never across prompts), and overlaps
+    are cross-faded. Memory then depends on the segment size, not on the length.
 
     Args:
         model: a ``TUSSEnhancementModel``.
         config: its training config (dict).
         device: torch device.
+        segment_size: segment length in seconds (None: whole recording at once).
+        hop_size: segment shift in seconds (default: ``segment_size``, no overlap).
     """
 
-    def __init__(self, model, config: dict, device: str = "cpu"):
+    def __init__(
+        self,
+        model,
+        config: dict,
+        device: str = "cpu",
+        segment_size: Optional[float] = None,
+        hop_size: Optional[float] = None,
+    ):
         self.model = model
         self.config = config
         self.device = device
+        if segment_size is not None and segment_size <= 0:
+            raise ValueError(f"segment_size must be > 0, got {segment_size}")
+        if hop_size is not None and (segment_size is None or not 0 < hop_size <= segment_size):
+            raise ValueError(f"hop_size must be in (0, segment_size], got {hop_size}")
+        self.segment_size = segment_size
+        self.hop_size = hop_size if hop_size is not None else segment_size
         sep = model.separator
         self.fs = int(getattr(sep, "fs", config.get("separator_conf", {}).get("fs", 48000)))
         self.vocab = getattr(sep, "vocab", None)
 
     @classmethod
     def from_pretrained(
-        cls, path: Union[str, Path], device: str = "cpu", cache_dir: Optional[str] = None
+        cls,
+        path: Union[str, Path],
+        device: str = "cpu",
+        cache_dir: Optional[str] = None,
+        segment_size: Optional[float] = None,
+        hop_size: Optional[float] = None,
     ) -> "SeparateAudio":
         """Load an experiment dir (``config.yaml`` + ``.pth``), an imported
         reference dir, a model file, or a packed model zip."""
         config_file, model_file = resolve_model_files(path, cache_dir)
         model, config = load_model(config_file, model_file, device)
-        return cls(model, config, device)
+        return cls(model, config, device, segment_size=segment_size, hop_size=hop_size)
 
     @property
     def prompts(self) -> Sequence[str]:
@@ -163,6 +221,75 @@ class SeparateAudio:
         lengths = torch.full((mix.shape[0],), mix.shape[1], dtype=torch.long)
         est, _, _, _ = self.model.separate(mix.to(self.device), lengths.to(self.device), prompts)
         return torch.stack(est, dim=1)  # (B, N, L)
+
+    def _align(self, prev: np.ndarray, new: np.ndarray, groups: List[List[int]]) -> np.ndarray:
+        """Reorder outputs of repeated prompts to match the previous segment.
+
+        prev, new: (N, overlap, C) on the same samples; only outputs of the
+        same prompt are exchanged.
+        """
+        from itertools import permutations
+
+        order = list(range(new.shape[0]))
+        for idx in groups:
+            if len(idx) < 2:
+                continue
+            best, best_score = None, -np.inf
+            for perm in permutations(idx):
+                score = sum(float(np.sum(prev[i] * new[j])) for i, j in zip(idx, perm))
+                if score > best_score:
+                    best, best_score = perm, score
+            for i, j in zip(idx, best):
+                order[i] = j
+        return order
+
+    def iter_separate(self, x: np.ndarray, prompts: Optional[Sequence[str]]) -> Iterator[np.ndarray]:
+        """Separate ``x`` (n_samples, C) at the model's rate, yielding finished
+        blocks (N, n_block, C) in order; segment-wise when configured."""
+        n = x.shape[0]
+        if self.segment_size is None:
+            mix = torch.from_numpy(np.ascontiguousarray(x.T))  # (C, L)
+            yield self.separate_tensor(mix, prompts).cpu().numpy().transpose(1, 2, 0)  # (N, L, C)
+            return
+        seg = max(1, int(round(self.segment_size * self.fs)))
+        hop = max(1, int(round(self.hop_size * self.fs)))
+        starts = segment_starts(n, seg, hop)
+        groups: List[List[int]] = []
+        if prompts is not None:
+            pos = {}
+            for i, p in enumerate(prompts):
+                pos.setdefault(p, []).append(i)
+            groups = list(pos.values())
+        acc = wsum = None  # pending samples [acc_start, acc_start + len)
+        acc_start = 0
+        for i, start in enumerate(starts):
+            end = min(start + seg, n)
+            mix = torch.from_numpy(np.ascontiguousarray(x[start:end].T))  # (C, l)
+            y = self.separate_tensor(mix, prompts).cpu().numpy().transpose(1, 2, 0)  # (N, l, C)
+            fade_in = (acc_start + acc.shape[1] - start) if acc is not None else 0
+            fade_out = (end - starts[i + 1]) if i + 1 < len(starts) else 0
+            if acc is not None and fade_in > 0 and groups:
+                ov = slice(start - acc_start, acc.shape[1])
+                prev = acc[:, ov] / wsum[None, ov, None]
+                y = y[self._align(prev, y[:, :fade_in], groups)]
+            w = _crossfade(end - start, max(fade_in, 0), max(fade_out, 0))
+            if acc is None:
+                acc, wsum, acc_start = y * w[None, :, None], w, start
+            else:
+                keep = start - acc_start  # samples of acc before this segment
+                new_len = end - acc_start
+                acc2 = np.zeros((y.shape[0], new_len, y.shape[2]), dtype=np.float32)
+                w2 = np.zeros(new_len, dtype=np.float32)
+                acc2[:, : acc.shape[1]] = acc
+                w2[: wsum.shape[0]] = wsum
+                acc2[:, keep:] += y * w[None, :, None]
+                w2[keep:] += w
+                acc, wsum = acc2, w2
+            # everything before the next segment's start is final
+            final = (starts[i + 1] if i + 1 < len(starts) else n) - acc_start
+            if final > 0:
+                yield acc[:, :final] / wsum[None, :final, None]
+                acc, wsum, acc_start = acc[:, final:], wsum[final:], acc_start + final
 
     def __call__(self, mixture: np.ndarray, fs: int, prompts: Optional[Sequence[str]] = None) -> np.ndarray:
         """Separate one recording.
@@ -194,9 +321,7 @@ class SeparateAudio:
         xr = self._resample(x2, int(fs), self.fs)  # (L', C)
         if xr.ndim == 1:
             xr = xr[:, None]
-        mix = torch.from_numpy(np.ascontiguousarray(xr.T))  # (C, L')
-        est = self.separate_tensor(mix, names).cpu().numpy()  # (C, N, L')
-        est = est.transpose(1, 2, 0)  # (N, L', C)
+        est = np.concatenate(list(self.iter_separate(xr, names)), axis=1)  # (N, L', C)
         out = np.stack([self._resample(e, self.fs, int(fs)) for e in est])  # (N, ~L, C)
         if out.ndim == 2:
             out = out[..., None]

@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Shared stage script of the TUSS recipes (egs/<corpus>/tuss1/run.sh calls it).
+#
+# Stages
+#   1  data preparation: local/data.sh writes data/<set>/ (wav.scp, spk<k>.scp,
+#      utt2prompts, utt2spk, spk2utt)
+#   2  format: resample to --fs into ${dumpdir}/raw/<set>/, validate the lists
+#   3  statistics: utterance lengths (ESPnet collect_stats) -> ${expdir}/tuss_stats_<fs>
+#   4  training (tuss_train; resumes from the last checkpoint)
+#   5  inference: ${exp}/<inference_tag>_<set>/ (wavs/<k>/<utt>.wav, spk<k>.scp)
+#   6  scoring: SI-SNR, SI-SNRi, SNR, SDR -> ${exp}/RESULTS.md, ${expdir}/RESULTS.md
+#   7  packing: ESPnet model-zoo zip (espnet2.bin.pack)
+#   8  upload-ready model dir with a model card
+set -euo pipefail
+
+log() {
+    echo "$(date '+%Y-%m-%d %H:%M:%S') ($(basename "$0"):${BASH_LINENO[0]}) $*"
+}
+min() { local a=$1 b=$2; [ "$a" -lt "$b" ] && echo "$a" || echo "$b"; }
+sanitize() { echo "$1" | sed -e 's/--//g' -e 's/[^A-Za-z0-9.=_-]/_/g' -e 's/__*/_/g' -e 's/_$//'; }
+
+stage=1
+stop_stage=10000
+skip_data_prep=false
+skip_train=false
+skip_eval=false
+skip_packing=false
+ngpu=0
+nj=4
+inference_nj=4
+train_num_threads=$(nproc 2>/dev/null || echo 2)
+fs=16k
+audio_subtype=FLOAT
+dumpdir=dump
+expdir=exp
+train_set=
+valid_set=
+test_sets=
+local_data_opts=
+train_config=
+train_args=
+tag=
+pretrained_model=
+inference_config=
+inference_args=
+inference_model=valid.loss.best.pth
+inference_tag=
+inference_prompts=
+segment_size=
+hop_size=
+fold_length=80000
+
+help_message=$(cat << HELP
+Usage: $0 --train_set <set> --valid_set <set> --test_sets "<set> ..." --train_config <yaml> [options]
+
+Options:
+  --stage / --stop_stage   first / last stage to run (${stage} / ${stop_stage})
+  --skip_data_prep, --skip_train, --skip_eval, --skip_packing   skip stage groups (false)
+  --ngpu                   GPUs for training and inference (${ngpu})
+  --nj                     parallel jobs for formatting and statistics (${nj})
+  --inference_nj           parallel jobs for inference and scoring (${inference_nj})
+  --train_num_threads      CPU threads of the training job (${train_num_threads})
+  --fs                     sampling rate of the dumped audio and the model (${fs})
+  --dumpdir / --expdir     (${dumpdir} / ${expdir})
+  --local_data_opts        options of local/data.sh
+  --train_config           training YAML (TUSSTask options)
+  --train_args             extra tuss_train arguments
+  --tag                    experiment tag (default: config name + train_args)
+  --pretrained_model       initialise from this .pth (ESPnet --init_param)
+  --inference_config       YAML of tuss_inference options (segment_size, hop_size, ...)
+  --inference_args         extra tuss_inference arguments
+  --inference_model        model file in the exp dir (${inference_model})
+  --inference_tag          name prefix of inference dirs (default: enhanced)
+  --inference_prompts      separate every test mixture with this prompt list
+                           instead of its utt2prompts (e.g. "speech sfxbg")
+  --segment_size / --hop_size   segment-wise inference (seconds)
+HELP
+)
+
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+
+if [ $# -ne 0 ]; then
+    echo "$0: unexpected argument(s): $*" >&2
+    echo "${help_message}" >&2
+    exit 1
+fi
+for v in train_set valid_set test_sets train_config; do
+    if [ -z "${!v}" ]; then
+        echo "$0: --${v} is required" >&2
+        exit 1
+    fi
+done
+[ ! -f "${train_config}" ] && { echo "$0: ${train_config}: no such file" >&2; exit 1; }
+fs_hz=$(python3 -c "import sys; from tuss_plugin.kaldi_io import parse_fs; print(parse_fs(sys.argv[1]))" "${fs}" 2>/dev/null | tail -n 1) \
+    || { echo "$0: invalid --fs ${fs}" >&2; exit 1; }
+
+if [ -z "${tag}" ]; then
+    tag=$(basename "${train_config}" .yaml)
+    [ -n "${train_args}" ] && tag+="_$(sanitize "${train_args}")"
+fi
+exp=${expdir}/enh_${tag}
+stats_dir=${expdir}/tuss_stats_${fs}
+if [ -z "${inference_tag}" ]; then
+    inference_tag=enhanced
+    [ -n "${inference_prompts}" ] && inference_tag+="_$(sanitize "${inference_prompts}")"
+fi
+# checksum of files/options, used by the .done markers
+stamp() { cat "$@" 2>/dev/null | md5sum | cut -c1-16; }
+
+data_args() {  # data options of tuss_train for set $1 as mode $2 (train/valid)
+    local d=${dumpdir}/raw/$1 m=$2
+    echo "--${m}_data_path_and_name_and_type ${d}/wav.scp,speech_mix,sound" \
+         "--${m}_data_path_and_name_and_type ${d}/spk.scp,speech_refs,variable_columns_sound" \
+         "--${m}_data_path_and_name_and_type ${d}/utt2prompts,prompts,text"
+}
+
+# ---------------------------------------------------------------- stage 1
+if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! ${skip_data_prep}; then
+    log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
+    # shellcheck disable=SC2086
+    local/data.sh ${local_data_opts}
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        validate_data_dir.py "data/${dset}" > /dev/null
+    done
+    log "Stage 1 done: $(for d in ${train_set} ${valid_set} ${test_sets}; do printf '%s=%s ' "$d" "$(wc -l < "data/$d/wav.scp")"; done)mixtures"
+fi
+
+# ---------------------------------------------------------------- stage 2
+if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
+    log "Stage 2: format data at ${fs_hz} Hz -> ${dumpdir}/raw/"
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        out=${dumpdir}/raw/${dset}
+        key="fs=${fs_hz} subtype=${audio_subtype} $(stamp data/"${dset}"/{wav.scp,utt2prompts,spk*.scp})"
+        if [ -f "${out}/.done" ] && [ "$(cat "${out}/.done")" = "${key}" ]; then
+            log "  ${dset}: already formatted"
+            continue
+        fi
+        ${train_cmd} "${out}/log/format.log" \
+            python3 -m tuss_plugin.bin.format_data --fs "${fs_hz}" --nj "${nj}" \
+            --subtype "${audio_subtype}" "data/${dset}" "${out}"
+        grep -h "skipped:" "${out}/log/format.log" | sed 's/^/  /' || true
+        grep -h "^format_data: data" "${out}/log/format.log" | sed 's/^/  /' || true
+        validate_data_dir.py --check-audio "${out}" > /dev/null
+        echo "${key}" > "${out}/.done"
+    done
+fi
+
+# ---------------------------------------------------------------- stage 3
+if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! ${skip_train}; then
+    log "Stage 3: statistics -> ${stats_dir}"
+    key="$(stamp "${dumpdir}/raw/${train_set}/utt2num_samples" "${dumpdir}/raw/${valid_set}/utt2num_samples")"
+    if [ -f "${stats_dir}/.done" ] && [ "$(cat "${stats_dir}/.done")" = "${key}" ]; then
+        log "  already collected"
+    else
+        logdir=${stats_dir}/logdir
+        rm -rf "${logdir}"
+        mkdir -p "${logdir}"
+        _nj=$(min "${nj}" "$(wc -l < "${dumpdir}/raw/${valid_set}/wav.scp")")
+        _nj=$(min "${_nj}" "$(wc -l < "${dumpdir}/raw/${train_set}/wav.scp")")
+        split_scp.py --num "${_nj}" "${dumpdir}/raw/${train_set}/utt2num_samples" "${logdir}/train.JOB.scp"
+        split_scp.py --num "${_nj}" "${dumpdir}/raw/${valid_set}/utt2num_samples" "${logdir}/valid.JOB.scp"
+        # shellcheck disable=SC2046,SC2086
+        ${train_cmd} JOB=1:"${_nj}" "${logdir}/stats.JOB.log" \
+            python3 -m tuss_plugin.bin.tuss_train --collect_stats true \
+            --config "${train_config}" --ngpu 0 --num_workers 0 \
+            --batch_type unsorted --batch_size 1 \
+            $(data_args "${train_set}" train) $(data_args "${valid_set}" valid) \
+            --train_shape_file "${logdir}/train.JOB.scp" --valid_shape_file "${logdir}/valid.JOB.scp" \
+            --output_dir "${logdir}/stats.JOB" ${train_args}
+        # shellcheck disable=SC2046
+        python3 -m espnet2.bin.aggregate_stats_dirs \
+            $(for n in $(seq "${_nj}"); do echo --input_dir "${logdir}/stats.${n}"; done) \
+            --output_dir "${stats_dir}" > "${logdir}/aggregate.log" 2>&1
+        echo "${key}" > "${stats_dir}/.done"
+    fi
+    log "Stage 3 done: $(wc -l < "${stats_dir}/train/speech_mix_shape") train / $(wc -l < "${stats_dir}/valid/speech_mix_shape") valid utterances"
+fi
+
+# ---------------------------------------------------------------- stage 4
+if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! ${skip_train}; then
+    log "Stage 4: training -> ${exp} (log: ${exp}/train.log)"
+    mkdir -p "${exp}"
+    key="$(stamp "${train_config}" "${stats_dir}/.done") ${train_args} ${pretrained_model}"
+    if [ -f "${exp}/.train.done" ] && [ "$(cat "${exp}/.train.done")" = "${key}" ]; then
+        log "  already trained"
+    else
+        init_opts=""
+        [ -n "${pretrained_model}" ] && init_opts="--init_param ${pretrained_model}"
+        train_cmdline="python3 -m tuss_plugin.bin.tuss_train --config ${train_config} --ngpu ${ngpu} \
+$(data_args "${train_set}" train) $(data_args "${valid_set}" valid) \
+--train_shape_file ${stats_dir}/train/speech_mix_shape --valid_shape_file ${stats_dir}/valid/speech_mix_shape \
+--fold_length ${fold_length} --resume true --output_dir ${exp} ${init_opts} ${train_args}"
+        # a script to resume this training by hand
+        {
+            echo "#!/usr/bin/env bash"
+            echo "# Generated by $0; resumes the training of ${exp}"
+            echo "cd \"$(pwd)\" && . ./path.sh && ${train_cmdline} \"\$@\""
+        } > "${exp}/run.sh"
+        chmod +x "${exp}/run.sh"
+        # shellcheck disable=SC2086
+        ${cuda_cmd} --gpu "${ngpu}" --num-threads "${train_num_threads}" "${exp}/train.log" ${train_cmdline} &
+        pid=$!
+        shown=0
+        show_epochs() {
+            local lines
+            lines=$(sed -nE 's/.* ([0-9]+)epoch results: \[train\] .*[ ,]loss=(-?[0-9.e+-]+).*\[valid\] .*[ ,]loss=(-?[0-9.e+-]+).*/  epoch \1: train loss \2, valid loss \3/p' "${exp}/train.log" 2>/dev/null || true)
+            [ -z "${lines}" ] && return 0
+            echo "${lines}" | tail -n +$((shown + 1))
+            shown=$(echo "${lines}" | wc -l)
+        }
+        while kill -0 "${pid}" 2>/dev/null; do
+            sleep 5
+            show_epochs
+        done
+        if ! wait "${pid}"; then
+            echo "$0: training failed; see ${exp}/train.log" >&2
+            tail -n 5 "${exp}/train.log" >&2
+            exit 1
+        fi
+        show_epochs
+        echo "${key}" > "${exp}/.train.done"
+    fi
+    log "Stage 4 done: $(find "${exp}" -maxdepth 1 -name '*.pth' | wc -l) model file(s) in ${exp}"
+fi
+
+# ---------------------------------------------------------------- stage 5
+if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
+    log "Stage 5: inference with ${exp}/${inference_model}"
+    inf_opts=""
+    [ -n "${inference_config}" ] && inf_opts+=" --config ${inference_config}"
+    [ -n "${inference_prompts}" ] && inf_opts+=" --prompts ${inference_prompts}"
+    [ -n "${segment_size}" ] && inf_opts+=" --segment_size ${segment_size}"
+    [ -n "${hop_size}" ] && inf_opts+=" --hop_size ${hop_size}"
+    [ "${ngpu}" -gt 0 ] && inf_opts+=" --device cuda"
+    for dset in ${test_sets}; do
+        out=${exp}/${inference_tag}_${dset}
+        logdir=${out}/logdir
+        mkdir -p "${logdir}"
+        _nj=$(min "${inference_nj}" "$(wc -l < "${dumpdir}/raw/${dset}/wav.scp")")
+        rm -f "${logdir}"/keys.*.scp
+        split_scp.py --num "${_nj}" "${dumpdir}/raw/${dset}/wav.scp" "${logdir}/keys.JOB.scp"
+        # shellcheck disable=SC2086
+        ${decode_cmd} --gpu "${ngpu}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
+            python3 -m tuss_plugin.bin.tuss_inference --model "${exp}/${inference_model}" \
+            --data_dir "${dumpdir}/raw/${dset}" --key_file "${logdir}/keys.JOB.scp" \
+            --output_dir "${out}" --list_dir "${logdir}/output.JOB" ${inf_opts} ${inference_args}
+        for f in "${logdir}"/output.1/*; do
+            name=$(basename "${f}")
+            cat "${logdir}"/output.*/"${name}" 2>/dev/null | sort > "${out}/${name}"
+        done
+        log "  ${dset}: $(wc -l < "${out}/utt2prompts") mixtures separated -> ${out}"
+    done
+fi
+
+# ---------------------------------------------------------------- stage 6
+if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! ${skip_eval}; then
+    log "Stage 6: scoring"
+    for dset in ${test_sets}; do
+        out=${exp}/${inference_tag}_${dset}
+        logdir=${out}/scoring/logdir
+        mkdir -p "${logdir}"
+        _nj=$(find "${out}/logdir" -name 'keys.*.scp' | wc -l)
+        ${decode_cmd} JOB=1:"${_nj}" "${logdir}/score.JOB.log" \
+            python3 -m tuss_plugin.bin.score --ref_dir "${dumpdir}/raw/${dset}" --inf_dir "${out}" \
+            --key_file "${out}/logdir/keys.JOB.scp" --output "${logdir}/scores.JOB.tsv"
+        {
+            head -n 1 "${logdir}/scores.1.tsv"
+            for n in $(seq "${_nj}"); do tail -n +2 "${logdir}/scores.${n}.tsv"; done
+        } > "${out}/scoring/scores.tsv"
+    done
+    python3 -m tuss_plugin.bin.show_results "${exp}" > /dev/null
+    # shellcheck disable=SC2046
+    python3 -m tuss_plugin.bin.show_results --compare $(find "${expdir}" -maxdepth 1 -type d -name 'enh_*' | sort) \
+        --output "${expdir}/RESULTS.md" > /dev/null
+    log "Stage 6 done: ${exp}/RESULTS.md (all models: ${expdir}/RESULTS.md)"
+    awk '/^### (All outputs|Per task pattern)/{p=1; print; next} /^### /{p=0} p && /^\|/' "${exp}/RESULTS.md"
+fi
+
+# ---------------------------------------------------------------- stage 7
+packed=${exp}/${exp##*/}_${inference_model%.pth}.zip
+if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! ${skip_packing}; then
+    log "Stage 7: packing -> ${packed}"
+    pack_opts=()
+    [ -f "${exp}/RESULTS.md" ] && pack_opts+=(--option "${exp}/RESULTS.md")
+    [ -d "${exp}/images" ] && pack_opts+=(--option "${exp}/images")
+    python3 -m espnet2.bin.pack enh --train_config "${exp}/config.yaml" \
+        --model_file "${exp}/${inference_model}" "${pack_opts[@]}" --outpath "${packed}" \
+        > "${exp}/pack.log" 2>&1 || { echo "$0: packing failed; see ${exp}/pack.log" >&2; exit 1; }
+    python3 -c "import sys; from tuss_plugin.inference import SeparateAudio; SeparateAudio.from_pretrained(sys.argv[1])" \
+        "${packed}" > /dev/null 2>&1 \
+        || { echo "$0: ${packed} does not load with SeparateAudio.from_pretrained" >&2; exit 1; }
+    log "Stage 7 done: ${packed} ($(du -h "${packed}" | cut -f1))"
+fi
+
+# ---------------------------------------------------------------- stage 8
+if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ] && ! ${skip_packing}; then
+    log "Stage 8: upload-ready model dir -> ${exp}/model_card"
+    python3 -m tuss_plugin.bin.make_model_card --packed "${packed}" --exp "${exp}" \
+        --outdir "${exp}/model_card" --recipe "$(basename "$(dirname "$(pwd)")")"
+    log "Stage 8 done"
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Stage 1 of the mini recipe: synthesise the embedded corpus (nothing is
+# downloaded). Re-running with the same options does nothing.
+set -euo pipefail
+
+num_train=120   # training mixtures per task
+num_dev=6
+num_test=10
+seconds=2.0
+fs=16000
+help_message="Usage: $0 [--num_train N] [--num_dev N] [--num_test N] [--seconds S] [--fs HZ]"
+
+. ./path.sh
+. ./db.sh
+. utils/parse_options.sh
+
+marker=data/.mini_tuss.complete
+opts="num_train=${num_train} num_dev=${num_dev} num_test=${num_test} seconds=${seconds} fs=${fs}"
+if [ -f "${marker}" ] && [ "$(cat "${marker}")" = "${opts}" ]; then
+    echo "$0: corpus already synthesised (${opts})"
+    exit 0
+fi
+rm -f "${marker}"
+mkdir -p data "${MINI_TUSS}"
+python3 local/synthesize.py --data_dir data --audio_dir "${MINI_TUSS}" \
+    --num_train "${num_train}" --num_dev "${num_dev}" --num_test "${num_test}" \
+    --seconds "${seconds}" --fs "${fs}"
+echo "${opts}" > "${marker}"

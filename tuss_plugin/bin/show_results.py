@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Write RESULTS.md in ESPnet's style from the scores of recipe stage 6.
+
+    python -m tuss_plugin.bin.show_results exp/enh_tuss_mini            # -> exp/enh_tuss_mini/RESULTS.md
+    python -m tuss_plugin.bin.show_results --compare exp/enh_*  --output exp/RESULTS.md
+
+Reads ``<exp>/<inference_tag>_<set>/scoring/scores.tsv`` and reports, per
+evaluation set, the mean SI-SNR, SI-SNR improvement, SNR and SDR over all
+outputs, per prompt and per task pattern (SE, SS, USS, MSS, CASS), so a TUSS
+row can sit beside other ESPnet separators' rows.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import platform
+import subprocess
+import sys
+from collections import OrderedDict
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from tuss_plugin.fileio import atomic_write_text
+from tuss_plugin.metrics import summarize
+
+METRICS = ("si_snr", "si_snri", "snr", "sdr")
+HEAD = "|SI_SNR|SI_SNRi|SNR|SDR|"
+TASK_ORDER = ["SE", "SS", "USS", "MSS", "CASS"]
+PROMPT_ORDER = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
+
+
+def load_scores(exp: Path) -> "OrderedDict[str, List[dict]]":
+    out = OrderedDict()
+    for f in sorted(exp.glob("*/scoring/scores.tsv")):
+        with open(f, encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        for r in rows:
+            for m in METRICS:
+                r[m] = float(r[m])
+        out[f.parent.parent.name] = rows
+    return out
+
+
+def _fmt(s: Dict[str, float]) -> str:
+    return "|" + "|".join(f"{s[m]:.2f}" for m in METRICS) + "|"
+
+
+def _ordered(keys, order):
+    return [k for k in order if k in keys] + sorted(k for k in keys if k not in order)
+
+
+def environment() -> List[str]:
+    import torch
+
+    try:
+        from importlib.metadata import version
+
+        espnet_version = version("espnet")
+    except Exception:  # noqa: BLE001
+        espnet_version = "unknown"
+    import tuss_plugin
+
+    lines = [
+        "## Environments",
+        f"- date: `{datetime.datetime.now().astimezone().strftime('%a %b %d %H:%M:%S %Z %Y')}`",
+        f"- python version: `{platform.python_version()}`",
+        f"- espnet version: `espnet {espnet_version}`",
+        f"- pytorch version: `pytorch {torch.__version__}`",
+        f"- tuss_plugin version: `{tuss_plugin.__version__}`",
+    ]
+    try:
+        root = Path(tuss_plugin.__file__).resolve().parent.parent
+        commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H %cd"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        if commit:
+            h, d = commit.split(" ", 1)
+            lines.append(f"- Git hash: `{h}`")
+            lines.append(f"  - Commit date: `{d}`")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return lines
+
+
+def exp_section(exp: Path, scores) -> List[str]:
+    lines = [f"## {exp.name}"]
+    cfg = exp / "config.yaml"
+    if cfg.exists():
+        import yaml
+
+        conf = yaml.safe_load(cfg.read_text()) or {}
+        src = conf.get("config") or str(cfg)
+        lines.append(f"- config: `{src}`")
+        lines.append(f"- separator: `{conf.get('separator')}`")
+    lines += ["", "### All outputs", "", "|dataset|n_outputs" + HEAD, "|---|---|---|---|---|---|"]
+    for ds, rows in scores.items():
+        s = summarize(rows)
+        lines.append(f"|{ds}|{s['n']}" + _fmt(s))
+    lines += ["", "### Per task pattern", "", "|dataset|task|n_outputs" + HEAD, "|---|---|---|---|---|---|---|"]
+    for ds, rows in scores.items():
+        for t in _ordered({r["task"] for r in rows}, TASK_ORDER):
+            s = summarize([r for r in rows if r["task"] == t])
+            lines.append(f"|{ds}|{t}|{s['n']}" + _fmt(s))
+    lines += ["", "### Per prompt", "", "|dataset|prompt|n_outputs" + HEAD, "|---|---|---|---|---|---|---|"]
+    for ds, rows in scores.items():
+        for p in _ordered({r["prompt"] for r in rows}, PROMPT_ORDER):
+            s = summarize([r for r in rows if r["prompt"] == p])
+            lines.append(f"|{ds}|{p}|{s['n']}" + _fmt(s))
+    return lines
+
+
+def comparison(exps: List[Path]) -> List[str]:
+    """One row per model and task: the table to paste beside other separators."""
+    lines = ["## Comparison (SI-SNR improvement, dB)", ""]
+    table: Dict[tuple, Dict[str, float]] = {}
+    tasks = set()
+    for exp in exps:
+        for ds, rows in load_scores(exp).items():
+            for t in {r["task"] for r in rows}:
+                table.setdefault((exp.name, ds), {})[t] = summarize([r for r in rows if r["task"] == t])["si_snri"]
+                tasks.add(t)
+            table[(exp.name, ds)]["all"] = summarize(rows)["si_snri"]
+    cols = _ordered(tasks, TASK_ORDER) + ["all"]
+    lines.append("|model|dataset|" + "|".join(cols) + "|")
+    lines.append("|---|---|" + "|".join("---" for _ in cols) + "|")
+    for (name, ds), vals in sorted(table.items()):
+        lines.append(f"|{name}|{ds}|" + "|".join(f"{vals[c]:.2f}" if c in vals else "-" for c in cols) + "|")
+    return lines
+
+
+def main(cmd: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("exps", nargs="+", help="experiment dirs")
+    parser.add_argument("--output", default=None, help="default: <exp>/RESULTS.md (one exp)")
+    parser.add_argument("--compare", action="store_true", help="add a cross-model comparison table")
+    args = parser.parse_args(cmd)
+    exps = [Path(e) for e in args.exps if Path(e).is_dir()]
+    if not exps:
+        print("show_results: error: no experiment directory given", file=sys.stderr)
+        return 1
+    lines = ["<!-- Generated by tuss_plugin.bin.show_results -->", "# RESULTS", ""] + environment() + [""]
+    if args.compare:
+        lines += comparison(exps) + [""]
+    found = False
+    for exp in exps:
+        scores = load_scores(exp)
+        if scores:
+            found = True
+            lines += exp_section(exp, scores) + [""]
+    if not found:
+        print(f"show_results: error: no scoring/scores.tsv under {', '.join(map(str, exps))}", file=sys.stderr)
+        return 1
+    out = Path(args.output) if args.output else exps[0] / "RESULTS.md"
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    print(f"show_results: wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Command-line options for recipe scripts. Source it after setting defaults:
+#
+#   stage=1; fs=16k; inference_prompts=""
+#   help_message="Usage: $0 [options]"
+#   . utils/parse_options.sh
+#
+# Every leading "--name value" or "--name=value" sets the shell variable
+# "name" (dashes become underscores, so --stop-stage == --stop_stage). The
+# variable must already exist, and a variable whose default is true/false only
+# takes true/false. "--config FILE" sources FILE (assignments). "--help" / "-h"
+# prints $help_message. Parsing stops at the first word not starting with "--";
+# the remaining words stay in "$@".
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --help|-h)
+            echo "${help_message:-$0: no help available}"
+            exit 0 ;;
+        --*=*)
+            __opt=${1%%=*}; __val=${1#*=}; shift ;;
+        --*)
+            __opt=$1
+            if [ $# -lt 2 ]; then
+                echo "$0: option $1 needs a value" >&2
+                exit 1
+            fi
+            __val=$2; shift 2 ;;
+        *)
+            break ;;
+    esac
+    __name=${__opt#--}
+    __name=${__name//-/_}
+    if [ "${__name}" = config ]; then
+        if [ ! -f "${__val}" ]; then
+            echo "$0: config file ${__val} not found" >&2
+            exit 1
+        fi
+        # shellcheck disable=SC1090
+        . "${__val}"
+        continue
+    fi
+    if ! [[ "${__name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!__name+set}" ]; then
+        echo "$0: invalid option ${__opt} (no such option; see --help)" >&2
+        exit 1
+    fi
+    if { [ "${!__name}" = true ] || [ "${!__name}" = false ]; } \
+        && [ "${__val}" != true ] && [ "${__val}" != false ]; then
+        echo "$0: option ${__opt} takes true or false, got '${__val}'" >&2
+        exit 1
+    fi
+    printf -v "${__name}" '%s' "${__val}"
+done
+unset __opt __val __name
+true

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Check a Kaldi-style TUSS data directory and report every problem found.
+
+    validate_data_dir.py [--check-audio] [--no-refs] [--prompts speech sfx ...] DIR
+
+Checks: wav.scp and utt2prompts exist, keys are unique and sorted, every
+mixture has a prompt list that is valid (known names, not empty, no forbidden
+combination), spk<k>.scp holds exactly the utterances with >= k prompts (or
+spk.scp lists one reference per prompt), utt2spk/spk2utt agree when present.
+With --check-audio the files are opened: they must exist, be readable, be mono,
+and mixture and references must share rate and length.
+Exit status 1 and one line per problem (file and key named) when invalid.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_PROMPTS = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
+
+
+def read(path, problems, min_fields=2):
+    out = {}
+    prev = None
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < min_fields:
+            problems.append(f"{path}:{lineno}: too few fields: {line!r}")
+            continue
+        k = parts[0]
+        if k in out:
+            problems.append(f"{path}:{lineno}: duplicate key {k}")
+        if prev is not None and k < prev:
+            problems.append(f"{path}:{lineno}: not sorted ({k} after {prev})")
+        prev = k
+        out[k] = parts[1:]
+    return out
+
+
+def load_vocabulary(names):
+    """The plugin's PromptVocabulary, loaded from its file (skips the ESPnet import)."""
+    import importlib.util
+
+    src = Path(__file__).resolve().parent.parent / "tuss_plugin" / "layers" / "prompt.py"
+    try:
+        spec = importlib.util.spec_from_file_location("_tuss_prompt", src)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    except (ImportError, OSError):
+        return None
+    return mod.PromptVocabulary(names)
+
+
+def validate(d: Path, check_audio=False, refs=True, vocab=None):
+    problems = []
+    for name in ("wav.scp", "utt2prompts"):
+        if not (d / name).is_file():
+            problems.append(f"{d / name}: missing")
+    if problems:
+        return problems
+    wav = read(d / "wav.scp", problems)
+    prompts = read(d / "utt2prompts", problems)
+    voc = load_vocabulary(vocab or DEFAULT_PROMPTS)
+    for u in wav:
+        if u not in prompts:
+            problems.append(f"{d / 'utt2prompts'}: no prompts for {u}")
+    for u, p in prompts.items():
+        if u not in wav:
+            problems.append(f"{d / 'utt2prompts'}: {u} is not in wav.scp")
+        if voc is not None:
+            try:
+                voc.validate(p)
+            except ValueError as e:
+                problems.append(f"{d / 'utt2prompts'}: {u}: {e}")
+    ref_lists = {}
+    if refs:
+        if (d / "spk.scp").exists():
+            for u, paths in read(d / "spk.scp", problems).items():
+                ref_lists[u] = paths
+        k = 1
+        spk = {}
+        while (d / f"spk{k}.scp").exists():
+            spk[k] = read(d / f"spk{k}.scp", problems)
+            k += 1
+        if not spk and not ref_lists:
+            problems.append(f"{d}: no spk1.scp (references)")
+        for k, lst in spk.items():
+            need = {u for u, p in prompts.items() if len(p) >= k}
+            for u in sorted(need - set(lst)):
+                problems.append(f"{d / f'spk{k}.scp'}: no reference for {u} ({len(prompts[u])} prompts)")
+            for u in sorted(set(lst) - need):
+                problems.append(f"{d / f'spk{k}.scp'}: {u} has fewer than {k} prompts")
+        for u, paths in ref_lists.items():
+            if u in prompts and len(paths) != len(prompts[u]):
+                problems.append(f"{d / 'spk.scp'}: {u} has {len(paths)} references, {len(prompts[u])} prompts")
+        if spk and not ref_lists:
+            ref_lists = {u: [spk[k][u][0] for k in range(1, len(p) + 1) if u in spk.get(k, {})]
+                         for u, p in prompts.items()}
+    if (d / "utt2spk").exists():
+        u2s = read(d / "utt2spk", problems)
+        for u in wav:
+            if u not in u2s:
+                problems.append(f"{d / 'utt2spk'}: no entry for {u}")
+    if check_audio:
+        import soundfile as sf
+
+        for u, (path, *rest) in wav.items():
+            if rest:
+                problems.append(f"{d / 'wav.scp'}: {u}: pipes/extra fields are not supported")
+                continue
+            try:
+                info = sf.info(path)
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{d / 'wav.scp'}: {u}: {path}: unreadable ({str(e).splitlines()[0]})")
+                continue
+            if info.channels != 1:
+                problems.append(f"{d / 'wav.scp'}: {u}: {path}: {info.channels} channels, mono expected")
+            for rp in ref_lists.get(u, []):
+                try:
+                    ri = sf.info(rp)
+                except Exception as e:  # noqa: BLE001
+                    problems.append(f"{d}: {u}: reference {rp}: unreadable ({str(e).splitlines()[0]})")
+                    continue
+                if ri.samplerate != info.samplerate or ri.frames != info.frames:
+                    problems.append(f"{d}: {u}: reference {rp}: {ri.frames} samples at {ri.samplerate} Hz, "
+                                    f"mixture {info.frames} at {info.samplerate} Hz")
+    return problems
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir")
+    p.add_argument("--check-audio", action="store_true", help="open every audio file")
+    p.add_argument("--no-refs", action="store_true", help="the dir has no references (inference only)")
+    p.add_argument("--prompts", nargs="+", default=None, help="prompt vocabulary (default: the 8 TUSS prompts)")
+    a = p.parse_args(argv)
+    d = Path(a.dir)
+    if not d.is_dir():
+        print(f"validate_data_dir.py: {d}: no such directory", file=sys.stderr)
+        return 1
+    problems = validate(d, a.check_audio, not a.no_refs, a.prompts)
+    for pr in problems:
+        print(f"validate_data_dir.py: {pr}", file=sys.stderr)
+    if problems:
+        print(f"validate_data_dir.py: {d}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    n = sum(1 for l in (d / "wav.scp").read_text().splitlines() if l.strip())
+    print(f"validate_data_dir.py: {d}: OK ({n} utterances)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
