@@ -26,6 +26,8 @@ install_requires = [
     "pystoi",
     "librosa",
     "espnet_model_zoo",
+    # ESPnet's trainer writes tensorboard logs by default (--use_tensorboard true)
+    "tensorboard",
 ]
 
 setup(

@@ -85,6 +85,9 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         )
         if self.tuss_normalize_variance:
             speech_pre = [s * std for s in speech_pre]
+        if prompts is not None and isinstance(prompts, torch.Tensor) and isinstance(others, dict):
+            # stock separators ignore prompts; the loss still needs the categories
+            others.setdefault("prompts", prompts)
         return speech_pre, feature_mix, feature_pre, others
 
     def forward(

@@ -56,8 +56,11 @@ def _is_pack(path: Path) -> bool:
 
 def resolve_model_files(path: Union[str, Path], cache_dir: Optional[str] = None):
     """Find ``(config.yaml, model file)`` for a model directory, file or packed zip."""
+    tag = str(path)
     path = Path(path)
     if not path.exists():
+        if tag.count("/") == 1 and not tag.startswith((".", "/")) and not tag.endswith((".zip", ".pth")):
+            return _download(tag, cache_dir)
         raise FileNotFoundError(f"{path}: no such model directory or file")
     if path.is_file() and _is_pack(path):
         digest = hashlib.md5(str(path.resolve()).encode()).hexdigest()[:16]
@@ -95,6 +98,19 @@ def resolve_model_files(path: Union[str, Path], cache_dir: Optional[str] = None)
     raise FileNotFoundError(
         f"{path}: no model file ({', '.join(MODEL_FILE_CANDIDATES)} or <N>epoch.pth)"
     )
+
+
+def _download(tag: str, cache_dir: Optional[str] = None):
+    """A model-zoo / Hugging Face tag (``org/repo``) via espnet_model_zoo."""
+    try:
+        from espnet_model_zoo.downloader import ModelDownloader
+    except ImportError:
+        raise FileNotFoundError(f"{tag}: not a local path, and espnet_model_zoo is not installed") from None
+    try:
+        files = ModelDownloader(cache_dir).download_and_unpack(tag)
+    except Exception as e:  # noqa: BLE001 - network or hub errors
+        raise FileNotFoundError(f"{tag}: not a local path and could not be downloaded ({e})") from None
+    return Path(files["train_config"]), Path(files["model_file"])
 
 
 def load_model(config_file: Union[str, Path], model_file: Union[str, Path], device: str = "cpu"):

@@ -41,3 +41,12 @@ def register() -> None:
     # ESPnet's table of --scheduler values (read when a parser is built)
     for name, cls in SCHEDULERS.items():
         abs_task.scheduler_classes[name] = cls
+    # espnet >= 202611: espnet.load(tag, task="tuss") returns a SeparateAudio
+    try:
+        import espnet
+
+        tasks = getattr(espnet, "TASKS", None)
+        if isinstance(tasks, dict):
+            tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))
+    except ImportError:
+        pass

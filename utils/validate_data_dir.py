@@ -86,6 +86,11 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
             k += 1
         if not spk and not ref_lists:
             problems.append(f"{d}: no spk1.scp (references)")
+        if spk:
+            max_n = max((len(p) for p in prompts.values()), default=0)
+            for k in range(len(spk) + 1, max_n + 1):
+                n = sum(1 for p in prompts.values() if len(p) >= k)
+                problems.append(f"{d / f'spk{k}.scp'}: missing ({n} utterance(s) have {k} or more prompts)")
         for k, lst in spk.items():
             need = {u for u, p in prompts.items() if len(p) >= k}
             for u in sorted(need - set(lst)):

@@ -13,6 +13,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 # (low Hz, high Hz, bins per band) of the fixed-width part of the table
 BAND_RANGES: Tuple[Tuple[float, float, int], ...] = (
@@ -69,6 +70,28 @@ def band_widths(fs: int, n_fft: int) -> List[int]:
     return widths
 
 
+def width_runs(widths: Sequence[int]) -> List[Tuple[int, int, int, int]]:
+    """Runs of consecutive bands of equal width: ``(first band, n bands, width, first bin)``.
+
+    Bands of one run are processed together with grouped convolutions, which
+    gives the same result as one small convolution per band, much faster.
+    """
+    runs = []
+    q = b0 = 0
+    while q < len(widths):
+        n = 1
+        while q + n < len(widths) and widths[q + n] == widths[q]:
+            n += 1
+        runs.append((q, n, widths[q], b0))
+        b0 += n * widths[q]
+        q += n
+    return runs
+
+
+def _cat_params(mods: Sequence[nn.Module], name: str) -> torch.Tensor:
+    return torch.cat([getattr(m, name) for m in mods], dim=0)
+
+
 class BandSplitEncoder(nn.Module):
     """Band-split module: complex spectrum -> one embedding per band and frame.
 
@@ -100,15 +123,19 @@ class BandSplitEncoder(nn.Module):
         Returns:
             band features, (B, C, T, Q).
         """
-        B, T, F = spec.shape
+        B, T, _ = spec.shape
         x = torch.view_as_real(spec)  # (B, T, F, 2)
         feats = []
-        start = 0
-        for b, band in zip(self.widths, self.bands):
-            xb = x[:, :, start : start + b].reshape(B, T, 2 * b)  # (B, T, 2b)
-            feats.append(band(xb.transpose(1, 2)))  # (B, C, T)
-            start += b
-        return torch.stack(feats, dim=-1)  # (B, C, T, Q)
+        for q0, n, b, f0 in width_runs(self.widths):
+            mods = self.bands[q0 : q0 + n]
+            norms, convs = [m[0] for m in mods], [m[1] for m in mods]
+            xb = x[:, :, f0 : f0 + n * b].reshape(B, T, n * 2 * b)  # (B, T, n*2b): band, bin, re/im
+            xb = xb.transpose(1, 2)  # (B, n*2b, T)
+            # one GroupNorm(1, 2b) per band == group_norm with n groups
+            xb = F.group_norm(xb, n, _cat_params(norms, "weight"), _cat_params(norms, "bias"), norms[0].eps)
+            h = F.conv1d(xb, _cat_params(convs, "weight"), _cat_params(convs, "bias"), groups=n)  # (B, n*C, T)
+            feats.append(h.view(B, n, -1, T).permute(0, 2, 3, 1))  # (B, C, T, n)
+        return torch.cat(feats, dim=-1)  # (B, C, T, Q)
 
 
 class BandwiseDecoder(nn.Module):
@@ -164,8 +191,16 @@ class BandwiseDecoder(nn.Module):
         Bp, C, T, Q = feats.shape
         S = self.num_outputs
         masks = []
-        for q, (b, band) in enumerate(zip(self.widths, self.bands)):
-            m = band(feats[..., q])  # (B', 2bS, T)
-            m = m.view(Bp, S, 2, b, T).float()  # (B', S, re/im, b, T)
-            masks.append(torch.complex(m[:, :, 0], m[:, :, 1]))  # (B', S, b, T)
+        for q0, n, b, _ in width_runs(self.widths):
+            mods = self.bands[q0 : q0 + n]
+            norm, c1, c2, c3 = ([m[i] for m in mods] for i in (0, 1, 3, 5))
+            h = feats[..., q0 : q0 + n].permute(0, 3, 1, 2).reshape(Bp, n * C, T)  # (B', n*C, T)
+            h = F.group_norm(h, n, _cat_params(norm, "weight"), _cat_params(norm, "bias"), norm[0].eps)
+            h = torch.tanh(F.conv1d(h, _cat_params(c1, "weight"), _cat_params(c1, "bias"), groups=n))
+            h = torch.tanh(F.conv1d(h, _cat_params(c2, "weight"), _cat_params(c2, "bias"), groups=n))
+            h = F.conv1d(h, _cat_params(c3, "weight"), _cat_params(c3, "bias"), groups=n)  # (B', n*4bS, T)
+            h = F.glu(h.view(Bp, n, 4 * b * S, T), dim=2)  # (B', n, 2bS, T)
+            m = h.reshape(Bp, n, S, 2, b, T).float()  # (B', n, S, re/im, b, T)
+            m = torch.complex(m[:, :, :, 0], m[:, :, :, 1])  # (B', n, S, b, T)
+            masks.append(m.permute(0, 2, 1, 3, 4).reshape(Bp, S, n * b, T))  # (B', S, n*b, T)
         return torch.cat(masks, dim=2).transpose(2, 3)  # (B', S, T, F)

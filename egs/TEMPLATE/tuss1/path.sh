@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Environment of a recipe: sourced by run.sh / tuss.sh from egs/<corpus>/tuss1.
-MAIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+# the repository root, found from this file's real location (recipes link to it)
+MAIN_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
 export MAIN_ROOT
 if [ -f "${MAIN_ROOT}/tools/venv/bin/activate" ]; then
     # shellcheck disable=SC1091

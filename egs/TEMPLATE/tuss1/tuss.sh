@@ -98,7 +98,7 @@ fs_hz=$(python3 -c "import sys; from tuss_plugin.kaldi_io import parse_fs; print
     || { echo "$0: invalid --fs ${fs}" >&2; exit 1; }
 
 if [ -z "${tag}" ]; then
-    tag=$(basename "${train_config}" .yaml)
+    tag=$(basename "$(readlink -f "${train_config}")" .yaml)
     [ -n "${train_args}" ] && tag+="_$(sanitize "${train_args}")"
 fi
 exp=${expdir}/enh_${tag}

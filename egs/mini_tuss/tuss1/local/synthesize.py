@@ -119,11 +119,11 @@ def speech(rng, n: int, fs: int) -> np.ndarray:
 
 def sfx(rng, n: int, fs: int, kinds=None) -> np.ndarray:
     out = np.zeros(n)
-    n_events = rng.integers(1, 3)
+    n_events = rng.integers(2, 4)
     kinds = kinds or ["chirp", "impact", "beep", "rattle"]
     for _ in range(n_events):
         kind = kinds[rng.integers(len(kinds))]
-        dur = int(rng.uniform(0.15, 0.5) * fs)
+        dur = int(rng.uniform(0.2, 0.6) * fs)
         dur = min(dur, n)
         tt = np.arange(dur) / fs
         if kind == "chirp":

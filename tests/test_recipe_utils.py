@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: Apache-2.0
+"""utils/: options parser, job runners, list splitting and validation."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from datagen import make_data_dir
+
+UTILS = ROOT / "utils"
+
+
+def bash(script: str, *args, cwd=None):
+    return subprocess.run(["bash", "-c", script, "test", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PATH": f"{UTILS}:{os.environ['PATH']}"})
+
+
+PARSE = f"""
+stage=1; stop_stage=100; fs=16k; use_gpu=false; inference_prompts=""
+help_message="usage: test"
+. {UTILS}/parse_options.sh
+echo "stage=$stage stop_stage=$stop_stage fs=$fs use_gpu=$use_gpu prompts=[$inference_prompts] rest=[$*]"
+"""
+
+
+def test_parse_options_sets_variables():
+    r = bash(PARSE, "--stage", "3", "--stop-stage", "5", "--fs=44.1k", "--use_gpu", "true",
+             "--inference_prompts", "speech sfxbg", "extra", "--not-parsed")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "stage=3 stop_stage=5 fs=44.1k use_gpu=true prompts=[speech sfxbg] rest=[extra --not-parsed]"
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--nonexistent", "1"], "invalid option --nonexistent"),
+    (["--use_gpu", "yes"], "takes true or false"),
+    (["--stage"], "needs a value"),
+])
+def test_parse_options_errors(args, msg):
+    r = bash(PARSE, *args)
+    assert r.returncode != 0 and msg in r.stderr
+
+
+def test_parse_options_help_and_config(tmp_path):
+    assert bash(PARSE, "--help").stdout.strip() == "usage: test"
+    (tmp_path / "c.sh").write_text("stage=7\n")
+    assert "stage=7 " in bash(PARSE, "--config", str(tmp_path / "c.sh")).stdout
+
+
+def test_run_jobs_array_and_logs(tmp_path):
+    r = bash(f"run_jobs.sh --max-jobs-run 2 JOB=1:3 {tmp_path}/log.JOB.log echo job JOB done")
+    assert r.returncode == 0, r.stderr
+    for j in (1, 2, 3):
+        log = (tmp_path / f"log.{j}.log").read_text()
+        assert f"job {j} done" in log and "# Ended (code 0)" in log and log.startswith("# ")
+
+
+def test_run_jobs_shell_string_and_threads(tmp_path):
+    r = bash(f"run_jobs.sh --num-threads 3 {tmp_path}/one.log 'echo $OMP_NUM_THREADS | tr 3 x'")
+    assert r.returncode == 0
+    assert "\nx\n" in (tmp_path / "one.log").read_text()
+
+
+def test_run_jobs_reports_failures(tmp_path):
+    r = bash(f"run_jobs.sh JOB=1:4 {tmp_path}/log.JOB.log 'test JOB -ne 3'")
+    assert r.returncode == 1
+    assert "1 / 4 job(s) failed" in r.stderr and "log.3.log" in r.stderr
+    assert "# Ended (code 1)" in (tmp_path / "log.3.log").read_text()
+
+
+def test_run_jobs_limits_parallelism(tmp_path):
+    marker = tmp_path / "running"
+    marker.mkdir()
+    cmd = (f"'mkdir {marker}/JOB; n=$(ls {marker} | wc -l); echo $n > {tmp_path}/n.JOB; sleep 0.3; rmdir {marker}/JOB'")
+    r = bash(f"run_jobs.sh --max-jobs-run 2 JOB=1:6 {tmp_path}/l.JOB.log {cmd}")
+    assert r.returncode == 0, r.stderr
+    assert max(int((tmp_path / f"n.{j}").read_text()) for j in range(1, 7)) <= 2
+
+
+def test_slurm_runner_with_stub_srun(tmp_path):
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "srun").write_text('#!/usr/bin/env bash\necho "srun $*" >> "$(dirname "$0")/calls"\n'
+                               'while [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')
+    (stub / "srun").chmod(0o755)
+    r = bash(f"PATH={stub}:$PATH slurm_jobs.sh --gpu 1 --mem 2G JOB=1:2 {tmp_path}/s.JOB.log echo hi JOB")
+    assert r.returncode == 0, r.stderr
+    assert "hi 2" in (tmp_path / "s.2.log").read_text()
+    calls = (stub / "calls").read_text()
+    assert "--gres=gpu:1" in calls and "--mem=2G" in calls
+
+
+def test_split_scp(tmp_path):
+    src = tmp_path / "in.scp"
+    src.write_text("".join(f"u{i} x\n" for i in range(7)))
+    r = subprocess.run([sys.executable, UTILS / "split_scp.py", "--num", "3", src, tmp_path / "o.JOB.scp"])
+    assert r.returncode == 0
+    parts = [(tmp_path / f"o.{j}.scp").read_text().splitlines() for j in (1, 2, 3)]
+    assert [len(p) for p in parts] == [3, 2, 2]
+    assert sum(parts, []) == src.read_text().splitlines()
+    bad = subprocess.run([sys.executable, UTILS / "split_scp.py", "--num", "9", src, tmp_path / "o.JOB.scp"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "cannot split 7 line(s) into 9 parts" in bad.stderr
+
+
+def _validate(d, *extra):
+    return subprocess.run([sys.executable, UTILS / "validate_data_dir.py", *extra, str(d)],
+                          capture_output=True, text=True)
+
+
+def test_validate_good_dir(tmp_path):
+    d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["speech", "speech", "sfxbg"]])
+    r = _validate(d, "--check-audio")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("breakage,msg", [
+    (lambda d: (d / "utt2prompts").write_text("utt000 speech sfxbg\nutt001 speech sfx sfxbg\n"), "cannot be combined"),
+    (lambda d: (d / "utt2prompts").write_text("utt000 speech sfxbg\nutt001 speach speech sfxbg\n"), "unknown prompt"),
+    (lambda d: (d / "spk3.scp").unlink(), "spk"),
+    (lambda d: (d / "wav.scp").write_text((d / "wav.scp").read_text().splitlines()[1] + "\n"
+                                          + (d / "wav.scp").read_text().splitlines()[0] + "\n"), "not sorted"),
+    (lambda d: (d / "wavs" / "utt001_s2.wav").unlink(), "unreadable"),
+    (lambda d: (d / "utt2prompts").unlink(), "missing"),
+])
+def test_validate_reports_problems(tmp_path, breakage, msg):
+    d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["speech", "speech", "sfxbg"]])
+    (d / "spk.scp").unlink()
+    breakage(d)
+    r = _validate(d, "--check-audio")
+    assert r.returncode == 1 and msg in r.stderr, r.stderr
