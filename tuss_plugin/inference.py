@@ -195,7 +195,11 @@ class SeparateAudio:
         self.segment_size = segment_size
         self.hop_size = hop_size if hop_size is not None else segment_size
         sep = model.separator
-        self.fs = int(getattr(sep, "fs", config.get("separator_conf", {}).get("fs", 48000)))
+        # the training audio's rate (recipes store it), else the separator's
+        fs = config.get("fs") or getattr(sep, "fs", None) or (config.get("separator_conf") or {}).get("fs")
+        if fs is None:
+            raise ValueError("the model's sampling rate is unknown: its config.yaml has no 'fs'")
+        self.fs = int(fs)
         self.vocab = getattr(sep, "vocab", None)
 
     @classmethod

@@ -96,6 +96,7 @@ def hparams_to_conf(hparams: Mapping) -> Dict:
     sep.update(_module_conf(cp, "cross_prompt"))
     sep.update(_module_conf(ct, "cond_tse"))
     return {
+        "fs": int(mc["sample_rate"]),
         "encoder": "tuss_stft",
         "encoder_conf": dict(stft),
         "decoder": "tuss_stft",

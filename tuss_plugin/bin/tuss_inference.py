@@ -86,14 +86,21 @@ def main(cmd: Optional[List[str]] = None) -> int:
     t0 = time.time()
     n_done = n_skipped = 0
     for i, utt in enumerate(keys, 1):
-        plist = fixed if args.prompts is not None else sep.validate_prompts(prompts[utt])
+        if sep.vocab is None:
+            # separators without prompts (e.g. a stock ESPnet specialist): outputs
+            # are labelled with the reference prompts, in order
+            plist = args.prompts or prompts[utt]
+        else:
+            plist = fixed if args.prompts is not None else sep.validate_prompts(prompts[utt])
         used[utt] = plist
         paths = [out / "wavs" / str(k) / f"{utt}.wav" for k in range(1, len(plist) + 1)]
         if all(p.exists() for p in paths):
             n_skipped += 1
             continue
         x, fs = sf.read(wavs[utt], dtype="float32")
-        est = sep(x, fs=fs, prompts=plist)  # (N, L[, C])
+        est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
+        if len(est) != len(plist):
+            raise ValueError(f"{utt}: the model gave {len(est)} outputs for prompts {plist}")
         for p, e in zip(paths, est):
             p.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(p, lambda tmp, e=e: sf.write(tmp, e, fs, subtype="FLOAT", format="WAV"))

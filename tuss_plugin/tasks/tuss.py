@@ -56,6 +56,13 @@ class TUSSTask(EnhancementTask):
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser):
         super().add_task_arguments(parser)
+        parser.add_argument(
+            "--fs",
+            type=lambda x: None if str(x).lower() in ("none", "null", "") else int(x),
+            default=None,
+            help="Sampling rate of the training audio; saved in config.yaml so that "
+            "inference resamples inputs to it (default: the separator's fs)",
+        )
         parser.set_defaults(
             model_conf=get_default_kwargs(TUSSEnhancementModel),
             criterions=DEFAULT_CRITERIONS,

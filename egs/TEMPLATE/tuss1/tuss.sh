@@ -192,7 +192,7 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! ${skip_train}; then
         train_cmdline="python3 -m tuss_plugin.bin.tuss_train --config ${train_config} --ngpu ${ngpu} \
 $(data_args "${train_set}" train) $(data_args "${valid_set}" valid) \
 --train_shape_file ${stats_dir}/train/speech_mix_shape --valid_shape_file ${stats_dir}/valid/speech_mix_shape \
---fold_length ${fold_length} --resume true --output_dir ${exp} ${init_opts} ${train_args}"
+--fold_length ${fold_length} --fs ${fs_hz} --resume true --output_dir ${exp} ${init_opts} ${train_args}"
         # a script to resume this training by hand
         {
             echo "#!/usr/bin/env bash"

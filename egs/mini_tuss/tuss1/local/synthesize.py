@@ -17,7 +17,7 @@ machine. Sounds are simple models of their category:
 
 Mixtures follow the paper's task patterns (SE, noisy SS, USS, MSS, CASS) and
 gain ranges: every source is RMS-normalised and scaled by a gain uniform in
-[-10, 0] dB (speech, instruments) or [-20, 0] dB (sfx, sfxbg, musicbg).
+[-10, 0] dB (speech, sfx, instruments) or [-20, 0] dB (sfxbg, musicbg).
 
 Output (Kaldi style) for each set and, for specialists, each set and task
 (``<set>_<task>``, task in se/ss/uss/mss/cass): wav.scp, spk1.scp..spkN.scp,
@@ -41,7 +41,10 @@ TASKS: Dict[str, List[str]] = {
     "mss": ["drums", "bass", "vocals", "other"],
     "cass": ["speech", "sfxbg", "musicbg"],
 }
-GAINS = {"speech": (-10, 0), "sfx": (-20, 0), "sfxbg": (-20, 0), "drums": (-10, 0),
+# gain ranges (dB) as the paper states them: [-10, 0] for single sources,
+# [-20, 0] for the mix categories (the authors' released configs use [-20, 0]
+# for sfx too)
+GAINS = {"speech": (-10, 0), "sfx": (-10, 0), "sfxbg": (-20, 0), "drums": (-10, 0),
          "bass": (-10, 0), "vocals": (-10, 0), "other": (-10, 0), "musicbg": (-20, 0)}
 SET_SEEDS = {"train": 1, "dev": 2, "test": 3}
 VOWELS = [(730, 1090, 2440), (530, 1840, 2480), (270, 2290, 3010), (570, 840, 2410), (300, 870, 2240)]
