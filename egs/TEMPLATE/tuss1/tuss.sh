@@ -6,7 +6,7 @@
 #   1  data preparation: local/data.sh writes data/<set>/ (wav.scp, spk<k>.scp,
 #      utt2prompts, utt2spk, spk2utt)
 #   2  format: resample to --fs into ${dumpdir}/raw/<set>/, validate the lists
-#   3  statistics: utterance lengths (ESPnet collect_stats) -> ${expdir}/tuss_stats_<fs>
+#   3  statistics: utterance lengths (ESPnet collect_stats) -> ${expdir}/tuss_stats_<train_set>_<fs>
 #   4  training (tuss_train; resumes from the last checkpoint)
 #   5  inference: ${exp}/<inference_tag>_<set>/ (wavs/<k>/<utt>.wav, spk<k>.scp)
 #   6  scoring: SI-SNR, SI-SNRi, SNR, SDR -> ${exp}/RESULTS.md, ${expdir}/RESULTS.md
@@ -102,7 +102,7 @@ if [ -z "${tag}" ]; then
     [ -n "${train_args}" ] && tag+="_$(sanitize "${train_args}")"
 fi
 exp=${expdir}/enh_${tag}
-stats_dir=${expdir}/tuss_stats_${fs}
+stats_dir=${expdir}/tuss_stats_${train_set}_${fs}
 if [ -z "${inference_tag}" ]; then
     inference_tag=enhanced
     [ -n "${inference_prompts}" ] && inference_tag+="_$(sanitize "${inference_prompts}")"
