@@ -92,12 +92,17 @@ def test_packed_zip_and_model_card(recipe, tmp_path):
     assert fs == 44100 and y.shape == (44100, 2)
 
 
-def test_stages_are_idempotent(recipe):
-    work, _ = recipe
-    r = subprocess.run(["./run.sh", "--train_config", "conf/tuning/train_tuss_debug.yaml", "--stage", "1",
-                        "--stop_stage", "4", "--local_data_opts", "--num_train 2 --num_dev 1 --num_test 1 --seconds 1.0"],
+def _rerun(work, *args):
+    r = subprocess.run(["./run.sh", "--train_config", "conf/tuning/train_tuss_debug.yaml", *args],
                        cwd=work, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_stages_are_idempotent(recipe):
+    work, _ = recipe
+    r = _rerun(work, "--stage", "1", "--stop_stage", "4",
+               "--local_data_opts", "--num_train 2 --num_dev 1 --num_test 1 --seconds 1.0")
     assert "already synthesised" in r.stdout
     assert r.stdout.count("already formatted") == 3
     assert "already collected" in r.stdout and "already trained" in r.stdout
@@ -105,10 +110,7 @@ def test_stages_are_idempotent(recipe):
 
 def test_inference_prompts_override(recipe):
     work, _ = recipe
-    r = subprocess.run(["./run.sh", "--train_config", "conf/tuning/train_tuss_debug.yaml", "--stage", "5",
-                        "--stop_stage", "6", "--inference_prompts", "speech sfxbg"],
-                       cwd=work, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    _rerun(work, "--stage", "5", "--stop_stage", "6", "--inference_prompts", "speech sfxbg")
     out = work / "exp" / "enh_train_tuss_debug" / "enhanced_speech_sfxbg_test"
     assert set(l.split(maxsplit=1)[1] for l in (out / "utt2prompts").read_text().splitlines()) == {"speech sfxbg"}
     assert "|enhanced_speech_sfxbg_test|speech|" in (work / "exp" / "enh_train_tuss_debug" / "RESULTS.md").read_text()

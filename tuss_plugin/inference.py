@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import yaml
 
+from tuss_plugin.audio import resample
+
 # files tried, in order, when a directory is given
 MODEL_FILE_CANDIDATES = (
     "model.pth",
@@ -228,13 +230,6 @@ class SeparateAudio:
             raise ValueError("this model has no prompts")
         return self.vocab.validate(prompts)
 
-    def _resample(self, x: np.ndarray, fs_in: int, fs_out: int) -> np.ndarray:
-        if fs_in == fs_out:
-            return x
-        import soxr
-
-        return soxr.resample(x, fs_in, fs_out, quality="HQ").astype(np.float32)
-
     @torch.inference_mode()
     def separate_tensor(self, mix: torch.Tensor, prompts) -> torch.Tensor:
         """Separate at the model's rate: mix (B, L) float -> (B, N, L)."""
@@ -338,11 +333,11 @@ class SeparateAudio:
         mono = x.ndim == 1
         x2 = (x[:, None] if mono else x).astype(np.float32)  # (L, C)
         n = x2.shape[0]
-        xr = self._resample(x2, int(fs), self.fs)  # (L', C)
+        xr = resample(x2, int(fs), self.fs)  # (L', C)
         if xr.ndim == 1:
             xr = xr[:, None]
         est = np.concatenate(list(self.iter_separate(xr, names)), axis=1)  # (N, L', C)
-        out = np.stack([self._resample(e, self.fs, int(fs)) for e in est])  # (N, ~L, C)
+        out = np.stack([resample(e, self.fs, int(fs)) for e in est])  # (N, ~L, C)
         if out.ndim == 2:
             out = out[..., None]
         if out.shape[1] < n:

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import soundfile as sf
 
+from tuss_plugin.audio import resample
 from tuss_plugin.fileio import atomic_write, atomic_write_text
 from tuss_plugin.kaldi_io import parse_fs, read_dict, read_scp, write_list
 
@@ -43,14 +44,6 @@ def load_audio(path: str, channel: Optional[int] = None) -> Tuple[np.ndarray, in
             raise ValueError(f"{path}: has {x.shape[1]} channel(s), channel {channel} requested")
         return x[:, channel], sr
     return (x[:, 0] if x.shape[1] == 1 else x), sr
-
-
-def resample(x: np.ndarray, sr: int, fs: int) -> np.ndarray:
-    if sr == fs:
-        return x
-    import soxr
-
-    return soxr.resample(x, sr, fs, quality="HQ").astype(np.float32)
 
 
 def _write_wav(path: Path, x: np.ndarray, fs: int, subtype: str) -> None:

@@ -89,6 +89,7 @@ def separate_file(sep, path: str, outdir: Path, prompts: List[str], subtype: str
                   spectrogram: bool, progress: bool) -> List[Path]:
     import soundfile as sf
 
+    from tuss_plugin.audio import resample
     from tuss_plugin.fileio import atomic_write
 
     try:
@@ -99,7 +100,7 @@ def separate_file(sep, path: str, outdir: Path, prompts: List[str], subtype: str
         raise CLIError(f"{path}: contains no samples")
     if not np.isfinite(x).all():
         raise CLIError(f"{path}: contains NaN or Inf samples")
-    xm = sep._resample(x, fs, sep.fs)
+    xm = resample(x, fs, sep.fs)
     if xm.ndim == 1:
         xm = xm[:, None]
     blocks = sep.iter_separate(xm, prompts)
@@ -117,7 +118,7 @@ def separate_file(sep, path: str, outdir: Path, prompts: List[str], subtype: str
     written = []
     outs = []
     for k, (p, e) in enumerate(zip(prompts, est), 1):
-        y = sep._resample(e, sep.fs, fs)
+        y = resample(e, sep.fs, fs)
         y = y[:, None] if y.ndim == 1 else y
         y = np.pad(y, ((0, max(0, x.shape[0] - y.shape[0])), (0, 0)))[: x.shape[0]]
         y = y[:, 0] if x.shape[1] == 1 else y
