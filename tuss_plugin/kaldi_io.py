@@ -33,12 +33,19 @@ def read_dict(path: PathLike) -> Dict[str, List[str]]:
 
 
 def read_scp(path: PathLike) -> Dict[str, str]:
-    """``<key> <path>`` lists (a path may not contain spaces)."""
+    """``<key> <path>`` lists; as in Kaldi, the rest of the line after the key is
+    the path, so paths may contain spaces (MUSDB18 track folders do)."""
     out = {}
-    for lineno, (k, v) in enumerate(read_list(path), 1):
-        if len(v) != 1:
-            raise ValueError(f"{path}: entry {k} has {len(v)} fields; one path expected")
-        out[k] = v[0]
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            parts = line.strip().split(maxsplit=1)
+            if len(parts) < 2:
+                raise ValueError(f"{path}:{lineno}: expected '<key> <path>', got {line.strip()!r}")
+            if parts[0] in out:
+                raise ValueError(f"{path}:{lineno}: duplicate key {parts[0]}")
+            out[parts[0]] = parts[1]
     return out
 
 
