@@ -114,3 +114,17 @@ def test_inference_prompts_override(recipe):
     out = work / "exp" / "enh_train_tuss_debug" / "enhanced_speech_sfxbg_test"
     assert set(l.split(maxsplit=1)[1] for l in (out / "utt2prompts").read_text().splitlines()) == {"speech sfxbg"}
     assert "|enhanced_speech_sfxbg_test|speech|" in (work / "exp" / "enh_train_tuss_debug" / "RESULTS.md").read_text()
+
+
+def test_single_evaluation_mode(recipe):
+    work, _ = recipe
+    r = _rerun(work, "--stage", "5", "--stop_stage", "6", "--eval_modes", "all single")
+    exp = work / "exp" / "enh_train_tuss_debug"
+    assert (exp / "enhanced_single_test" / "scoring" / "scores.tsv").exists()
+    table = (exp / "RESULTS.md").read_text().split("### Table III layout (dB)")[1].split("###")[0]
+    rows = [l.split("|")[1:4] for l in table.strip().splitlines()[2:]]
+    assert ["enh_train_tuss_debug", "enhanced", "all"] in rows
+    assert ["enh_train_tuss_debug", "enhanced_single", "single"] in rows
+    for t in ("SE SI-SNR (test)", "SS SI-SNR (test)", "USS SI-SNR (test)", "MSS SNR (test)", "CASS SI-SNR (test)"):
+        assert t in table
+    assert "Table III layout" in r.stdout

@@ -5,7 +5,13 @@
     python -m tuss_plugin.bin.tuss_inference --model exp/enh_tuss_mini \
         --data_dir dump/raw/test --output_dir exp/enh_tuss_mini/enhanced_test \
         [--key_file split.1.scp] [--prompts speech sfxbg] \
-        [--segment_size 6 --hop_size 3]
+        [--segment_size 6 --hop_size 3] [--eval_mode single]
+
+``--eval_mode all`` (default) separates a mixture with its whole prompt list in
+one forward pass; ``--eval_mode single`` runs one pass per prompt category, as
+in the paper's "single" rows of Table III (a WHAM! mixture is separated with
+``speech speech`` and then with ``sfxbg``), and writes the outputs at the
+positions of their prompts.
 
 Writes ``<output_dir>/wavs/<k>/<utt>.wav`` (k = position in the prompt list),
 ``spk<k>.scp`` and ``utt2prompts`` (the prompts actually used). Outputs are
@@ -41,6 +47,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop_size", type=float, default=None, help="segment shift (s)")
     p.add_argument("--config", default=None,
                    help="YAML whose keys are options of this command (e.g. segment_size: 6)")
+    p.add_argument("--eval_mode", choices=["all", "single"], default="all",
+                   help="all prompts in one pass, or one pass per prompt category")
     p.add_argument("--device", default="cpu")
     p.add_argument("--num_threads", type=int, default=None)
     return p
@@ -62,6 +70,21 @@ def parse_args(cmd: Optional[List[str]] = None) -> argparse.Namespace:
         parser.set_defaults(**conf)
         args = parser.parse_args(cmd)
     return args
+
+
+def separate_per_category(sep, x: np.ndarray, fs: int, prompts: List[str]) -> List[np.ndarray]:
+    """One forward pass per prompt category ("single" evaluation of the paper).
+
+    ``prompts = [speech, speech, sfxbg]`` runs ``[speech, speech]`` and then
+    ``[sfxbg]``; the result lists the outputs in the order of ``prompts``.
+    """
+    out: List[Optional[np.ndarray]] = [None] * len(prompts)
+    for category in dict.fromkeys(prompts):
+        where = [i for i, p in enumerate(prompts) if p == category]
+        est = sep(x, fs=fs, prompts=[category] * len(where))  # (len(where), L[, C])
+        for i, e in zip(where, est):
+            out[i] = e
+    return out
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
@@ -98,7 +121,10 @@ def main(cmd: Optional[List[str]] = None) -> int:
             n_skipped += 1
             continue
         x, fs = sf.read(wavs[utt], dtype="float32")
-        est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
+        if args.eval_mode == "single" and sep.vocab is not None:
+            est = separate_per_category(sep, x, fs, plist)
+        else:
+            est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
         if len(est) != len(plist):
             raise ValueError(f"{utt}: the model gave {len(est)} outputs for prompts {plist}")
         for p, e in zip(paths, est):

@@ -47,6 +47,7 @@ inference_args=
 inference_model=valid.loss.best.pth
 inference_tag=
 inference_prompts=
+eval_modes=all
 segment_size=
 hop_size=
 fold_length=80000
@@ -74,6 +75,9 @@ Options:
   --inference_tag          name prefix of inference dirs (default: enhanced)
   --inference_prompts      separate every test mixture with this prompt list
                            instead of its utt2prompts (e.g. "speech sfxbg")
+  --eval_modes             "all" (one pass with all prompts), "single" (one pass
+                           per prompt category, the paper's "single" rows) or
+                           "all single" (${eval_modes})
   --segment_size / --hop_size   segment-wise inference (seconds)
 HELP
 )
@@ -107,6 +111,10 @@ if [ -z "${inference_tag}" ]; then
     inference_tag=enhanced
     [ -n "${inference_prompts}" ] && inference_tag+="_$(sanitize "${inference_prompts}")"
 fi
+for m in ${eval_modes}; do
+    case ${m} in all|single) ;; *) echo "$0: --eval_modes: unknown mode '${m}' (all, single)" >&2; exit 1;; esac
+done
+mode_tag() { [ "$1" = all ] && echo "${inference_tag}" || echo "${inference_tag}_$1"; }
 # checksum of files/options, used by the .done markers
 stamp() { cat "$@" 2>/dev/null | md5sum | cut -c1-16; }
 
@@ -235,8 +243,9 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
     [ -n "${segment_size}" ] && inf_opts+=" --segment_size ${segment_size}"
     [ -n "${hop_size}" ] && inf_opts+=" --hop_size ${hop_size}"
     [ "${ngpu}" -gt 0 ] && inf_opts+=" --device cuda"
+    for mode in ${eval_modes}; do
     for dset in ${test_sets}; do
-        out=${exp}/${inference_tag}_${dset}
+        out=${exp}/$(mode_tag "${mode}")_${dset}
         logdir=${out}/logdir
         mkdir -p "${logdir}"
         _nj=$(min "${inference_nj}" "$(wc -l < "${dumpdir}/raw/${dset}/wav.scp")")
@@ -246,20 +255,24 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
         ${decode_cmd} --gpu "${ngpu}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
             python3 -m tuss_plugin.bin.tuss_inference --model "${exp}/${inference_model}" \
             --data_dir "${dumpdir}/raw/${dset}" --key_file "${logdir}/keys.JOB.scp" \
-            --output_dir "${out}" --list_dir "${logdir}/output.JOB" ${inf_opts} ${inference_args}
+            --output_dir "${out}" --list_dir "${logdir}/output.JOB" --eval_mode "${mode}" ${inf_opts} ${inference_args}
         for f in "${logdir}"/output.1/*; do
             name=$(basename "${f}")
             cat "${logdir}"/output.*/"${name}" 2>/dev/null | sort > "${out}/${name}"
         done
-        log "  ${dset}: $(wc -l < "${out}/utt2prompts") mixtures separated -> ${out}"
+        echo "${mode}" > "${out}/eval_mode"
+        echo "${dset}" > "${out}/eval_set"
+        log "  ${dset} (${mode} prompts): $(wc -l < "${out}/utt2prompts") mixtures separated -> ${out}"
+    done
     done
 fi
 
 # ---------------------------------------------------------------- stage 6
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! ${skip_eval}; then
     log "Stage 6: scoring"
+    for mode in ${eval_modes}; do
     for dset in ${test_sets}; do
-        out=${exp}/${inference_tag}_${dset}
+        out=${exp}/$(mode_tag "${mode}")_${dset}
         logdir=${out}/scoring/logdir
         mkdir -p "${logdir}"
         _nj=$(find "${out}/logdir" -name 'keys.*.scp' | wc -l)
@@ -271,12 +284,13 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! ${skip_eval}; then
             for n in $(seq "${_nj}"); do tail -n +2 "${logdir}/scores.${n}.tsv"; done
         } > "${out}/scoring/scores.tsv"
     done
+    done
     python3 -m tuss_plugin.bin.show_results "${exp}" > /dev/null
     # shellcheck disable=SC2046
     python3 -m tuss_plugin.bin.show_results --compare $(find "${expdir}" -maxdepth 1 -type d -name 'enh_*' | sort) \
         --output "${expdir}/RESULTS.md" > /dev/null
     log "Stage 6 done: ${exp}/RESULTS.md (all models: ${expdir}/RESULTS.md)"
-    awk '/^### (All outputs|Per task pattern)/{p=1; print; next} /^### /{p=0} p && /^\|/' "${exp}/RESULTS.md"
+    awk '/^### (All outputs|Table III layout|Per task pattern)/{p=1; print; next} /^### /{p=0} p && /^\|/' "${exp}/RESULTS.md"
 fi
 
 # ---------------------------------------------------------------- stage 7
