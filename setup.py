@@ -26,8 +26,13 @@ install_requires = [
     "pystoi",
     "librosa",
     "espnet_model_zoo",
+    # MUSDB18-HQ scoring option: museval's BSS Eval v4 SDR (SiSEC 2018 protocol)
+    "museval",
     # ESPnet's trainer writes tensorboard logs by default (--use_tensorboard true)
     "tensorboard",
+    # training-pool preparation: voice activity detection of the LibriVox
+    # (DNS5 / URGENT) read speech, as in the URGENT challenge pipeline
+    "webrtcvad-wheels",
 ]
 
 setup(

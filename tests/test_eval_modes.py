@@ -60,3 +60,24 @@ def test_single_mode_scores_and_table(model_dir, tmp_path):
     # per-category passes are different computations: the scores differ
     all_scores = (exp / "enhanced_test" / "scoring" / "scores.tsv").read_text()
     assert all_scores != (exp / "enhanced_single_test" / "scoring" / "scores.tsv").read_text()
+
+
+def test_museval_option(tmp_path):
+    """score --museval: museval's BSS Eval v4 SDR beside the other metrics."""
+    import soundfile as sf
+
+    data = make_data_dir(tmp_path / "data", [["drums", "bass", "vocals", "other"]], fs=8000, seconds=3.0)
+    inf = tmp_path / "inf"
+    (inf / "wavs").mkdir(parents=True)
+    refs = (data / "spk.scp").read_text().split()[1:]
+    rng = np.random.default_rng(0)
+    for k, r in enumerate(refs, 1):
+        x, fs = sf.read(r)
+        sf.write(inf / "wavs" / f"{k}.wav", x + 0.1 * np.std(x) * rng.standard_normal(len(x)), fs, subtype="FLOAT")
+        (inf / f"spk{k}.scp").write_text(f"utt000 {inf / 'wavs' / f'{k}.wav'}\n")
+    (inf / "utt2prompts").write_text("utt000 drums bass vocals other\n")
+    assert score.main(["--ref_dir", str(data), "--inf_dir", str(inf), "--output", str(inf / "s.tsv"), "--museval"]) == 0
+    rows = [l.split("\t") for l in (inf / "s.tsv").read_text().splitlines()]
+    assert rows[0][-1] == "museval_sdr" and len(rows) == 5
+    for r in rows[1:]:
+        assert 17 < float(r[-1]) < 23  # outputs 20 dB above their error

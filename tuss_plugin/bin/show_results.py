@@ -26,6 +26,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
+
 from tuss_plugin.fileio import atomic_write_text
 from tuss_plugin.metrics import summarize
 
@@ -58,8 +60,9 @@ def load_scores(exp: Path) -> "OrderedDict[str, List[dict]]":
         with open(f, encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         for r in rows:
-            for m in METRICS:
-                r[m] = float(r[m])
+            for m in METRICS + ("museval_sdr",):
+                if m in r:
+                    r[m] = float(r[m])
         out[f.parent.parent.name] = rows
     return out
 
@@ -131,6 +134,16 @@ def exp_section(exp: Path, scores) -> List[str]:
         for p in _ordered({r["prompt"] for r in rows}, PROMPT_ORDER):
             s = summarize([r for r in rows if r["prompt"] == p])
             lines.append(f"|{ds}|{p}|{s['n']}" + _fmt(s))
+    museval_sets = [(ds, rows) for ds, rows in scores.items() if rows and "museval_sdr" in rows[0]]
+    if museval_sets:
+        lines += ["", "### museval SDR (BSS Eval v4, median of 1-s windows; median / mean over outputs)", "",
+                  "|dataset|prompt|n_outputs|median|mean|", "|---|---|---|---|---|"]
+        for ds, rows in museval_sets:
+            for p in _ordered({r["prompt"] for r in rows}, PROMPT_ORDER):
+                v = np.array([r["museval_sdr"] for r in rows if r["prompt"] == p], dtype=float)
+                v = v[np.isfinite(v)]
+                med, mean = (np.median(v), v.mean()) if v.size else (float("nan"), float("nan"))
+                lines.append(f"|{ds}|{p}|{v.size}|{med:.2f}|{mean:.2f}|")
     return lines
 
 
