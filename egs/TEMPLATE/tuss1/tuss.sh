@@ -48,6 +48,7 @@ inference_model=valid.loss.best.pth
 inference_tag=
 inference_prompts=
 eval_modes=all
+scoring_args=
 segment_size=
 hop_size=
 fold_length=80000
@@ -78,6 +79,7 @@ Options:
   --eval_modes             "all" (one pass with all prompts), "single" (one pass
                            per prompt category, the paper's "single" rows) or
                            "all single" (${eval_modes})
+  --scoring_args           extra options of tuss_plugin.bin.score (e.g. --museval)
   --segment_size / --hop_size   segment-wise inference (seconds)
 HELP
 )
@@ -278,7 +280,7 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! ${skip_eval}; then
         _nj=$(find "${out}/logdir" -name 'keys.*.scp' | wc -l)
         ${decode_cmd} JOB=1:"${_nj}" "${logdir}/score.JOB.log" \
             python3 -m tuss_plugin.bin.score --ref_dir "${dumpdir}/raw/${dset}" --inf_dir "${out}" \
-            --key_file "${out}/logdir/keys.JOB.scp" --output "${logdir}/scores.JOB.tsv"
+            --key_file "${out}/logdir/keys.JOB.scp" --output "${logdir}/scores.JOB.tsv" ${scoring_args}
         {
             head -n 1 "${logdir}/scores.1.tsv"
             for n in $(seq "${_nj}"); do tail -n +2 "${logdir}/scores.${n}.tsv"; done
