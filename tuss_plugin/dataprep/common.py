@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers shared by the corpus preparation modules."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from tuss_plugin.fileio import atomic_write_text
+from tuss_plugin.kaldi_io import read_dict, read_scp, write_list
+
+PathLike = Union[str, Path]
+
+
+class DataPrepError(RuntimeError):
+    """A corpus is missing or not in the expected layout (message names both)."""
+
+
+def require_root(variable: str, root: PathLike, must_contain: Iterable[str]) -> Path:
+    """Check the corpus root given by ``db.sh``/environment variable ``variable``.
+
+    ``must_contain`` lists entries (relative paths) that the directory the
+    corpus unpacks into must hold. Raises :class:`DataPrepError` with a message
+    naming the variable, the directory and what is missing.
+    """
+    need = list(must_contain)
+    if root is None or str(root).strip() == "":
+        raise DataPrepError(
+            f"{variable} is not set: point it (in db.sh or the environment) at the directory "
+            f"that holds {', '.join(need)}"
+        )
+    path = Path(root)
+    if not path.is_dir():
+        raise DataPrepError(
+            f"{variable}={root}: no such directory (it must hold {', '.join(need)})"
+        )
+    missing = [m for m in need if not (path / m).exists()]
+    if missing:
+        raise DataPrepError(
+            f"{variable}={root}: missing {', '.join(missing)} "
+            f"(the directory must hold {', '.join(need)})"
+        )
+    return path
+
+
+# --------------------------------------------------------------------------
+# Evaluation sets (Kaldi-style data dirs)
+# --------------------------------------------------------------------------
+
+
+class Mixture(NamedTuple):
+    """One evaluation mixture of a data dir.
+
+    ``refs`` and ``prompts`` are in output order (one prompt per reference);
+    ``channel`` selects one channel (0-based) of the mixture and of every
+    reference, ``None`` for mono files.
+    """
+
+    utt: str
+    mix: str
+    refs: List[str]
+    prompts: List[str]
+    channel: Optional[int] = None
+
+
+def check_utt_id(utt: str) -> str:
+    """Kaldi keys: non-empty, no whitespace (the rest of a line is the path)."""
+    if not utt or any(c.isspace() for c in utt):
+        raise DataPrepError(f"invalid utterance id {utt!r} (empty or with whitespace)")
+    return utt
+
+
+def safe_id(name: str) -> str:
+    """A key made from a free-form name (MUSDB track folders hold spaces and '&'):
+    characters other than letters, digits, '.', '-' become '_', runs of '_' merge."""
+    out = re.sub(r"[^A-Za-z0-9.\-]+", "_", name).strip("_")
+    if not out:
+        raise DataPrepError(f"cannot make an utterance id from {name!r}")
+    return out
+
+
+def write_data_dir(out_dir: PathLike, mixtures: Sequence[Mixture]) -> Path:
+    """Write ``wav.scp``, ``spk1..K.scp``, ``utt2prompts``, ``utt2spk``,
+    ``spk2utt`` and, when a mixture selects a channel, ``utt2channel``.
+
+    Lists are sorted by key and written atomically; ``spk<k>.scp`` of an earlier
+    run beyond K (and a stale ``utt2channel``) are removed.
+    """
+    out = Path(out_dir)
+    if not mixtures:
+        raise DataPrepError(f"{out}: no mixtures to write")
+    seen = set()
+    for m in mixtures:
+        check_utt_id(m.utt)
+        if m.utt in seen:
+            raise DataPrepError(f"{out}: duplicate utterance id {m.utt}")
+        seen.add(m.utt)
+        if len(m.refs) != len(m.prompts) or not m.refs:
+            raise DataPrepError(f"{out}: {m.utt}: {len(m.refs)} references for {len(m.prompts)} prompts")
+    out.mkdir(parents=True, exist_ok=True)
+    write_list(out / "wav.scp", ((m.utt, m.mix) for m in mixtures))
+    kmax = max(len(m.refs) for m in mixtures)
+    for k in range(1, kmax + 1):
+        write_list(out / f"spk{k}.scp", ((m.utt, m.refs[k - 1]) for m in mixtures if len(m.refs) >= k))
+    k = kmax + 1
+    while (out / f"spk{k}.scp").exists():  # stale lists of an earlier run
+        (out / f"spk{k}.scp").unlink()
+        k += 1
+    write_list(out / "utt2prompts", ((m.utt, m.prompts) for m in mixtures))
+    write_list(out / "utt2spk", ((m.utt, m.utt) for m in mixtures))
+    write_list(out / "spk2utt", ((m.utt, m.utt) for m in mixtures))
+    channels = [(m.utt, str(m.channel)) for m in mixtures if m.channel is not None]
+    if channels:
+        write_list(out / "utt2channel", channels)
+    elif (out / "utt2channel").exists():
+        (out / "utt2channel").unlink()
+    return out
+
+
+def is_done(marker: PathLike, key: str) -> bool:
+    """True when ``marker`` exists and holds ``key`` (a finished run with the same options)."""
+    p = Path(marker)
+    return p.is_file() and p.read_text(encoding="utf-8").strip() == key.strip()
+
+
+def mark_done(marker: PathLike, key: str) -> None:
+    Path(marker).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, key.strip() + "\n")
+
+
+def natural_key(name: str) -> Tuple[int, Union[int, str]]:
+    """Sort numeric names (DnR folder ids) by value, the others by text."""
+    return (0, int(name)) if name.isdigit() else (1, name)
+
+
+def eval_set_parser(description: str, corpus: str, variable: str) -> argparse.ArgumentParser:
+    """Common options of the ``python -m tuss_plugin.dataprep.<corpus>`` commands."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=os.environ.get(variable, ""),
+                   help=f"corpus root (default: ${variable})")
+    p.add_argument("--data_dir", default="data",
+                   help=f"writes <data_dir>/dev_{corpus} and <data_dir>/test_{corpus}")
+    p.add_argument("--sets", nargs="+", choices=["dev", "test"], default=["dev", "test"],
+                   help="which sets to write (default: dev test)")
+    p.add_argument("--force", action="store_true", help="redo even if a finished run is recorded")
+    p.add_argument("--hint", default="", help="text appended to a missing-corpus error (e.g. how to download)")
+    return p
+
+
+def run_cli(func: Callable[..., Dict[str, Path]], hint: str = "", **kwargs) -> int:
+    """Call a ``prepare`` function; a :class:`DataPrepError` becomes one line on
+    stderr (``hint`` appended) and exit status 1."""
+    try:
+        dirs = func(**kwargs)
+    except DataPrepError as e:
+        print(f"error: {e}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        return 1
+    for name, d in dirs.items():
+        n = sum(1 for line in (Path(d) / "wav.scp").read_text(encoding="utf-8").splitlines() if line.strip())
+        print(f"{name}: {n} mixtures in {d}")
+    return 0
+
+
+def read_data_dir(d: PathLike) -> List[Mixture]:
+    """The mixtures of a data dir written by :func:`write_data_dir`."""
+    d = Path(d)
+    try:
+        wavs = read_scp(d / "wav.scp")
+        prompts = read_dict(d / "utt2prompts")
+        channels = read_dict(d / "utt2channel") if (d / "utt2channel").exists() else {}
+        refs = []
+        k = 1
+        while (d / f"spk{k}.scp").exists():
+            refs.append(read_scp(d / f"spk{k}.scp"))
+            k += 1
+    except (OSError, ValueError) as e:
+        raise DataPrepError(f"{d}: cannot read the data dir ({e})") from None
+    out = []
+    for utt, mix in wavs.items():
+        p = prompts.get(utt)
+        if not p or len(p) > len(refs) or any(utt not in refs[k] for k in range(len(p))):
+            raise DataPrepError(f"{d}: {utt}: prompts or references missing")
+        ch = channels.get(utt)
+        out.append(Mixture(utt, mix, [refs[k][utt] for k in range(len(p))], list(p),
+                           int(ch[0]) if ch else None))
+    return out
+
+
+def combine_data_dirs(out_dir: PathLike, dirs: Sequence[PathLike]) -> Path:
+    """Union of data dirs (utterance ids must differ: the modules prefix them
+    with the corpus name), e.g. one validation set for several corpora."""
+    mixtures: List[Mixture] = []
+    for d in dirs:
+        mixtures += read_data_dir(d)
+    return write_data_dir(out_dir, mixtures)
