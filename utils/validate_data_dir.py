@@ -8,8 +8,12 @@ Checks: wav.scp and utt2prompts exist, keys are unique and sorted, every
 mixture has a prompt list that is valid (known names, not empty, no forbidden
 combination), spk<k>.scp holds exactly the utterances with >= k prompts (or
 spk.scp lists one reference per prompt), utt2spk/spk2utt agree when present.
-With --check-audio the files are opened: they must exist, be readable, be mono,
-and mixture and references must share rate and length.
+An optional utt2channel (`<utt> <channel>`, 0-based) selects one channel of the
+mixture and of the references of an utterance. In wav.scp and spk<k>.scp the rest
+of a line after the key is the path, so paths may contain spaces.
+With --check-audio the files are opened: they must exist, be readable, be mono
+(or have the channel utt2channel selects), and mixture and references must
+share rate and length.
 Exit status 1 and one line per problem (file and key named) when invalid.
 """
 import argparse
@@ -19,11 +23,12 @@ from pathlib import Path
 DEFAULT_PROMPTS = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
 
 
-def read(path, problems, min_fields=2):
+def read(path, problems, min_fields=2, rest_is_path=False):
+    """``{key: [fields]}``; with ``rest_is_path`` the one field is the rest of the line."""
     out = {}
     prev = None
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
+        parts = line.strip().split(maxsplit=1) if rest_is_path else line.split()
         if not parts:
             continue
         if len(parts) < min_fields:
@@ -60,7 +65,7 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
             problems.append(f"{d / name}: missing")
     if problems:
         return problems
-    wav = read(d / "wav.scp", problems)
+    wav = read(d / "wav.scp", problems, rest_is_path=True)
     prompts = read(d / "utt2prompts", problems)
     voc = load_vocabulary(vocab or DEFAULT_PROMPTS)
     for u in wav:
@@ -82,7 +87,7 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
         k = 1
         spk = {}
         while (d / f"spk{k}.scp").exists():
-            spk[k] = read(d / f"spk{k}.scp", problems)
+            spk[k] = read(d / f"spk{k}.scp", problems, rest_is_path=True)
             k += 1
         if not spk and not ref_lists:
             problems.append(f"{d}: no spk1.scp (references)")
@@ -108,26 +113,47 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
         for u in wav:
             if u not in u2s:
                 problems.append(f"{d / 'utt2spk'}: no entry for {u}")
+    channel = {}
+    if (d / "utt2channel").exists():
+        for u, fields in read(d / "utt2channel", problems).items():
+            if u not in wav:
+                problems.append(f"{d / 'utt2channel'}: {u} is not in wav.scp")
+            if len(fields) != 1 or not fields[0].isdigit():
+                problems.append(f"{d / 'utt2channel'}: {u}: expected one channel index (0, 1, ...), got {fields}")
+            else:
+                channel[u] = int(fields[0])
+
+    def channel_problem(u, info):
+        if u in channel and channel[u] >= info.channels:
+            return f"{info.channels} channel(s), utt2channel selects channel {channel[u]}"
+        if u not in channel and info.channels != 1:
+            return f"{info.channels} channels, mono expected (or a channel in utt2channel)"
+        return None
+
     if check_audio:
         import soundfile as sf
 
         for u, (path, *rest) in wav.items():
-            if rest:
-                problems.append(f"{d / 'wav.scp'}: {u}: pipes/extra fields are not supported")
+            if path.rstrip().endswith("|"):
+                problems.append(f"{d / 'wav.scp'}: {u}: pipes are not supported")
                 continue
             try:
                 info = sf.info(path)
             except Exception as e:  # noqa: BLE001
                 problems.append(f"{d / 'wav.scp'}: {u}: {path}: unreadable ({str(e).splitlines()[0]})")
                 continue
-            if info.channels != 1:
-                problems.append(f"{d / 'wav.scp'}: {u}: {path}: {info.channels} channels, mono expected")
+            msg = channel_problem(u, info)
+            if msg:
+                problems.append(f"{d / 'wav.scp'}: {u}: {path}: {msg}")
             for rp in ref_lists.get(u, []):
                 try:
                     ri = sf.info(rp)
                 except Exception as e:  # noqa: BLE001
                     problems.append(f"{d}: {u}: reference {rp}: unreadable ({str(e).splitlines()[0]})")
                     continue
+                msg = channel_problem(u, ri)
+                if msg:
+                    problems.append(f"{d}: {u}: reference {rp}: {msg}")
                 if ri.samplerate != info.samplerate or ri.frames != info.frames:
                     problems.append(f"{d}: {u}: reference {rp}: {ri.frames} samples at {ri.samplerate} Hz, "
                                     f"mixture {info.frames} at {info.samplerate} Hz")

@@ -1,0 +1,1 @@
+../../TEMPLATE/tuss1/db.sh

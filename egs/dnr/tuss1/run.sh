@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# TUSS on Divide and Remaster v2 (K. Saijo et al., "Task-aware Unified Source
+# Separation", ICASSP 2025, Table III: CASS, prompts speech sfxbg musicbg).
+# Stage 1 needs only the evaluation corpus ($DNR in db.sh); training mixtures
+# are simulated on the fly from the pools of conf/train.yaml (train_set
+# "onthefly" has no data dir). See README.md.
+set -euo pipefail
+
+train_set=onthefly
+valid_set=dev_dnr
+test_sets=test_dnr
+
+./tuss.sh \
+    --fs 44.1k \
+    --train_set "${train_set}" \
+    --valid_set "${valid_set}" \
+    --test_sets "${test_sets}" \
+    --train_config conf/train.yaml \
+    --inference_config conf/inference.yaml \
+    --mix_from_refs true \
+    --ngpu 1 \
+    --nj 4 \
+    --inference_nj 4 \
+    "$@"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# TUSS on MUSDB18-HQ (K. Saijo et al., "Task-aware Unified Source Separation",
+# ICASSP 2025, Table III: MSS, prompts drums bass vocals other; the two
+# channels of a track are scored separately as mono). Stage 1 needs only the
+# evaluation corpus ($MUSDB18HQ in db.sh); training mixtures are simulated on
+# the fly from the pools of conf/train.yaml (train_set "onthefly" has no data
+# dir). See README.md.
+set -euo pipefail
+
+train_set=onthefly
+valid_set=dev_musdb18hq
+test_sets=test_musdb18hq
+
+./tuss.sh \
+    --fs 44.1k \
+    --train_set "${train_set}" \
+    --valid_set "${valid_set}" \
+    --test_sets "${test_sets}" \
+    --train_config conf/train.yaml \
+    --inference_config conf/inference.yaml \
+    --mix_from_refs true \
+    --ngpu 1 \
+    --nj 4 \
+    --inference_nj 4 \
+    "$@"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Stage 1 of the wham recipe: data/dev_wham and data/test_wham from $WHAM
+# (db.sh), written by tuss_plugin.dataprep.wham (see README.md for the
+# expected layout). Re-running with the same options does nothing. WHAM! is
+# generated from the licensed WSJ0 corpus and cannot be downloaded.
+set -euo pipefail
+
+num_dev=500   # validation mixtures (cv); <=0: all
+help_message="Usage: $0 [--num_dev N]"
+
+. ./path.sh
+. ./db.sh
+. utils/parse_options.sh
+
+python3 -m tuss_plugin.dataprep.wham --root "${WHAM}" --data_dir data --num_dev "${num_dev}"
+ \
+    --hint "to download it: run.sh --local_data_opts '--download true'"
