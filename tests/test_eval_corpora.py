@@ -60,8 +60,6 @@ def recipe_copy(tmp: Path, recipe: str) -> Path:
         os.symlink((src / name).resolve(), work / name)
     for f in (src / "conf").glob("*.yaml"):
         os.symlink(f.resolve(), work / "conf" / f.name)
-    if not (work / "conf" / "train.yaml").exists():  # written by the training configs, not needed by stages 1-2
-        (work / "conf" / "train.yaml").write_text("train_data_source: onthefly\n")
     return work
 
 

@@ -196,7 +196,12 @@ def test_bslocoformer_trains_with_zero_references(tmp_path):
         setattr(args, k, v)
     model = TUSSTask.build_model(args)
     batch = _batch(["speech", "sfxbg"])
+    model.eval()
+    with torch.no_grad():  # validation lists carry prompts: ignored, zero refs padded
+        with_prompts, _, _ = model(**batch)
+    model.train()
     batch.pop("prompts"), batch.pop("prompts_lengths")
     loss, stats, _ = model(**batch)
     loss.backward()
     assert torch.isfinite(loss)
+    assert torch.allclose(with_prompts, loss.detach())

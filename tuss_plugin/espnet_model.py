@@ -136,9 +136,14 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         refs = [r[:, :max_len] for r in refs]
 
         speech_pre, feature_mix, feature_pre, others = self.separate(speech_mix, lengths, prompts)
-        if prompts is None and len(refs) < len(speech_pre):
-            # conventional separators: absent sources are all-zero references
+        prompt_free = getattr(self.separator, "vocab", None) is None
+        if prompt_free and len(refs) < len(speech_pre):
+            # conventional separators (fixed number of outputs): absent sources
+            # are all-zero references and the permutation is solved over all
+            # outputs, also when the data lists carry prompts (validation)
             refs = refs + [torch.zeros_like(refs[0])] * (len(speech_pre) - len(refs))
+            if isinstance(others, dict):
+                others.pop("prompts", None)
         if len(refs) != len(speech_pre):
             raise ValueError(f"{len(speech_pre)} outputs for {len(refs)} references")
         loss, stats, weight, perm = self.forward_loss(
