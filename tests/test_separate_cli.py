@@ -7,10 +7,20 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from conftest import TESTS
 from tuss_plugin.bin import import_reference, separate
 
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: this tiny model only loses from threading on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):

@@ -5,6 +5,10 @@
     sep = SeparateAudio.from_pretrained("exp/tuss_medium")   # or an imported dir / packed zip
     est = sep(mixture, fs=44100, prompts=["speech", "sfxbg", "musicbg"])  # (3, n_samples)
 
+    # long files: streamed from and to disk, memory bounded by the segment
+    sep = SeparateAudio.from_pretrained("exp/tuss_medium", segment_size=6, hop_size=3)
+    sep.separate_file("long.flac", ["speech.wav", "sfx.wav"], prompts=["speech", "sfxbg"])
+
 TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 """
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import sys
+import warnings
 import zipfile
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -35,25 +41,63 @@ MODEL_FILE_CANDIDATES = (
 def _safe_extract(zip_path: Path, outdir: Path) -> None:
     """Unpack a zip, refusing members that would land outside ``outdir``."""
     root = outdir.resolve()
-    with zipfile.ZipFile(zip_path) as zf:
-        for info in zf.infolist():
-            target = (root / info.filename).resolve()
-            if target != root and root not in target.parents:
-                raise ValueError(
-                    f"{zip_path}: member {info.filename!r} would be written outside the "
-                    "target directory; refusing to unpack"
-                )
-        zf.extractall(root)
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            for info in zf.infolist():
+                target = (root / info.filename).resolve()
+                if target != root and root not in target.parents:
+                    raise ValueError(
+                        f"{zip_path}: member {info.filename!r} would be written outside the "
+                        "target directory; refusing to unpack"
+                    )
+            zf.extractall(root)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
+        raise ValueError(f"{zip_path}: corrupt zip archive ({e})") from None
+
+
+def _unpack_once(zip_path: Path, out: Path) -> None:
+    """Unpack ``zip_path`` into ``out`` unless done already for this version of the file.
+
+    Unpacks into a temporary directory beside ``out`` and renames it, so
+    parallel jobs never see a half-unpacked model.
+    """
+    import shutil
+    import tempfile
+
+    stamp = f"{zip_path.stat().st_mtime_ns} {zip_path.stat().st_size}"
+    marker = out / ".unpacked"
+    if marker.is_file() and marker.read_text() == stamp:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        _safe_extract(zip_path, tmp)
+        (tmp / ".unpacked").write_text(stamp)
+        if out.exists():  # an older version of the package
+            shutil.rmtree(out, ignore_errors=True)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not (marker.is_file() and marker.read_text() == stamp):
+                raise  # not a parallel job that finished first
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _is_pack(path: Path) -> bool:
     """An ESPnet pack (zip with meta.yaml); torch checkpoints are zips too."""
     if not zipfile.is_zipfile(path):
+        if path.suffix == ".zip":
+            raise ValueError(f"{path}: not a valid zip archive (corrupt or truncated)")
         return False
     if path.suffix == ".zip":
         return True
-    with zipfile.ZipFile(path) as zf:
-        return "meta.yaml" in zf.namelist()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "meta.yaml" in zf.namelist()
+    except zipfile.BadZipFile:
+        return False
 
 
 def resolve_model_files(path: Union[str, Path], cache_dir: Optional[str] = None):
@@ -68,20 +112,22 @@ def resolve_model_files(path: Union[str, Path], cache_dir: Optional[str] = None)
         digest = hashlib.md5(str(path.resolve()).encode()).hexdigest()[:16]
         base = Path(cache_dir or os.environ.get("TUSS_CACHE", Path.home() / ".cache" / "tuss"))
         out = base / digest
-        marker = out / ".unpacked"
-        if not marker.exists() or marker.read_text() != str(path.stat().st_mtime_ns):
-            out.mkdir(parents=True, exist_ok=True)
-            _safe_extract(path, out)
-            marker.write_text(str(path.stat().st_mtime_ns))
+        _unpack_once(path, out)
         meta_file = out / "meta.yaml"
         if not meta_file.exists():
             raise ValueError(f"{path}: packed model without meta.yaml")
-        meta = yaml.safe_load(meta_file.read_text()) or {}
         try:
+            meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
             config = out / meta["yaml_files"]["train_config"]
             model = out / meta["files"]["model_file"]
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, UnicodeDecodeError, yaml.YAMLError):
             raise ValueError(f"{path}: meta.yaml lacks train_config / model_file") from None
+        root = out.resolve()
+        for f in (config, model):
+            if root not in f.resolve().parents:
+                raise ValueError(f"{path}: meta.yaml points outside the package ({f.name})")
+            if not f.is_file():
+                raise ValueError(f"{path}: the package has no {f.relative_to(out)}")
         return config, model
     if path.is_file():
         config = path.parent / "config.yaml"
@@ -119,15 +165,24 @@ def load_model(config_file: Union[str, Path], model_file: Union[str, Path], devi
     """Build a ``TUSSTask`` model from ``config.yaml`` and load weights safely and strictly."""
     from tuss_plugin.tasks.tuss import TUSSTask
 
-    with open(config_file, encoding="utf-8") as f:
-        config = yaml.safe_load(f)
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        msg = " ".join(str(e).split())[:300]
+        raise ValueError(f"{config_file}: not a readable YAML config ({type(e).__name__}: {msg})") from None
     if not isinstance(config, dict) or "separator" not in config:
         raise ValueError(f"{config_file}: not an ESPnet enhancement config")
-    model = TUSSTask.build_model(argparse.Namespace(**config))
+    try:
+        model = TUSSTask.build_model(argparse.Namespace(**config))
+    except Exception as e:  # noqa: BLE001 - wrong types/keys in a hand-edited config
+        msg = " ".join(str(e).split())[:300]
+        raise ValueError(f"{config_file}: cannot build the model ({type(e).__name__}: {msg})") from None
     try:
         state = torch.load(model_file, map_location=device, weights_only=True)
     except Exception as e:  # noqa: BLE001 - corrupt or unsafe files
-        raise ValueError(f"{model_file}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        msg = " ".join(str(e).split())[:300]
+        raise ValueError(f"{model_file}: not a readable checkpoint ({type(e).__name__}: {msg})") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # ESPnet's checkpoint.pth
     if not isinstance(state, dict):
@@ -160,6 +215,111 @@ def segment_starts(n: int, seg: int, hop: int) -> List[int]:
     if not starts or starts[-1] != n - seg:
         starts.append(n - seg)
     return starts
+
+
+def resampled_length(n: int, fs_in: int, fs_out: int) -> int:
+    """Number of samples soxr produces for ``n`` input samples (round half up)."""
+    if fs_in == fs_out:
+        return n
+    return (2 * n * fs_out + fs_in) // (2 * fs_in)
+
+
+class ForwardReader:
+    """A long signal read forward only, sliced like an array.
+
+    ``reader[a:b]`` returns samples ``a..b-1`` as float32 (b - a, C); starts must
+    not decrease, and samples before the last start are dropped, so memory is
+    bounded by the largest slice plus one block. Samples the block iterator
+    does not deliver up to ``n`` are zeros; extra samples are ignored.
+
+    Args:
+        blocks: iterator of float32 blocks (n_block, C).
+        n: nominal length.
+        channels: C.
+    """
+
+    def __init__(self, blocks: Iterator[np.ndarray], n: int, channels: int):
+        self._blocks = iter(blocks)
+        self._n = int(n)
+        self._c = int(channels)
+        self._buf = np.zeros((0, self._c), dtype=np.float32)  # samples [_start, _start + len)
+        self._start = 0
+        self._done = False
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return (self._n, self._c)
+
+    def _drop_before(self, start: int) -> None:
+        while start > self._start + self._buf.shape[0] and not self._done:
+            self._start += self._buf.shape[0]
+            self._buf = self._buf[:0]
+            self._pull()
+        cut = min(max(start - self._start, 0), self._buf.shape[0])
+        self._buf = self._buf[cut:]
+        self._start += cut
+
+    def _pull(self) -> bool:
+        try:
+            block = next(self._blocks)
+        except StopIteration:
+            self._done = True
+            return False
+        block = np.asarray(block, dtype=np.float32).reshape(-1, self._c)  # (n_block, C)
+        self._buf = np.concatenate([self._buf, block]) if self._buf.shape[0] else block
+        return True
+
+    def __getitem__(self, item: slice) -> np.ndarray:
+        if not isinstance(item, slice) or item.step not in (None, 1):
+            raise TypeError("ForwardReader supports x[a:b] only")
+        start = 0 if item.start is None else int(item.start)
+        stop = self._n if item.stop is None else min(int(item.stop), self._n)
+        if start < self._start:
+            raise ValueError(f"ForwardReader: sample {start} was already dropped (at {self._start})")
+        self._drop_before(start)
+        while self._start + self._buf.shape[0] < stop and not self._done:
+            self._pull()
+        out = self._buf[start - self._start: stop - self._start]
+        if out.shape[0] < stop - start:
+            out = np.concatenate([out, np.zeros((stop - start - out.shape[0], self._c), np.float32)])
+        return out
+
+
+def read_blocks(path: Union[str, Path], fs_out: int, blocksize: int = 1 << 16) -> Iterator[np.ndarray]:
+    """Stream an audio file as float32 blocks (n_block, C) resampled to ``fs_out``.
+
+    Uses soxr's streaming resampler with the quality of
+    :func:`tuss_plugin.audio.resample` (HQ), which gives the same samples as
+    resampling the whole file at once. Raises ``ValueError`` naming the file
+    on NaN/Inf samples.
+    """
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        fs_in, channels = f.samplerate, f.channels
+        stream = None
+        if fs_in != fs_out:
+            import soxr
+
+            stream = soxr.ResampleStream(fs_in, fs_out, channels, dtype="float32", quality="HQ")
+        pos = 0
+        it = f.blocks(blocksize=blocksize, dtype="float32", always_2d=True)
+        while True:
+            try:
+                block = next(it)  # (n_block, C)
+            except StopIteration:
+                break
+            except Exception as e:  # noqa: BLE001 - libsndfile errors in the middle of a file
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise ValueError(f"{path}: cannot read audio after {pos / fs_in:.3f} s ({msg})") from None
+            bad = ~np.isfinite(block).all(axis=1)  # (n_block,)
+            if bad.any():
+                t = (pos + int(np.argmax(bad))) / fs_in
+                raise ValueError(f"{path}: contains NaN or Inf samples (first at {t:.3f} s)")
+            pos += block.shape[0]
+            yield stream.resample_chunk(block) if stream is not None else block
+    if stream is not None:
+        yield stream.resample_chunk(np.zeros((0, channels), np.float32), last=True)
 
 
 class SeparateAudio:
@@ -234,7 +394,10 @@ class SeparateAudio:
     def separate_tensor(self, mix: torch.Tensor, prompts) -> torch.Tensor:
         """Separate at the model's rate: mix (B, L) float -> (B, N, L)."""
         lengths = torch.full((mix.shape[0],), mix.shape[1], dtype=torch.long)
-        est, _, _, _ = self.model.separate(mix.to(self.device), lengths.to(self.device), prompts)
+        with warnings.catch_warnings():
+            # a 1-sample input has no std (the model then uses 0 + eps)
+            warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom")
+            est, _, _, _ = self.model.separate(mix.to(self.device), lengths.to(self.device), prompts)
         return torch.stack(est, dim=1)  # (B, N, L)
 
     def _align(self, prev: np.ndarray, new: np.ndarray, groups: List[List[int]]) -> np.ndarray:
@@ -258,12 +421,16 @@ class SeparateAudio:
                 order[i] = j
         return order
 
-    def iter_separate(self, x: np.ndarray, prompts: Optional[Sequence[str]]) -> Iterator[np.ndarray]:
+    def iter_separate(self, x: Union[np.ndarray, ForwardReader],
+                      prompts: Optional[Sequence[str]]) -> Iterator[np.ndarray]:
         """Separate ``x`` (n_samples, C) at the model's rate, yielding finished
-        blocks (N, n_block, C) in order; segment-wise when configured."""
+        blocks (N, n_block, C) in order; segment-wise when configured.
+
+        ``x`` is an array or a :class:`ForwardReader` (slices are taken with
+        non-decreasing starts)."""
         n = x.shape[0]
         if self.segment_size is None:
-            mix = torch.from_numpy(np.ascontiguousarray(x.T))  # (C, L)
+            mix = torch.from_numpy(np.ascontiguousarray(x[0:n].T))  # (C, L)
             yield self.separate_tensor(mix, prompts).cpu().numpy().transpose(1, 2, 0)  # (N, L, C)
             return
         seg = max(1, int(round(self.segment_size * self.fs)))
@@ -306,8 +473,25 @@ class SeparateAudio:
                 yield acc[:, :final] / wsum[None, :final, None]
                 acc, wsum, acc_start = acc[:, final:], wsum[final:], acc_start + final
 
+    def _check_fs(self, fs) -> int:
+        try:
+            fs_i = int(fs)
+        except (TypeError, ValueError):
+            raise ValueError(f"invalid sampling rate {fs!r}") from None
+        if fs_i <= 0 or fs_i != fs:
+            raise ValueError(f"invalid sampling rate {fs!r}: expected a positive integer (Hz)")
+        return fs_i
+
+    def _check_prompts(self, prompts: Optional[Sequence[str]]) -> Optional[List[str]]:
+        if prompts is None:
+            if self.vocab is not None:
+                raise ValueError("this model needs prompts: one output per prompt "
+                                 f"({', '.join(self.prompts)})")
+            return None
+        return self.validate_prompts(prompts)
+
     def __call__(self, mixture: np.ndarray, fs: int, prompts: Optional[Sequence[str]] = None) -> np.ndarray:
-        """Separate one recording.
+        """Separate one recording held in memory (see :meth:`separate_file` for long files).
 
         Args:
             mixture: (n_samples,) or (n_samples, n_channels); channels are
@@ -319,28 +503,145 @@ class SeparateAudio:
         Returns:
             float32 (n_src, n_samples) or (n_src, n_samples, n_channels), in the
             input's scale and length.
+
+        Raises:
+            ValueError: empty, non-float, non-finite or wrongly shaped input,
+                an invalid sampling rate or prompt list.
         """
         x = np.asarray(mixture)
         if x.ndim not in (1, 2):
             raise ValueError(f"expected (n_samples,) or (n_samples, n_channels), got {x.shape}")
         if x.shape[0] == 0:
             raise ValueError("the mixture has no samples")
+        if x.ndim == 2 and x.shape[1] == 0:
+            raise ValueError("the mixture has no channels")
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"expected float samples, got {x.dtype}")
         if not np.isfinite(x).all():
             raise ValueError("the mixture contains NaN or Inf samples")
-        names = self.validate_prompts(prompts) if prompts is not None else None
+        fs = self._check_fs(fs)
+        names = self._check_prompts(prompts)
         mono = x.ndim == 1
         x2 = (x[:, None] if mono else x).astype(np.float32)  # (L, C)
         n = x2.shape[0]
-        xr = resample(x2, int(fs), self.fs)  # (L', C)
+        xr = resample(x2, fs, self.fs)  # (L', C)
         if xr.ndim == 1:
             xr = xr[:, None]
         est = np.concatenate(list(self.iter_separate(xr, names)), axis=1)  # (N, L', C)
-        out = np.stack([resample(e, self.fs, int(fs)) for e in est])  # (N, ~L, C)
+        if not np.isfinite(est).all():
+            raise ValueError("the model produced NaN or Inf outputs (broken checkpoint?)")
+        out = np.stack([resample(e, self.fs, fs) for e in est])  # (N, ~L, C)
         if out.ndim == 2:
             out = out[..., None]
         if out.shape[1] < n:
             out = np.pad(out, ((0, 0), (0, n - out.shape[1]), (0, 0)))
         out = out[:, :n].astype(np.float32)
         return out[..., 0] if mono else out
+
+    def num_segments(self, n_samples: int, fs: int) -> int:
+        """Segments (forward passes) for a recording of ``n_samples`` at ``fs``."""
+        n = resampled_length(n_samples, fs, self.fs)
+        if self.segment_size is None:
+            return 1
+        seg = max(1, int(round(self.segment_size * self.fs)))
+        hop = max(1, int(round(self.hop_size * self.fs)))
+        return len(segment_starts(n, seg, hop))
+
+    def separate_file(
+        self,
+        path: Union[str, Path],
+        outputs: Sequence[Union[str, Path]],
+        prompts: Optional[Sequence[str]] = None,
+        subtype: str = "FLOAT",
+        blocksize: int = 1 << 16,
+        progress: bool = False,
+    ) -> None:
+        """Separate an audio file into one WAV file per prompt, streaming.
+
+        The input is read block-wise and resampled on the fly; outputs are
+        resampled back to the input's rate and written block by block to
+        temporary files beside ``outputs``, which are renamed only when all
+        are complete. With ``segment_size`` set, memory therefore depends on
+        the segment length, not on the file length, and the samples equal
+        those of :meth:`__call__` on the whole file.
+
+        Args:
+            path: input audio (any format, rate, bit depth and channel count
+                soundfile reads).
+            outputs: one WAV path per prompt (the input's rate and channels).
+            prompts: prompt names (None for separators without prompts).
+            subtype: WAV subtype of the outputs (FLOAT, PCM_16, PCM_24, ...;
+                integer subtypes clip at full scale).
+            blocksize: input frames read at a time.
+            progress: show a progress bar (segments) on stderr.
+
+        Raises:
+            ValueError: ``<path>: <problem>`` for unreadable, truncated, empty or
+                non-finite input, or invalid prompts / subtype.
+            OSError: the outputs cannot be written.
+        """
+        import soundfile as sf
+
+        from tuss_plugin.fileio import atomic_outputs, check_audio_file
+
+        names = self._check_prompts(prompts)
+        info = check_audio_file(path, scan_nonfinite=False)
+        if not sf.check_format("WAV", subtype):
+            raise ValueError(f"invalid WAV subtype {subtype!r}; e.g. FLOAT, PCM_16, PCM_24")
+        fs_in, channels, n_in = int(info.samplerate), int(info.channels), int(info.frames)
+        n_model = resampled_length(n_in, fs_in, self.fs)
+        reader = ForwardReader(read_blocks(path, self.fs, blocksize), n_model, channels)
+        blocks = self.iter_separate(reader, names)
+        if progress:
+            from tqdm import tqdm
+
+            blocks = _SegmentProgress(blocks, tqdm(total=self.num_segments(n_in, fs_in), desc=Path(path).name,
+                                                   unit="seg", file=sys.stderr))
+        n_out = len(outputs)
+        with atomic_outputs(outputs) as tmps:
+            files = [sf.SoundFile(t, "w", samplerate=fs_in, channels=channels, subtype=subtype, format="WAV")
+                     for t in tmps]
+            try:
+                written = 0
+                stream = None
+                if self.fs != fs_in:
+                    import soxr
+
+                    stream = soxr.ResampleStream(self.fs, fs_in, n_out * channels, dtype="float32", quality="HQ")
+
+                def emit(y: np.ndarray) -> None:  # y (n_block, N * C) at the input rate
+                    nonlocal written
+                    take = min(y.shape[0], n_in - written)
+                    for k, f in enumerate(files):
+                        f.write(y[:take, k * channels:(k + 1) * channels])
+                    written += take
+
+                for block in blocks:  # (N, n_block, C) at the model rate
+                    if block.shape[0] != n_out:
+                        raise ValueError(f"{path}: the model gave {block.shape[0]} outputs for {n_out} prompts")
+                    if not np.isfinite(block).all():
+                        raise ValueError(f"{path}: the model produced NaN or Inf outputs (broken checkpoint?)")
+                    y = np.ascontiguousarray(block.transpose(1, 0, 2).reshape(block.shape[1], -1))  # (n_block, N*C)
+                    emit(stream.resample_chunk(y) if stream is not None else y)
+                if stream is not None:
+                    emit(stream.resample_chunk(np.zeros((0, n_out * channels), np.float32), last=True))
+                if written < n_in:
+                    emit(np.zeros((n_in - written, n_out * channels), np.float32))
+            finally:
+                for f in files:
+                    f.close()
+
+
+class _SegmentProgress:
+    """Iterate blocks while advancing a progress bar by the segments consumed."""
+
+    def __init__(self, blocks: Iterator[np.ndarray], bar):
+        self.blocks, self.bar = blocks, bar
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            for b in self.blocks:
+                self.bar.update(1)
+                yield b
+        finally:
+            self.bar.close()

@@ -9,7 +9,11 @@ MODEL is an experiment dir, a packed model zip, a model file or a dir written
 by ``import_reference``. Any format, rate, bit depth and channel count that
 soundfile reads is accepted; each output has the input's rate and channels
 and is written to ``OUTDIR/<input stem>/<k>_<prompt>.wav`` (k = position in the
-prompt list). Files appear complete or not at all.
+prompt list). With ``--segment``, files are read and written block-wise, so
+memory does not grow with the file length. Outputs are written to temporary
+files in the output directory and renamed when complete: they appear complete
+or not at all. Problems are reported in one line naming the file, with exit
+status 1.
 """
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--outdir", default="separated", help="output root (default: separated)")
     p.add_argument("--segment", type=float, default=None, help="segment length in seconds (long files)")
     p.add_argument("--hop", type=float, default=None, help="segment shift in seconds (default: --segment)")
-    p.add_argument("--spectrogram", action="store_true", help="also write a PNG of mixture and outputs")
+    p.add_argument("--spectrogram", action="store_true",
+                   help="also write a PNG of mixture and outputs (reads the whole signals into memory)")
     p.add_argument("--subtype", default="FLOAT", help="WAV subtype of the outputs (FLOAT, PCM_16, PCM_24)")
     p.add_argument("-d", "--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--list-prompts", action="store_true", help="print the model's prompts and exit")
@@ -46,20 +51,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def check_input(path: str):
-    import soundfile as sf
+    """soundfile info of an input, or ``CLIError`` (missing, directory, unreadable,
+    truncated, empty, NaN/Inf samples)."""
+    from tuss_plugin.fileio import check_audio_file
 
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"{path}: no such file")
-    if p.is_dir():
-        raise CLIError(f"{path}: is a directory, not an audio file")
     try:
-        info = sf.info(str(p))
-    except Exception as e:  # noqa: BLE001 - soundfile raises several types
-        raise CLIError(f"{path}: not a readable audio file ({str(e).splitlines()[0]})") from None
-    if info.frames == 0:
-        raise CLIError(f"{path}: contains no samples")
-    return info
+        return check_audio_file(path, scan_nonfinite=True)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 def spectrogram_png(path: Path, signals: List[np.ndarray], titles: List[str], fs: int) -> None:
@@ -87,51 +86,53 @@ def spectrogram_png(path: Path, signals: List[np.ndarray], titles: List[str], fs
 
 def separate_file(sep, path: str, outdir: Path, prompts: List[str], subtype: str,
                   spectrogram: bool, progress: bool) -> List[Path]:
-    import soundfile as sf
-
-    from tuss_plugin.audio import resample
-    from tuss_plugin.fileio import atomic_write
-
-    try:
-        x, fs = sf.read(path, dtype="float32", always_2d=True)  # (L, C)
-    except Exception as e:  # noqa: BLE001
-        raise CLIError(f"{path}: cannot read audio ({str(e).splitlines()[0]})") from None
-    if x.shape[0] == 0:
-        raise CLIError(f"{path}: contains no samples")
-    if not np.isfinite(x).all():
-        raise CLIError(f"{path}: contains NaN or Inf samples")
-    xm = resample(x, fs, sep.fs)
-    if xm.ndim == 1:
-        xm = xm[:, None]
-    blocks = sep.iter_separate(xm, prompts)
-    if progress and sep.segment_size is not None:
-        from tqdm import tqdm
-
-        from tuss_plugin.inference import segment_starts
-
-        n_seg = len(segment_starts(xm.shape[0], int(round(sep.segment_size * sep.fs)),
-                                   int(round(sep.hop_size * sep.fs))))
-        blocks = tqdm(blocks, total=n_seg, desc=Path(path).name, unit="seg", file=sys.stderr)
-    est = np.concatenate(list(blocks), axis=1)  # (N, L', C)
+    """Separate one file into ``outdir/<stem>/<k>_<prompt>.wav`` (streamed, atomic)."""
     dest = outdir / Path(path).stem
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    outs = []
-    for k, (p, e) in enumerate(zip(prompts, est), 1):
-        y = resample(e, sep.fs, fs)
-        y = y[:, None] if y.ndim == 1 else y
-        y = np.pad(y, ((0, max(0, x.shape[0] - y.shape[0])), (0, 0)))[: x.shape[0]]
-        y = y[:, 0] if x.shape[1] == 1 else y
-        target = dest / f"{k}_{p}.wav"
-        atomic_write(target, lambda tmp, y=y: sf.write(tmp, y, fs, subtype=subtype, format="WAV"))
-        written.append(target)
-        outs.append(y)
+    targets = [dest / f"{k}_{p}.wav" for k, p in enumerate(prompts, 1)]
+    try:
+        sep.separate_file(path, targets, prompts, subtype=subtype, progress=progress)
+    except BaseException:
+        if created:
+            try:
+                dest.rmdir()  # only if empty
+            except OSError:
+                pass
+        raise
+    written = list(targets)
     if spectrogram:
+        import soundfile as sf
+
+        x, fs = sf.read(path, dtype="float32")
+        outs = [sf.read(t, dtype="float32")[0] for t in targets]
         png = dest / "spectrogram.png"
-        spectrogram_png(png, [x[:, 0] if x.shape[1] == 1 else x] + outs,
-                        ["mixture"] + [f"{k}: {p}" for k, p in enumerate(prompts, 1)], fs)
+        spectrogram_png(png, [x] + outs, ["mixture"] + [f"{k}: {p}" for k, p in enumerate(prompts, 1)], fs)
         written.append(png)
     return written
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
+
+
+def check_outdir(outdir: Path) -> None:
+    """Create ``outdir`` and prove it writable by creating a file in it."""
+    import tempfile
+
+    if outdir.exists() and not outdir.is_dir():
+        raise CLIError(f"{outdir}: output path exists and is not a directory")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"{outdir}: cannot create output directory ({e.strerror or e})") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=outdir, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise CLIError(f"{outdir}: output directory is not writable ({e.strerror or e})") from None
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
@@ -141,12 +142,32 @@ def main(cmd: Optional[List[str]] = None) -> int:
 
         from tuss_plugin.inference import SeparateAudio
 
+        if args.segment is not None and not args.segment > 0:
+            raise CLIError(f"--segment must be > 0 seconds, got {args.segment}")
+        if args.hop is not None and (args.segment is None or not 0 < args.hop <= args.segment):
+            raise CLIError(f"--hop must be in (0, --segment] seconds, got {args.hop}")
+        import soundfile as sf
+
+        if not sf.check_format("WAV", args.subtype.upper()):
+            raise CLIError(f"invalid --subtype {args.subtype!r}; e.g. FLOAT, PCM_16, PCM_24")
+        stems = {}
+        inputs = []
+        for path in args.inputs:
+            check_input(path)
+            stem = Path(path).stem
+            if stem in stems:
+                if Path(stems[stem]).resolve() == Path(path).resolve():
+                    continue  # the same file twice
+                raise CLIError(f"{path}: same name as {stems[stem]}; outputs would overwrite each other "
+                               f"in {Path(args.outdir) / stem}")
+            stems[stem] = path
+            inputs.append(path)
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             sep = SeparateAudio.from_pretrained(args.model, device=device,
                                                 segment_size=args.segment, hop_size=args.hop)
-        except (OSError, ValueError, KeyError) as e:
-            raise CLIError(f"cannot load model {args.model}: {e}") from None
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise CLIError(f"cannot load model {args.model}: {_one_line(e)}") from None
         if args.list_prompts:
             print(" ".join(sep.prompts))
             return 0
@@ -157,26 +178,29 @@ def main(cmd: Optional[List[str]] = None) -> int:
         try:
             prompts = sep.validate_prompts(args.prompts)
         except ValueError as e:
-            raise CLIError(f"invalid prompt list: {e}") from None
-        for path in args.inputs:
-            check_input(path)
+            raise CLIError(f"invalid prompt list: {_one_line(e)}") from None
         outdir = Path(args.outdir)
-        try:
-            outdir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise CLIError(f"{outdir}: cannot create output directory ({e.strerror})") from None
-        if not os.access(outdir, os.W_OK):
-            raise CLIError(f"{outdir}: output directory is not writable")
-        for path in args.inputs:
+        check_outdir(outdir)
+        for path in inputs:
             try:
-                files = separate_file(sep, path, outdir, prompts, args.subtype, args.spectrogram,
+                files = separate_file(sep, path, outdir, prompts, args.subtype.upper(), args.spectrogram,
                                       progress=not args.quiet)
+            except ValueError as e:
+                msg = _one_line(e)
+                raise CLIError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
             except OSError as e:
-                raise CLIError(f"{path}: cannot write outputs ({e})") from None
+                raise CLIError(f"{path}: cannot write outputs to {outdir} ({_one_line(e)})") from None
+            except MemoryError:
+                raise CLIError(f"{path}: out of memory; use --segment (e.g. --segment 6 --hop 3)") from None
+            except RuntimeError as e:
+                raise CLIError(f"{path}: separation failed ({_one_line(e)[:300]})") from None
             print(f"{PROG}: {path} -> {files[0].parent}/ ({len(prompts)} outputs)")
     except CLIError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted (no partial outputs were left)", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -16,7 +16,9 @@ positions of their prompts.
 Writes ``<output_dir>/wavs/<k>/<utt>.wav`` (k = position in the prompt list),
 ``spk<k>.scp`` and ``utt2prompts`` (the prompts actually used). Outputs are
 written atomically, and utterances whose outputs all exist are skipped, so an
-interrupted run completes only what is missing.
+interrupted run completes only what is missing. Unreadable audio or a missing
+entry is reported in one line per utterance; the others are still separated,
+and the command then exits with status 1 without writing the lists.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from typing import List, Optional
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.fileio import atomic_write
+from tuss_plugin.fileio import atomic_write, check_audio_file
 from tuss_plugin.kaldi_io import read_dict, read_scp, write_list
 
 
@@ -96,44 +98,69 @@ def main(cmd: Optional[List[str]] = None) -> int:
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     data, out = Path(args.data_dir), Path(args.output_dir)
-    wavs = read_scp(data / "wav.scp")
-    keys = list(wavs)
-    if args.key_file:
-        keys = [line.split()[0] for line in open(args.key_file, encoding="utf-8") if line.strip()]
-    prompts = read_dict(data / "utt2prompts") if args.prompts is None else {}
-    sep = SeparateAudio.from_pretrained(args.model, device=args.device,
-                                        segment_size=args.segment_size, hop_size=args.hop_size)
-    if args.prompts is not None:
-        fixed = sep.validate_prompts(args.prompts)
+    try:
+        wavs = read_scp(data / "wav.scp")
+        keys = list(wavs)
+        if args.key_file:
+            keys = [line.split()[0] for line in open(args.key_file, encoding="utf-8") if line.strip()]
+        prompts = read_dict(data / "utt2prompts") if args.prompts is None else {}
+        sep = SeparateAudio.from_pretrained(args.model, device=args.device,
+                                            segment_size=args.segment_size, hop_size=args.hop_size)
+        fixed = sep.validate_prompts(args.prompts) if args.prompts is not None and sep.vocab is not None else None
+    except (OSError, ValueError, KeyError) as e:
+        print(f"tuss_inference: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
     used = {}
+    failed = []
     t0 = time.time()
     n_done = n_skipped = 0
     for i, utt in enumerate(keys, 1):
-        if sep.vocab is None:
-            # separators without prompts (e.g. a stock ESPnet specialist): outputs
-            # are labelled with the reference prompts, in order
-            plist = args.prompts or prompts[utt]
-        else:
-            plist = fixed if args.prompts is not None else sep.validate_prompts(prompts[utt])
+        try:
+            if utt not in wavs:
+                raise ValueError(f"not in {data / 'wav.scp'}")
+            if sep.vocab is None:
+                # separators without prompts (e.g. a stock ESPnet specialist): outputs
+                # are labelled with the reference prompts, in order
+                plist = args.prompts or prompts[utt]
+            else:
+                plist = fixed if fixed is not None else sep.validate_prompts(prompts[utt])
+        except KeyError:
+            failed.append(f"{utt}: no entry in {data / 'utt2prompts'}")
+            continue
+        except ValueError as e:
+            failed.append(f"{utt}: {' '.join(str(e).split())}")
+            continue
         used[utt] = plist
         paths = [out / "wavs" / str(k) / f"{utt}.wav" for k in range(1, len(plist) + 1)]
         if all(p.exists() for p in paths):
             n_skipped += 1
             continue
-        x, fs = sf.read(wavs[utt], dtype="float32")
-        if args.eval_mode == "single" and sep.vocab is not None:
-            est = separate_per_category(sep, x, fs, plist)
-        else:
-            est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
-        if len(est) != len(plist):
-            raise ValueError(f"{utt}: the model gave {len(est)} outputs for prompts {plist}")
-        for p, e in zip(paths, est):
-            p.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(p, lambda tmp, e=e: sf.write(tmp, e, fs, subtype="FLOAT", format="WAV"))
+        try:
+            check_audio_file(wavs[utt], scan_nonfinite=False)  # missing, unreadable, truncated, empty
+            x, fs = sf.read(wavs[utt], dtype="float32")
+            if args.eval_mode == "single" and sep.vocab is not None:
+                est = separate_per_category(sep, x, fs, plist)
+            else:
+                est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
+            if len(est) != len(plist):
+                raise ValueError(f"the model gave {len(est)} outputs for prompts {plist}")
+            for p, e in zip(paths, est):
+                p.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(p, lambda tmp, e=e: sf.write(tmp, e, fs, subtype="FLOAT", format="WAV"))
+        except (ValueError, OSError, RuntimeError) as e:
+            msg = " ".join(str(e).split())
+            failed.append(f"{utt}: {msg if wavs[utt] in msg else wavs[utt] + ': ' + msg}")
+            continue
         n_done += 1
         if i % 10 == 0 or i == len(keys):
             el = time.time() - t0
             print(f"tuss_inference: {i}/{len(keys)} utterances, {el:.0f} s elapsed", flush=True)
+    if failed:
+        for f in failed:
+            print(f"tuss_inference: error: {f}", file=sys.stderr)
+        print(f"tuss_inference: {len(failed)} of {len(keys)} utterances failed (listed on stderr); "
+              f"separated {n_done}, already done {n_skipped}; re-run to complete", flush=True)
+        return 1
     lists = Path(args.list_dir) if args.list_dir else out
     lists.mkdir(parents=True, exist_ok=True)
     kmax = max((len(v) for v in used.values()), default=0)

@@ -9,18 +9,34 @@
 
 Use ``--unused_parameters true`` with DDP: prompt vectors absent from a batch
 get no gradient.
+
+With ``--resume true`` a run killed at any moment continues after the last
+complete epoch: a checkpoint truncated by the kill is replaced by the copy of
+the previous epoch (see :mod:`tuss_plugin.trainer`). Batches with a NaN/Inf
+loss are skipped and counted in the log, once per epoch.
 """
+import os
 from typing import List, Optional
 
 from tuss_plugin.tasks.tuss import TUSSTask
+from tuss_plugin.trainer import recover_once
 
 
 def get_parser():
     return TUSSTask.get_parser()
 
 
+def _is_first_process() -> bool:
+    """False in the workers of an external launcher (torchrun sets RANK)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def main(cmd: Optional[List[str]] = None) -> None:
     """Run training (``cmd``: argument list, default ``sys.argv[1:]``)."""
+    args = get_parser().parse_args(cmd)
+    if args.resume and args.output_dir and not args.collect_stats and _is_first_process():
+        # before any worker starts, so that every rank resumes from the same file
+        recover_once(args.output_dir)
     TUSSTask.main(cmd=cmd)
 
 

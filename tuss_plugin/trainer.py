@@ -1,0 +1,300 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ESPnet's trainer with crash-safe checkpoints and non-finite-loss accounting.
+
+:class:`TUSSTrainer` keeps everything of ``espnet2.train.trainer.Trainer``
+(it only wraps two of its class methods) and adds:
+
+* **non-finite losses are skipped and counted.** A mini-batch whose loss is
+  NaN or Inf gets a NaN gradient on every parameter, so ESPnet's own
+  non-finite-gradient-norm check skips the optimiser update (weights, Adam
+  moments and step counts stay untouched). After each epoch one log line
+  gives the number of such batches and of skipped updates (from any cause).
+* **a kill never loses the last complete checkpoint.** ESPnet overwrites
+  ``checkpoint.pth`` in place; before an epoch starts, the complete
+  checkpoint of the previous epoch is copied atomically to
+  ``checkpoint.prev.pth``. :func:`recover_checkpoints` (run at resume time)
+  validates ``checkpoint.pth`` and falls back to the copy when it is
+  truncated or corrupt, rewrites a missing/corrupt ``<N>epoch.pth`` of the
+  resumed epoch from the checkpoint, removes files of epochs that will be
+  trained again, and repairs the ``latest.pth`` / ``*.best.pth`` links.
+
+TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from espnet2.train.trainer import Trainer
+
+from tuss_plugin.fileio import atomic_copy, atomic_write
+
+CHECKPOINT = "checkpoint.pth"
+PREVIOUS = "checkpoint.prev.pth"
+
+logger = logging.getLogger(__name__)
+_recovered: set = set()  # output dirs already checked in this process
+
+
+class FiniteLossGuard(torch.nn.Module):
+    """Wraps the training model; turns a non-finite loss into NaN gradients.
+
+    The forward returns ESPnet's ``(loss, stats, weight)`` (or its dict form)
+    unchanged when the loss is finite. Otherwise the loss is replaced by a NaN
+    that depends on every trainable parameter, so the gradient norm is NaN and
+    ESPnet skips the update, whatever made the loss non-finite. The original
+    stats (with the NaN/Inf loss) are still reported; ESPnet's reporter
+    leaves non-finite values out of its averages.
+
+    Args:
+        module: the (possibly DDP-wrapped) model.
+    """
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.module = module
+        self.n_forward = 0
+        self.n_nonfinite = 0
+
+    def _poisoned(self, loss: torch.Tensor) -> torch.Tensor:
+        params = [p for p in self.module.parameters() if p.requires_grad and p.numel() > 0]
+        nan = torch.tensor(float("nan"), device=loss.device, dtype=loss.dtype)
+        if not params:
+            return loss
+        # first element of each parameter only: cheap, and enough for a NaN norm
+        touch = torch.stack([p.reshape(-1)[0].to(loss.dtype) for p in params]).sum()
+        return (touch * nan).to(loss.device) + torch.zeros_like(loss)  # shape of loss
+
+    def forward(self, **batch):
+        self.n_forward += 1
+        retval = self.module(**batch)
+        loss = retval["loss"] if isinstance(retval, dict) else retval[0]
+        if torch.isfinite(loss.detach()).all():
+            return retval
+        self.n_nonfinite += 1
+        utts = batch.get("utt_id") or []
+        logger.warning(
+            "non-finite loss (%s) for %s; the update of this step is skipped",
+            loss.detach().flatten()[:4].tolist(),
+            ", ".join(list(utts)[:4]) + (" ..." if len(utts) > 4 else ""),
+        )
+        poisoned = self._poisoned(loss)
+        if isinstance(retval, dict):
+            return dict(retval, loss=poisoned)
+        return (poisoned,) + tuple(retval[1:])
+
+
+class TUSSTrainer(Trainer):
+    """``Trainer`` + skipped-step accounting and a last-good checkpoint copy."""
+
+    @classmethod
+    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+            plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        """ESPnet's ``run`` after checking the checkpoints of a resumed run."""
+        out = Path(trainer_options.output_dir)
+        rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
+        if rank0:
+            if trainer_options.resume:
+                if not distributed_option.distributed:
+                    recover_once(out)  # (distributed: done by tuss_train before the workers start)
+            elif (out / PREVIOUS).exists():
+                (out / PREVIOUS).unlink()  # from an earlier, unrelated run
+        super().run(
+            model=model,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            train_iter_factory=train_iter_factory,
+            valid_iter_factory=valid_iter_factory,
+            plot_attention_iter_factory=plot_attention_iter_factory,
+            trainer_options=trainer_options,
+            distributed_option=distributed_option,
+        )
+
+    @classmethod
+    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
+                        options, distributed_option) -> bool:
+        epoch = getattr(reporter, "epoch", None)
+        rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
+        out = Path(options.output_dir)
+        # checkpoint.pth now holds the complete previous epoch (written by this
+        # run, or validated and loaded by --resume); keep a copy that survives
+        # a kill while ESPnet overwrites it at the end of this epoch
+        if rank0 and epoch is not None and epoch > 1 and (out / CHECKPOINT).is_file():
+            atomic_copy(out / CHECKPOINT, out / PREVIOUS)
+        guard = FiniteLossGuard(model)
+        stepped: set = set()
+        hooks = [
+            o.register_step_post_hook(lambda *_: stepped.add(guard.n_forward)) for o in optimizers
+        ]
+        try:
+            all_invalid = super().train_one_epoch(
+                model=guard,
+                iterator=iterator,
+                optimizers=optimizers,
+                schedulers=schedulers,
+                scaler=scaler,
+                reporter=reporter,
+                summary_writer=summary_writer,
+                options=options,
+                distributed_option=distributed_option,
+            )
+        finally:
+            for h in hooks:
+                h.remove()
+        n_updates = guard.n_forward // max(1, int(options.accum_grad))
+        skipped = max(0, n_updates - len(stepped))
+        logger.info(
+            "epoch %s: %d of %d updates skipped (non-finite loss or gradient); "
+            "%d of %d batches had a non-finite loss",
+            epoch, skipped, n_updates, guard.n_nonfinite, guard.n_forward,
+        )
+        return all_invalid
+
+
+def _load(path: Path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def check_checkpoint(path: Union[str, Path]) -> Tuple[Optional[dict], Optional[str]]:
+    """``(state, None)`` for a complete ESPnet training checkpoint, else ``(None, reason)``.
+
+    Loaded with ``weights_only=True``. A checkpoint that is a complete zip but
+    holds objects the safe loader refuses (older ESPnet reporters) is accepted
+    as ``({}, None)``: it is complete, only not inspectable here.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None, "missing"
+    try:
+        state = _load(path)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Weights only" in str(e):
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    if zf.testzip() is None:
+                        return {}, None
+            except (zipfile.BadZipFile, OSError, EOFError):
+                pass
+        return None, " ".join(str(e).split())[:200]
+    except Exception as e:  # noqa: BLE001 - truncated zip, garbage, I/O errors
+        return None, f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    if not isinstance(state, dict) or not {"model", "reporter", "optimizers"} <= set(state):
+        return None, "not an ESPnet training checkpoint (model/reporter/optimizers missing)"
+    rep = state["reporter"]
+    if not isinstance(rep, dict) or not isinstance(rep.get("epoch"), int):
+        return None, "reporter state without an epoch"
+    return state, None
+
+
+def _model_file_ok(path: Path) -> bool:
+    try:
+        obj = _load(path)
+    except Exception:  # noqa: BLE001
+        return False
+    return isinstance(obj, dict)
+
+
+def _save_model(path: Path, state_dict: Dict[str, torch.Tensor]) -> None:
+    atomic_write(path, lambda tmp: torch.save(state_dict, tmp))
+
+
+def _relink(link: Path, target: str) -> None:
+    if link.is_symlink() and os.readlink(link) == target:
+        return
+    tmp = link.with_name(f".{link.name}.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def _best_criteria(out: Path) -> List[Sequence[str]]:
+    import yaml
+
+    try:
+        conf = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8")) or {}
+        return [c for c in conf.get("best_model_criterion") or [] if len(c) == 3]
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+
+
+def recover_checkpoints(output_dir: Union[str, Path]) -> Optional[int]:
+    """Make ``output_dir`` safe to resume after a kill; returns the resumed epoch.
+
+    * ``checkpoint.pth`` truncated/corrupt: moved to ``checkpoint.pth.corrupt``
+      and replaced by ``checkpoint.prev.pth`` if that one is complete (else
+      training restarts from epoch 1, with a warning);
+    * ``<E>epoch.pth`` of the resumed epoch E missing or corrupt: rewritten from
+      the checkpoint's model; corrupt older epoch files and files of epochs > E
+      are removed (they are trained again);
+    * ``latest.pth`` and ``<phase>.<key>.best.pth`` point to existing epochs;
+    * temporary files of interrupted atomic writes are removed.
+
+    Returns None when there is nothing to resume from.
+    """
+    out = Path(output_dir)
+    if not out.is_dir():
+        return None
+    key = str(out.resolve())
+    for pattern in (f".{PREVIOUS}.*", f".{CHECKPOINT}.*", ".*epoch.pth.*", ".*.pth.tmp"):
+        for tmp in out.glob(pattern):
+            tmp.unlink()
+    ck, prev = out / CHECKPOINT, out / PREVIOUS
+    state, why = check_checkpoint(ck)
+    if state is None and ck.exists():
+        logger.warning("%s is unusable (%s), probably written when training was killed", ck, why)
+        os.replace(ck, out / (CHECKPOINT + ".corrupt"))
+    if state is None:
+        pstate, pwhy = check_checkpoint(prev)
+        if pstate is not None:
+            atomic_copy(prev, ck)
+            state = pstate
+            logger.warning("resuming from the previous complete checkpoint %s", prev)
+        elif ck.with_name(CHECKPOINT + ".corrupt").exists():
+            logger.warning("no complete checkpoint in %s: training starts again from epoch 1", out)
+    _recovered.add(key)
+    if not state:  # None (nothing) or {} (complete but not inspectable)
+        return None
+    epoch = int(state["reporter"]["epoch"])
+    for f in out.glob("*epoch.pth"):
+        m = re.fullmatch(r"(\d+)epoch\.pth", f.name)
+        if not m or f.is_symlink():
+            continue
+        e = int(m.group(1))
+        if e > epoch:
+            logger.warning("removing %s: epoch %d is trained again", f, e)
+            f.unlink()
+        elif e < epoch and not _model_file_ok(f):
+            logger.warning("removing corrupt %s", f)
+            f.unlink()
+    current = out / f"{epoch}epoch.pth"
+    if not current.is_file() or not _model_file_ok(current):
+        logger.warning("rewriting %s from %s", current, ck)
+        _save_model(current, state["model"])
+    _relink(out / "latest.pth", current.name)
+    criteria = _best_criteria(out)
+    if criteria:
+        from espnet2.train.reporter import Reporter
+
+        reporter = Reporter()
+        reporter.load_state_dict(state["reporter"])
+        for phase, k, mode in criteria:
+            if reporter.has(phase, k):
+                best = reporter.get_best_epoch(phase, k, mode)
+                if (out / f"{best}epoch.pth").is_file():
+                    _relink(out / f"{phase}.{k}.best.pth", f"{best}epoch.pth")
+    logger.info("%s: resuming after epoch %d", out, epoch)
+    return epoch
+
+
+def recover_once(output_dir: Union[str, Path]) -> Optional[int]:
+    """:func:`recover_checkpoints` unless already done for this dir in this process."""
+    if str(Path(output_dir).resolve()) in _recovered:
+        return None
+    return recover_checkpoints(output_dir)
