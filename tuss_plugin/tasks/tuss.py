@@ -10,7 +10,11 @@ Differences to ``EnhancementTask`` (everything else, including the trainer,
   multi-column reference lists (see :mod:`tuss_plugin.preprocessor`);
 * defaults: ``tuss_stft`` encoder/decoder, ``tuss`` separator, thresholded SNR
   with category-wise PIT;
-* refuses batches that mix different numbers of prompts.
+* refuses batches that mix different numbers of prompts;
+* ``--train_data_source onthefly`` simulates every training batch from source
+  pools (``--onthefly_conf``, see :mod:`tuss_plugin.onthefly`) instead of
+  reading mixture lists; validation stays list-based, and ``--collect_stats``
+  then takes its training statistics from the validation lists.
 """
 from __future__ import annotations
 
@@ -24,10 +28,13 @@ from espnet2.tasks.enh import EnhancementTask
 from espnet2.torch_utils.initialize import initialize
 from espnet2.train.class_choices import ClassChoices
 from espnet2.utils.get_default_kwargs import get_default_kwargs
+from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
 from tuss_plugin.espnet_model import TUSSEnhancementModel
+from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
 from tuss_plugin.preprocessor import TUSSPreprocessor
+from tuss_plugin.trainer import TUSSTrainer
 
 preprocessor_choices = ClassChoices(
     name="preprocessor",
@@ -48,6 +55,9 @@ DEFAULT_CRITERIONS = [
 class TUSSTask(EnhancementTask):
     """Enhancement task for prompt-conditioned separators (TUSS)."""
 
+    # ESPnet's trainer + skipped non-finite steps counted, crash-safe resume
+    trainer = TUSSTrainer
+
     class_choices_list = [
         preprocessor_choices if c.name == "preprocessor" else c
         for c in EnhancementTask.class_choices_list
@@ -62,6 +72,21 @@ class TUSSTask(EnhancementTask):
             default=None,
             help="Sampling rate of the training audio; saved in config.yaml so that "
             "inference resamples inputs to it (default: the separator's fs)",
+        )
+        parser.add_argument(
+            "--train_data_source",
+            choices=["lists", "onthefly"],
+            default="lists",
+            help="lists: --train_data_path_and_name_and_type; onthefly: simulate every "
+            "training batch from the source pools of --onthefly_conf",
+        )
+        parser.add_argument(
+            "--onthefly_conf",
+            action=NestedDictAction,
+            default=dict(),
+            help="on-the-fly mixing options (pools, prompts, num_prompts_weights, fs, "
+            "chunk_seconds, steps_per_epoch, prompt_dropout_prob, ...; see "
+            "tuss_plugin.onthefly.iterator.ONTHEFLY_CONF_DEFAULTS)",
         )
         parser.set_defaults(
             model_conf=get_default_kwargs(TUSSEnhancementModel),
@@ -127,6 +152,34 @@ class TUSSTask(EnhancementTask):
         if getattr(args, "init", None) is not None:
             initialize(model, args.init)
         return model
+
+    @classmethod
+    def build_iter_factory(cls, args, distributed_option, mode: str, kwargs=None):
+        if mode != "train" or getattr(args, "train_data_source", "lists") != "onthefly":
+            return super().build_iter_factory(args, distributed_option, mode, kwargs)
+        conf = resolve_onthefly_conf(args.onthefly_conf, args)
+        preprocess_fn = cls.build_preprocess_fn(args, train=False)  # no random crop
+        distributed = getattr(distributed_option, "distributed", False)
+        return OnTheFlyIterFactory(
+            conf,
+            preprocess_fn=preprocess_fn,
+            collate_fn=cls.build_collate_fn(args, train=True),
+            prompt_order=preprocess_fn.vocab.names,
+            rank=distributed_option.dist_rank if distributed else 0,
+            world_size=distributed_option.dist_world_size if distributed else 1,
+        )
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace):
+        if (
+            getattr(args, "collect_stats", False)
+            and getattr(args, "train_data_source", "lists") == "onthefly"
+            and not args.train_data_path_and_name_and_type
+        ):
+            # no training lists: the statistics of the validation lists stand in
+            args.train_data_path_and_name_and_type = list(args.valid_data_path_and_name_and_type)
+            args.train_shape_file = list(args.valid_shape_file)
+        super().main_worker(args)
 
     @classmethod
     def build_sequence_iter_factory(cls, args, iter_options, mode: str):
