@@ -24,7 +24,7 @@ from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.kaldi_io import read_dict, read_scp
 
 EGS = ROOT / "egs"
-CORPORA = {  # recipe: (db.sh variable, --fs in run.sh, valid set, test set)
+CORPORA = {  # recipe: (db.sh variable, corpus rate, valid set, test set)
     "vctk_demand": ("VCTK_DEMAND", "48k", "dev_vctk_demand", "test_vctk_demand"),
     "wham": ("WHAM", "16k", "dev_wham", "test_wham"),
     "fuss": ("FUSS", "16k", "dev_fuss", "test_fuss"),
@@ -113,7 +113,9 @@ def test_recipe_files():
     for recipe, (var, fs, dev, test) in CORPORA.items():
         d = EGS / recipe / "tuss1"
         run_sh = (d / "run.sh").read_text()
-        for s in (f"--fs {fs}", "--train_config conf/train.yaml", "train_set=onthefly", f"valid_set={dev}",
+        # the model's rate for training and validation; test sets scored at the corpus rate
+        for s in ("--fs 48k", "--test_fs native", "--train_config conf/train.yaml", "train_set=onthefly",
+                  f"valid_set={dev}",
                   f"test_sets={test}", "--mix_from_refs true"):
             assert s in run_sh, (recipe, s)
         assert f"dataprep.{recipe}" in (d / "local" / "data.sh").read_text()
@@ -147,16 +149,18 @@ def test_musdb18hq_recipe_stages_1_2(musdb_run, roots):
                                                         / n / "mixture.wav") for n in names)
         assert {u: c[0] for u, c in chans.items()} == {u: "0" if u.endswith("_CH1") else "1" for u in wavs}
         assert all(p == ["drums", "bass", "vocals", "other"] for p in read_dict(d / "utt2prompts").values())
-        check_dump(work / "dump" / "raw" / f"{s}_musdb18hq", 44100, list(wavs))
+        # validation at the model's rate, test at the corpus' own rate (--test_fs native)
+        check_dump(work / "dump" / "raw" / f"{s}_musdb18hq", 48000 if s == "dev" else 44100, list(wavs))
     # channel split: CH2's references are channel 1 of the stems; the mixture is their sum, not mixture.wav
-    d = work / "data" / "dev_musdb18hq"
-    utt = "musdb18hq_Johnny_Lokke_-_Promises_Lies_CH2"
+    d = work / "data" / "test_musdb18hq"
+    utt = sorted(u for u in read_scp(d / "wav.scp") if u.endswith("_CH2"))[0]
     stems = read_refs(d)[utt]
-    assert "&" in stems[0] and stems[0].endswith("drums.wav")
-    dumped = read_refs(work / "dump" / "raw" / "dev_musdb18hq")[utt]
+    assert stems[0].endswith("drums.wav")
+    assert "&" in read_refs(work / "data" / "dev_musdb18hq")["musdb18hq_Johnny_Lokke_-_Promises_Lies_CH2"][0]
+    dumped = read_refs(work / "dump" / "raw" / "test_musdb18hq")[utt]
     for src, out in zip(stems, dumped):
         np.testing.assert_allclose(sf.read(out)[0], sf.read(src)[0][:, 1], atol=1e-6)
-    mix = sf.read(read_scp(work / "dump" / "raw" / "dev_musdb18hq" / "wav.scp")[utt])[0]
+    mix = sf.read(read_scp(work / "dump" / "raw" / "test_musdb18hq" / "wav.scp")[utt])[0]
     assert not np.allclose(mix, sf.read(read_scp(d / "wav.scp")[utt])[0][:, 1], atol=1e-4)
     assert not (work / "data" / "onthefly").exists() and not (work / "dump" / "raw" / "onthefly").exists()
 

@@ -9,8 +9,21 @@ mixture and reference to ``--fs`` (soxr), writes them under ``<out>/data/``
 and writes ``wav.scp``, ``spk1..N.scp``, ``spk.scp`` (all references of an
 utterance on one line), ``utt2prompts``, ``utt2category`` (number of prompts),
 ``utt2num_samples``, ``utt2spk``, ``spk2utt``. Unreadable or missing audio is
-reported by name and skipped (``--on_error skip``, default) or stops the stage
-(``--on_error stop``). Finished utterances are not redone when a run is resumed.
+reported by name and skipped (``--on_error skip``, default; the skipped entries
+are also listed in ``format_skipped.txt``) or stops the stage (``--on_error stop``),
+as do list entries missing from ``wav.scp``. Finished utterances are not
+redone when a run is resumed with the same options (``format_options.json``
+records them).
+
+Optional inputs and options:
+
+* ``utt2channel`` (``<utt> <channel>``, 0-based): take that channel of the
+  mixture and of every reference of the utterance (e.g. the two channels of a
+  MUSDB18-HQ track as two mono utterances). Utterances it does not list must
+  be mono.
+* ``--mix_from_refs``: the mixture is the sum of the (channel-selected)
+  references and the ``wav.scp`` file is not read, as in the TUSS authors'
+  evaluation (the references then sum exactly to the mixture).
 """
 from __future__ import annotations
 
@@ -19,18 +32,19 @@ import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
 
 from tuss_plugin.audio import resample
-from tuss_plugin.fileio import atomic_write, atomic_write_text
+from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import parse_fs, read_dict, read_scp, write_list
 
 
 def load_audio(path: str, channel: Optional[int] = None) -> Tuple[np.ndarray, int]:
     """Read audio as float32 (n_samples,) [one channel] or (n_samples, C)."""
+    check_audio_file(path, scan_nonfinite=False)  # missing, directory, not audio, truncated, empty
     try:
         x, sr = sf.read(path, dtype="float32", always_2d=True)
     except Exception as e:  # noqa: BLE001 - soundfile raises several types
@@ -50,19 +64,60 @@ def _write_wav(path: Path, x: np.ndarray, fs: int, subtype: str) -> None:
     atomic_write(path, lambda tmp: sf.write(tmp, x, fs, subtype=subtype, format="WAV"))
 
 
-def process(job) -> Tuple[str, Optional[List[str]], Optional[str]]:
+class Job(NamedTuple):
+    """One utterance to format: ``paths`` = [mixture, reference 1, ...]."""
+
+    utt: str
+    paths: List[str]
+    outdir: Path
+    fs: Optional[int]  # None: keep the rate of the utterance's first file
+    subtype: str
+    channel: Optional[int] = None
+    mix_from_refs: bool = False
+    reuse: bool = True
+
+
+def _load_mono(path: str, channel: Optional[int]) -> Tuple[np.ndarray, int]:
+    x, sr = load_audio(path, channel)
+    if x.ndim != 1:
+        raise ValueError(f"{path}: {x.shape[1]} channels; list a channel in utt2channel or split channels "
+                         "in local/data.sh")
+    return x, sr
+
+
+def _refs_and_sum(paths: List[str], channel: Optional[int], fs: Optional[int]) -> Tuple[List[np.ndarray], int]:
+    """[mixture, ref 1, ...] at ``fs``, each (n_samples,): the mixture is the sum of
+    the resampled references, so the written files sum exactly (up to float32)."""
+    refs, rates = [], []
+    for p in paths:
+        x, sr = _load_mono(p, channel)
+        refs.append(x)
+        rates.append(sr)
+    for p, x, sr in zip(paths[1:], refs[1:], rates[1:]):
+        if sr != rates[0] or x.shape[0] != refs[0].shape[0]:
+            raise ValueError(f"{p}: {x.shape[0]} samples at {sr} Hz, but {paths[0]} has "
+                             f"{refs[0].shape[0]} at {rates[0]} Hz (--mix_from_refs needs equal lengths)")
+    fs = fs or rates[0]  # native: the references' rate
+    refs = [resample(x, rates[0], fs) for x in refs]
+    mix = np.sum(np.stack(refs), axis=0, dtype=np.float64).astype(np.float32)  # (K, n) -> (n,)
+    return [mix] + refs, fs
+
+
+def process(job: Job) -> Tuple[str, Optional[List[str]], Optional[str]]:
     """Resample one utterance; returns (utt, [mix, ref1..], error)."""
-    utt, paths, outdir, fs, subtype = job
+    utt, paths, outdir, fs, subtype = job.utt, job.paths, job.outdir, job.fs, job.subtype
     outs = [outdir / "data" / f"{utt}.wav"] + [outdir / "data" / f"{utt}_s{k}.wav" for k in range(1, len(paths))]
-    if all(p.exists() for p in outs):
+    if job.reuse and all(p.exists() for p in outs):
         return utt, [str(p) for p in outs], None
     try:
-        sigs = []
-        for p in paths:
-            x, sr = load_audio(p)
-            if x.ndim != 1:
-                raise ValueError(f"{p}: {x.shape[1]} channels; split channels in local/data.sh")
-            sigs.append(resample(x, sr, fs))
+        if job.mix_from_refs:
+            sigs, fs = _refs_and_sum(paths[1:], job.channel, fs)
+        else:
+            sigs = []
+            for p in paths:
+                x, sr = _load_mono(p, job.channel)
+                fs = fs or sr  # native: the mixture's rate
+                sigs.append(resample(x, sr, fs))
         n = sigs[0].shape[0]
         for p, s in zip(paths[1:], sigs[1:]):
             if abs(s.shape[0] - n) > 1:
@@ -79,20 +134,44 @@ def main(cmd: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src", help="data dir (wav.scp, spk*.scp, utt2prompts)")
     parser.add_argument("dst", help="output dump dir")
-    parser.add_argument("--fs", default="16k", help="target sampling rate (16k, 44.1k, 48000, ...)")
+    parser.add_argument("--fs", default="16k",
+                        help="target sampling rate (16k, 44.1k, 48000, ...), or 'native' to keep "
+                        "each utterance's rate (that of its mixture, or first reference with --mix_from_refs)")
     parser.add_argument("--nj", type=int, default=1, help="parallel processes")
     parser.add_argument("--subtype", default="FLOAT", help="WAV subtype of the written audio")
     parser.add_argument("--on_error", choices=["skip", "stop"], default="skip",
                         help="unreadable/missing audio: report and skip, or stop")
+    parser.add_argument("--mix_from_refs", action="store_true",
+                        help="mixture = sum of the references (wav.scp audio is not read)")
     args = parser.parse_args(cmd)
     src, dst = Path(args.src), Path(args.dst)
-    fs = parse_fs(args.fs)
+    try:
+        fs = None if args.fs.strip().lower() == "native" else parse_fs(args.fs)
+    except ValueError as e:
+        print(f"format_data: error: {e}", file=sys.stderr)
+        return 1
     try:
         wavs = read_scp(src / "wav.scp")
         prompts = read_dict(src / "utt2prompts")
     except (OSError, ValueError) as e:
         print(f"format_data: error: {e}", file=sys.stderr)
         return 1
+    channels: Dict[str, int] = {}
+    if (src / "utt2channel").exists():
+        try:
+            for utt, fields in read_dict(src / "utt2channel").items():
+                if len(fields) != 1 or not fields[0].isdigit():
+                    raise ValueError(f"{src / 'utt2channel'}: {utt}: expected one channel index (0, 1, ...), "
+                                     f"got {' '.join(fields)!r}")
+                channels[utt] = int(fields[0])
+        except (OSError, ValueError) as e:
+            print(f"format_data: error: {e}", file=sys.stderr)
+            return 1
+    options = {"fs": fs, "subtype": args.subtype, "mix_from_refs": args.mix_from_refs}
+    try:
+        reuse = json.loads((dst / "format_options.json").read_text(encoding="utf-8")) == options
+    except (OSError, ValueError):
+        reuse = False  # unknown options of an earlier run: redo every file
     refs: Dict[int, Dict[str, str]] = {}
     k = 1
     while (src / f"spk{k}.scp").exists():
@@ -109,8 +188,14 @@ def main(cmd: Optional[List[str]] = None) -> int:
         if missing:
             problems.append(f"{utt}: {n} prompts but no reference in spk{missing[0]}.scp")
             continue
-        jobs.append((utt, [mix] + [refs[k][utt] for k in range(1, n + 1)], dst.resolve(), fs, args.subtype))
+        jobs.append(Job(utt, [mix] + [refs[k][utt] for k in range(1, n + 1)], dst.resolve(), fs, args.subtype,
+                        channels.get(utt), args.mix_from_refs, reuse))
+    listed = {u: f for f, d in [("utt2prompts", prompts)] + [(f"spk{k}.scp", r) for k, r in refs.items()]
+              for u in d if u not in wavs}
+    for utt, f in listed.items():  # data that would otherwise vanish without a word
+        problems.append(f"{utt}: listed in {src / f} but not in {src / 'wav.scp'}")
     (dst / "data").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(dst / "format_options.json", json.dumps(options) + "\n")
     done: Dict[str, List[str]] = {}
     if args.nj > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(args.nj) as ex:
@@ -139,13 +224,22 @@ def main(cmd: Optional[List[str]] = None) -> int:
             (dst / f"spk{k}.scp").unlink()
     write_list(dst / "utt2prompts", ((u, prompts[u]) for u in done))
     write_list(dst / "utt2category", ((u, f"{len(prompts[u])}src") for u in done))
-    write_list(dst / "utt2num_samples", ((u, str(sf.info(o[0]).frames)) for u, o in done.items()))
+    infos = {u: sf.info(o[0]) for u, o in done.items()}
+    write_list(dst / "utt2num_samples", ((u, str(i.frames)) for u, i in infos.items()))
+    rates = sorted({i.samplerate for i in infos.values()})
+    if fs is None:
+        write_list(dst / "utt2fs", ((u, str(i.samplerate)) for u, i in infos.items()))
+        fs = rates[0] if len(rates) == 1 else "native"
+    elif (dst / "utt2fs").exists():  # from an earlier run with --fs native
+        (dst / "utt2fs").unlink()
     write_list(dst / "utt2spk", ((u, u) for u in done))
     write_list(dst / "spk2utt", ((u, u) for u in done))
     atomic_write_text(dst / "fs", f"{fs}\n")
-    summary = {"utterances": len(done), "skipped": len(problems), "fs": fs}
+    summary = {"utterances": len(done), "skipped": len(problems), "fs": fs, "mix_from_refs": args.mix_from_refs}
     atomic_write_text(dst / "format_summary.json", json.dumps(summary) + "\n")
-    print(f"format_data: {src} -> {dst}: {len(done)} utterances at {fs} Hz"
+    atomic_write_text(dst / "format_skipped.txt", "".join(f"{p}\n" for p in problems))
+    rate_text = f"{fs} Hz" if len(rates) == 1 else f"their own rates ({', '.join(map(str, rates))} Hz)"
+    print(f"format_data: {src} -> {dst}: {len(done)} utterances at {rate_text}"
           + (f", {len(problems)} skipped (listed above)" if problems else ""))
     return 0
 

@@ -7,7 +7,9 @@
 #      utt2prompts, utt2spk, spk2utt)
 #   2  format: resample to --fs into ${dumpdir}/raw/<set>/, validate the lists
 #   3  statistics: utterance lengths (ESPnet collect_stats) -> ${expdir}/tuss_stats_<train_set>_<fs>
-#   4  training (tuss_train; resumes from the last checkpoint)
+#      (on-the-fly training, --train_set onthefly: first local/pools.sh if the recipe
+#      has one, then the validation set only)
+#   4  training (tuss_train; resumes from the last checkpoint; on the fly: no training lists)
 #   5  inference: ${exp}/<inference_tag>_<set>/ (wavs/<k>/<utt>.wav, spk<k>.scp)
 #   6  scoring: SI-SNR, SI-SNRi, SNR, SDR -> ${exp}/RESULTS.md, ${expdir}/RESULTS.md
 #   7  packing: ESPnet model-zoo zip (espnet2.bin.pack)
@@ -31,7 +33,9 @@ nj=4
 inference_nj=4
 train_num_threads=$(nproc 2>/dev/null || echo 2)
 fs=16k
+test_fs=
 audio_subtype=FLOAT
+mix_from_refs=false
 dumpdir=dump
 expdir=exp
 train_set=
@@ -63,9 +67,15 @@ Options:
   --nj                     parallel jobs for formatting and statistics (${nj})
   --inference_nj           parallel jobs for inference and scoring (${inference_nj})
   --train_num_threads      CPU threads of the training job (${train_num_threads})
-  --fs                     sampling rate of the dumped audio and the model (${fs})
+  --fs                     sampling rate of the model, of training and of the
+                           dumped validation set (${fs})
+  --test_fs                rate of the dumped test sets: a rate, or "native" to
+                           keep each corpus' own rate (the paper's scoring; the
+                           model resamples to --fs and back) (default: --fs)
   --dumpdir / --expdir     (${dumpdir} / ${expdir})
   --local_data_opts        options of local/data.sh
+  --mix_from_refs          stage 2 writes the sum of the references as the mixture
+                           (the paper's evaluation; utt2channel picks channels) (${mix_from_refs})
   --train_config           training YAML (TUSSTask options)
   --train_args             extra tuss_train arguments
   --tag                    experiment tag (default: config name + train_args)
@@ -100,8 +110,17 @@ for v in train_set valid_set test_sets train_config; do
     fi
 done
 [ ! -f "${train_config}" ] && { echo "$0: ${train_config}: no such file" >&2; exit 1; }
-fs_hz=$(python3 -c "import sys; from tuss_plugin.kaldi_io import parse_fs; print(parse_fs(sys.argv[1]))" "${fs}" 2>/dev/null | tail -n 1) \
-    || { echo "$0: invalid --fs ${fs}" >&2; exit 1; }
+to_hz() {  # 16k / 44.1k / 16000 -> samples per second
+    echo "$1" | awk '/^[0-9]+(\.[0-9]+)?[kK]$/ {printf "%d\n", substr($0, 1, length($0) - 1) * 1000 + 0.5; next}
+                     /^[0-9]+$/ {print; next} {exit 1}'
+}
+fs_hz=$(to_hz "${fs}") || { echo "$0: invalid --fs ${fs} (use e.g. 16k, 44.1k or 48000)" >&2; exit 1; }
+test_fs_hz=${fs_hz}
+if [ "${test_fs}" = native ]; then
+    test_fs_hz=native
+elif [ -n "${test_fs}" ]; then
+    test_fs_hz=$(to_hz "${test_fs}") || { echo "$0: invalid --test_fs ${test_fs}" >&2; exit 1; }
+fi
 
 if [ -z "${tag}" ]; then
     tag=$(basename "$(readlink -f "${train_config}")" .yaml)
@@ -118,7 +137,7 @@ for m in ${eval_modes}; do
 done
 mode_tag() { [ "$1" = all ] && echo "${inference_tag}" || echo "${inference_tag}_$1"; }
 # checksum of files/options, used by the .done markers
-stamp() { cat "$@" 2>/dev/null | md5sum | cut -c1-16; }
+stamp() { { cat "$@" 2>/dev/null || true; } | md5sum | cut -c1-16; }  # missing files are skipped
 
 data_args() {  # data options of tuss_train for set $1 as mode $2 (train/valid)
     local d=${dumpdir}/raw/$1 m=$2
@@ -127,30 +146,39 @@ data_args() {  # data options of tuss_train for set $1 as mode $2 (train/valid)
          "--${m}_data_path_and_name_and_type ${d}/utt2prompts,prompts,text"
 }
 
+# sets with a data dir (--train_set onthefly: training mixtures are simulated, no list)
+data_sets=$(for d in ${train_set} ${valid_set} ${test_sets}; do [ "${d}" = onthefly ] || echo "${d}"; done)
+
 # ---------------------------------------------------------------- stage 1
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! ${skip_data_prep}; then
     log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
     # shellcheck disable=SC2086
     local/data.sh ${local_data_opts}
-    for dset in ${train_set} ${valid_set} ${test_sets}; do
+    for dset in ${data_sets}; do
         validate_data_dir.py "data/${dset}" > /dev/null
     done
-    log "Stage 1 done: $(for d in ${train_set} ${valid_set} ${test_sets}; do printf '%s=%s ' "$d" "$(wc -l < "data/$d/wav.scp")"; done)mixtures"
+    log "Stage 1 done: $(for d in ${data_sets}; do printf '%s=%s ' "$d" "$(wc -l < "data/$d/wav.scp")"; done)mixtures"
 fi
 
 # ---------------------------------------------------------------- stage 2
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
-    log "Stage 2: format data at ${fs_hz} Hz -> ${dumpdir}/raw/"
-    for dset in ${train_set} ${valid_set} ${test_sets}; do
+    log "Stage 2: format data at ${fs_hz} Hz (test sets: ${test_fs_hz}) -> ${dumpdir}/raw/"
+    fmt_opts=""
+    ${mix_from_refs} && fmt_opts+=" --mix_from_refs"
+    for dset in ${data_sets}; do
         out=${dumpdir}/raw/${dset}
-        key="fs=${fs_hz} subtype=${audio_subtype} $(stamp data/"${dset}"/{wav.scp,utt2prompts,spk*.scp})"
+        set_fs=${fs_hz}
+        if [ "${dset}" != "${valid_set}" ] && [ "${dset}" != "${train_set}" ] && [[ " ${test_sets} " == *" ${dset} "* ]]; then
+            set_fs=${test_fs_hz}
+        fi
+        key="fs=${set_fs} subtype=${audio_subtype}${fmt_opts} $(stamp data/"${dset}"/{wav.scp,utt2prompts,utt2channel,spk*.scp})"
         if [ -f "${out}/.done" ] && [ "$(cat "${out}/.done")" = "${key}" ]; then
             log "  ${dset}: already formatted"
             continue
         fi
         ${train_cmd} "${out}/log/format.log" \
-            python3 -m tuss_plugin.bin.format_data --fs "${fs_hz}" --nj "${nj}" \
-            --subtype "${audio_subtype}" "data/${dset}" "${out}"
+            python3 -m tuss_plugin.bin.format_data --fs "${set_fs}" --nj "${nj}" \
+            --subtype "${audio_subtype}"${fmt_opts} "data/${dset}" "${out}"
         grep -h "skipped:" "${out}/log/format.log" | sed 's/^/  /' || true
         grep -h "^format_data: data" "${out}/log/format.log" | sed 's/^/  /' || true
         validate_data_dir.py --check-audio "${out}" > /dev/null
@@ -158,9 +186,30 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
     done
 fi
 
+# on-the-fly training mixtures (train config: train_data_source: onthefly):
+# no training lists; stage 3 builds the source pools (local/pools.sh, if the
+# recipe has one) and takes the statistics of the validation set only
+onthefly=false
+if [ "${train_set}" = onthefly ] || grep -Eq "^train_data_source:[[:space:]]*onthefly" "${train_config}" \
+        || [[ "${train_args}" == *"--train_data_source onthefly"* ]]; then
+    onthefly=true
+    if ! grep -Eq "^train_data_source:[[:space:]]*onthefly" "${train_config}" \
+            && [[ "${train_args}" != *"--train_data_source onthefly"* ]]; then
+        echo "$0: --train_set onthefly needs a train config with 'train_data_source: onthefly'" >&2
+        exit 1
+    fi
+fi
+train_data_opts() {  # training data options of tuss_train: lists, or none on the fly
+    ${onthefly} || data_args "${train_set}" train
+}
+
 # ---------------------------------------------------------------- stage 3
 if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! ${skip_train}; then
     log "Stage 3: statistics -> ${stats_dir}"
+    if ${onthefly} && [ -f local/pools.sh ]; then
+        log "  source pools: local/pools.sh"
+        local/pools.sh
+    fi
     key="$(stamp "${dumpdir}/raw/${train_set}/utt2num_samples" "${dumpdir}/raw/${valid_set}/utt2num_samples")"
     if [ -f "${stats_dir}/.done" ] && [ "$(cat "${stats_dir}/.done")" = "${key}" ]; then
         log "  already collected"
@@ -169,16 +218,19 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! ${skip_train}; then
         rm -rf "${logdir}"
         mkdir -p "${logdir}"
         _nj=$(min "${nj}" "$(wc -l < "${dumpdir}/raw/${valid_set}/wav.scp")")
-        _nj=$(min "${_nj}" "$(wc -l < "${dumpdir}/raw/${train_set}/wav.scp")")
-        split_scp.py --num "${_nj}" "${dumpdir}/raw/${train_set}/utt2num_samples" "${logdir}/train.JOB.scp"
+        shape_opts="--valid_shape_file ${logdir}/valid.JOB.scp"
+        if ! ${onthefly}; then
+            _nj=$(min "${_nj}" "$(wc -l < "${dumpdir}/raw/${train_set}/wav.scp")")
+            split_scp.py --num "${_nj}" "${dumpdir}/raw/${train_set}/utt2num_samples" "${logdir}/train.JOB.scp"
+            shape_opts+=" --train_shape_file ${logdir}/train.JOB.scp"
+        fi
         split_scp.py --num "${_nj}" "${dumpdir}/raw/${valid_set}/utt2num_samples" "${logdir}/valid.JOB.scp"
         # shellcheck disable=SC2046,SC2086
         ${train_cmd} JOB=1:"${_nj}" "${logdir}/stats.JOB.log" \
             python3 -m tuss_plugin.bin.tuss_train --collect_stats true \
             --config "${train_config}" --ngpu 0 --num_workers 0 \
             --batch_type unsorted --batch_size 1 \
-            $(data_args "${train_set}" train) $(data_args "${valid_set}" valid) \
-            --train_shape_file "${logdir}/train.JOB.scp" --valid_shape_file "${logdir}/valid.JOB.scp" \
+            $(train_data_opts) $(data_args "${valid_set}" valid) ${shape_opts} \
             --output_dir "${logdir}/stats.JOB" ${train_args}
         # shellcheck disable=SC2046
         python3 -m espnet2.bin.aggregate_stats_dirs \
@@ -194,14 +246,17 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! ${skip_train}; then
     log "Stage 4: training -> ${exp} (log: ${exp}/train.log)"
     mkdir -p "${exp}"
     key="$(stamp "${train_config}" "${stats_dir}/.done") ${train_args} ${pretrained_model}"
+    ${onthefly} && key+=" pools=$(stamp data/pool_*/wav.scp)"
     if [ -f "${exp}/.train.done" ] && [ "$(cat "${exp}/.train.done")" = "${key}" ]; then
         log "  already trained"
     else
         init_opts=""
         [ -n "${pretrained_model}" ] && init_opts="--init_param ${pretrained_model}"
+        train_shape_opt="--train_shape_file ${stats_dir}/train/speech_mix_shape"
+        ${onthefly} && train_shape_opt=""
         train_cmdline="python3 -m tuss_plugin.bin.tuss_train --config ${train_config} --ngpu ${ngpu} \
-$(data_args "${train_set}" train) $(data_args "${valid_set}" valid) \
---train_shape_file ${stats_dir}/train/speech_mix_shape --valid_shape_file ${stats_dir}/valid/speech_mix_shape \
+$(train_data_opts) $(data_args "${valid_set}" valid) \
+${train_shape_opt} --valid_shape_file ${stats_dir}/valid/speech_mix_shape \
 --fold_length ${fold_length} --fs ${fs_hz} --resume true --output_dir ${exp} ${init_opts} ${train_args}"
         # a script to resume this training by hand
         {

@@ -12,7 +12,8 @@ valid_set=dev_dnr
 test_sets=test_dnr
 
 ./tuss.sh \
-    --fs 44.1k \
+    --fs 48k \
+    --test_fs native \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \

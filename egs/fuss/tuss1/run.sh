@@ -12,7 +12,8 @@ valid_set=dev_fuss
 test_sets=test_fuss
 
 ./tuss.sh \
-    --fs 16k \
+    --fs 48k \
+    --test_fs native \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \

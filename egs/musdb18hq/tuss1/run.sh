@@ -13,7 +13,8 @@ valid_set=dev_musdb18hq
 test_sets=test_musdb18hq
 
 ./tuss.sh \
-    --fs 44.1k \
+    --fs 48k \
+    --test_fs native \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \

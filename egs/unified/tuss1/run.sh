@@ -35,6 +35,7 @@ tuss() {  # tuss.sh with this recipe's options: first stage, last stage, test se
     [ "${first}" -gt "${last}" ] && return 0
     ./tuss.sh \
         --fs 48k \
+        --test_fs native \
         --train_set "${train_set}" \
         --valid_set "${valid_set}" \
         --test_sets "${sets}" \
