@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """``TUSSTask``: ESPnet's enhancement task with prompts.
 
-Differences to ``EnhancementTask`` (everything else, including the trainer,
-``--resume``, DDP and the optimisers, is ESPnet's own):
+Differences to ``EnhancementTask`` (everything else, including ``--resume``,
+DDP and the optimisers, is ESPnet's own):
 
 * builds :class:`~tuss_plugin.espnet_model.TUSSEnhancementModel`, which passes
   the ``prompts`` data field to the separator and the loss wrappers;
@@ -14,7 +14,10 @@ Differences to ``EnhancementTask`` (everything else, including the trainer,
 * ``--train_data_source onthefly`` simulates every training batch from source
   pools (``--onthefly_conf``, see :mod:`tuss_plugin.onthefly`) instead of
   reading mixture lists; validation stays list-based, and ``--collect_stats``
-  then takes its training statistics from the validation lists.
+  then takes its training statistics from the validation lists;
+* the trainer is :class:`~tuss_plugin.trainer.TUSSTrainer`, ESPnet's trainer
+  that also counts skipped non-finite losses per epoch and resumes from the
+  last complete checkpoint after an interruption.
 """
 from __future__ import annotations
 
