@@ -165,6 +165,21 @@ def test_musdb18hq_recipe_stages_1_2(musdb_run, roots):
     assert not (work / "data" / "onthefly").exists() and not (work / "dump" / "raw" / "onthefly").exists()
 
 
+@pytest.mark.parametrize("recipe,n_dev,n_test,test_fs", [
+    ("vctk_demand", 3, 3, 48000), ("wham", 3, 2, 16000), ("fuss", 4, 2, 16000), ("dnr", 3, 2, 44100)])
+def test_recipe_stages_1_2(roots, tmp_path, recipe, n_dev, n_test, test_fs):
+    """./run.sh --stage 1 --stop-stage 2 of each specialist recipe on its fake corpus:
+    validation dumped at the model's 48 kHz, the test set at the corpus rate."""
+    var, _, dev, test = CORPORA[recipe]
+    work = recipe_copy(tmp_path, recipe)
+    r = run(["./run.sh", "--stage", "1", "--stop-stage", "2", "--nj", "1"], work, {var: roots[var]})
+    assert "Successfully finished" in r.stdout
+    for dset, n, fs in ((dev, n_dev, 48000), (test, n_test, test_fs)):
+        utts = list(read_scp(work / "data" / dset / "wav.scp"))
+        assert len(utts) == n, dset
+        check_dump(work / "dump" / "raw" / dset, fs, utts)
+
+
 def test_unified_data_sh(roots, tmp_path):
     work = recipe_copy(tmp_path, "unified")
     env = {k: roots[k] for k in ("VCTK_DEMAND", "WHAM", "FUSS", "MUSDB18HQ", "DNR")}

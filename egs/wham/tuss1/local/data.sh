@@ -13,6 +13,5 @@ help_message="Usage: $0 [--num_dev N]"
 . ./db.sh
 . utils/parse_options.sh
 
-python3 -m tuss_plugin.dataprep.wham --root "${WHAM}" --data_dir data --num_dev "${num_dev}"
- \
-    --hint "to download it: run.sh --local_data_opts '--download true'"
+python3 -m tuss_plugin.dataprep.wham --root "${WHAM}" --data_dir data --num_dev "${num_dev}" \
+    --hint "WHAM! is generated from WSJ0 with the official WHAM!/WHAMR! scripts (see README.md)"
