@@ -86,3 +86,30 @@ def test_stack_rejects_bad_options():
         TFLocoformerStack(1, 8, 2, 8, 2, [{"dim_inner": 8, "typo": 1}] * 2, ffn)
     with pytest.raises(ValueError):
         TFLocoformerStack(1, 8, 2, 8, 2, ffn[:1], ffn)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_swiglu_matches_conv_modules(k):
+    """The matrix-product formulation equals Conv1d / ConvTranspose1d on the padded input."""
+    ffn = SwiGLUConvDeconv1d(6, 10, conv1d_kernel=k)
+    x = torch.randn(3, 11, 6, dtype=torch.float64)
+    ffn = ffn.double()
+    h = torch.nn.functional.pad(x.transpose(1, 2), (k - 1, k - 1))  # (B, C, L + 2k - 2)
+    value, gate = ffn.conv1d(h).chunk(2, dim=1)
+    ref = ffn.deconv1d(value * torch.nn.functional.silu(gate))[..., k - 1 : k - 1 + 11].transpose(1, 2)
+    assert torch.allclose(ffn(x), ref, atol=1e-12)  # autograd on: convolution modules
+    with torch.no_grad():
+        assert torch.allclose(ffn(x), ref, atol=1e-12)  # matrix-product formulation
+
+
+def test_path_chunking_without_autograd_is_exact():
+    from tuss_plugin.layers.tf_locoformer import LocoformerPath
+
+    ffn = [{"dim_inner": 8, "conv1d_kernel": 3}] * 2
+    path = LocoformerPath(8, 2, 8, 2, ffn, RotaryEmbedding(4)).eval()
+    path.chunk_positions = 10  # 2 sequences of 5 per chunk
+    x = torch.randn(7, 5, 8)
+    with torch.no_grad():
+        chunked = path(x)
+    whole = path(x).detach()  # autograd on: one piece
+    assert torch.allclose(chunked, whole, atol=1e-6)

@@ -190,17 +190,34 @@ class BandwiseDecoder(nn.Module):
         """
         Bp, C, T, Q = feats.shape
         S = self.num_outputs
+        x = feats.permute(0, 2, 3, 1)  # (B', T, Q, C) view (contiguous for TUSS' layout)
         masks = []
         for q0, n, b, _ in width_runs(self.widths):
             mods = self.bands[q0 : q0 + n]
             norm, c1, c2, c3 = ([m[i] for m in mods] for i in (0, 1, 3, 5))
-            h = feats[..., q0 : q0 + n].permute(0, 3, 1, 2).reshape(Bp, n * C, T)  # (B', n*C, T)
-            h = F.group_norm(h, n, _cat_params(norm, "weight"), _cat_params(norm, "bias"), norm[0].eps)
-            h = torch.tanh(F.conv1d(h, _cat_params(c1, "weight"), _cat_params(c1, "bias"), groups=n))
-            h = torch.tanh(F.conv1d(h, _cat_params(c2, "weight"), _cat_params(c2, "bias"), groups=n))
-            h = F.conv1d(h, _cat_params(c3, "weight"), _cat_params(c3, "bias"), groups=n)  # (B', n*4bS, T)
-            h = F.glu(h.view(Bp, n, 4 * b * S, T), dim=2)  # (B', n, 2bS, T)
-            m = h.reshape(Bp, n, S, 2, b, T).float()  # (B', n, S, re/im, b, T)
-            m = torch.complex(m[:, :, :, 0], m[:, :, :, 1])  # (B', n, S, b, T)
-            masks.append(m.permute(0, 2, 1, 3, 4).reshape(Bp, S, n * b, T))  # (B', S, n*b, T)
-        return torch.cat(masks, dim=2).transpose(2, 3)  # (B', S, T, F)
+            # the n bands of a run as a batch of n matrix products over B'*T rows
+            h = x[:, :, q0 : q0 + n].permute(2, 0, 1, 3).reshape(n, Bp, T * C)  # (n, B', T*C)
+            # GroupNorm(1, C) of each band: statistics over (T, C) per stream
+            var, mean = torch.var_mean(h, dim=-1, unbiased=False, keepdim=True)  # (n, B', 1)
+            h = (h - mean) * torch.rsqrt(var + norm[0].eps)
+            h = h.view(n, Bp * T, C)  # (n, B'*T, C)
+            h = torch.addcmul(_stack_params(norm, "bias")[:, None], h, _stack_params(norm, "weight")[:, None])
+            h = torch.tanh(_bmm_conv1x1(h, c1))  # (n, B'*T, 4C)
+            h = torch.tanh(_bmm_conv1x1(h, c2))  # (n, B'*T, 4C)
+            h = _bmm_conv1x1(h, c3)  # (n, B'*T, 4bS)
+            h = F.glu(h, dim=-1)  # (n, B'*T, 2bS): (S, re/im, bin)
+            m = h.view(n, Bp, T, S, 2, b).float()
+            m = torch.complex(m[..., 0, :], m[..., 1, :])  # (n, B', T, S, b)
+            masks.append(m.permute(1, 3, 2, 0, 4).reshape(Bp, S, T, n * b))  # (B', S, T, n*b)
+        return torch.cat(masks, dim=-1)  # (B', S, T, F)
+
+
+def _stack_params(mods: Sequence[nn.Module], name: str) -> torch.Tensor:
+    return torch.stack([getattr(m, name) for m in mods])
+
+
+def _bmm_conv1x1(h: torch.Tensor, convs: Sequence[nn.Conv1d]) -> torch.Tensor:
+    """n kernel-size-1 convolutions as one batched product: (n, R, Cin) -> (n, R, Cout)."""
+    w = _stack_params(convs, "weight").squeeze(-1)  # (n, Cout, Cin)
+    b = _stack_params(convs, "bias")  # (n, Cout)
+    return torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))

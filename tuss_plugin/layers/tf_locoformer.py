@@ -89,18 +89,58 @@ class SwiGLUConvDeconv1d(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B', L, C) -> (B', L, C)."""
+        """x: (B', L, C) -> (B', L, C).
+
+        Without autograd, both convolutions run as matrix products in the
+        (B', L, C) layout (no transposes; same result up to float32 round-off):
+
+        - convolution: the ``k`` shifted copies of the padded input are stacked
+          on the channel axis (``unfold``), one product with the weight viewed
+          as ``(2*inner, C*k)``;
+        - transposed convolution: one product with the weight viewed as
+          ``(k*C, inner)`` gives the ``k`` taps of every position, which are
+          added with their shifts (only the ``L`` kept positions are formed).
+        """
+        if torch.is_grad_enabled() and (x.requires_grad or self.conv1d.weight.requires_grad):
+            return self._forward_conv(x)
+        Bp, L, C = x.shape
+        k = self.kernel
+        w1, b1 = self.conv1d.weight, self.conv1d.bias  # (2I, C, k), (2I,)
+        if k > 1:
+            h = F.pad(x, (0, 0, k - 1, k - 1))  # (B', L + 2k - 2, C)
+            h = h.unfold(1, k, 1)  # (B', L + k - 1, C, k) view
+            h = F.linear(h.reshape(Bp, L + k - 1, C * k), w1.reshape(w1.shape[0], C * k), b1)
+        else:
+            h = F.linear(x, w1.squeeze(-1), b1)  # (B', L, 2I)
+        value, gate = h.chunk(2, dim=-1)  # (B', L + k - 1, I) each
+        h = self.dropout(value * F.silu(gate))
+        w2, b2 = self.deconv1d.weight, self.deconv1d.bias  # (I, C, k), (C,)
+        if k > 1:
+            taps = F.linear(h, w2.permute(2, 1, 0).reshape(k * C, -1))  # (B', L + k - 1, k*C)
+            taps = taps.view(Bp, L + k - 1, k, C)
+            # output position t (kept range) receives tap j from hidden position t + k - 1 - j
+            y = taps[:, k - 1 : k - 1 + L, 0]
+            for j in range(1, k):
+                y = y + taps[:, k - 1 - j : k - 1 - j + L, j]
+            y = y + b2  # (B', L, C)
+        else:
+            y = F.linear(h, w2.squeeze(-1).t(), b2)  # (B', L, C)
+        return self.dropout(y)
+
+
+    def _forward_conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The same FFN with the convolution modules: x (B', L, C) -> (B', L, C).
+
+        Used when gradients are needed: a training step measured about as
+        fast as with the matrix-product formulation, and autograd does not
+        have to keep the k-times wider unfolded input (less memory).
+        """
         L = x.shape[1]
         k = self.kernel
-        h = x.transpose(1, 2)  # (B', C, L)
-        if k > 1:
-            h = F.pad(h, (k - 1, k - 1))  # (B', C, L + 2k - 2)
-        h = self.conv1d(h)  # (B', 2*inner, L + k - 1)
-        value, gate = h.chunk(2, dim=1)
-        h = self.dropout(value * F.silu(gate))
-        h = self.deconv1d(h)  # (B', C, L + 2k - 2)
-        h = h[..., k - 1 : k - 1 + L]  # (B', C, L)
-        return self.dropout(h.transpose(1, 2))
+        h = F.pad(x.transpose(1, 2), (k - 1, k - 1))  # (B', C, L + 2k - 2)
+        value, gate = self.conv1d(h).chunk(2, dim=1)  # (B', I, L + k - 1) each
+        h = self.deconv1d(self.dropout(value * F.silu(gate)))  # (B', C, L + 2k - 2)
+        return self.dropout(h[..., k - 1 : k - 1 + L].transpose(1, 2))  # (B', L, C)
 
 
 class RotaryEmbedding(nn.Module):
@@ -125,16 +165,26 @@ class RotaryEmbedding(nn.Module):
 
     # angles are computed in float32 under mixed precision
     @torch.amp.autocast("cuda", enabled=False)
+    def table(self, length: int, device: Optional[torch.device] = None) -> torch.Tensor:
+        """Unit complex rotations ``exp(i * pos * freq)`` for positions 0..length-1: (L, d/2)."""
+        pos = torch.arange(length, device=device, dtype=self.freqs.dtype)
+        ang = pos[:, None] * self.freqs.to(device)[None, :]  # (L, d/2)
+        return torch.polar(torch.ones_like(ang), ang)  # (L, d/2) complex: cos + i sin
+
+    @staticmethod
+    def rotate(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Rotate the interleaved pairs of x: (..., d) by a broadcastable (..., d/2) table.
+
+        Pair ``(x_2i, x_2i+1)`` is one complex number ``x_2i + i x_2i+1``; the
+        rotation is one complex product (float32), i.e.
+        ``(x_2i cos - x_2i+1 sin, x_2i+1 cos + x_2i sin)``.
+        """
+        xc = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (..., d/2)
+        return torch.view_as_real(xc * table).flatten(-2).to(x.dtype)  # (..., d)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Rotate x: (..., L, d) -> (..., L, d)."""
-        L = x.shape[-2]
-        pos = torch.arange(L, device=x.device, dtype=self.freqs.dtype)
-        ang = pos[:, None] * self.freqs[None, :]  # (L, d/2)
-        ang = ang.repeat_interleave(2, dim=-1)  # (L, d)
-        xf = x.float()
-        pairs = xf.unflatten(-1, (-1, 2))  # (..., L, d/2, 2)
-        rot = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)  # (..., L, d)
-        return (xf * ang.cos() + rot * ang.sin()).to(x.dtype)
+        return self.rotate(x, self.table(x.shape[-2], x.device))
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -176,8 +226,11 @@ class MultiHeadSelfAttention(nn.Module):
         """x: (B', L, C) -> (B', L, C)."""
         Bp, L, _ = x.shape
         qkv = self.qkv(x).view(Bp, L, 3, self.n_heads, -1)  # (B', L, 3, H, D)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B', H, L, D)
-        q, k = self.rope(q), self.rope(k)
+        # RoPE on queries and keys at once (one complex product)
+        table = self.rope.table(L, x.device)[:, None, None, :]  # (L, 1, 1, D/2)
+        qk = self.rope.rotate(qkv[:, :, :2], table)  # (B', L, 2, H, D)
+        q, k = qk.permute(2, 0, 3, 1, 4)  # each (B', H, L, D), views
+        v = qkv[:, :, 2].transpose(1, 2)  # (B', H, L, D), view
         out = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.dropout if self.training else 0.0
         )  # (B', H, L, D)
@@ -226,12 +279,27 @@ class LocoformerPath(nn.Module):
             emb_dim, attention_dim, n_heads, rope, dropout, flash_attention
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B', L, C) -> (B', L, C)."""
+    # sequences of one path are independent: without autograd they are processed
+    # in groups of about this many positions (B' * L), so that the FFN's wide
+    # hidden activations stay in the CPU caches; results are unchanged
+    chunk_positions: int = 4096
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.ffn[1](self.ffn_norm[1](x))
         x = x + self.attn(self.attn_norm(x))
         x = x + self.ffn[0](self.ffn_norm[0](x))
         return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B', L, C) -> (B', L, C)."""
+        Bp, L, _ = x.shape
+        chunk = max(1, self.chunk_positions // max(L, 1))
+        if torch.is_grad_enabled() or x.device.type != "cpu" or chunk >= Bp:
+            return self._forward(x)
+        out = torch.empty_like(x)
+        for i in range(0, Bp, chunk):
+            out[i : i + chunk] = self._forward(x[i : i + chunk])
+        return out
 
 
 def _ffn_kwargs(conf: Dict) -> Dict:
@@ -292,23 +360,31 @@ class TFLocoformerBlock(nn.Module):
         self.freq_path = LocoformerPath(ffn_config=freq_ffn_config, rope=rope_freq, **common)
         self.frame_path = LocoformerPath(ffn_config=frame_ffn_config, rope=rope_frame, **common)
 
-    def _freq(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, T, Q = x.shape
-        h = x.permute(0, 2, 3, 1).reshape(B * T, Q, C)  # (B*T, Q, C)
-        h = self.freq_path(h)
-        return h.view(B, T, Q, C).permute(0, 3, 1, 2)  # (B, C, T, Q)
+    def _freq(self, h: torch.Tensor) -> torch.Tensor:
+        B, T, Q, C = h.shape
+        return self.freq_path(h.reshape(B * T, Q, C)).view(B, T, Q, C)  # (B, T, Q, C)
 
-    def _frame(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, T, Q = x.shape
-        h = x.permute(0, 3, 2, 1).reshape(B * Q, T, C)  # (B*Q, T, C)
-        h = self.frame_path(h)
-        return h.view(B, Q, T, C).permute(0, 3, 2, 1)  # (B, C, T, Q)
+    def _frame(self, h: torch.Tensor) -> torch.Tensor:
+        B, T, Q, C = h.shape
+        t = h.transpose(1, 2).reshape(B * Q, T, C)  # (B*Q, T, C), one copy
+        t = self.frame_path(t)
+        return t.view(B, Q, T, C).transpose(1, 2).contiguous()  # (B, T, Q, C)
+
+    def forward_tqc(self, h: torch.Tensor) -> torch.Tensor:
+        """h: (B, T, Q, C) contiguous -> (B, T, Q, C) contiguous.
+
+        The frequency path runs on the ``(B*T, Q, C)`` view without a copy;
+        the time path needs one transposed copy in and one out.
+        """
+        h = h.contiguous()
+        if self.tf_order == "ft":
+            return self._frame(self._freq(h))
+        return self._freq(self._frame(h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, T, Q) -> (B, C, T, Q)."""
-        if self.tf_order == "ft":
-            return self._frame(self._freq(x))
-        return self._freq(self._frame(x))
+        h = x.permute(0, 2, 3, 1).contiguous()  # (B, T, Q, C)
+        return self.forward_tqc(h).permute(0, 3, 1, 2)  # (B, C, T, Q) view
 
 
 class TFLocoformerStack(nn.Module):
@@ -362,8 +438,14 @@ class TFLocoformerStack(nn.Module):
             for _ in range(n_blocks)
         )
 
+    def forward_tqc(self, h: torch.Tensor) -> torch.Tensor:
+        """h: (B, T, Q, C) -> (B, T, Q, C) contiguous (the layout used inside)."""
+        h = h.contiguous()
+        for block in self.blocks:
+            h = block.forward_tqc(h)
+        return h
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, T, Q) -> (B, C, T, Q)."""
-        for block in self.blocks:
-            x = block(x)
-        return x
+        h = x.permute(0, 2, 3, 1)  # (B, T, Q, C)
+        return self.forward_tqc(h).permute(0, 3, 1, 2)  # (B, C, T, Q) view

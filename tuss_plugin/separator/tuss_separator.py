@@ -168,25 +168,27 @@ class TUSSSeparator(AbsSeparator):
 
         feats = self.encoder(input)  # (B, C, T, Q)
         C, Q = feats.shape[1], feats.shape[-1]
+        # both modules work in the (B, T, Q, C) layout (see TFLocoformerStack.forward_tqc)
+        feats = feats.permute(0, 2, 3, 1)  # (B, T, Q, C) view
         tokens = self.prompt_encoder(ids).to(feats.dtype)  # (B, N, C)
-        tokens = tokens.transpose(1, 2)[..., None].expand(B, C, N, Q)  # (B, C, N, Q)
-        seq = [tokens]
+        seq = [tokens[:, :, None, :].expand(B, N, Q, C)]  # (B, N, Q, C)
         n_head = N
         if self.prompt_encoder.sos_token is not None:
             sos = self.prompt_encoder.sos_token.to(feats.dtype)  # (C,)
-            seq.append(sos.view(1, C, 1, 1).expand(B, C, 1, Q))  # (B, C, 1, Q)
+            seq.append(sos.view(1, 1, 1, C).expand(B, 1, Q, C))  # (B, 1, Q, C)
             n_head += 1
         seq.append(feats)
-        seq = torch.cat(seq, dim=2)  # (B, C, n_head + T, Q)
+        seq = torch.cat(seq, dim=1)  # (B, n_head + T, Q, C)
 
-        seq = self.cross_prompt(seq)  # (B, C, n_head + T, Q)
-        prompt_vecs = seq[:, :, :N]  # (B, C, N, Q)
-        mix = seq[:, :, n_head:]  # (B, C, T, Q)
+        seq = self.cross_prompt.forward_tqc(seq)  # (B, n_head + T, Q, C)
+        prompt_vecs = seq[:, :N]  # (B, N, Q, C)
+        mix = seq[:, n_head:]  # (B, T, Q, C)
 
-        # condition the mixture on each prompt: (B, 1, C, T, Q) * (B, N, C, 1, Q)
-        cond = mix.unsqueeze(1) * prompt_vecs.transpose(1, 2).unsqueeze(3)  # (B, N, C, T, Q)
-        cond = cond.reshape(B * N, C, T, Q)  # (B*N, C, T, Q)
-        cond = self.cond_tse(cond)  # (B*N, C, T, Q)
+        # condition the mixture on each prompt: (B, 1, T, Q, C) * (B, N, 1, Q, C)
+        cond = mix.unsqueeze(1) * prompt_vecs.unsqueeze(2)  # (B, N, T, Q, C)
+        cond = cond.view(B * N, T, Q, C)  # (B*N, T, Q, C)
+        cond = self.cond_tse.forward_tqc(cond)  # (B*N, T, Q, C)
+        cond = cond.permute(0, 3, 1, 2)  # (B*N, C, T, Q) view
 
         masks = self.decoder(cond).view(B, N, T, F)  # (B, N, T, F)
         est = masks * input.unsqueeze(1)  # (B, N, T, F)

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Smoke test of the benchmark CLI on the tiny config (figures are not checked for speed)."""
+import json
+
+from conftest import TESTS
+from tuss_plugin.bin import benchmark
+
+TINY = str(TESTS / "conf" / "tuss_tiny.yaml")
+KEYS = ("params", "gflop", "seconds_median", "gflop_per_s", "matmul_gflop_per_s", "efficiency",
+        "peak_rss_mb", "torch", "espnet")
+
+
+def _run(capsys, *extra):
+    rc = benchmark.main(["--config", TINY, "--seconds", "0.25", "--fs", "16000", "--threads", "1",
+                         "--prompts", "speech", "sfxbg", *extra])
+    assert rc == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _sane(r):
+    assert r["params"] > 0 and r["gflop"] > 0 and r["seconds_median"] > 0
+    assert r["gflop_per_s"] > 0 and r["peak_rss_mb"] > 0
+    assert r["efficiency"] > 0
+
+
+def test_infer_and_train(capsys):
+    r = _run(capsys)
+    for k in KEYS:
+        assert k in r, k
+    _sane(r)
+    assert r["mode"] == "infer" and r["flops_counted"] == "forward" and len(r["seconds_all"]) == 3
+    assert r["params"] == r["separator_params"] == 189128
+    t = _run(capsys, "--mode", "train", "--compare", "bsrnn")
+    _sane(t)
+    # forward + backward costs more than the forward alone
+    assert t["flops_counted"] == "forward+backward" and t["gflop"] > 2 * r["gflop"]
+    _sane(t["compare"]["bsrnn"])
+    assert t["compare"]["bsrnn"]["efficiency"] > 0
+
+
+def test_errors(capsys, tmp_path):
+    assert benchmark.main(["--config", TINY, "--fs", "48000"]) == 2
+    assert "fs=16000" in capsys.readouterr().err
+    assert benchmark.main(["--config", TINY, "--prompts", "sfx", "sfxbg"]) == 2
+    assert "cannot be combined" in capsys.readouterr().err
+    assert benchmark.main(["--config", TINY, "--runs", "2"]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: 1\n")
+    try:
+        benchmark.main(["--config", str(bad)])
+    except SystemExit as e:
+        assert "bad.yaml" in str(e)
+    else:
+        raise AssertionError("a config without a separator must be refused")

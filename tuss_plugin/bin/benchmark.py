@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Speed and compute of a TUSS model (Saijo et al., "Task-aware Unified Source
+Separation", ICASSP 2025), as one JSON object on stdout.
+
+    python -m tuss_plugin.bin.benchmark --config conf/tuss_medium.yaml \
+        --seconds 6 --fs 48000 --prompts speech sfxbg musicbg --threads 2 \
+        [--mode infer|train] [--compare tfgridnetv2 bsrnn] [--device cuda --bf16]
+
+``--mode infer`` times waveform-to-waveform separation (variance normalisation,
+STFT, separator, iSTFT) of one mixture under ``torch.inference_mode``;
+``--mode train`` times one training step of batch 1: forward with the loss of
+the config, backward, ``AdamW.step``. ``gflop`` is what
+``torch.utils.flop_counter.FlopCounterMode`` counts for one forward (infer) or
+one forward + backward (train; the optimizer step is not counted). It counts
+matrix products, convolutions and attention only (2 FLOP per multiply-add), so
+``efficiency = gflop_per_s / matmul_gflop_per_s`` compares the model with a
+2048 x 2048 x 2048 float32 matmul run in the same process with the same
+number of threads (median of one measurement before and one after the
+model). ``seconds_median`` is the median wall time of ``--runs`` runs after
+``--warmup`` runs; ``cpu_seconds_median`` is the process CPU time of a run
+(all threads), which is less affected by other processes sharing the cores.
+
+``--compare`` adds the same figures for ESPnet's stock separators, built at a
+size comparable to the config (see ``compare_conf``), in ``compare``.
+``peak_rss_mb`` is the process' peak resident memory while that model was
+measured (Linux resets the peak per model; elsewhere it is the process peak).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+COMPARE_CHOICES = ("tfgridnetv2", "bsrnn")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="training config (conf/tuss_medium.yaml style)")
+    p.add_argument("--seconds", type=float, default=6.0, help="mixture length in seconds (default: 6)")
+    p.add_argument("--fs", type=int, default=None,
+                   help="sample rate of the mixture (default: the config's separator_conf.fs or fs)")
+    p.add_argument("--prompts", nargs="+", default=["speech", "sfxbg", "musicbg"],
+                   help="prompt list (default: speech sfxbg musicbg)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--mode", choices=("infer", "train"), default="infer", help="default: infer")
+    p.add_argument("--runs", type=int, default=3, help="timed runs, >= 3 (default: 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
+    p.add_argument("--compare", nargs="*", default=[], choices=COMPARE_CHOICES,
+                   help="also measure ESPnet's stock separators")
+    p.add_argument("--compare-runs", type=int, default=None, help="timed runs of --compare models (default: --runs)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (meant for CUDA)")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+# ---------------------------------------------------------------- memory
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (Linux); False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB -> MB
+    except OSError:
+        pass
+    scale = 1.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss: bytes on macOS, kB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+# ---------------------------------------------------------------- timing
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(
+    fn: Callable[[], None], runs: int, warmup: int, device: torch.device, cpu_times: Optional[List[float]] = None
+) -> List[float]:
+    """Wall-clock seconds of ``runs`` calls after ``warmup`` calls; process CPU seconds go to ``cpu_times``."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(runs):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+        if cpu_times is not None:
+            cpu_times.append(time.process_time() - c0)
+    return times
+
+
+def matmul_gflop_per_s(device: torch.device, n: int = 2048, runs: int = 5) -> float:
+    """Median float32 throughput of an ``n x n x n`` matmul (2 n^3 FLOP)."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device)
+    b = torch.randn(n, n, generator=g).to(device)
+    out = torch.empty(n, n, device=device)
+    times = _time(lambda: torch.mm(a, b, out=out), runs, 1, device)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+# ---------------------------------------------------------------- models
+def load_config(path: str) -> Dict:
+    import yaml
+
+    try:
+        with open(path) as f:
+            conf = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise SystemExit(f"{path}: cannot read the config ({e})")
+    if not isinstance(conf, dict) or "separator" not in conf:
+        raise SystemExit(f"{path}: not a training config (no 'separator' key)")
+    return conf
+
+
+def build_model(conf: Dict) -> torch.nn.Module:
+    """``TUSSTask`` model from a (partial) training config."""
+    from tuss_plugin.reference import full_config
+    from tuss_plugin.tasks.tuss import TUSSTask
+
+    return TUSSTask.build_model(argparse.Namespace(**full_config(conf)))
+
+
+def config_fs(conf: Dict) -> Optional[int]:
+    fs = (conf.get("separator_conf") or {}).get("fs") or conf.get("fs")
+    return int(fs) if fs else None
+
+
+def compare_conf(name: str, conf: Dict, n_src: int) -> Dict:
+    """Config of a stock ESPnet separator comparable to the TUSS config ``conf``.
+
+    Both use the TUSS STFT (FFT size and hop of ``conf``) and decode ``n_src``
+    outputs. ``bsrnn``: BSRNN on the TUSS band layout with ``num_channels =
+    emb_dim`` and one layer pair per TF-Locoformer block of both TUSS modules.
+    ``tfgridnetv2``: TF-GridNetV2 with ESPnet's defaults (``emb_dim`` 48, 6
+    blocks, 192 LSTM units) except ``emb_hs = emb_ks = 4`` (the unfold over
+    frequency has no overlap, as BSRNN/TUSS bands), on the same STFT.
+    """
+    from tuss_plugin.layers.band_split import band_widths
+
+    sep = conf.get("separator_conf") or {}
+    stft = dict(conf.get("encoder_conf") or {})
+    n_fft, hop = int(stft.get("n_fft", 2048)), int(stft.get("hop_length", 512))
+    fs = config_fs(conf) or 48000
+    emb = int(sep.get("emb_dim", 64))
+    n_blocks = int(sep.get("cross_prompt_blocks", 4)) + int(sep.get("cond_tse_blocks", 2))
+    out = {k: copy.deepcopy(conf[k]) for k in ("criterions", "model_conf") if k in conf}
+    if name == "bsrnn":
+        starts, subbands = 0, []
+        for w in band_widths(fs, n_fft):
+            subbands.append([starts, starts + w - 1])
+            starts += w
+        out.update(
+            encoder="tuss_stft", encoder_conf=stft, decoder="tuss_stft", decoder_conf=stft,
+            separator="bsrnn",
+            separator_conf=dict(num_spk=n_src, num_channels=emb, num_layers=n_blocks,
+                                target_fs=fs, subbands=subbands),
+        )
+    elif name == "tfgridnetv2":
+        out.update(
+            encoder="same", encoder_conf={}, decoder="same", decoder_conf={},
+            separator="tfgridnetv2",
+            separator_conf=dict(n_srcs=n_src, n_fft=n_fft, stride=hop, window="hann",
+                                emb_ks=4, emb_hs=4),
+        )
+    else:
+        raise ValueError(f"unknown comparison model {name!r}; choose from {COMPARE_CHOICES}")
+    return out
+
+
+# ---------------------------------------------------------------- measurement
+def _autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def measure(
+    model: torch.nn.Module,
+    mode: str,
+    n_samples: int,
+    prompt_ids: Optional[torch.Tensor],
+    device: torch.device,
+    bf16: bool,
+    runs: int,
+    warmup: int,
+    seed: int,
+) -> Dict:
+    """Figures of one model (see the module docstring)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.to(device)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    n_src = int(prompt_ids.shape[1]) if prompt_ids is not None else 1
+    refs = [(torch.randn(1, n_samples, generator=g) * 0.1).to(device) for _ in range(n_src)]
+    mix = sum(refs)  # (1, L)
+    lengths = torch.tensor([n_samples], device=device)
+    ids = prompt_ids.to(device) if prompt_ids is not None else None
+
+    if mode == "infer":
+        model.eval()
+
+        def step() -> None:
+            with torch.inference_mode(), _autocast(device, bf16):
+                model.separate(mix, lengths, ids)
+
+    else:
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        batch = {"speech_mix": mix, "speech_mix_lengths": lengths}
+        batch.update({f"speech_ref{k}": r for k, r in enumerate(refs, 1)})
+        if ids is not None:
+            batch.update(prompts=ids, prompts_lengths=torch.tensor([n_src], device=device))
+
+        def fwd_bwd() -> None:
+            with _autocast(device, bf16):
+                loss, _, _ = model(**batch)
+            loss.backward()
+
+        def step() -> None:
+            fwd_bwd()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+    # FLOPs: one forward (infer) or forward + backward (train)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        if mode == "infer":
+            step()
+        else:
+            fwd_bwd()
+    if mode == "train":
+        model.zero_grad(set_to_none=True)
+    gflop = counter.get_total_flops() / 1e9
+
+    reset = _reset_peak_rss() if device.type == "cpu" else False
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    cpu_times: List[float] = []
+    times = _time(step, runs, warmup, device, cpu_times)
+    med = statistics.median(times)
+    res = {
+        "params": sum(p.numel() for p in model.parameters()),
+        "separator_params": sum(p.numel() for p in model.separator.parameters()),
+        "gflop": round(gflop, 3),
+        "seconds_median": round(med, 4),
+        "seconds_all": [round(t, 4) for t in times],
+        "gflop_per_s": round(gflop / med, 3),
+        # CPU time of the whole process (all threads) per run: less sensitive than
+        # wall time to other processes on the machine
+        "cpu_seconds_median": round(statistics.median(cpu_times), 4),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_is_per_model": reset,
+    }
+    if device.type == "cuda":
+        res["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    model.to("cpu")
+    return res
+
+
+def _versions() -> Dict[str, str]:
+    try:
+        import espnet
+
+        espnet_version = espnet.__version__
+    except Exception:  # noqa: BLE001 - version is informative only
+        espnet_version = "unknown"
+    return {"torch": torch.__version__, "espnet": espnet_version, "python": platform.python_version()}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+    if args.runs < 3:
+        print(f"benchmark: --runs must be >= 3 (got {args.runs})", file=sys.stderr)
+        return 2
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("benchmark: --device cuda requested but CUDA is not available", file=sys.stderr)
+        return 2
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    conf = load_config(args.config)
+    fs = args.fs or config_fs(conf)
+    if fs is None:
+        print(f"{args.config}: no sample rate in the config; pass --fs", file=sys.stderr)
+        return 2
+    model_fs = config_fs(conf)
+    if model_fs is not None and model_fs != fs:
+        print(f"{args.config}: the model is built for fs={model_fs}, not --fs {fs}", file=sys.stderr)
+        return 2
+    n_samples = int(round(args.seconds * fs))
+
+    import tuss_plugin  # noqa: F401  (registers the plugin with ESPnet)
+
+    model = build_model(conf)
+    vocab = getattr(model.separator, "vocab", None)
+    if vocab is None:
+        print(f"{args.config}: the separator has no prompt vocabulary (not TUSS)", file=sys.stderr)
+        return 2
+    try:
+        ids = torch.tensor([vocab.encode(args.prompts)])  # (1, N)
+    except ValueError as e:
+        print(f"benchmark: {e}", file=sys.stderr)
+        return 2
+
+    # measured before and after the model (the machine's load may change); the median of both
+    matmul_runs = [matmul_gflop_per_s(device)]
+    result: Dict = {
+        "config": args.config,
+        "mode": args.mode,
+        "seconds_audio": args.seconds,
+        "fs": fs,
+        "prompts": list(args.prompts),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "bf16": bool(args.bf16),
+        "flops_counted": "forward" if args.mode == "infer" else "forward+backward",
+    }
+    result.update(measure(model, args.mode, n_samples, ids, device, args.bf16, args.runs, args.warmup, args.seed))
+    del model
+    matmul_runs.append(matmul_gflop_per_s(device))
+    matmul = statistics.median(matmul_runs)
+    result["matmul_gflop_per_s"] = round(matmul, 3)
+    result["matmul_gflop_per_s_before_after"] = [round(m, 3) for m in matmul_runs]
+    result["efficiency"] = round(result["gflop_per_s"] / matmul, 4)
+    result.update(_versions())
+    if args.compare:
+        result["compare"] = {}
+        for name in args.compare:
+            cconf = compare_conf(name, conf, len(args.prompts))
+            cmodel = build_model(cconf)
+            r = measure(cmodel, args.mode, n_samples, ids, device, args.bf16,
+                        args.compare_runs or args.runs, args.warmup, args.seed)
+            del cmodel
+            r["efficiency"] = round(r["gflop_per_s"] / matmul, 4)
+            r["separator_conf"] = cconf["separator_conf"]
+            result["compare"][name] = r
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
