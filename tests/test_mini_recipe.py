@@ -118,7 +118,7 @@ def test_inference_prompts_override(recipe):
 
 def test_single_evaluation_mode(recipe):
     work, _ = recipe
-    r = _rerun(work, "--stage", "5", "--stop_stage", "6", "--eval_modes", "all single")
+    r = _rerun(work, "--stage", "5", "--stop_stage", "6", "--eval_modes", "single")  # "all" ran in the fixture
     exp = work / "exp" / "enh_train_tuss_debug"
     assert (exp / "enhanced_single_test" / "scoring" / "scores.tsv").exists()
     table = (exp / "RESULTS.md").read_text().split("### Table III layout (dB)")[1].split("###")[0]
