@@ -34,10 +34,10 @@ from tuss_plugin.dataprep.pool import (
     safe_uid,
     up_to_date,
 )
+from tuss_plugin.dataprep.musdb18hq import VALIDATION_TRACKS  # official validation tracks (from train/)
 from tuss_plugin.dataprep.sad import MUSDB_SAD, SADConfig, sad_files
 
 STEMS = ("drums", "bass", "vocals", "other")
-#: official MUSDB18 validation tracks (taken from ``train``)
 VALIDATION_TRACKS = (
     "Actions - One Minute Smile",
     "Alexander Ross - Goodbye Bolero",
