@@ -24,6 +24,18 @@ def fixture_dir() -> Path:
     return TESTS / "fixtures" / "reference_tuss"
 
 
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """The reference fixture checkpoint imported once (config.yaml + model.pth); read-only for tests."""
+    from tuss_plugin.bin import import_reference
+
+    fx = TESTS / "fixtures" / "reference_tuss"
+    out = tmp_path_factory.mktemp("model")
+    assert import_reference.main(["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"),
+                                  "--outdir", str(out)]) == 0
+    return out
+
+
 def pytest_configure(config):
     # SWIG-generated modules imported by dependencies (sentencepiece) on Python 3.12+
     config.addinivalue_line("filterwarnings", "ignore:builtin type .* has no __module__ attribute")

@@ -4,18 +4,8 @@ the Table III layout of stage 6."""
 import numpy as np
 import pytest
 
-from conftest import TESTS
 from datagen import make_data_dir
-from tuss_plugin.bin import import_reference, score, show_results, tuss_inference
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    fx = TESTS / "fixtures" / "reference_tuss"
-    out = tmp_path_factory.mktemp("model")
-    assert import_reference.main(["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"),
-                                  "--outdir", str(out)]) == 0
-    return out
+from tuss_plugin.bin import score, show_results, tuss_inference
 
 
 def test_per_category_passes(model_dir):

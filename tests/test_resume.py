@@ -12,7 +12,7 @@ import torch
 
 from conftest import TESTS
 from datagen import make_data_dir, train_args
-from tuss_plugin.bin import import_reference, tuss_inference, tuss_train
+from tuss_plugin.bin import tuss_inference, tuss_train
 from tuss_plugin.trainer import PREVIOUS, check_checkpoint, recover_checkpoints
 
 TINY = str(TESTS / "conf" / "tuss_tiny.yaml")
@@ -124,15 +124,6 @@ def test_nan_loss_step_is_skipped_and_counted(tmp_path, caplog):
     steps = {float(s["step"]) for s in ck["optimizers"][0]["state"].values()}
     assert steps == {3.0}  # 4 batches, the non-finite one did not step AdamW
     assert np.isfinite(ck["reporter"]["stats"][1]["train"]["loss"])
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    fx = TESTS / "fixtures" / "reference_tuss"
-    out = tmp_path_factory.mktemp("model")
-    assert import_reference.main(["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"),
-                                  "--outdir", str(out)]) == 0
-    return out
 
 
 def test_inference_rerun_completes_only_missing(model_dir, tmp_path, capsys):

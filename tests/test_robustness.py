@@ -13,8 +13,7 @@ import soundfile as sf
 import torch
 import yaml
 
-from conftest import TESTS
-from tuss_plugin.bin import import_reference, separate
+from tuss_plugin.bin import separate
 from tuss_plugin.fileio import check_audio_file
 from tuss_plugin.inference import SeparateAudio, resampled_length
 
@@ -29,15 +28,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    fx = TESTS / "fixtures" / "reference_tuss"
-    out = tmp_path_factory.mktemp("model")
-    assert import_reference.main(["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"),
-                                  "--outdir", str(out)]) == 0
-    return out
-
 
 @pytest.fixture(scope="module")
 def sep(model_dir):

@@ -9,8 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import TESTS
-from tuss_plugin.bin import import_reference, separate
+from tuss_plugin.bin import separate
 
 
 
@@ -21,15 +20,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    fx = TESTS / "fixtures" / "reference_tuss"
-    out = tmp_path_factory.mktemp("model")
-    assert import_reference.main(["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"),
-                                  "--outdir", str(out)]) == 0
-    return out
-
 
 def _wav(path, n, fs, ch=1, subtype="PCM_16", seed=0):
     x = np.random.default_rng(seed).uniform(-0.3, 0.3, size=(n, ch)).astype(np.float32)
