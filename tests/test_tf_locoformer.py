@@ -113,3 +113,51 @@ def test_path_chunking_without_autograd_is_exact():
         chunked = path(x)
     whole = path(x).detach()  # autograd on: one piece
     assert torch.allclose(chunked, whole, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_swiglu_backward_gradcheck_over_groups(k, monkeypatch):
+    """The written-out backward of the FFN is exact (float64), also when sequences run in groups."""
+    import tuss_plugin.layers.tf_locoformer as tfl
+
+    monkeypatch.setattr(tfl, "FFN_CHUNK_POSITIONS", 10)  # 5 sequences of 7 (+k-1): 1 per group
+    ffn = SwiGLUConvDeconv1d(6, 5, conv1d_kernel=k).double()
+    x = torch.randn(5, 7, 6, dtype=torch.float64, requires_grad=True)
+    args = (x, ffn.conv1d.weight, ffn.conv1d.bias, ffn.deconv1d.weight, ffn.deconv1d.bias)
+    assert torch.autograd.gradcheck(tfl._SwiGLUFFNFunction.apply, args)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_swiglu_training_path_matches_convolution_autograd(k):
+    """Float32 training path (matrix products) against autograd through the convolution modules."""
+    torch.manual_seed(0)
+    ffn = SwiGLUConvDeconv1d(16, 24, conv1d_kernel=k)
+    x = torch.randn(40, 13, 16, requires_grad=True)
+    g = torch.randn(40, 13, 16)
+    grads = []
+    for fwd in (ffn, ffn._forward_conv):
+        x.grad = None
+        ffn.zero_grad()
+        y = fwd(x)
+        y.backward(g)
+        grads.append([y.detach(), x.grad.clone()] + [p.grad.clone() for p in ffn.parameters()])
+    assert ffn(x).grad_fn.name() == "_SwiGLUFFNFunctionBackward"
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * b.abs().max())
+
+
+def test_swiglu_flop_count_does_not_depend_on_the_formulation():
+    """FlopCounterMode (the benchmark's measure) counts the same forward + backward for both paths."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ffn = SwiGLUConvDeconv1d(8, 12, conv1d_kernel=4)
+    x = torch.randn(6, 9, 8, requires_grad=True)
+    counts = []
+    for fwd in (ffn, ffn._forward_conv):
+        counter = FlopCounterMode(display=False)
+        with counter:
+            fwd(x).sum().backward()
+        counts.append(counter.get_total_flops())
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        ffn(x)
+    assert counts[0] == counts[1] == 3 * counter.get_total_flops()
