@@ -202,8 +202,9 @@ class BandwiseDecoder(nn.Module):
             h = (h - mean) * torch.rsqrt(var + norm[0].eps)
             h = h.view(n, Bp * T, C)  # (n, B'*T, C)
             h = torch.addcmul(_stack_params(norm, "bias")[:, None], h, _stack_params(norm, "weight")[:, None])
-            h = torch.tanh(_bmm_conv1x1(h, c1))  # (n, B'*T, 4C)
-            h = torch.tanh(_bmm_conv1x1(h, c2))  # (n, B'*T, 4C)
+            # tanh in place: the products' outputs are not needed by their backward
+            h = _bmm_conv1x1(h, c1).tanh_()  # (n, B'*T, 4C)
+            h = _bmm_conv1x1(h, c2).tanh_()  # (n, B'*T, 4C)
             h = _bmm_conv1x1(h, c3)  # (n, B'*T, 4bS)
             h = F.glu(h, dim=-1)  # (n, B'*T, 2bS): (S, re/im, bin)
             m = h.view(n, Bp, T, S, 2, b).float()

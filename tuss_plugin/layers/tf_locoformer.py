@@ -47,11 +47,66 @@ class RMSGroupNorm(nn.Module):
     @torch.amp.autocast("cuda", enabled=False)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., C) -> (..., C)."""
+        xf = x.float()
+        if torch.is_grad_enabled() and (xf.requires_grad or self.gamma.requires_grad):
+            y = _RMSGroupNormFunction.apply(xf, self.gamma, self.num_groups, self.eps)
+        else:
+            y, _, _ = _rms_group_norm(xf, self.gamma, self.num_groups, self.eps)
+        return y.to(x.dtype)
+
+
+def _rms_group_norm(
+    x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: float
+) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
+    """x (..., C) -> (y (..., C), norm (..., G, 1), denominator (..., G, 1)).
+
+    ``y = x / (||x_g|| / sqrt(d) + eps) * gamma`` per group ``x_g`` of ``d`` channels.
+    """
+    shape = x.shape
+    xg = x.view(*shape[:-1], num_groups, -1)  # (..., G, d)
+    norm = torch.linalg.vector_norm(xg, dim=-1, keepdim=True)  # (..., G, 1)
+    den = norm * xg.shape[-1] ** -0.5 + eps
+    y = (xg / den).view(shape)  # (..., C)
+    y *= gamma
+    return y, norm, den
+
+
+class _RMSGroupNormFunction(torch.autograd.Function):
+    """Autograd of :func:`_rms_group_norm` in a few passes over memory.
+
+    Saves the input and the per-group norm and denominator ``D = n / sqrt(d) + eps``.
+    With ``g = gy * gamma`` (per group): ``gx = g / D - (g . x) / (D^2 n sqrt(d)) * x``
+    (the second term is 0 for an all-zero group) and
+    ``ggamma = sum over positions of gy * x / D``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, num_groups, eps):  # noqa: D102 - see the class docstring
+        x = x.contiguous()
+        y, norm, den = _rms_group_norm(x, gamma, num_groups, eps)
+        ctx.save_for_backward(x, gamma, norm, den)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):  # noqa: D102
+        x, gamma, norm, den = ctx.saved_tensors
         shape = x.shape
-        xg = x.float().view(*shape[:-1], self.num_groups, -1)  # (..., G, C/G)
-        rms = xg.norm(dim=-1, keepdim=True) * xg.shape[-1] ** -0.5
-        y = (xg / (rms + self.eps)).view(shape)  # (..., C)
-        return (y * self.gamma).to(x.dtype)
+        xg = x.view(*shape[:-1], norm.shape[-2], -1)  # (..., G, d)
+        d = xg.shape[-1]
+        gy = gy.contiguous()
+        gx = ggamma = None
+        if ctx.needs_input_grad[1]:
+            xhat = (xg / den).view(-1, shape[-1])  # (rows, C)
+            ggamma = (gy.view(-1, shape[-1]) * xhat).sum(0)
+            del xhat
+        if ctx.needs_input_grad[0]:
+            g = (gy * gamma).view(xg.shape)  # (..., G, d)
+            dot = (g * xg).sum(-1, keepdim=True)  # (..., G, 1)
+            coef = torch.where(norm > 0, dot / (den * den * norm) * d**-0.5, torch.zeros_like(dot))
+            gx = g / den
+            gx -= coef * xg
+            gx = gx.view(shape)
+        return gx, ggamma, None, None
 
 
 # The FFN runs over groups of sequences of about this many hidden positions:
@@ -412,11 +467,17 @@ class LocoformerPath(nn.Module):
     # hidden activations stay in the CPU caches; results are unchanged
     chunk_positions: int = 4096
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.ffn[1](self.ffn_norm[1](x))
-        x = x + self.attn(self.attn_norm(x))
-        x = x + self.ffn[0](self.ffn_norm[0](x))
-        return x
+    def _forward(self, x: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x: (B', L, C) -> (B', L, C); without autograd the result goes to ``out`` if given."""
+        if torch.is_grad_enabled():
+            x = x + self.ffn[1](self.ffn_norm[1](x))
+            x = x + self.attn(self.attn_norm(x))
+            return x + self.ffn[0](self.ffn_norm[0](x))
+        # without autograd: one output tensor, the residual additions in place
+        y = torch.add(x, self.ffn[1](self.ffn_norm[1](x)), out=out)
+        y += self.attn(self.attn_norm(y))
+        y += self.ffn[0](self.ffn_norm[0](y))
+        return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B', L, C) -> (B', L, C)."""
@@ -426,7 +487,7 @@ class LocoformerPath(nn.Module):
             return self._forward(x)
         out = torch.empty_like(x)
         for i in range(0, Bp, chunk):
-            out[i : i + chunk] = self._forward(x[i : i + chunk])
+            self._forward(x[i : i + chunk], out=out[i : i + chunk])
         return out
 
 
