@@ -177,6 +177,8 @@ class BandwiseDecoder(nn.Module):
             for b in self.widths
         )
 
+    bands_per_product: int = 4
+
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """Decode band features into a complex mask.
 
@@ -192,7 +194,13 @@ class BandwiseDecoder(nn.Module):
         S = self.num_outputs
         x = feats.permute(0, 2, 3, 1)  # (B', T, Q, C) view (contiguous for TUSS' layout)
         masks = []
-        for q0, n, b, _ in width_runs(self.widths):
+        runs = width_runs(self.widths)
+        if not torch.is_grad_enabled():
+            # without autograd, at most `bands_per_product` bands per product, so
+            # that the hidden activations stay in the CPU caches (same result)
+            g = max(1, self.bands_per_product)
+            runs = [(q0 + i, min(g, n - i), b, None) for q0, n, b, _ in runs for i in range(0, n, g)]
+        for q0, n, b, _ in runs:
             mods = self.bands[q0 : q0 + n]
             norm, c1, c2, c3 = ([m[i] for m in mods] for i in (0, 1, 3, 5))
             # the n bands of a run as a batch of n matrix products over B'*T rows

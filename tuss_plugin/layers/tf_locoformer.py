@@ -114,7 +114,7 @@ class _RMSGroupNormFunction(torch.autograd.Function):
 # matrix products and the element-wise work markedly faster than on the whole
 # batch at once. Results are the same up to float32 round-off (weight
 # gradients are summed group by group).
-FFN_CHUNK_POSITIONS: int = 4096
+FFN_CHUNK_POSITIONS: int = 2048
 
 
 def _unfold_padded(x: torch.Tensor, k: int) -> torch.Tensor:
