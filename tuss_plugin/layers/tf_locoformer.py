@@ -411,9 +411,11 @@ class MultiHeadSelfAttention(nn.Module):
         qkv = self.qkv(x).view(Bp, L, 3, self.n_heads, -1)  # (B', L, 3, H, D)
         # RoPE on queries and keys at once (one complex product)
         table = self.rope.table(L, x.device)[:, None, None, :]  # (L, 1, 1, D/2)
-        qk = self.rope.rotate(qkv[:, :, :2], table)  # (B', L, 2, H, D)
+        # split (not slicing): its backward is one concatenation, no zero-filled gradients
+        qk, v = qkv.split([2, 1], dim=2)  # (B', L, 2, H, D), (B', L, 1, H, D) views
+        qk = self.rope.rotate(qk, table)  # (B', L, 2, H, D)
         q, k = qk.permute(2, 0, 3, 1, 4)  # each (B', H, L, D), views
-        v = qkv[:, :, 2].transpose(1, 2)  # (B', H, L, D), view
+        v = v.squeeze(2).transpose(1, 2)  # (B', H, L, D), view
         out = F.scaled_dot_product_attention(
             q, k, v, dropout_p=self.dropout if self.training else 0.0
         )  # (B', H, L, D)
