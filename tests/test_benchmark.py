@@ -30,6 +30,9 @@ def test_infer_and_train(capsys):
     _sane(r)
     assert r["mode"] == "infer" and r["flops_counted"] == "forward" and len(r["seconds_all"]) == 3
     assert r["params"] == r["separator_params"] == 189128
+    # the faster of the two matmul measurements is the reference
+    assert r["matmul_gflop_per_s"] == max(r["matmul_gflop_per_s_before_after"])
+    assert abs(r["efficiency"] - r["gflop_per_s"] / r["matmul_gflop_per_s"]) < 1e-3
     t = _run(capsys, "--mode", "train", "--compare", "bsrnn")
     _sane(t)
     # forward + backward costs more than the forward alone
