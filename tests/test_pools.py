@@ -71,8 +71,20 @@ def test_pool_roundtrip_and_checks(tmp_path):
         write_pool(d, [PoolEntry("a b", "/a.wav", "sfx", 8000, 1)])
     with pytest.raises(DataPrepError, match="empty"):
         write_pool(d, [])
+    assert {e.pool for e in read_pool(d)} == {str(d)}
     (d / "utt2fs").write_text("a_1 16000\n")
-    with pytest.raises(DataPrepError, match="utt2fs: keys differ"):
+    with pytest.raises(DataPrepError, match="utt2fs: no entry for b_1"):
+        read_pool(d)
+    (d / "utt2fs").write_text("a_1 16000\nb_1 44100\nc_1 8000\n")
+    with pytest.raises(DataPrepError, match="utt2fs: c_1 is not listed in"):
+        read_pool(d)
+    for bad in ("44.1k", "0"):
+        (d / "utt2fs").write_text(f"a_1 16000\nb_1 {bad}\n")
+        with pytest.raises(DataPrepError, match=f"utt2fs: b_1: expected a positive integer, got '{bad}'"):
+            read_pool(d)
+    (d / "utt2fs").write_text("a_1 16000\nb_1 44100\n")
+    (d / "utt2prompt").write_text("a_1 speech\nb_1 noise\n")
+    with pytest.raises(DataPrepError, match="utt2prompt: b_1 has unknown prompt 'noise'"):
         read_pool(d)
     assert pool.safe_uid("musdb", "Johnny Lokke - Promises & Lies", "bass", "0") == "musdb_Johnny_Lokke_-_Promises_Lies_bass_0"
 

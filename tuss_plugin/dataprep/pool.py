@@ -27,7 +27,7 @@ import os
 import re
 import sys
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, TypeVar, Union
 
@@ -36,7 +36,7 @@ import soundfile as sf
 
 from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.fileio import atomic_write, atomic_write_text
-from tuss_plugin.kaldi_io import read_dict, read_scp, write_list
+from tuss_plugin.kaldi_io import read_scp, write_list
 
 PathLike = Union[str, Path]
 T = TypeVar("T")
@@ -62,15 +62,24 @@ POOL_FILES = ("wav.scp", "utt2prompt", "utt2fs", "utt2num_samples")
 COMPLETE_MARKER = ".complete"
 
 
+class PoolError(DataPrepError, ValueError):
+    """A pool directory is incomplete or its lists are inconsistent (message names the file)."""
+
+
 @dataclass(frozen=True)
 class PoolEntry:
-    """One source file of a pool."""
+    """One source file of a pool.
+
+    ``pool`` is the directory the entry was read from (set by :func:`read_pool`;
+    not compared, not written).
+    """
 
     uid: str
     path: str
     prompt: str
     fs: int
     num_samples: int
+    pool: str = field(default="", compare=False)
 
 
 _UID_BAD = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -113,31 +122,45 @@ def write_pool(pool_dir: PathLike, entries: Sequence[PoolEntry], key: Optional[s
 
 
 def read_pool(pool_dir: PathLike) -> List[PoolEntry]:
-    """Entries of a pool, sorted by uid; errors name the file and the problem."""
+    """Entries of a pool, sorted by uid.
+
+    The one reader of the pool format, used by the pool builders and by the
+    on-the-fly mixer. Raises :class:`PoolError` naming the file for a missing
+    list, keys that differ between the lists, an unknown prompt, or a rate or
+    length that is not a positive integer.
+    """
     pool_dir = Path(pool_dir)
     for name in POOL_FILES:
         if not (pool_dir / name).is_file():
-            raise DataPrepError(f"{pool_dir / name}: missing (a pool dir holds {', '.join(POOL_FILES)})")
-    wav = read_scp(pool_dir / "wav.scp")
-    lists = {name: read_dict(pool_dir / name) for name in POOL_FILES[1:]}
+            raise PoolError(f"{pool_dir / name}: missing (a pool dir holds {', '.join(POOL_FILES)})")
+    try:
+        wav = read_scp(pool_dir / "wav.scp")
+        lists = {name: read_scp(pool_dir / name) for name in POOL_FILES[1:]}
+    except ValueError as e:  # malformed line; the message names file and line
+        raise PoolError(str(e)) from None
     for name, d in lists.items():
-        if set(d) != set(wav):
-            diff = sorted(set(d) ^ set(wav))[:3]
-            raise DataPrepError(f"{pool_dir / name}: keys differ from wav.scp (e.g. {', '.join(diff)})")
+        missing = sorted(set(wav) - set(d))
+        if missing:
+            raise PoolError(f"{pool_dir / name}: no entry for {missing[0]} (listed in {pool_dir / 'wav.scp'})")
+        extra = sorted(set(d) - set(wav))
+        if extra:
+            raise PoolError(f"{pool_dir / name}: {extra[0]} is not listed in {pool_dir / 'wav.scp'}")
     out = []
     for uid in sorted(wav):
-        prompt = lists["utt2prompt"][uid][0]
+        prompt = lists["utt2prompt"][uid].strip()
         if prompt not in POOL_PROMPTS:
-            raise DataPrepError(f"{pool_dir / 'utt2prompt'}: {uid} has unknown prompt {prompt!r}")
-        out.append(
-            PoolEntry(
-                uid=uid,
-                path=wav[uid],
-                prompt=prompt,
-                fs=int(lists["utt2fs"][uid][0]),
-                num_samples=int(lists["utt2num_samples"][uid][0]),
-            )
-        )
+            raise PoolError(f"{pool_dir / 'utt2prompt'}: {uid} has unknown prompt {prompt!r}")
+        values = []
+        for name in ("utt2fs", "utt2num_samples"):
+            text = lists[name][uid].strip()
+            try:
+                value = int(text)
+            except ValueError:
+                value = 0
+            if value <= 0:
+                raise PoolError(f"{pool_dir / name}: {uid}: expected a positive integer, got {text!r}")
+            values.append(value)
+        out.append(PoolEntry(uid, wav[uid], prompt, values[0], values[1], pool=str(pool_dir)))
     return out
 
 

@@ -22,12 +22,12 @@ Separation", ICASSP 2025, Sec. II-C / Table II) are simulated at every step:
 Pool directories (Kaldi style, written by the corpus scripts) hold
 ``wav.scp`` (``<uid> <path>``, the rest of the line is the path),
 ``utt2prompt`` (``<uid> <prompt>``), ``utt2fs`` (``<uid> <Hz>``) and
-``utt2num_samples`` (``<uid> <n>``).
+``utt2num_samples`` (``<uid> <n>``); they are read with
+:func:`tuss_plugin.dataprep.pool.read_pool`, the one reader of the format.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
@@ -35,10 +35,8 @@ import numpy as np
 import soundfile as sf
 
 from tuss_plugin.audio import resample
-from tuss_plugin.kaldi_io import read_scp
+from tuss_plugin.dataprep.pool import PoolEntry, read_pool
 from tuss_plugin.onthefly.prompt_sampler import DEFAULT_PROMPT_TABLE
-
-POOL_FILES = ("wav.scp", "utt2prompt", "utt2fs", "utt2num_samples")
 
 #: mix category -> the single-source prompts it is built from in dynamic mixing;
 #: with one entry, k clips of it; with several, k distinct ones.
@@ -48,42 +46,11 @@ DEFAULT_DYNAMIC_MIXING_SOURCES: Dict[str, List[str]] = {
 }
 
 
-@dataclass(frozen=True)
-class PoolEntry:
-    """One source file of a pool."""
-
-    uid: str
-    path: str
-    fs: int
-    num_samples: int
-    pool: str
-
-
 def read_pool_dir(pool_dir: Union[str, Path]) -> Dict[str, List[PoolEntry]]:
-    """Read one pool directory -> {prompt: entries} (sorted by uid)."""
-    d = Path(pool_dir)
-    for name in POOL_FILES:
-        if not (d / name).is_file():
-            raise FileNotFoundError(f"{d / name}: missing (a source pool needs {', '.join(POOL_FILES)})")
-    wavs = read_scp(d / "wav.scp")
-    fields = {name: read_scp(d / name) for name in POOL_FILES[1:]}
+    """Read one pool directory (:func:`tuss_plugin.dataprep.pool.read_pool`) -> {prompt: entries sorted by uid}."""
     out: Dict[str, List[PoolEntry]] = {}
-    for uid in sorted(wavs):
-        vals = {}
-        for name, table in fields.items():
-            if uid not in table:
-                raise ValueError(f"{d / name}: no entry for {uid} (listed in {d / 'wav.scp'})")
-            vals[name] = table[uid].strip()
-        try:
-            fs, n = int(vals["utt2fs"]), int(vals["utt2num_samples"])
-        except ValueError:
-            raise ValueError(
-                f"{d}: {uid}: utt2fs/utt2num_samples must be integers, got "
-                f"{vals['utt2fs']!r}/{vals['utt2num_samples']!r}"
-            ) from None
-        if fs <= 0 or n <= 0:
-            raise ValueError(f"{d}: {uid}: invalid rate {fs} or length {n}")
-        out.setdefault(vals["utt2prompt"], []).append(PoolEntry(uid, wavs[uid], fs, n, str(d)))
+    for e in read_pool(pool_dir):
+        out.setdefault(e.prompt, []).append(e)
     return out
 
 
