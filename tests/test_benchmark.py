@@ -41,6 +41,14 @@ def test_infer_and_train(capsys):
     assert t["compare"]["bsrnn"]["efficiency"] > 0
 
 
+def test_bf16_autocast_on_cpu(capsys):
+    """--bf16 (meant for GPUs) must not break on the CPU."""
+    for mode in ("infer", "train"):
+        r = _run(capsys, "--bf16", "--mode", mode)
+        _sane(r)
+        assert r["bf16"] is True
+
+
 def test_errors(capsys, tmp_path):
     assert benchmark.main(["--config", TINY, "--fs", "48000"]) == 2
     assert "fs=16000" in capsys.readouterr().err

@@ -191,3 +191,21 @@ def test_rms_group_norm_backward_matches_autograd():
     for a, b in zip(*grads):
         assert torch.isfinite(a).all()
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_stack_under_cpu_bf16_autocast():
+    """Mixed precision (the paper's bf16) runs through the convolution path, with and without autograd."""
+    torch.manual_seed(0)
+    ffn = [{"dim_inner": 16, "conv1d_kernel": 4}] * 2
+    stack = TFLocoformerStack(1, 8, 2, 8, 2, ffn, ffn)
+    x = torch.randn(1, 8, 6, 5)
+    ref = stack(x).detach()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad():
+            y0 = stack(x)
+        y1 = stack(x)
+        y1.float().sum().backward()
+    for y in (y0, y1):
+        assert torch.isfinite(y).all()
+        assert (y.float() - ref).abs().max() < 0.1 * ref.abs().max()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in stack.parameters())

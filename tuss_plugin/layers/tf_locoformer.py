@@ -298,21 +298,17 @@ class SwiGLUConvDeconv1d(nn.Module):
 
         Both convolutions run as matrix products in the (B', L, C) layout
         (:func:`_swiglu_ffn`; same result as the convolution modules up to
-        float32 round-off). With autograd, the backward pass is written out
-        as matrix products too (:class:`_SwiGLUFFNFunction`), on the CPU in
-        without autocast; with active dropout, under autocast and on other
-        devices the convolution modules run under autograd.
+        float32 round-off). With autograd on the CPU, the backward pass is
+        written out as matrix products too (:class:`_SwiGLUFFNFunction`).
+        With active dropout, under autocast (mixed precision) and with
+        autograd on other devices, the convolution modules run instead.
         """
-        if self.training and self.dropout.p > 0:
+        if (self.training and self.dropout.p > 0) or torch.is_autocast_enabled(x.device.type):
             return self._forward_conv(x)
         args = (x, self.conv1d.weight, self.conv1d.bias, self.deconv1d.weight, self.deconv1d.bias)
         if not torch.is_grad_enabled() or not any(t.requires_grad for t in args):
             return _swiglu_ffn(*args)[0]
-        if (
-            x.device.type == "cpu"
-            and not torch.is_autocast_enabled("cpu")
-            and len({t.dtype for t in args}) == 1
-        ):
+        if x.device.type == "cpu" and len({t.dtype for t in args}) == 1:
             return _SwiGLUFFNFunction.apply(*args)
         return self._forward_conv(x)
 
