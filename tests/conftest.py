@@ -20,6 +20,16 @@ def _seed_and_threads():
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread, for tests of tiny models that only lose from threading on a shared machine
+    (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def fixture_dir() -> Path:
     return TESTS / "fixtures" / "reference_tuss"
 

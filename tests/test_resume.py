@@ -15,6 +15,8 @@ from datagen import make_data_dir, train_args
 from tuss_plugin.bin import tuss_inference, tuss_train
 from tuss_plugin.trainer import PREVIOUS, check_checkpoint, recover_checkpoints
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = str(TESTS / "conf" / "tuss_tiny.yaml")
 PROMPTS = [["speech", "sfxbg"], ["speech", "sfxbg"], ["sfx", "sfx"], ["sfx", "sfx"]]
 
@@ -38,14 +40,6 @@ def _assert_same_training_state(a, b):
         assert torch.allclose(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"], atol=1e-8)
 
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny models only lose from threading on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):

@@ -20,14 +20,8 @@ from tuss_plugin.inference import SeparateAudio, resampled_length
 PROMPTS = ["speech", "sfxbg"]
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: these tiny models only lose from threading on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 @pytest.fixture(scope="module")
 def sep(model_dir):

@@ -7,19 +7,12 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from tuss_plugin.bin import separate
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: this tiny model only loses from threading on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 def _wav(path, n, fs, ch=1, subtype="PCM_16", seed=0):
     x = np.random.default_rng(seed).uniform(-0.3, 0.3, size=(n, ch)).astype(np.float32)
