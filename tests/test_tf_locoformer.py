@@ -102,6 +102,20 @@ def test_swiglu_matches_conv_modules(k):
         assert torch.allclose(ffn(x), ref, atol=1e-12)  # matrix-product formulation
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_swiglu_without_autograd_over_groups(k, monkeypatch):
+    """Inference path: groups share one scratch buffer (the last group is shorter), activation in place."""
+    import tuss_plugin.layers.tf_locoformer as tfl
+
+    monkeypatch.setattr(tfl, "FFN_CHUNK_POSITIONS", 20)  # 2 sequences of 7 (+k-1) per group: 2, 2, 1
+    ffn = SwiGLUConvDeconv1d(6, 5, conv1d_kernel=k).double()
+    x = torch.randn(5, 7, 6, dtype=torch.float64)
+    ref = ffn._forward_conv(x).detach()
+    with torch.no_grad():
+        y = ffn(x)
+    assert torch.allclose(y, ref, atol=1e-12)
+
+
 def test_path_chunking_without_autograd_is_exact():
     from tuss_plugin.layers.tf_locoformer import LocoformerPath
 

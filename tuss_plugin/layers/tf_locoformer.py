@@ -133,13 +133,15 @@ def _ffn_forward_into(
     b2: torch.Tensor,
     y: torch.Tensor,
     h: torch.Tensor,
+    keep_h: bool = True,
 ) -> None:
     """SwiGLU conv-deconv FFN as matrix products, written into ``y`` (n, L, C) and ``h`` (n, L+k-1, 2I).
 
     ``x``: (n, L, C); ``w1, b1``: ``Conv1d(C, 2I, k)`` weight (2I, C, k) and bias;
     ``w2, b2``: ``ConvTranspose1d(I, C, k)`` weight (I, C, k) and bias; ``y``
     and ``h`` are contiguous. ``h`` receives the convolution output
-    (value | gate) before the gated activation.
+    (value | gate) before the gated activation; with ``keep_h=False`` it is
+    scratch space and the gated activation is computed in place in its gate half.
 
     - convolution of the input zero-padded by ``k - 1`` on both ends: the ``k``
       shifted copies are stacked on the channel axis, one product with the
@@ -154,7 +156,7 @@ def _ffn_forward_into(
     h2 = h.view(-1, I2)  # (n*Lh, 2I)
     torch.addmm(b1, _unfold_padded(x, k), w1.reshape(I2, C * k).t(), out=h2)
     value, gate = h2.chunk(2, dim=-1)  # (n*Lh, I) views
-    a = F.silu(gate)
+    a = F.silu(gate, inplace=not keep_h)  # (n*Lh, I), a view of h2 if not keep_h
     a *= value  # value * silu(gate)
     if k == 1:
         torch.addmm(b2, a, w2.reshape(I2 // 2, C), out=y.view(-1, C))
@@ -182,6 +184,32 @@ def _swiglu_ffn(
     for i in range(0, Bp, step):
         _ffn_forward_into(x[i : i + step], w1, b1, w2, b2, y[i : i + step], h[i : i + step])
     return y, h
+
+
+def _swiglu_ffn_no_grad(
+    x: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+) -> torch.Tensor:
+    """x (B', L, C) -> y (B', L, C) without autograd.
+
+    As :func:`_swiglu_ffn`, but the hidden activations of all groups share one
+    scratch buffer of at most :data:`FFN_CHUNK_POSITIONS` positions (a fresh
+    buffer per call of the whole batch's size costs page faults on every
+    first touch) and the gated activation is computed in place.
+    """
+    Bp, L, C = x.shape
+    I2 = w1.shape[0]
+    Lh = L + w1.shape[-1] - 1
+    y = x.new_empty(Bp, L, C)
+    step = min(Bp, max(1, FFN_CHUNK_POSITIONS // Lh))
+    scratch = x.new_empty(step, Lh, I2)
+    for i in range(0, Bp, step):
+        n = min(step, Bp - i)
+        _ffn_forward_into(x[i : i + n], w1, b1, w2, b2, y[i : i + n], scratch[:n], keep_h=False)
+    return y
 
 
 class _SwiGLUFFNFunction(torch.autograd.Function):
@@ -307,7 +335,7 @@ class SwiGLUConvDeconv1d(nn.Module):
             return self._forward_conv(x)
         args = (x, self.conv1d.weight, self.conv1d.bias, self.deconv1d.weight, self.deconv1d.bias)
         if not torch.is_grad_enabled() or not any(t.requires_grad for t in args):
-            return _swiglu_ffn(*args)[0]
+            return _swiglu_ffn_no_grad(*args)
         if x.device.type == "cpu" and len({t.dtype for t in args}) == 1:
             return _SwiGLUFFNFunction.apply(*args)
         return self._forward_conv(x)
