@@ -305,6 +305,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    from tuss_plugin.cpu_memory import retain_freed_memory
+
+    retained = retain_freed_memory()  # as the toolkit's programs do; TUSS_RETAIN_FREED_MEMORY=0: off
 
     conf = load_config(args.config)
     fs = args.fs or config_fs(conf)
@@ -341,6 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "threads": torch.get_num_threads(),
         "device": str(device),
         "bf16": bool(args.bf16),
+        "retain_freed_memory": retained,
         "flops_counted": "forward" if args.mode == "infer" else "forward+backward",
     }
     result.update(measure(model, args.mode, n_samples, ids, device, args.bf16, args.runs, args.warmup, args.seed))

@@ -140,8 +140,10 @@ def main(cmd: Optional[List[str]] = None) -> int:
     try:
         import torch
 
+        from tuss_plugin.cpu_memory import retain_freed_memory
         from tuss_plugin.inference import SeparateAudio
 
+        retain_freed_memory()
         if args.segment is not None and not args.segment > 0:
             raise CLIError(f"--segment must be > 0 seconds, got {args.segment}")
         if args.hop is not None and (args.segment is None or not 0 < args.hop <= args.segment):

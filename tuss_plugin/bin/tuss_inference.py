@@ -93,8 +93,10 @@ def main(cmd: Optional[List[str]] = None) -> int:
     args = parse_args(cmd)
     import torch
 
+    from tuss_plugin.cpu_memory import retain_freed_memory
     from tuss_plugin.inference import SeparateAudio
 
+    retain_freed_memory()
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     data, out = Path(args.data_dir), Path(args.output_dir)
