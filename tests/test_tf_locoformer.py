@@ -116,6 +116,25 @@ def test_swiglu_without_autograd_over_groups(k, monkeypatch):
     assert torch.allclose(y, ref, atol=1e-12)
 
 
+def test_attention_of_short_sequences_matches_fused_kernel():
+    """Without autograd, sequences up to ``short_sequence`` use explicit products: same result, same FLOP count."""
+    from tuss_plugin.bin.benchmark import flop_counter
+    from tuss_plugin.layers.tf_locoformer import MultiHeadSelfAttention
+
+    torch.manual_seed(0)
+    attn = MultiHeadSelfAttention(16, 24, 4, RotaryEmbedding(6)).eval()
+    x = torch.randn(9, 13, 16)
+    out, flops = {}, {}
+    for short in (0, 128):
+        attn.short_sequence = short
+        with torch.no_grad(), flop_counter() as counter:  # counts the CPU attention kernel
+            out[short] = attn(x)
+        flops[short] = counter.get_total_flops()
+    assert torch.allclose(out[128], out[0], atol=1e-6)
+    assert flops[128] == flops[0]
+    assert torch.allclose(attn(x), out[0], atol=1e-6)  # autograd on: the fused kernel
+
+
 def test_path_chunking_without_autograd_is_exact():
     from tuss_plugin.layers.tf_locoformer import LocoformerPath
 

@@ -429,6 +429,18 @@ class MultiHeadSelfAttention(nn.Module):
         )
         self.rope = rope
 
+    # Without autograd on the CPU, sequences up to this length (the frequency
+    # path's bands) use explicit products and softmax, which are faster there
+    # than the fused kernel; 0 turns this off.
+    short_sequence: int = 128
+
+    @staticmethod
+    def _attention_short(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """softmax(q k^T / sqrt(D)) v for q, k, v: (B', H, L, D) -> (B', H, L, D); no dropout."""
+        s = torch.matmul(q, k.transpose(-1, -2))  # (B', H, L, L)
+        s *= q.shape[-1] ** -0.5
+        return torch.matmul(torch.softmax(s, dim=-1), v)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B', L, C) -> (B', L, C)."""
         Bp, L, _ = x.shape
@@ -440,9 +452,12 @@ class MultiHeadSelfAttention(nn.Module):
         qk = self.rope.rotate(qk, table)  # (B', L, 2, H, D)
         q, k = qk.permute(2, 0, 3, 1, 4)  # each (B', H, L, D), views
         v = v.squeeze(2).transpose(1, 2)  # (B', H, L, D), view
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0
-        )  # (B', H, L, D)
+        if L <= self.short_sequence and not torch.is_grad_enabled() and x.device.type == "cpu":
+            out = self._attention_short(q, k, v)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=self.dropout if self.training else 0.0
+            )  # (B', H, L, D)
         out = out.transpose(1, 2).reshape(Bp, L, -1)  # (B', L, H*D)
         return self.aggregate_heads(out)
 
