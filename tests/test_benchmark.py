@@ -41,6 +41,25 @@ def test_infer_and_train(capsys):
     assert t["compare"]["bsrnn"]["efficiency"] > 0
 
 
+def test_flop_counter_counts_attention_on_the_cpu():
+    """torch has no FLOP formula for its CPU attention kernel; the benchmark's counter adds torch's own."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+    q = torch.randn(2, 3, 11, 8, requires_grad=True)
+    fwd = sdpa_flop_count(q.shape, q.shape, q.shape)
+    with benchmark.flop_counter() as counter:
+        out = torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert counter.get_total_flops() == fwd
+    with benchmark.flop_counter() as counter:
+        out.sum().backward()
+    assert counter.get_total_flops() == sdpa_backward_flop_count(q.shape, q.shape, q.shape, q.shape)
+    # the counter is the only difference from plain FlopCounterMode
+    with torch.no_grad(), FlopCounterMode(display=False) as plain, benchmark.flop_counter() as ours:
+        torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert ours.get_total_flops() == fwd >= plain.get_total_flops()
+
+
 def test_bf16_autocast_on_cpu(capsys):
     """--bf16 (meant for GPUs) must not break on the CPU."""
     for mode in ("infer", "train"):

@@ -126,6 +126,44 @@ def matmul_gflop_per_s(device: torch.device, n: int = 2048, runs: int = 5) -> fl
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_attention_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args,
+                                  out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_backward_flop_count
+
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+def flop_counter():
+    """``FlopCounterMode`` that also counts attention on the CPU.
+
+    torch (up to at least 2.11) has FLOP formulas for its CUDA attention
+    kernels but none for the CPU one
+    (``aten._scaled_dot_product_flash_attention_for_cpu`` and its backward), so
+    ``scaled_dot_product_attention`` on the CPU would count 0 FLOP. Those
+    two operators get torch's own formulas of the other kernels (2 FLOP per
+    multiply-add of ``q k^T`` and ``p v`` and of their gradients) unless torch
+    already has a formula for them.
+    """
+    from torch.utils.flop_counter import FlopCounterMode, flop_registry
+
+    aten = torch.ops.aten
+    mapping = {}
+    for name, formula in (
+        ("_scaled_dot_product_flash_attention_for_cpu", _cpu_attention_flops),
+        ("_scaled_dot_product_flash_attention_for_cpu_backward", _cpu_attention_backward_flops),
+    ):
+        op = getattr(aten, name, None)
+        if op is not None and op not in flop_registry and op.default not in flop_registry:
+            mapping[op] = formula
+    return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
 # ---------------------------------------------------------------- models
 def load_config(path: str) -> Dict:
     import yaml
@@ -212,8 +250,6 @@ def measure(
     seed: int,
 ) -> Dict:
     """Figures of one model (see the module docstring)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     model.to(device)
     g = torch.Generator(device="cpu").manual_seed(seed)
     n_src = int(prompt_ids.shape[1]) if prompt_ids is not None else 1
@@ -248,7 +284,7 @@ def measure(
             opt.zero_grad(set_to_none=True)
 
     # FLOPs: one forward (infer) or forward + backward (train)
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     with counter:
         if mode == "infer":
             step()
