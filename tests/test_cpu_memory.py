@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""tuss_plugin.cpu_memory: freed blocks are reused instead of page-faulted in again."""
+"""tuss_plugin.cpu_memory: freed blocks are reused instead of page-faulted in again, and can be released."""
 import os
 import platform
 import subprocess
@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     """
     import os, resource
     import torch
-    from tuss_plugin.cpu_memory import ENV_VAR, retain_freed_memory
+    from tuss_plugin.cpu_memory import ENV_VAR, release_freed_memory, retain_freed_memory
 
     def faults_of_one_block():
         # minor page faults of allocating, touching and freeing 64 MiB
@@ -36,7 +36,14 @@ SCRIPT = textwrap.dedent(
     for _ in range(3):
         faults_of_one_block()  # the heap grows to hold the block next to Python's objects
     after = [faults_of_one_block() for _ in range(5)]
-    print(off, on, retain_freed_memory(), min(before), sum(after))
+
+    def rss_kb():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+    kept = rss_kb()
+    released = release_freed_memory()
+    print(off, on, retain_freed_memory(), min(before), sum(after), released, kept - rss_kb())
     """
 )
 
@@ -47,10 +54,12 @@ def test_retain_freed_memory_reuses_blocks():
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, check=True
     ).stdout.split()
-    off, on, again, before, after = out[-5:]
+    off, on, again, before, after, released, drop_kb = out[-7:]
     assert (off, on, again) == ("False", "True", "True")
     # glibc's default: a 64 MiB block is a fresh mmap each time, 16384 pages of 4 KiB
     assert int(before) > 8000
     # retained: once the heap has grown, blocks reuse its pages (5 blocks fault
     # in fewer pages than one fresh block)
     assert int(after) < 16384
+    # release_freed_memory hands the kept block (64 MiB) back to the kernel
+    assert released == "True" and int(drop_kb) > 32 * 1024

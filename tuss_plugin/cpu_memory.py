@@ -45,6 +45,32 @@ TOP_PAD_BYTES = 64 << 20
 _applied = False
 
 
+def _libc():
+    """GNU libc as a ctypes library, or None elsewhere."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> bool:
+    """Give the memory that malloc keeps for reuse back to the kernel now (``malloc_trim(0)``).
+
+    For a program that measures the peak memory of several models one after
+    another: with :func:`retain_freed_memory` in effect, the freed memory of
+    the first would otherwise count in the resident memory of the next.
+    Returns True if memory was returned, False otherwise (also on other C libraries).
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "malloc_trim"):
+        return False
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim.restype = ctypes.c_int
+    return libc.malloc_trim(0) == 1
+
+
 def retain_freed_memory() -> bool:
     """Make GNU libc's malloc keep freed memory for reuse (see the module docstring).
 
@@ -57,13 +83,10 @@ def retain_freed_memory() -> bool:
         return True
     if os.environ.get(ENV_VAR, "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
+    mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     ok = all(

@@ -71,7 +71,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- memory
 def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux); False if unsupported."""
+    """Reset the kernel's peak-RSS counter of this process (Linux); False if unsupported.
+
+    The memory that malloc keeps for reuse (``retain_freed_memory``) is
+    returned to the kernel first, so that it does not count for the next model.
+    """
+    from tuss_plugin.cpu_memory import release_freed_memory
+
+    release_freed_memory()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
