@@ -15,7 +15,8 @@ the config, backward, ``AdamW.step``. ``gflop`` is what
 one forward + backward (train; the optimizer step is not counted; the
 TUSS layers with a written-out backward are counted as autograd through
 the plain modules would be, see tests/test_tf_locoformer.py). It counts
-matrix products, convolutions and attention only (2 FLOP per multiply-add), so
+matrix products, convolutions and attention only (2 FLOP per multiply-add;
+attention on the CPU too, see :func:`flop_counter`), so
 ``efficiency = gflop_per_s / matmul_gflop_per_s`` compares the model with a
 2048 x 2048 x 2048 float32 matmul run in the same process with the same
 number of threads (measured before and after the model, median of 5 runs
@@ -29,6 +30,9 @@ during one measurement does not inflate the efficiency).
 size comparable to the config (see ``compare_conf``), in ``compare``.
 ``peak_rss_mb`` is the process' peak resident memory while that model was
 measured (Linux resets the peak per model; elsewhere it is the process peak).
+Like the toolkit's programs, the benchmark lets malloc keep freed memory for
+reuse (:mod:`tuss_plugin.cpu_memory`; ``retain_freed_memory`` in the output;
+``TUSS_RETAIN_FREED_MEMORY=0`` turns it off).
 """
 from __future__ import annotations
 
