@@ -133,6 +133,10 @@ def test_attention_of_short_sequences_matches_fused_kernel():
     assert torch.allclose(out[128], out[0], atol=1e-6)
     assert flops[128] == flops[0]
     assert torch.allclose(attn(x), out[0], atol=1e-6)  # autograd on: the fused kernel
+    # active attention dropout: the fused kernel, which applies it, also without autograd
+    attn.dropout = 0.5
+    with torch.no_grad():
+        assert not torch.allclose(attn.train()(x), out[0], atol=1e-3)
 
 
 def test_path_chunking_without_autograd_is_exact():

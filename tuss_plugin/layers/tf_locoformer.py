@@ -429,9 +429,9 @@ class MultiHeadSelfAttention(nn.Module):
         )
         self.rope = rope
 
-    # Without autograd on the CPU, sequences up to this length (the frequency
-    # path's bands) use explicit products and softmax, which are faster there
-    # than the fused kernel; 0 turns this off.
+    # Without autograd and dropout on the CPU, sequences up to this length (the
+    # frequency path's bands) use explicit products and softmax, which are
+    # faster there than the fused kernel; 0 turns this off.
     short_sequence: int = 128
 
     @staticmethod
@@ -452,12 +452,16 @@ class MultiHeadSelfAttention(nn.Module):
         qk = self.rope.rotate(qk, table)  # (B', L, 2, H, D)
         q, k = qk.permute(2, 0, 3, 1, 4)  # each (B', H, L, D), views
         v = v.squeeze(2).transpose(1, 2)  # (B', H, L, D), view
-        if L <= self.short_sequence and not torch.is_grad_enabled() and x.device.type == "cpu":
+        dropout = self.dropout if self.training else 0.0
+        if (
+            L <= self.short_sequence
+            and not torch.is_grad_enabled()
+            and x.device.type == "cpu"
+            and dropout == 0.0
+        ):
             out = self._attention_short(q, k, v)
         else:
-            out = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=self.dropout if self.training else 0.0
-            )  # (B', H, L, D)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # (B', H, L, D)
         out = out.transpose(1, 2).reshape(Bp, L, -1)  # (B', L, H*D)
         return self.aggregate_heads(out)
 
