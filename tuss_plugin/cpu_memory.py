@@ -9,22 +9,24 @@ same large activations at every step then pays, at every step, one page
 fault and one page of kernel zeroing per 4 KiB of each fresh block on first
 touch. A TUSS Medium training step of 6 s at 48 kHz keeps about 8 GB of
 activations for the backward pass; without this setting it caused about 2
-million minor page faults per step and spent a third of its CPU time in the
+million minor page faults per step and spent about a quarter of its CPU time in the
 kernel (README, Performance).
 
 :func:`retain_freed_memory` sets three ``mallopt`` parameters of GNU libc:
 ``M_MMAP_MAX = 0`` (every block comes from the heap), ``M_TRIM_THRESHOLD =
 -1`` (freed heap memory is never returned to the kernel, so it is reused) and
 ``M_TOP_PAD`` (the heap grows in steps of 64 MiB). The resident memory of the
-process then stays at its peak instead of shrinking between steps; the peak
-itself grows only by the heap's fragmentation (a few percent in the
-benchmark). Results do not change: this is only where the memory comes from.
+process then stays at its peak instead of shrinking between steps, and the
+peak can grow by the heap's fragmentation (in the benchmark: TUSS training
++1% Medium, +5% Large, TUSS inference unchanged; ESPnet's TF-GridNetV2
+inference 2.0 -> 3.2 GB). Results do not change: this is only where the
+memory comes from.
 
-The command-line programs of this toolkit (``tuss-train``, ``tuss-separate``,
-``tuss_inference``, ``benchmark``) call it at start; setting the environment
-variable ``TUSS_RETAIN_FREED_MEMORY=0`` turns it off. Programs that use the
-plugin as a library can call it themselves. On other C libraries it does
-nothing.
+The toolkit's programs call it at start: ``tuss-train`` (in every worker
+process of ``TUSSTask``), ``tuss-separate``, ``tuss_inference`` and the
+benchmark; the environment variable ``TUSS_RETAIN_FREED_MEMORY=0`` turns it
+off. Programs that use the plugin as a library can call it themselves. On
+other C libraries it does nothing.
 """
 from __future__ import annotations
 

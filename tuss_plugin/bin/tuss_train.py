@@ -18,7 +18,6 @@ loss are skipped and counted in the log, once per epoch.
 import os
 from typing import List, Optional
 
-from tuss_plugin.cpu_memory import retain_freed_memory
 from tuss_plugin.tasks.tuss import TUSSTask
 from tuss_plugin.trainer import recover_once
 
@@ -35,7 +34,6 @@ def _is_first_process() -> bool:
 def main(cmd: Optional[List[str]] = None) -> None:
     """Run training (``cmd``: argument list, default ``sys.argv[1:]``)."""
     args = get_parser().parse_args(cmd)
-    retain_freed_memory()  # no page faults from re-allocated activations (tuss_plugin/cpu_memory.py)
     if args.resume and args.output_dir and not args.collect_stats and _is_first_process():
         # before any worker starts, so that every rank resumes from the same file
         recover_once(args.output_dir)

@@ -34,6 +34,7 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
+from tuss_plugin.cpu_memory import retain_freed_memory
 from tuss_plugin.espnet_model import TUSSEnhancementModel
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
 from tuss_plugin.preprocessor import TUSSPreprocessor
@@ -174,6 +175,10 @@ class TUSSTask(EnhancementTask):
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace):
+        """ESPnet's worker (every training process, spawned ones too), after
+        :func:`tuss_plugin.cpu_memory.retain_freed_memory`; on the fly, the
+        statistics stage reads the validation lists."""
+        retain_freed_memory()  # no page faults from re-allocated activations
         if (
             getattr(args, "collect_stats", False)
             and getattr(args, "train_data_source", "lists") == "onthefly"
