@@ -170,46 +170,32 @@ def _ffn_forward_into(
 
 
 def _swiglu_ffn(
-    x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor
-) -> "tuple[torch.Tensor, torch.Tensor]":
-    """x (B', L, C) -> (y (B', L, C), h (B', L+k-1, 2I)); see :func:`_ffn_forward_into`.
-
-    Runs over groups of sequences of about :data:`FFN_CHUNK_POSITIONS` positions.
-    """
-    Bp, L, C = x.shape
-    Lh = L + w1.shape[-1] - 1
-    y = x.new_empty(Bp, L, C)
-    h = x.new_empty(Bp, Lh, w1.shape[0])
-    step = max(1, FFN_CHUNK_POSITIONS // Lh)
-    for i in range(0, Bp, step):
-        _ffn_forward_into(x[i : i + step], w1, b1, w2, b2, y[i : i + step], h[i : i + step])
-    return y, h
-
-
-def _swiglu_ffn_no_grad(
     x: torch.Tensor,
     w1: torch.Tensor,
     b1: torch.Tensor,
     w2: torch.Tensor,
     b2: torch.Tensor,
-) -> torch.Tensor:
-    """x (B', L, C) -> y (B', L, C) without autograd.
+    keep_h: bool = True,
+) -> "tuple[torch.Tensor, Optional[torch.Tensor]]":
+    """x (B', L, C) -> (y (B', L, C), h (B', L+k-1, 2I) or None); see :func:`_ffn_forward_into`.
 
-    As :func:`_swiglu_ffn`, but the hidden activations of all groups share one
-    scratch buffer of at most :data:`FFN_CHUNK_POSITIONS` positions (a fresh
-    buffer per call of the whole batch's size costs page faults on every
-    first touch) and the gated activation is computed in place.
+    Runs over groups of sequences of about :data:`FFN_CHUNK_POSITIONS`
+    positions. ``keep_h=True`` (the training path) keeps the pre-activation
+    of all groups for the backward; with ``keep_h=False`` (no autograd) the
+    groups share one scratch buffer of one group's size (a fresh buffer of the
+    whole batch's size costs page faults on every first touch), no ``h`` is
+    returned and the gated activation is computed in place.
     """
     Bp, L, C = x.shape
-    I2 = w1.shape[0]
     Lh = L + w1.shape[-1] - 1
     y = x.new_empty(Bp, L, C)
-    step = min(Bp, max(1, FFN_CHUNK_POSITIONS // Lh))
-    scratch = x.new_empty(step, Lh, I2)
+    step = max(1, min(Bp, FFN_CHUNK_POSITIONS // Lh))  # >= 1 also for an empty batch
+    h = x.new_empty(Bp if keep_h else step, Lh, w1.shape[0])
     for i in range(0, Bp, step):
         n = min(step, Bp - i)
-        _ffn_forward_into(x[i : i + n], w1, b1, w2, b2, y[i : i + n], scratch[:n], keep_h=False)
-    return y
+        hi = h[i : i + n] if keep_h else h[:n]
+        _ffn_forward_into(x[i : i + n], w1, b1, w2, b2, y[i : i + n], hi, keep_h=keep_h)
+    return y, (h if keep_h else None)
 
 
 class _SwiGLUFFNFunction(torch.autograd.Function):
@@ -335,7 +321,7 @@ class SwiGLUConvDeconv1d(nn.Module):
             return self._forward_conv(x)
         args = (x, self.conv1d.weight, self.conv1d.bias, self.deconv1d.weight, self.deconv1d.bias)
         if not torch.is_grad_enabled() or not any(t.requires_grad for t in args):
-            return _swiglu_ffn_no_grad(*args)
+            return _swiglu_ffn(*args, keep_h=False)[0]
         if x.device.type == "cpu" and len({t.dtype for t in args}) == 1:
             return _SwiGLUFFNFunction.apply(*args)
         return self._forward_conv(x)
