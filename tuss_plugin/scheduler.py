@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Learning-rate schedule of the TUSS paper (Saijo et al., ICASSP 2025, Sec. III).
 
-Linear warm-up to the peak rate, the peak kept for ``keep_lr_epochs`` epochs,
-then halved whenever the validation loss has not improved for ``patience``
-epochs. ESPnet's ``WarmupReduceLROnPlateau`` does the warm-up and the plateau
-part; this subclass adds the hold period. Registered with ESPnet's scheduler
-table as ``tusswarmupplateau``.
+Linear warm-up from 0 to the peak rate, the peak kept for ``keep_lr_epochs``
+epochs, then halved whenever the validation loss has not improved for
+``patience`` epochs. ESPnet's ``WarmupReduceLROnPlateau`` does the plateau
+part; this subclass adds the hold period and starts the ramp at the first
+update: ESPnet's trainer calls ``step()`` after every optimiser update, and
+ESPnet's class leaves the first update at the full rate, so here the rate of
+update k (1-based) is set before it runs: ``peak * min(1, k / warmup_steps)``
+(update 1 at ``peak / warmup_steps``, update ``warmup_steps`` at the peak).
+Registered with ESPnet's scheduler table as ``tusswarmupplateau``.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ class TUSSWarmupPlateauLR(WarmupReduceLROnPlateau):
 
     Args:
         optimizer: the optimiser (its ``lr`` is the peak rate).
-        warmup_steps: optimiser steps of linear warm-up.
+        warmup_steps: optimiser updates of linear warm-up from 0 (> 0); update
+            k runs at ``lr * min(1, k / warmup_steps)``.
         keep_lr_epochs: epochs whose validation loss does not change the rate.
         factor: multiplier applied on a plateau.
         patience: epochs without improvement before reducing.
@@ -42,6 +47,8 @@ class TUSSWarmupPlateauLR(WarmupReduceLROnPlateau):
         min_lr: float = 0.0,
         eps: float = 1e-8,
     ):
+        if not warmup_steps > 0:
+            raise ValueError(f"warmup_steps must be > 0, got {warmup_steps}")
         super().__init__(
             optimizer,
             warmup_steps=warmup_steps,
@@ -56,10 +63,23 @@ class TUSSWarmupPlateauLR(WarmupReduceLROnPlateau):
         )
         self.keep_lr_epochs = keep_lr_epochs
         self.val_epochs = 0
+        self._set_warmup_lr()  # the rate of update 1
+
+    def _set_warmup_lr(self) -> None:
+        """Set the rate of the next update (``step_num + 1``) while warming up."""
+        k = self.step_num + 1
+        if k <= self.warmup_steps:
+            for group, peak in zip(self.optimizer.param_groups, self.base_lrs):
+                group["lr"] = peak * k / self.warmup_steps
 
     def step(self, metrics=None, epoch=None):
-        if metrics is not None:
-            self.val_epochs += 1
-            if self.val_epochs <= self.keep_lr_epochs:
-                return
+        """After an optimiser update (``metrics`` None): set the next update's
+        rate; after validation: the hold period, then reduce on plateau."""
+        if metrics is None:
+            self.step_num += 1
+            self._set_warmup_lr()
+            return
+        self.val_epochs += 1
+        if self.val_epochs <= self.keep_lr_epochs:
+            return
         super().step(metrics, epoch)
