@@ -41,6 +41,35 @@ def _assert_same_training_state(a, b):
 
 
 
+def _espnet_like_checkpoint(path, stats_value):
+    """A training checkpoint as ESPnet writes it, with one epoch of reporter stats."""
+    import datetime
+
+    stats = {"train": {"loss": stats_value, "time": datetime.timedelta(seconds=3)}, "valid": {"loss": stats_value}}
+    torch.save({"model": {"w": torch.zeros(2)}, "reporter": {"stats": {1: stats}, "epoch": 1},
+                "optimizers": [{"state": {}, "param_groups": []}], "schedulers": [None], "scaler": None}, path)
+
+
+def test_check_checkpoint_reads_numpy_reporter_stats(tmp_path):
+    """ESPnet 202511 stores reporter stats as numpy scalars and the epoch time as a timedelta."""
+    ck = tmp_path / "checkpoint.pth"
+    _espnet_like_checkpoint(ck, np.float64(0.5))
+    state, why = check_checkpoint(ck)
+    assert why is None and state and state["reporter"]["epoch"] == 1
+    assert float(state["reporter"]["stats"][1]["valid"]["loss"]) == 0.5
+
+
+class _NotData:  # any other class stays refused by the safe loader
+    def __init__(self, v):
+        self.v = v
+
+
+def test_check_checkpoint_still_refuses_other_objects(tmp_path):
+    ck = tmp_path / "checkpoint.pth"
+    _espnet_like_checkpoint(ck, _NotData(1))
+    assert check_checkpoint(ck) == ({}, None)  # complete, not inspectable: never unpickled
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return make_data_dir(tmp_path_factory.mktemp("data") / "d", PROMPTS, seconds=0.25)

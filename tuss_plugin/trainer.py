@@ -157,15 +157,37 @@ class TUSSTrainer(Trainer):
         return all_invalid
 
 
+def _reporter_safe_globals() -> list:
+    """The plain-data classes ESPnet's reporter pickles into a checkpoint.
+
+    ESPnet 202511 (the Python 3.11 stack) stores its per-epoch statistics as
+    numpy scalars (``numpy._core.multiarray.scalar`` with a ``numpy.dtype`` of
+    a numeric dtype class) and the epoch time as ``datetime.timedelta``; newer
+    ESPnet stores Python floats. These constructors only rebuild numbers from
+    bytes, so allowing exactly them keeps ``weights_only=True`` safe. Object
+    and void dtypes are not allowed.
+    """
+    import datetime
+
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core  # numpy 2 / numpy 1
+    dtype_classes = {type(np.dtype(c)) for c in np.typecodes["All"] if c not in "OV"}
+    return [core.multiarray.scalar, np.dtype, datetime.timedelta, *sorted(dtype_classes, key=str)]
+
+
 def _load(path: Path):
-    return torch.load(path, map_location="cpu", weights_only=True)
+    with torch.serialization.safe_globals(_reporter_safe_globals()):
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def check_checkpoint(path: Union[str, Path]) -> Tuple[Optional[dict], Optional[str]]:
     """``(state, None)`` for a complete ESPnet training checkpoint, else ``(None, reason)``.
 
-    Loaded with ``weights_only=True``. A checkpoint that is a complete zip but
-    holds objects the safe loader refuses (older ESPnet reporters) is accepted
+    Loaded with ``weights_only=True``, allowing only the numeric classes that
+    ESPnet's reporter stores (:func:`_reporter_safe_globals`), so checkpoints
+    of both supported ESPnet versions are inspected. A checkpoint that is a
+    complete zip but holds other objects the safe loader refuses is accepted
     as ``({}, None)``: it is complete, only not inspectable here.
     """
     path = Path(path)
