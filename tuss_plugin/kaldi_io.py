@@ -1,17 +1,61 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reading and writing Kaldi-style text lists (``<key> <value...>`` per line)."""
+"""Reading and writing Kaldi-style text lists (``<key> <value...>`` per line).
+
+Keys are utterance ids, and ids become file names (``<outdir>/<id>.wav``), so
+every reader checks each key with :func:`check_utt_id`. The module needs
+nothing beyond the standard library to be loaded (``utils/validate_data_dir.py``
+loads it from its file without importing the package).
+"""
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
-from typing import Dict, Iterable, List, Tuple, Union
-
-from tuss_plugin.fileio import atomic_write_text
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 PathLike = Union[str, Path]
 
 
+def utt_id_problem(key: str) -> Optional[str]:
+    """What makes ``key`` unusable as a file name inside an output dir, or None.
+
+    The rule: not empty, no ``/`` (no absolute path, no subdirectory), no
+    ``..``, no control character or whitespace, and no leading ``.`` (hidden
+    file) or ``-`` (read as an option by command-line tools).
+    """
+    if not key:
+        return "empty"
+    if "/" in key:
+        return "contains '/'"
+    if key[0] in ".-":
+        return f"starts with {key[0]!r}"
+    if ".." in key:
+        return "contains '..'"
+    if any(unicodedata.category(c) == "Cc" or c.isspace() for c in key):
+        return "contains a control character or whitespace"
+    return None
+
+
+def check_utt_id(key: str, where: str) -> str:
+    """``key`` if it is a valid id; otherwise ``ValueError`` naming ``where``
+    (``<file>:<line>``) and the id."""
+    problem = utt_id_problem(key)
+    if problem:
+        raise ValueError(f"{where}: invalid id {key!r}: {problem} (ids become file names)")
+    return key
+
+
+def check_not_pipe(value: str, where: str) -> str:
+    """``value`` unless it is a Kaldi pipe command (``... |``); such entries are
+    never run, so they get one ``ValueError`` naming ``where``."""
+    if value.rstrip().endswith("|"):
+        raise ValueError(f"{where}: {value.strip()!r} is a pipe command; pipe entries are never run "
+                         "(list the path of an audio file)")
+    return value
+
+
 def read_list(path: PathLike, min_fields: int = 2) -> List[Tuple[str, List[str]]]:
-    """Lines of a list as ``(key, fields)``; errors name the file and line."""
+    """Lines of a list as ``(key, fields)``; errors (too few fields, invalid or
+    duplicate key) name the file and line."""
     out = []
     seen = set()
     with open(path, encoding="utf-8") as f:
@@ -21,6 +65,7 @@ def read_list(path: PathLike, min_fields: int = 2) -> List[Tuple[str, List[str]]
                 continue
             if len(parts) < min_fields:
                 raise ValueError(f"{path}:{lineno}: expected '<key> <value>', got {line.strip()!r}")
+            check_utt_id(parts[0], f"{path}:{lineno}")
             if parts[0] in seen:
                 raise ValueError(f"{path}:{lineno}: duplicate key {parts[0]}")
             seen.add(parts[0])
@@ -29,6 +74,7 @@ def read_list(path: PathLike, min_fields: int = 2) -> List[Tuple[str, List[str]]
 
 
 def read_dict(path: PathLike) -> Dict[str, List[str]]:
+    """:func:`read_list` as ``{key: fields}``."""
     return dict(read_list(path))
 
 
@@ -43,6 +89,7 @@ def read_scp(path: PathLike) -> Dict[str, str]:
             parts = line.strip().split(maxsplit=1)
             if len(parts) < 2:
                 raise ValueError(f"{path}:{lineno}: expected '<key> <path>', got {line.strip()!r}")
+            check_utt_id(parts[0], f"{path}:{lineno}")
             if parts[0] in out:
                 raise ValueError(f"{path}:{lineno}: duplicate key {parts[0]}")
             out[parts[0]] = parts[1]
@@ -51,6 +98,8 @@ def read_scp(path: PathLike) -> Dict[str, str]:
 
 def write_list(path: PathLike, items: Iterable[Tuple[str, Union[str, Iterable[str]]]]) -> None:
     """Write ``key value`` lines sorted by key, atomically."""
+    from tuss_plugin.fileio import atomic_write_text  # here: loading this module needs no package import
+
     lines = []
     for k, v in sorted(items, key=lambda kv: kv[0]):
         v = v if isinstance(v, str) else " ".join(v)
