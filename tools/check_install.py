@@ -1,8 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Report which dependencies of tuss_plugin are importable ([x]) or not ([ ])."""
+"""Report which dependencies of tuss_plugin are importable ([x]) or not ([ ]).
+
+``--matrix`` prints the supported stacks of tools/stacks.txt instead (needs
+nothing but the standard library).
+"""
 import argparse
 import importlib
 import sys
+from pathlib import Path
+
+STACKS = Path(__file__).resolve().parent / "stacks.txt"
 
 MODULES = [
     ("torch", "torch"),
@@ -23,10 +30,31 @@ MODULES = [
 ]
 
 
+def print_matrix() -> None:
+    """The supported stacks as a table (Python, ESPnet, torch, torchaudio, where)."""
+    rows = []
+    for line in STACKS.read_text(encoding="utf-8").splitlines():
+        f = line.split()
+        if not f or f[0].startswith("#") or len(f) < 6:
+            continue
+        ver = lambda spec: spec.split("==", 1)[1]  # noqa: E731 - "espnet==202611" -> "202611"
+        py = f[0] if not f[0].endswith("+") else ">= " + f[0][:-1]
+        rows.append((py, ver(f[1]), ver(f[2]), ver(f[3]), " ".join(f[6:])))
+    head = ("Python", "ESPnet", "torch", "torchaudio", "make target / environment")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    print("supported stacks:")
+    for r in [head] + rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--brief", action="store_true", help="one summary line")
+    parser.add_argument("--matrix", action="store_true", help="print the supported stacks and exit")
     args = parser.parse_args()
+    if args.matrix:
+        print_matrix()
+        return 0
     missing = []
     lines = []
     for mod, pkg in MODULES:

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Create tools/venv and install tuss_plugin (editable, with test extras) and
-# the ESPnet stack that matches the newest Python >= 3.11 on this machine:
+# the ESPnet stack that matches the newest Python >= 3.11 on this machine, as
+# listed in tools/stacks.txt:
 #   Python >= 3.12 -> espnet==202611, torch==2.11.0, torchaudio==2.11.0
 #   Python 3.11    -> espnet==202511, torch==2.9.1,  torchaudio==2.9.1
 # A second run with nothing changed only reports what is installed.
 #
 # Options (environment): TUSS_PYTHON=/path/to/python forces the interpreter;
-# TUSS_VENV=DIR installs into another directory (default tools/venv).
+# TUSS_PYTHON_VERSION=3.11 picks the newest installed Python of that minor
+# version (PATH or pyenv); TUSS_VENV=DIR installs into another directory
+# (default tools/venv). `make -C tools` passes these for each stack.
 set -euo pipefail
 
 tools_dir=$(cd "$(dirname "$0")" && pwd)
@@ -42,6 +45,11 @@ find_python() {
 
 if [ -n "${TUSS_PYTHON:-}" ]; then
     python=${TUSS_PYTHON}
+elif [ -n "${TUSS_PYTHON_VERSION:-}" ]; then
+    if ! python=$(find_python "${TUSS_PYTHON_VERSION}"); then
+        log "error: no working python${TUSS_PYTHON_VERSION} found on PATH or in pyenv" >&2
+        exit 1
+    fi
 else
     python=""
     for v in 3.13 3.12 3.11; do
@@ -54,15 +62,26 @@ if [ -z "${python}" ]; then
     exit 1
 fi
 pyver=$("${python}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-# pip < 26 on 3.11: espnet 202511 needs ci_sdr, whose metadata (a git URL in an
-# extra) pip 26 refuses to read at all
-case "${pyver}" in
-    3.11) stack="espnet==202511 torch==2.9.1 torchaudio==2.9.1"; extra="setuptools<74"; pip_spec="pip<26" ;;
-    3.1[2-9]) stack="espnet==202611 torch==2.11.0 torchaudio==2.11.0"; extra="setuptools"; pip_spec="pip" ;;
-    *) log "error: Python ${pyver} (${python}) is not supported; need >= 3.11" >&2; exit 1 ;;
-esac
+# The stack of this Python from stacks.txt (its "3.12+" line serves every
+# newer 3.x). pip < 26 on 3.11: espnet 202511 needs ci_sdr, whose metadata (a
+# git URL in an extra) pip 26 refuses to read at all.
+stack_line() {
+    local minor=${pyver#3.}
+    awk -v v="${pyver}" -v m="${minor}" '
+        /^#/ || NF < 6 { next }
+        $1 == v { print; exit }
+        $1 ~ /\+$/ { lo = substr($1, 3, length($1) - 3); if (m + 0 >= lo + 0 && m + 0 < 100) { print; exit } }
+    ' "${tools_dir}/stacks.txt"
+}
+line=$(stack_line)
+if [ -z "${line}" ]; then
+    log "error: Python ${pyver} (${python}) is not supported (see tools/stacks.txt); need >= 3.11" >&2
+    exit 1
+fi
+read -r _ s_espnet s_torch s_torchaudio pip_spec extra _ <<< "${line}"
+stack="${s_espnet} ${s_torch} ${s_torchaudio}"
 
-want="python=${pyver} stack=${stack} setup=$(sha1sum "${root_dir}/setup.py" | cut -c1-12) installer=$(sha1sum "$0" | cut -c1-12)"
+want="python=${pyver} stack=${stack} ${pip_spec} ${extra} setup=$(sha1sum "${root_dir}/setup.py" | cut -c1-12) installer=$(sha1sum "$0" | cut -c1-12)"
 if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ] && [ -x "${venv}/bin/python" ]; then
     log "already installed: ${venv} (Python ${pyver}; ${stack}); nothing to do"
     "${venv}/bin/python" "${tools_dir}/check_install.py" --brief || true

@@ -3,11 +3,14 @@
 # the repository root, found from this file's real location (recipes link to it)
 MAIN_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
 export MAIN_ROOT
-if [ -f "${MAIN_ROOT}/tools/venv/bin/activate" ]; then
+# the environment: tools/venv, or the one TUSS_VENV names (e.g. the Python 3.11
+# stack: TUSS_VENV=$MAIN_ROOT/tools/venv-py311 ./run.sh)
+TUSS_VENV=${TUSS_VENV:-${MAIN_ROOT}/tools/venv}
+if [ -f "${TUSS_VENV}/bin/activate" ]; then
     # shellcheck disable=SC1091
-    . "${MAIN_ROOT}/tools/venv/bin/activate"
+    . "${TUSS_VENV}/bin/activate"
 else
-    echo "path.sh: ${MAIN_ROOT}/tools/venv not found; run: make -C ${MAIN_ROOT}/tools" >&2
+    echo "path.sh: ${TUSS_VENV} not found; run: make -C ${MAIN_ROOT}/tools" >&2
     return 1 2>/dev/null || exit 1
 fi
 export PATH="${MAIN_ROOT}/utils:${PATH}"
