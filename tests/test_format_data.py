@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Recipe stage 2 (format_data): target rates, including --fs native."""
+"""Recipe stage 2 (format_data): target rates, including --fs native; dump
+names, reuse of finished utterances, list errors."""
+import os
+from pathlib import Path
+
+import numpy as np
 import soundfile as sf
 
 from datagen import make_data_dir
@@ -42,3 +47,63 @@ def test_invalid_rate_is_one_line_error(tmp_path, capsys):
     src = make_data_dir(tmp_path / "a", [["speech", "sfxbg"]], fs=16000, seconds=0.25)
     assert format_data.main(["--fs", "fast", str(src), str(tmp_path / "out")]) == 1
     assert "invalid sampling rate 'fast'" in capsys.readouterr().err
+
+
+def _rename(d, old, new):
+    """Rename utterance ``old`` to ``new`` in every list of data dir ``d``."""
+    for f in d.iterdir():
+        if f.is_file():
+            f.write_text("".join(f"{new}{line[len(old):]}" if line.split(maxsplit=1)[:1] == [old] else line
+                                 for line in f.read_text().splitlines(keepends=True)))
+
+
+def _set_line(path, key, value):
+    path.write_text("".join(f"{key} {value}\n" if line.split()[0] == key else f"{line}\n"
+                            for line in path.read_text().splitlines()))
+
+
+def _dumped(out):
+    """{(utt, role): dumped path}, role 0 = mixture, k = reference k."""
+    files = {(u, 0): p for u, p in read_scp(out / "wav.scp").items()}
+    for u, refs in read_dict(out / "spk.scp").items():
+        files.update({(u, k): p for k, p in enumerate(refs, 1)})
+    return files
+
+
+def test_dump_names_cannot_collide(tmp_path):
+    """Utterance x's first reference and utterance x_s1's mixture are two dump files."""
+    src = make_data_dir(tmp_path / "data", [["speech", "sfxbg"], ["speech", "sfxbg"]], fs=8000, seconds=0.1)
+    _rename(src, "utt000", "x")
+    _rename(src, "utt001", "x_s1")
+    out = tmp_path / "dump"
+    assert format_data.main(["--fs", "8k", "--on_error", "stop", str(src), str(out)]) == 0
+    dumped = _dumped(out)
+    assert len(dumped) == 6 and len(set(dumped.values())) == 6
+    sources = _dumped(src)
+    for key, p in dumped.items():
+        assert Path(p).is_relative_to(out.resolve())
+        np.testing.assert_allclose(sf.read(p)[0], sf.read(sources[key])[0], atol=1e-6, err_msg=str(key))
+
+
+def test_edited_list_is_redone(tmp_path):
+    """Reuse follows the list contents: an utterance now pointing at another file is
+    formatted again, the unchanged one is kept."""
+    src = make_data_dir(tmp_path / "data", [["speech", "sfxbg"], ["speech", "sfxbg"]], fs=8000, seconds=0.1)
+    out = tmp_path / "dump"
+    args = ["--fs", "8k", "--on_error", "stop", str(src), str(out)]
+    assert format_data.main(args) == 0
+    kept = os.stat(read_scp(out / "wav.scp")["utt001"])
+    other = read_scp(src / "spk1.scp")["utt001"]
+    _set_line(src / "spk1.scp", "utt000", other)
+    assert format_data.main(args) == 0
+    np.testing.assert_allclose(sf.read(read_scp(out / "spk1.scp")["utt000"])[0], sf.read(other)[0], atol=1e-6)
+    assert os.stat(read_scp(out / "wav.scp")["utt001"]).st_ino == kept.st_ino  # not rewritten
+
+
+def test_duplicate_key_is_one_line(tmp_path, capsys):
+    src = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]], seconds=0.05)
+    with open(src / "spk2.scp", "a") as f:
+        f.write(f"utt000 {src / 'wavs' / 'utt000_s1.wav'}\n")
+    assert format_data.main(["--fs", "8k", str(src), str(tmp_path / "dump")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"format_data: error: {src / 'spk2.scp'}:2: duplicate key utt000"]

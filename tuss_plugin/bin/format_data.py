@@ -5,15 +5,18 @@
     python -m tuss_plugin.bin.format_data --fs 16k data/test dump/raw/test
 
 Reads ``wav.scp``, ``spk1.scp..spkN.scp`` and ``utt2prompts``; resamples every
-mixture and reference to ``--fs`` (soxr), writes them under ``<out>/data/``
+mixture and reference to ``--fs`` (soxr), writes them as ``<out>/data/mix/<utt>.wav``
+and ``<out>/data/s<k>/<utt>.wav`` (one folder per role, so no two names can meet)
 and writes ``wav.scp``, ``spk1..N.scp``, ``spk.scp`` (all references of an
 utterance on one line), ``utt2prompts``, ``utt2category`` (number of prompts),
 ``utt2num_samples``, ``utt2spk``, ``spk2utt``. Unreadable or missing audio is
 reported by name and skipped (``--on_error skip``, default; the skipped entries
 are also listed in ``format_skipped.txt``) or stops the stage (``--on_error stop``),
-as do list entries missing from ``wav.scp``. Finished utterances are not
-redone when a run is resumed with the same options (``format_options.json``
-records them).
+as do list entries missing from ``wav.scp`` and pipe entries (``... |``: never
+run). A finished utterance is not redone by a later run while its list entries
+(paths, channel), the size and modification time of its input files and the
+options are the same; ``format_state.txt`` records a hash of these per utterance
+as it finishes, so an interrupted run resumes and an edited list redoes what changed.
 
 Optional inputs and options:
 
@@ -30,16 +33,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import hashlib
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
 
 from tuss_plugin.audio import resample
 from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file
-from tuss_plugin.kaldi_io import parse_fs, read_dict, read_scp, write_list
+from tuss_plugin.kaldi_io import check_not_pipe, parse_fs, read_dict, read_scp, write_list
+
+STATE_FILE = "format_state.txt"  # <utt> <hash of its inputs and the options>, one line per finished utterance
 
 
 def load_audio(path: str, channel: Optional[int] = None) -> Tuple[np.ndarray, int]:
@@ -74,7 +81,42 @@ class Job(NamedTuple):
     subtype: str
     channel: Optional[int] = None
     mix_from_refs: bool = False
-    reuse: bool = True
+
+
+def dump_paths(outdir: Path, utt: str, n_refs: int) -> List[Path]:
+    """[mixture, reference 1, ...] of ``utt`` in the dump dir: one folder per role
+    (``data/mix``, ``data/s1``, ...), the id as file name (ids hold no ``/``)."""
+    return [outdir / "data" / "mix" / f"{utt}.wav"] + [outdir / "data" / f"s{k}" / f"{utt}.wav"
+                                                      for k in range(1, n_refs + 1)]
+
+
+def input_key(job: Job, options: Dict[str, object]) -> str:
+    """Hash of what a formatted utterance depends on: its list entries (paths,
+    channel), the size and modification time of each input file, the options."""
+    stats = []
+    for p in job.paths:
+        try:
+            st = os.stat(p)
+            stats.append([st.st_size, st.st_mtime_ns])
+        except OSError:
+            stats.append(None)  # missing: reported when the job runs
+    text = json.dumps([job.utt, job.paths, job.channel, stats, options], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_state(path: Path) -> Dict[str, str]:
+    """``{utt: key}`` of the utterances an earlier run finished; a line cut short
+    by an interruption (or any other odd line) counts as not finished."""
+    state: Dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return state
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and len(parts[1]) == 64:
+            state[parts[0]] = parts[1]
+    return state
 
 
 def _load_mono(path: str, channel: Optional[int]) -> Tuple[np.ndarray, int]:
@@ -106,9 +148,7 @@ def _refs_and_sum(paths: List[str], channel: Optional[int], fs: Optional[int]) -
 def process(job: Job) -> Tuple[str, Optional[List[str]], Optional[str]]:
     """Resample one utterance; returns (utt, [mix, ref1..], error)."""
     utt, paths, outdir, fs, subtype = job.utt, job.paths, job.outdir, job.fs, job.subtype
-    outs = [outdir / "data" / f"{utt}.wav"] + [outdir / "data" / f"{utt}_s{k}.wav" for k in range(1, len(paths))]
-    if job.reuse and all(p.exists() for p in outs):
-        return utt, [str(p) for p in outs], None
+    outs = dump_paths(outdir, utt, len(paths) - 1)
     try:
         if job.mix_from_refs:
             sigs, fs = _refs_and_sum(paths[1:], job.channel, fs)
@@ -124,10 +164,73 @@ def process(job: Job) -> Tuple[str, Optional[List[str]], Optional[str]]:
                 raise ValueError(f"{p}: {s.shape[0]} samples at {fs} Hz, the mixture has {n}")
         for out, s in zip(outs, sigs):
             s = s[:n] if s.shape[0] >= n else np.pad(s, (0, n - s.shape[0]))
+            out.parent.mkdir(parents=True, exist_ok=True)
             _write_wav(out, s, fs, subtype)
     except (ValueError, OSError) as e:
         return utt, None, str(e)
     return utt, [str(p) for p in outs], None
+
+
+def read_channels(path: Path) -> Dict[str, int]:
+    """``utt2channel`` as ``{utt: channel}`` (0-based); ``{}`` when absent."""
+    channels: Dict[str, int] = {}
+    if not path.exists():
+        return channels
+    for utt, fields in read_dict(path).items():
+        if len(fields) != 1 or not fields[0].isdigit():
+            raise ValueError(f"{path}: {utt}: expected one channel index (0, 1, ...), got {' '.join(fields)!r}")
+        channels[utt] = int(fields[0])
+    return channels
+
+
+def read_refs(src: Path) -> Dict[int, Dict[str, str]]:
+    """``{k: spk<k>.scp}`` for k = 1, 2, ... as long as the lists exist."""
+    refs: Dict[int, Dict[str, str]] = {}
+    k = 1
+    while (src / f"spk{k}.scp").exists():
+        refs[k] = read_scp(src / f"spk{k}.scp")
+        k += 1
+    return refs
+
+
+def utterance_paths(src: Path, utt: str, mix: str, prompts: Dict[str, List[str]],
+                    refs: Dict[int, Dict[str, str]]) -> List[str]:
+    """[mixture, reference 1, ...] of ``utt``; ``ValueError`` (one line) for a
+    missing prompt list or reference and for pipe entries."""
+    if utt not in prompts:
+        raise ValueError(f"no entry in {src / 'utt2prompts'}")
+    n = len(prompts[utt])
+    missing = [k for k in range(1, n + 1) if utt not in refs.get(k, {})]
+    if missing:
+        raise ValueError(f"{n} prompts but no reference in spk{missing[0]}.scp")
+    check_not_pipe(mix, str(src / "wav.scp"))
+    for k in range(1, n + 1):
+        check_not_pipe(refs[k][utt], str(src / f"spk{k}.scp"))
+    return [mix] + [refs[k][utt] for k in range(1, n + 1)]
+
+
+def reusable(jobs: List[Job], keys: Dict[str, str], state: Dict[str, str]) -> Tuple[Dict[str, List[str]], List[Job]]:
+    """Split ``jobs`` into finished utterances (same key as recorded, outputs
+    present) as ``{utt: [mix, ref1, ...]}`` and the jobs still to run."""
+    done: Dict[str, List[str]] = {}
+    todo: List[Job] = []
+    for job in jobs:
+        outs = dump_paths(job.outdir, job.utt, len(job.paths) - 1)
+        if state.get(job.utt) == keys[job.utt] and all(p.is_file() for p in outs):
+            done[job.utt] = [str(p) for p in outs]
+        else:
+            todo.append(job)
+    return done, todo
+
+
+def run_jobs(jobs: List[Job], nj: int) -> Iterator[Tuple[str, Optional[List[str]], Optional[str]]]:
+    """Results of :func:`process` in job order, as each finishes (``nj`` processes)."""
+    if nj > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(nj) as ex:
+            yield from ex.map(process, jobs, chunksize=8)
+    else:
+        for job in jobs:
+            yield process(job)
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
@@ -153,60 +256,38 @@ def main(cmd: Optional[List[str]] = None) -> int:
     try:
         wavs = read_scp(src / "wav.scp")
         prompts = read_dict(src / "utt2prompts")
+        channels = read_channels(src / "utt2channel")
+        refs = read_refs(src)
     except (OSError, ValueError) as e:
         print(f"format_data: error: {e}", file=sys.stderr)
         return 1
-    channels: Dict[str, int] = {}
-    if (src / "utt2channel").exists():
-        try:
-            for utt, fields in read_dict(src / "utt2channel").items():
-                if len(fields) != 1 or not fields[0].isdigit():
-                    raise ValueError(f"{src / 'utt2channel'}: {utt}: expected one channel index (0, 1, ...), "
-                                     f"got {' '.join(fields)!r}")
-                channels[utt] = int(fields[0])
-        except (OSError, ValueError) as e:
-            print(f"format_data: error: {e}", file=sys.stderr)
-            return 1
-    options = {"fs": fs, "subtype": args.subtype, "mix_from_refs": args.mix_from_refs}
-    try:
-        reuse = json.loads((dst / "format_options.json").read_text(encoding="utf-8")) == options
-    except (OSError, ValueError):
-        reuse = False  # unknown options of an earlier run: redo every file
-    refs: Dict[int, Dict[str, str]] = {}
-    k = 1
-    while (src / f"spk{k}.scp").exists():
-        refs[k] = read_scp(src / f"spk{k}.scp")
-        k += 1
     problems = []
     jobs = []
     for utt, mix in wavs.items():
-        if utt not in prompts:
-            problems.append(f"{utt}: no entry in {src / 'utt2prompts'}")
+        try:
+            paths = utterance_paths(src, utt, mix, prompts, refs)
+        except ValueError as e:
+            problems.append(f"{utt}: {e}")
             continue
-        n = len(prompts[utt])
-        missing = [k for k in range(1, n + 1) if utt not in refs.get(k, {})]
-        if missing:
-            problems.append(f"{utt}: {n} prompts but no reference in spk{missing[0]}.scp")
-            continue
-        jobs.append(Job(utt, [mix] + [refs[k][utt] for k in range(1, n + 1)], dst.resolve(), fs, args.subtype,
-                        channels.get(utt), args.mix_from_refs, reuse))
+        jobs.append(Job(utt, paths, dst.resolve(), fs, args.subtype, channels.get(utt), args.mix_from_refs))
     listed = {u: f for f, d in [("utt2prompts", prompts)] + [(f"spk{k}.scp", r) for k, r in refs.items()]
               for u in d if u not in wavs}
     for utt, f in listed.items():  # data that would otherwise vanish without a word
         problems.append(f"{utt}: listed in {src / f} but not in {src / 'wav.scp'}")
-    (dst / "data").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(dst / "format_options.json", json.dumps(options) + "\n")
-    done: Dict[str, List[str]] = {}
-    if args.nj > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(args.nj) as ex:
-            results = list(ex.map(process, jobs, chunksize=8))
-    else:
-        results = [process(j) for j in jobs]
-    for utt, outs, err in results:
-        if err:
-            problems.append(f"{utt}: {err}")
-        else:
+    dst.mkdir(parents=True, exist_ok=True)
+    if (dst / "format_options.json").exists():  # the reuse record of earlier versions
+        (dst / "format_options.json").unlink()
+    options = {"fs": fs, "subtype": args.subtype, "mix_from_refs": args.mix_from_refs}
+    keys = {j.utt: input_key(j, options) for j in jobs}
+    done, todo = reusable(jobs, keys, read_state(dst / STATE_FILE))
+    with open(dst / STATE_FILE, "a", encoding="utf-8") as state:
+        for utt, outs, err in run_jobs(todo, args.nj):
+            if err:
+                problems.append(f"{utt}: {err}")
+                continue
             done[utt] = outs
+            state.write(f"{utt} {keys[utt]}\n")  # finished: a resumed run keeps it
+            state.flush()
     for p in problems:
         print(f"format_data: {'error' if args.on_error == 'stop' else 'skipped'}: {p}", file=sys.stderr)
     if problems and args.on_error == "stop":
@@ -238,6 +319,7 @@ def main(cmd: Optional[List[str]] = None) -> int:
     summary = {"utterances": len(done), "skipped": len(problems), "fs": fs, "mix_from_refs": args.mix_from_refs}
     atomic_write_text(dst / "format_summary.json", json.dumps(summary) + "\n")
     atomic_write_text(dst / "format_skipped.txt", "".join(f"{p}\n" for p in problems))
+    atomic_write_text(dst / STATE_FILE, "".join(f"{u} {keys[u]}\n" for u in sorted(done)))
     rate_text = f"{fs} Hz" if len(rates) == 1 else f"their own rates ({', '.join(map(str, rates))} Hz)"
     print(f"format_data: {src} -> {dst}: {len(done)} utterances at {rate_text}"
           + (f", {len(problems)} skipped (listed above)" if problems else ""))
