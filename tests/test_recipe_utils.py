@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """utils/: options parser, job runners, list splitting and validation."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -131,3 +132,41 @@ def test_validate_reports_problems(tmp_path, breakage, msg):
     breakage(d)
     r = _validate(d, "--check-audio")
     assert r.returncode == 1 and msg in r.stderr, r.stderr
+
+
+def _validate_in_process(d):
+    """validate_data_dir.validate(d): the script loaded as a module (no interpreter start)."""
+    spec = importlib.util.spec_from_file_location("_validate_data_dir", UTILS / "validate_data_dir.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.validate(d)
+
+
+def _first_ref(d, utt):
+    return next(l.split(maxsplit=1)[1] for l in (d / "spk1.scp").read_text().splitlines() if l.startswith(utt))
+
+
+@pytest.mark.parametrize("where", ["mixture of another", "twice in one"])
+def test_validate_same_file_twice(tmp_path, where):
+    """A file that is one utterance's mixture and another's reference (dump names
+    of x's reference and x_s1's mixture once collided so), or one listed twice
+    for an utterance."""
+    d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["speech", "sfxbg"]], seconds=0.05)
+    ref = _first_ref(d, "utt000")
+    name, utt = ("wav.scp", "utt001") if where == "mixture of another" else ("spk2.scp", "utt000")
+    (d / name).write_text("".join(f"{utt} {ref}\n" if l.startswith(utt) else f"{l}\n"
+                                  for l in (d / name).read_text().splitlines()))
+    (d / "spk.scp").unlink()
+    problems = _validate_in_process(d)
+    assert len(problems) == 1 and "same file" in problems[0] and ref in problems[0], problems
+
+
+def test_validate_shared_file_of_two_channels(tmp_path):
+    """Two utterances may share a (stereo) file when utt2channel picks different channels."""
+    d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["speech", "sfxbg"]], seconds=0.05)
+    for name in ("wav.scp", "spk1.scp", "spk2.scp"):
+        first = (d / name).read_text().splitlines()[0].split(maxsplit=1)[1]
+        (d / name).write_text(f"utt000 {first}\nutt001 {first}\n")
+    (d / "spk.scp").unlink()
+    (d / "utt2channel").write_text("utt000 0\nutt001 1\n")
+    assert _validate_in_process(d) == []

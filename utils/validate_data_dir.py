@@ -4,8 +4,11 @@
 
     validate_data_dir.py [--check-audio] [--no-refs] [--prompts speech sfx ...] DIR
 
-Checks: wav.scp and utt2prompts exist, keys are unique and sorted, every
-mixture has a prompt list that is valid (known names, not empty, no forbidden
+Checks: wav.scp and utt2prompts exist, keys are unique, sorted and valid ids
+(the rule of tuss_plugin/kaldi_io.py: ids become file names, so no '/', '..',
+control characters, leading '.' or '-'), no entry is a pipe command (pipes are
+never run), no file is both a mixture and a reference or listed twice for one
+utterance (at the same utt2channel channel), every mixture has a prompt list that is valid (known names, not empty, no forbidden
 combination), spk<k>.scp holds exactly the utterances with >= k prompts (or
 spk.scp lists one reference per prompt), utt2spk/spk2utt agree when present.
 An optional utt2channel (`<utt> <channel>`, 0-based) selects one channel of the
@@ -17,10 +20,26 @@ share rate and length.
 Exit status 1 and one line per problem (file and key named) when invalid.
 """
 import argparse
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
 DEFAULT_PROMPTS = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
+
+
+def load_kaldi_io():
+    """The plugin's list module (id rule, pipe check), loaded from its file: it
+    needs only the standard library, whereas importing the package loads torch
+    and ESPnet (tens of seconds on a busy machine)."""
+    src = Path(__file__).resolve().parent.parent / "tuss_plugin" / "kaldi_io.py"
+    spec = importlib.util.spec_from_file_location("_tuss_kaldi_io", src)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+KALDI_IO = load_kaldi_io()
 
 
 def read(path, problems, min_fields=2, rest_is_path=False):
@@ -35,6 +54,11 @@ def read(path, problems, min_fields=2, rest_is_path=False):
             problems.append(f"{path}:{lineno}: too few fields: {line!r}")
             continue
         k = parts[0]
+        try:
+            KALDI_IO.check_utt_id(k, f"{path}:{lineno}")
+        except ValueError as e:
+            problems.append(str(e))
+            continue
         if k in out:
             problems.append(f"{path}:{lineno}: duplicate key {k}")
         if prev is not None and k < prev:
@@ -46,8 +70,6 @@ def read(path, problems, min_fields=2, rest_is_path=False):
 
 def load_vocabulary(names):
     """The plugin's PromptVocabulary, loaded from its file (skips the ESPnet import)."""
-    import importlib.util
-
     src = Path(__file__).resolve().parent.parent / "tuss_plugin" / "layers" / "prompt.py"
     try:
         spec = importlib.util.spec_from_file_location("_tuss_prompt", src)
@@ -58,6 +80,37 @@ def load_vocabulary(names):
     return mod.PromptVocabulary(names)
 
 
+def is_pipe(value, where, problems):
+    """True (and one problem line) when ``value`` is a pipe command (``... |``)."""
+    try:
+        KALDI_IO.check_not_pipe(value, where)
+    except ValueError as e:
+        problems.append(str(e))
+        return True
+    return False
+
+
+def same_file_problems(d: Path, wav, ref_lists, channel):
+    """A file (at one utt2channel channel) that is the mixture of one utterance and
+    a reference of another, or that one utterance lists twice. Files may be shared
+    otherwise: e.g. the channels of one stereo file as two utterances."""
+    problems = []
+    mixtures = {}  # (real path, channel) -> first utterance with that mixture
+    for u, (path, *_) in wav.items():
+        mixtures.setdefault((os.path.realpath(path), channel.get(u)), u)
+    for u, (mix, *_) in wav.items():
+        seen = {os.path.realpath(mix): "mixture"}
+        for k, p in enumerate(ref_lists.get(u, []), 1):
+            real = os.path.realpath(p)
+            if real in seen:
+                problems.append(f"{d}: {u}: reference {k} {p} is the same file as its {seen[real]}")
+            seen.setdefault(real, f"reference {k}")
+            other = mixtures.get((real, channel.get(u)))
+            if other is not None and other != u:
+                problems.append(f"{d}: {u}: reference {k} {p} is the same file as the mixture of {other}")
+    return problems
+
+
 def validate(d: Path, check_audio=False, refs=True, vocab=None):
     problems = []
     for name in ("wav.scp", "utt2prompts"):
@@ -66,6 +119,7 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
     if problems:
         return problems
     wav = read(d / "wav.scp", problems, rest_is_path=True)
+    pipes = {u for u, (path, *_) in wav.items() if is_pipe(path, f"{d / 'wav.scp'}: {u}", problems)}
     prompts = read(d / "utt2prompts", problems)
     voc = load_vocabulary(vocab or DEFAULT_PROMPTS)
     for u in wav:
@@ -84,10 +138,13 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
         if (d / "spk.scp").exists():
             for u, paths in read(d / "spk.scp", problems).items():
                 ref_lists[u] = paths
+                if is_pipe(" ".join(paths), f"{d / 'spk.scp'}: {u}", problems):
+                    pipes.add(u)
         k = 1
         spk = {}
         while (d / f"spk{k}.scp").exists():
             spk[k] = read(d / f"spk{k}.scp", problems, rest_is_path=True)
+            pipes |= {u for u, (path, *_) in spk[k].items() if is_pipe(path, f"{d / f'spk{k}.scp'}: {u}", problems)}
             k += 1
         if not spk and not ref_lists:
             problems.append(f"{d}: no spk1.scp (references)")
@@ -122,6 +179,8 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
                 problems.append(f"{d / 'utt2channel'}: {u}: expected one channel index (0, 1, ...), got {fields}")
             else:
                 channel[u] = int(fields[0])
+    problems += same_file_problems(d, {u: p for u, p in wav.items() if u not in pipes},
+                                   {u: p for u, p in ref_lists.items() if u not in pipes}, channel)
 
     def channel_problem(u, info):
         if u in channel and channel[u] >= info.channels:
@@ -134,8 +193,7 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
         import soundfile as sf
 
         for u, (path, *rest) in wav.items():
-            if path.rstrip().endswith("|"):
-                problems.append(f"{d / 'wav.scp'}: {u}: pipes are not supported")
+            if u in pipes:  # reported above
                 continue
             try:
                 info = sf.info(path)
