@@ -8,11 +8,42 @@
 Reads ``<exp>/<inference_tag>_<set>/scoring/scores.tsv`` and reports, per
 evaluation set, the mean SI-SNR, SI-SNR improvement, SNR and SDR over all
 outputs, per prompt and per task pattern (SE, SS, USS, MSS, CASS), so a TUSS
-row can sit beside other ESPnet separators' rows. A table in the layout of the
-paper's Table III (Saijo et al., ICASSP 2025) gives one row per model and
-evaluation mode ("all" prompts in one pass, or "single": one pass per prompt
-category) and one column per evaluation set and task: SI-SNR (dB), and SNR
-(dB) for music source separation, as in the paper's protocol.
+row can sit beside other ESPnet separators' rows.
+
+Table III block ("Table III layout (dB)"): the layout of Table III of Saijo et
+al., "Task-aware Unified Source Separation", ICASSP 2025. One column per (test
+set, prompt), in the paper's order (``tuss_plugin.paper_table3.COLUMNS``):
+VCTK-DEMAND Speech / SFX-mix, WHAM! Speech / SFX-mix, FUSS SFX, MUSDB-HQ
+Vocals / Bass / Drums / Other, DnR Speech / Music-mix / SFX-mix; SI-SNR (dB),
+and SNR (dB) for MUSDB-HQ. An evaluation set belongs to a column group when
+its name is the corpus key or ends in ``_<corpus key>`` (``test_vctk_demand``,
+``test_wham``, ``test_fuss``, ``test_musdb18hq``, ``test_dnr``). One row per
+model, inference tag and evaluation mode ("all" prompts in one pass, or
+"single": one pass per prompt category), each "single" row right after its
+"all" row (as the paper's L5 / L5s), below the paper's published rows
+(``tuss_plugin.paper_table3.ROWS``; cells not entered there stay empty).
+
+Averaging, as the authors' evaluation does: each cell is the mean over the
+set's mixtures of the mean over that mixture's outputs of the column's prompt,
+so a FUSS mixture with 4 sources weighs as much as one with 2 (the per-task
+and per-prompt tables average over outputs instead). A mixture is one
+utterance of the evaluation set; MUSDB-HQ tracks are split into one mono
+utterance per channel (``_CH1``/``_CH2``, ``utt2channel``) and each channel
+utterance is one mixture, as the authors evaluate channel 0 and 1 as separate
+test items and average over all items.
+
+Metric definitions: ``si_snr`` in scores.tsv is ``tuss_plugin.metrics.si_snr``,
+the zero-mean SI-SNR (estimate and reference mean-removed, then
+10 log10(|a s|^2 / |a s - y|^2) with the optimal scale a; eps 1e-8 in both
+terms, unclamped). The authors score with fast_bss_eval's SI-SDR with
+``zero_mean=False`` (no mean removal) and ``clamp_db=70`` (results limited to
+[-70, 70] dB). The two agree up to the signals' DC offsets, negligible for
+these test sets; the clamp matters for degenerate outputs (near silence, or
+near-perfect), so the Table III block clips every output's SI-SNR to
+[-70, 70] dB before averaging (``SI_SNR_CLAMP_DB``) and the other tables do
+not. SNR is unclamped in both (10 log10(|s|^2 / |s - y|^2), eps 1e-8). Sets
+that are not one of the paper's five get a second table in the block, one
+column per task pattern and set, averaged the same way.
 """
 from __future__ import annotations
 
@@ -24,12 +55,15 @@ import subprocess
 import sys
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from tuss_plugin.fileio import atomic_write_text
 from tuss_plugin.metrics import summarize
+from tuss_plugin.paper_table3 import COLUMNS as PAPER_COLUMNS
+from tuss_plugin.paper_table3 import ROWS as PAPER_ROWS
+from tuss_plugin.paper_table3 import corpus_of_set
 
 METRICS = ("si_snr", "si_snri", "snr", "sdr")
 HEAD = "|SI_SNR|SI_SNRi|SNR|SDR|"
@@ -40,6 +74,9 @@ PROMPT_ORDER = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "m
 # metric of each task in the paper's Table III protocol
 TASK_METRIC = {"MSS": ("snr", "SNR")}
 DEFAULT_METRIC = ("si_snr", "SI-SNR")
+# the authors' SI-SDR is clamped to [-70, 70] dB; the Table III block clips SI-SNR alike
+SI_SNR_CLAMP_DB = 70.0
+MODES = ["all", "single"]
 
 
 def eval_mode(inf_dir: Path) -> str:
@@ -147,20 +184,101 @@ def exp_section(exp: Path, scores) -> List[str]:
     return lines
 
 
-def table3(exps: List[Path]) -> List[str]:
-    """Rows: model x inference run (tag, mode); columns: (task, set) with the task's metric."""
-    table: Dict[tuple, Dict[tuple, float]] = OrderedDict()
-    cols = set()
+def item_mean(rows: List[dict], metric: str, clamp_db: Optional[float] = None) -> Tuple[float, int]:
+    """Mean over mixtures (``utt``) of each mixture's mean ``metric`` over its rows.
+
+    Non-finite values are left out; with ``clamp_db`` each value is first clipped
+    to [-clamp_db, clamp_db]. Returns (mean, number of mixtures), (nan, 0) when
+    no row has a value.
+    """
+    per_utt: Dict[str, List[float]] = OrderedDict()
+    for r in rows:
+        v = r.get(metric)
+        if v is None or not np.isfinite(v):
+            continue
+        if clamp_db is not None:
+            v = min(max(v, -clamp_db), clamp_db)
+        per_utt.setdefault(r["utt"], []).append(v)
+    if not per_utt:
+        return float("nan"), 0
+    return float(np.mean([np.mean(v) for v in per_utt.values()])), len(per_utt)
+
+
+def _clamp_of(metric: str) -> Optional[float]:
+    """The Table III clamp of a metric: SI-SNR is clipped, SNR is not."""
+    return SI_SNR_CLAMP_DB if metric == "si_snr" else None
+
+
+def _runs(exps: List[Path]) -> Iterator[Tuple[str, str, str, str, List[dict]]]:
+    """(model, inference tag, mode, evaluation set, scores) of every scored inference dir."""
     for exp in exps:
         for name, rows in load_scores(exp).items():
             mode = eval_mode(exp / name)
             dset = eval_set(exp / name)
             tag = name[: -len(dset) - 1] if name.endswith("_" + dset) else name
-            for t in {r["task"] for r in rows}:
-                key, _ = TASK_METRIC.get(t, DEFAULT_METRIC)
-                val = summarize([r for r in rows if r["task"] == t])[key]
-                table.setdefault((exp.name, tag, mode), {})[(t, dset)] = val
-                cols.add((t, dset))
+            yield exp.name, tag, mode, dset, rows
+
+
+def _row_order(key: Tuple[str, str, str, str]) -> tuple:
+    """Sort key of a (model, tag, set or "", mode) row: by model and base tag, "single" right after "all"."""
+    name, tag, dset, mode = key
+    base = tag[: -len("_single")] if mode == "single" and tag.endswith("_single") else tag
+    return name, base, dset, MODES.index(mode) if mode in MODES else len(MODES), mode, tag
+
+
+def _label(key: Tuple[str, str, str, str]) -> str:
+    """``|model|inference|prompts|`` cells of a row."""
+    name, tag, dset, mode = key
+    return f"|{name}|{tag} ({dset})|{mode}|" if dset else f"|{name}|{tag}|{mode}|"
+
+
+def _cell(v: Optional[float], missing: str = "-") -> str:
+    return missing if v is None or not np.isfinite(v) else f"{v:.2f}"
+
+
+def paper_table(runs: List[Tuple[str, str, str, str, List[dict]]]) -> List[str]:
+    """The paper's Table III: its published rows, then one row per model, tag and mode with
+    one cell per (test set, prompt) of ``PAPER_COLUMNS``; [] when no set is a paper test set."""
+    table: Dict[tuple, Dict[int, float]] = OrderedDict()
+    for name, tag, mode, dset, rows in runs:
+        corpus = corpus_of_set(dset)
+        if corpus is None:
+            continue
+        vals = {}
+        for i, col in enumerate(PAPER_COLUMNS):
+            if col.corpus == corpus:
+                v, n = item_mean([r for r in rows if r["prompt"] == col.prompt], col.metric, _clamp_of(col.metric))
+                if n:
+                    vals[i] = v
+        key = (name, tag, "", mode)
+        if set(vals) & set(table.get(key, {})):  # a second set of the same corpus: its own row
+            key = (name, tag, dset, mode)
+        table.setdefault(key, {}).update(vals)
+    if not table:
+        return []
+    lines = ["|model|inference|prompts|" + "|".join(c.header for c in PAPER_COLUMNS) + "|",
+             "|---|---|---|" + "|".join("---" for _ in PAPER_COLUMNS) + "|"]
+    for r in PAPER_ROWS:
+        lines.append(f"|{r.label} (paper)|{r.description or ''}|{r.mode}|"
+                     + "|".join(_cell(v, missing="") for v in r.values) + "|")
+    for key in sorted(table, key=_row_order):
+        lines.append(_label(key) + "|".join(_cell(table[key].get(i)) for i in range(len(PAPER_COLUMNS))) + "|")
+    return lines
+
+
+def other_sets_table(runs: List[Tuple[str, str, str, str, List[dict]]]) -> List[str]:
+    """Sets that are not paper test sets: one column per (task pattern, set) with the task's
+    Table III metric, averaged per mixture; [] when there are none."""
+    table: Dict[tuple, Dict[tuple, float]] = OrderedDict()
+    cols = set()
+    for name, tag, mode, dset, rows in runs:
+        if corpus_of_set(dset) is not None:
+            continue
+        for t in {r["task"] for r in rows}:
+            metric = TASK_METRIC.get(t, DEFAULT_METRIC)[0]
+            table.setdefault((name, tag, "", mode), {})[(t, dset)] = item_mean(
+                [r for r in rows if r["task"] == t], metric, _clamp_of(metric))[0]
+            cols.add((t, dset))
     if not table:
         return []
     order = {t: i for i, t in enumerate(TASK_ORDER)}
@@ -168,11 +286,32 @@ def table3(exps: List[Path]) -> List[str]:
     lines = ["|model|inference|prompts|"
              + "|".join(f"{t} {TASK_METRIC.get(t, DEFAULT_METRIC)[1]} ({d})" for t, d in cols) + "|",
              "|---|---|---|" + "|".join("---" for _ in cols) + "|"]
-    modes = ["all", "single"]
-    for (name, tag, mode), vals in sorted(table.items(), key=lambda kv: (
-            kv[0][0], modes.index(kv[0][2]) if kv[0][2] in modes else len(modes), kv[0][1])):
-        lines.append(f"|{name}|{tag}|{mode}|" + "|".join(f"{vals[c]:.2f}" if c in vals else "-" for c in cols) + "|")
+    for key in sorted(table, key=_row_order):
+        lines.append(_label(key) + "|".join(_cell(table[key].get(c)) for c in cols) + "|")
     return lines
+
+
+def table3(exps: List[Path]) -> List[str]:
+    """The Table III block: notes, the paper's table (paper test sets), the table of other sets."""
+    runs = list(_runs(exps))
+    paper, other = paper_table(runs), other_sets_table(runs)
+    if not paper and not other:
+        return []
+    notes = []
+    if paper:
+        notes += ["- columns of Saijo et al., ICASSP 2025, Table III: SI-SNR (dB), SNR (dB) for MUSDB-HQ; "
+                  "each cell: mean over the set's mixtures (MUSDB-HQ: channel utterances) of the mean over "
+                  f"the mixture's outputs of that prompt, SI-SNR clipped to [-{SI_SNR_CLAMP_DB:g}, "
+                  f"{SI_SNR_CLAMP_DB:g}] dB",
+                  "- (paper) rows: the published Table III (tuss_plugin/paper_table3.py); "
+                  "an empty cell is a number or description not entered there"]
+    if other:
+        notes += ["- sets other than the paper's five: one column per task pattern and set, "
+                  "averaged per mixture in the same way"]
+    lines = notes + [""] + paper
+    if paper and other:
+        lines.append("")
+    return lines + other
 
 
 def comparison(exps: List[Path]) -> List[str]:
