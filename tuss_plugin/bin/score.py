@@ -12,6 +12,15 @@ prompts), so a prompt list other than the references' (``--inference_prompts``)
 scores whatever categories both share. All-zero references get no score.
 Writes one tab-separated row per output.
 
+Nothing is cut, resampled or guessed to make signals fit: an utterance is
+refused, with one line naming it, when its reference count differs from its
+prompt count (or its output count from its output prompts), when a file is
+missing, unreadable or a pipe command (``... |``, never run), or when a
+reference or output differs from the mixture in rate, length or channel count
+(:func:`refusal` holds these rules). The summary line counts the refused
+utterances; the run fails when nothing could be scored, when the key list is
+empty, or when a list cannot be read.
+
 ``--museval`` adds ``museval_sdr``: BSS Eval v4 SDR from museval (1-s windows
 and hops, median over windows, as in SiSEC 2018 / MUSDB18), computed jointly
 over the paired outputs of a mixture; the MSS benchmark's optional metric.
@@ -21,13 +30,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.fileio import atomic_write_text
-from tuss_plugin.kaldi_io import read_dict, read_scp
+from tuss_plugin.fileio import atomic_write_text, check_audio_file
+from tuss_plugin.kaldi_io import check_not_pipe, read_dict, read_list, read_scp
 from tuss_plugin.metrics import match_outputs, sdr, si_snr, snr, task_of
 
 COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr"]
@@ -61,18 +70,60 @@ def museval_sdr(refs: List[np.ndarray], ests: List[np.ndarray], fs: int) -> List
         return [float(np.nanmedian(f)) if np.isfinite(f).any() else float("nan") for f in sdr_frames]
 
 
-def _read(path: str) -> np.ndarray:
-    x, _ = sf.read(path, dtype="float64", always_2d=True)
-    return x[:, 0] if x.shape[1] == 1 else x.mean(1)
+class ScoreEntry(NamedTuple):
+    """The files of one utterance, references and outputs in their prompts' order."""
+
+    utt: str
+    mix: str
+    refs: List[str]
+    ref_prompts: List[str]
+    outs: List[Optional[str]]  # None: the utterance is missing from that spk<k>.scp of the outputs
+    out_prompts: List[str]
 
 
-def score_utterance(utt, mix_path, ref_paths, ref_prompts, inf_paths, inf_prompts,
-                    use_museval: bool = False) -> List[dict]:
-    mix = _read(mix_path)
-    refs = [_read(p) for p in ref_paths]
-    infs = [_read(p) for p in inf_paths]
-    n = min([len(mix)] + [len(r) for r in refs] + [len(i) for i in infs])
-    mix, refs, infs = mix[:n], [r[:n] for r in refs], [i[:n] for i in infs]
+def refusal(entry: ScoreEntry) -> Optional[str]:
+    """Why ``entry`` cannot be scored (one line), or None.
+
+    The one place of the pairing rules: one reference per reference prompt and
+    one output per output prompt (otherwise an output would meet the reference
+    of another prompt), every file a readable audio file and no pipe command,
+    and references and outputs at the mixture's rate, length and channel count.
+    """
+    if len(entry.refs) != len(entry.ref_prompts):
+        return (f"{len(entry.refs)} reference(s) for {len(entry.ref_prompts)} prompt(s) "
+                "(spk.scp and utt2prompts of the references)")
+    missing = [k for k, o in enumerate(entry.outs, 1) if o is None]
+    if missing:
+        return f"no output {missing[0]} (not in spk{missing[0]}.scp of the outputs)"
+    if len(entry.outs) != len(entry.out_prompts):
+        return f"{len(entry.outs)} output(s) for {len(entry.out_prompts)} prompt(s) (utt2prompts of the outputs)"
+    files = [("mixture", entry.mix)] + [(f"reference {k}", p) for k, p in enumerate(entry.refs, 1)]
+    files += [(f"output {k}", p) for k, p in enumerate(entry.outs, 1)]
+    try:
+        infos = [check_audio_file(check_not_pipe(p, role), scan_nonfinite=False) for role, p in files]
+    except ValueError as e:
+        return str(e)
+    mix = infos[0]
+    for (role, p), info in zip(files[1:], infos[1:]):
+        if (info.samplerate, info.frames, info.channels) != (mix.samplerate, mix.frames, mix.channels):
+            return (f"{role} {p}: {info.frames} samples at {info.samplerate} Hz, {info.channels} channel(s); "
+                    f"the mixture {mix.frames} at {mix.samplerate} Hz, {mix.channels}")
+    return None
+
+
+def _read(path: str) -> Tuple[np.ndarray, int]:
+    """(n_samples,) float64 (channels averaged) and the rate."""
+    x, fs = sf.read(path, dtype="float64", always_2d=True)
+    return (x[:, 0] if x.shape[1] == 1 else x.mean(1)), fs
+
+
+def score_utterance(entry: ScoreEntry, use_museval: bool = False) -> List[dict]:
+    """One row per output paired with a non-silent reference; ``entry`` must
+    pass :func:`refusal` (equal rates and lengths: nothing is cut)."""
+    mix, fs = _read(entry.mix)
+    refs = [_read(p)[0] for p in entry.refs]
+    infs = [_read(p)[0] for p in entry.outs]
+    utt, ref_prompts, inf_prompts = entry.utt, entry.ref_prompts, entry.out_prompts
     task = task_of(ref_prompts)
     rows = []
     for i, r in match_outputs(ref_prompts, inf_prompts, refs, infs):
@@ -86,10 +137,47 @@ def score_utterance(utt, mix_path, ref_paths, ref_prompts, inf_paths, inf_prompt
         })
     if use_museval and rows:
         pairs = [(i, r) for i, r in match_outputs(ref_prompts, inf_prompts, refs, infs) if np.any(refs[r])]
-        vals = museval_sdr([refs[r] for _, r in pairs], [infs[i] for i, _ in pairs], sf.info(mix_path).samplerate)
+        vals = museval_sdr([refs[r] for _, r in pairs], [infs[i] for i, _ in pairs], fs)
         for row, v in zip(rows, vals):
             row["museval_sdr"] = v
     return rows
+
+
+class Lists(NamedTuple):
+    """The lists of a reference dir and an inference dir, by utterance."""
+
+    mixes: Dict[str, str]
+    ref_prompts: Dict[str, List[str]]
+    refs: Dict[str, List[str]]
+    out_prompts: Dict[str, List[str]]
+    outs: Dict[str, List[Optional[str]]]
+
+
+def read_lists(ref: Path, inf: Path) -> Lists:
+    """Mixtures, reference prompts, references (``spk.scp``) of ``ref``; output
+    prompts and outputs (``spk1.scp``, ``spk2.scp``, ...) of ``inf``. List errors
+    raise ``ValueError`` naming the file and line."""
+    out_lists = []
+    k = 1
+    while (inf / f"spk{k}.scp").exists():
+        out_lists.append(read_scp(inf / f"spk{k}.scp"))
+        k += 1
+    outs: Dict[str, List[Optional[str]]] = {}
+    for utt in sorted(set().union(*out_lists)):
+        o = [lst.get(utt) for lst in out_lists]
+        while o[-1] is None:  # fewer outputs than the longest prompt list
+            o.pop()
+        outs[utt] = o
+    return Lists(read_scp(ref / "wav.scp"), read_dict(ref / "utt2prompts"), read_dict(ref / "spk.scp"),
+                 read_dict(inf / "utt2prompts"), outs)
+
+
+def make_entry(utt: str, lists: Lists) -> Optional[ScoreEntry]:
+    """The files of ``utt``; None when a list lacks it altogether."""
+    if any(utt not in d for d in lists):
+        return None
+    return ScoreEntry(utt, lists.mixes[utt], lists.refs[utt], lists.ref_prompts[utt], lists.outs[utt],
+                      lists.out_prompts[utt])
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
@@ -102,32 +190,35 @@ def main(cmd: Optional[List[str]] = None) -> int:
                         help="also compute museval's BSS Eval v4 SDR (median of 1-s windows)")
     args = parser.parse_args(cmd)
     ref, inf = Path(args.ref_dir), Path(args.inf_dir)
-    mixes = read_scp(ref / "wav.scp")
-    ref_prompts = read_dict(ref / "utt2prompts")
-    ref_lists = read_dict(ref / "spk.scp")
-    inf_prompts = read_dict(inf / "utt2prompts")
-    inf_lists = {}
-    k = 1
-    while (inf / f"spk{k}.scp").exists():
-        for u, p in read_scp(inf / f"spk{k}.scp").items():
-            inf_lists.setdefault(u, []).append(p)
-        k += 1
-    keys = list(inf_prompts)
-    if args.key_file:
-        keys = [line.split()[0] for line in open(args.key_file, encoding="utf-8") if line.strip()]
+    try:
+        lists = read_lists(ref, inf)
+        keys = [k for k, _ in read_list(args.key_file, min_fields=1)] if args.key_file else list(lists.out_prompts)
+    except (OSError, ValueError) as e:
+        print(f"score: error: {e}", file=sys.stderr)
+        return 1
+    if not keys:
+        print(f"score: error: no utterances to score in {args.key_file or inf / 'utt2prompts'}", file=sys.stderr)
+        return 1
     rows = []
-    missing = []
+    missing, refused = [], []
     for i, utt in enumerate(keys, 1):
-        if utt not in ref_lists or utt not in inf_lists:
+        entry = make_entry(utt, lists)
+        reason = refusal(entry) if entry is not None else None
+        if entry is None:
             missing.append(utt)
-            continue
-        rows += score_utterance(utt, mixes[utt], ref_lists[utt], ref_prompts[utt],
-                                inf_lists[utt], inf_prompts[utt], use_museval=args.museval)
+        elif reason is not None:
+            print(f"score: refused: {utt}: {reason}", file=sys.stderr)
+            refused.append(utt)
+        else:
+            rows += score_utterance(entry, use_museval=args.museval)
         if i % 20 == 0 or i == len(keys):
             print(f"score: {i}/{len(keys)} utterances", flush=True)
     if missing:
         print(f"score: error: no references or outputs for {len(missing)} utterance(s): "
               f"{', '.join(missing[:5])}", file=sys.stderr)
+        return 1
+    if len(refused) == len(keys):
+        print(f"score: error: nothing scored: {len(refused)} of {len(keys)} utterance(s) refused", file=sys.stderr)
         return 1
     columns = COLUMNS + (["museval_sdr"] if args.museval else [])
     lines = ["\t".join(columns)]
@@ -135,7 +226,8 @@ def main(cmd: Optional[List[str]] = None) -> int:
         lines.append("\t".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in columns))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.output, "\n".join(lines) + "\n")
-    print(f"score: {len(rows)} outputs of {len(keys)} utterances -> {args.output}")
+    print(f"score: {len(rows)} outputs of {len(keys)} utterance(s)"
+          + (f", {len(refused)} refused (listed above)" if refused else "") + f" -> {args.output}")
     return 0
 
 
