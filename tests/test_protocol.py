@@ -2,17 +2,25 @@
 """The training protocol of the paper's Table III runs: learning-rate schedule,
 output slots of the conventional models, precision and loss averaging of the
 shipped configs."""
+import importlib
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import pytest
 import torch
+import yaml
 from espnet2.tasks.abs_task import scheduler_classes
 from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import Reporter
 
-from conftest import ROOT
-from tuss_plugin.tasks.tuss import TUSSTask
+import fake_eval_corpora as fake
+from conftest import ROOT, TESTS
+from datagen import make_data_dir, train_args
+from tuss_plugin.bin import tuss_train
+from tuss_plugin.layers.prompt import PromptVocabulary
+from tuss_plugin.onthefly.iterator import resolve_onthefly_conf
+from tuss_plugin.separator.bslocoformer_separator import BSLocoformerSeparator
+from tuss_plugin.tasks.tuss import TUSSTask, apply_output_slots, check_slot_order, output_slots
 
 PAPER_CONF = ROOT / "egs" / "unified" / "tuss1" / "conf" / "tuning" / "train_tuss_medium.yaml"
 
@@ -134,3 +142,135 @@ def test_warmup_steps_must_be_positive():
     optim = torch.optim.AdamW([torch.nn.Parameter(torch.ones(1))], lr=1e-3)
     with pytest.raises(ValueError, match="warmup_steps must be > 0, got 0"):
         scheduler_classes["tusswarmupplateau"](optim, warmup_steps=0)
+
+
+# ------------------------------------------------------------------ output slots
+
+
+CONVENTIONAL_CONFIGS = sorted(ROOT.glob("egs/*/tuss1/conf/tuning/train_bslocoformer_*.yaml"))
+CORPORA = ("vctk_demand", "wham", "fuss", "musdb18hq", "dnr")
+
+
+@pytest.fixture(scope="module")
+def prompt_lists(tmp_path_factory) -> Dict[str, List[Path]]:
+    """{corpus: the utt2prompts files its data prep writes (dev and test sets)} on the fake trees."""
+    base = tmp_path_factory.mktemp("corpora")
+    roots = fake.make_all(base)
+    out: Dict[str, List[Path]] = {}
+    for corpus in CORPORA:
+        module = importlib.import_module(f"tuss_plugin.dataprep.{corpus}")
+        dirs = module.prepare(roots[module.VARIABLE], data_dir=base / "data" / corpus)
+        out[corpus] = [d / "utt2prompts" for d in dirs.values()]
+    return out
+
+
+def _conf_args(path: Path):
+    return TUSSTask.get_parser().parse_args(["--config", str(path)])
+
+
+@pytest.mark.parametrize("path", CONVENTIONAL_CONFIGS, ids=lambda p: p.parts[-5])
+def test_conventional_slots_match_the_lists(path, prompt_lists):
+    """Output k of a conventional model is compared with reference k of the lists
+    (validation, scoring), so the slot order its config declares (and sorts the
+    training mixtures into) must be the order its corpus' data prep writes."""
+    recipe = path.parts[-5]
+    args = _conf_args(path)
+    vocab = TUSSTask.build_preprocess_fn(args, train=False).vocab
+    slots = output_slots(args, vocab)
+    onthefly = args.train_data_source == "onthefly"
+    conf = resolve_onthefly_conf(args.onthefly_conf, args) if onthefly else None
+    if slots is None:
+        # interchangeable outputs: PIT over all outputs, no prompts in the batch
+        assert not onthefly or (conf["emit_prompts"] is False and not conf["sort_prompts"]), path
+        return
+    if onthefly:
+        assert apply_output_slots(conf, slots, vocab)["sort_prompts"] == slots  # training order
+    corpora = CORPORA if recipe == "unified" else (recipe,)
+    assert set(corpora) <= set(CORPORA), f"{path}: no data prep known for recipe {recipe}"
+    for corpus in corpora:
+        for f in prompt_lists[corpus]:
+            check_slot_order(str(f), slots, vocab)  # raises on the first utterance in another order
+
+
+def _tiny_conventional(tmp_path: Path, slots: List[str]) -> Path:
+    """A tiny BS-Locoformer config with output slots ``slots``."""
+    conf = yaml.safe_load((TESTS / "conf" / "tuss_tiny.yaml").read_text())
+    ffn = [{"dim_inner": 16, "conv1d_kernel": 4}] * 2
+    conf["separator"] = "bslocoformer"
+    conf["separator_conf"] = dict(
+        num_spk=len(slots), output_prompts=slots, fs=16000, n_fft=256, emb_dim=8, num_groups=2,
+        first_blocks=1, first_attention_dim=8, first_n_heads=2, first_freq_ffn=ffn, first_frame_ffn=ffn,
+        second_blocks=0,
+    )
+    path = tmp_path / "conventional.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    return path
+
+
+def test_lists_in_another_order_are_refused(tmp_path):
+    """Validation (and list-based training) refuses lists whose order is not the slots'."""
+    config = _tiny_conventional(tmp_path, ["speech", "sfxbg"])
+    good = make_data_dir(tmp_path / "good", [["speech", "sfxbg"]] * 2, seconds=0.1)
+    bad = make_data_dir(tmp_path / "bad", [["speech", "sfxbg"], ["sfx-mix", "speech"]], seconds=0.1)
+    args = train_args(good, tmp_path / "exp", str(config))
+    args[args.index(f"{good}/utt2prompts,prompts,text", args.index("--valid_data_path_and_name_and_type"))] = (
+        f"{bad}/utt2prompts,prompts,text"
+    )
+    with pytest.raises(ValueError, match=r"bad/utt2prompts:2: utterance utt001 lists prompts \['sfxbg', 'speech'\], "
+                                         r"but the model's output slots .* are \['speech', 'sfxbg'\]"):
+        tuss_train.main(args)
+    # the lists in slot order (aliases allowed) pass the check
+    check_slot_order(str(good / "utt2prompts"), ["speech", "sfxbg"], PromptVocabulary())
+
+
+def test_onthefly_mixing_must_agree_with_the_slots(tmp_path):
+    args = _conf_args(ROOT / "egs" / "dnr" / "tuss1" / "conf" / "tuning" / "train_bslocoformer_medium.yaml")
+    vocab = PromptVocabulary()
+    slots = output_slots(args, vocab)
+    assert slots == ["speech", "sfxbg", "musicbg"]
+    conf = resolve_onthefly_conf(args.onthefly_conf, args)
+    assert apply_output_slots(dict(conf, sort_prompts=True), slots, vocab)["sort_prompts"] == slots
+    assert apply_output_slots(dict(conf, sort_prompts=["speech", "sfx-mix", "musicbg"]), slots, vocab)
+    bad = {
+        "sort_prompts \\['speech', 'musicbg', 'sfxbg'\\] is another order": dict(
+            conf, sort_prompts=["speech", "musicbg", "sfxbg"]),
+        "emit_prompts false": dict(conf, emit_prompts=False),
+        "prompt_dropout_prob > 0": dict(conf, prompt_dropout_prob=0.1),
+        "num_prompts_weights draws \\[2, 3\\] prompts, the model has 3 slots": dict(conf, num_prompts_weights={2: 0.5, 3: 0.5}),
+        "prompts \\['sfx'\\] can be drawn but have no output slot": dict(
+            conf, prompts=dict(conf["prompts"], sfx=dict(conf["prompts"]["sfx"], init_prob=0.1))),
+    }
+    for message, c in bad.items():
+        with pytest.raises(ValueError, match="contradicts separator_conf.output_prompts .*: " + message):
+            apply_output_slots(c, slots, vocab)
+    args.separator_conf = dict(args.separator_conf, output_prompts=["speech", "noise", "musicbg"])
+    with pytest.raises(ValueError, match="separator_conf.output_prompts: unknown prompt 'noise'"):
+        output_slots(args, vocab)
+
+
+def test_separator_output_slots():
+    sep = BSLocoformerSeparator(129, num_spk=2, fs=16000, n_fft=256, emb_dim=8, num_groups=2,
+                                first_blocks=1, first_attention_dim=8, first_n_heads=2, second_blocks=0,
+                                output_prompts=[" Speech", "sfxbg"])
+    assert sep.output_prompts == ["speech", "sfxbg"]
+    assert BSLocoformerSeparator(129, num_spk=2, fs=16000, n_fft=256, second_blocks=0).output_prompts is None
+    with pytest.raises(ValueError, match="name 3 slots for num_spk=2 outputs"):
+        BSLocoformerSeparator(129, num_spk=2, fs=16000, n_fft=256, output_prompts=["speech"] * 3)
+    with pytest.raises(ValueError, match="must be a list of prompt names"):
+        BSLocoformerSeparator(129, num_spk=2, fs=16000, n_fft=256, output_prompts="speech sfxbg")
+
+
+def test_onthefly_training_mixtures_follow_the_slots(tmp_path):
+    """The task's on-the-fly iterator puts every training mixture into the slot order."""
+    from test_onthefly import make_pool
+
+    pool = make_pool(tmp_path / "pool", [(p, 16000, 1.0, 1) for p in ("speech", "sfx", "sfxbg", "musicbg")
+                                         for _ in range(4)])
+    path = ROOT / "egs" / "dnr" / "tuss1" / "conf" / "tuning" / "train_bslocoformer_medium.yaml"
+    args = TUSSTask.get_parser().parse_args(
+        ["--config", str(path), "--batch_size", "4", "--num_workers", "0", "--fs", "16000"])
+    args.onthefly_conf = dict(args.onthefly_conf, pools=[str(pool)], chunk_seconds=0.25, steps_per_epoch=2)
+    factory = TUSSTask.build_iter_factory(args, DistributedOption(distributed=False), "train")
+    vocab = PromptVocabulary()
+    for _, batch in factory.build_iter(1):
+        assert [vocab.decode(row) for row in batch["prompts"].tolist()] == [["speech", "sfxbg", "musicbg"]] * 4

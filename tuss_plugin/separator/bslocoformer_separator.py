@@ -7,6 +7,17 @@ and band-wise decoder as TUSS, but without prompts; it always outputs
 ``num_spk`` sources, and sources absent from a mixture are trained towards
 silence (see ``SNRWithZeroRefLoss``). Its two block stacks mirror TUSS' two
 modules so that both models have comparable size.
+
+Output slots. Without prompts, output k can only mean "reference k": in
+training, validation and scoring, output k is compared with the k-th reference
+of the data (``spk<k>.scp``, the k-th prompt of ``utt2prompts``). A
+data-specialist model, whose mixtures always hold the same prompt categories,
+declares that order once as ``output_prompts`` (e.g. ``[speech, sfxbg,
+musicbg]`` for Divide and Remaster, the order its data prep writes); the task
+then sorts every on-the-fly training mixture into it and refuses data lists in
+another order (:func:`tuss_plugin.tasks.tuss.output_slots`). Without
+``output_prompts`` the outputs are interchangeable (PIT over all outputs; the
+mixtures then carry no prompts).
 """
 from __future__ import annotations
 
@@ -48,6 +59,9 @@ class BSLocoformerSeparator(AbsSeparator):
         second_frame_ffn: two FFN configs of the second stack's time paths.
         dropout: dropout in attention and FFNs.
         flash_attention: accepted for configuration compatibility (no effect).
+        output_prompts: the prompt of each output slot, ``num_spk`` names in the
+            order of the data lists' references (repeats allowed, e.g.
+            ``[speech, speech, sfxbg]``); None (default): interchangeable outputs.
     """
 
     def __init__(
@@ -71,6 +85,7 @@ class BSLocoformerSeparator(AbsSeparator):
         second_frame_ffn: Sequence[Dict] = COND_TSE_FFN,
         dropout: float = 0.0,
         flash_attention: bool = False,
+        output_prompts: Optional[Sequence[str]] = None,
     ):
         super().__init__()
         if input_dim != n_fft // 2 + 1:
@@ -81,6 +96,7 @@ class BSLocoformerSeparator(AbsSeparator):
         if num_spk < 1:
             raise ValueError(f"num_spk must be >= 1, got {num_spk}")
         self._num_spk = num_spk
+        self._output_prompts = slot_names(output_prompts, num_spk)
         widths = band_widths(fs, n_fft)
         self.encoder = BandSplitEncoder(widths, emb_dim)
         self.first = TFLocoformerStack(
@@ -100,6 +116,11 @@ class BSLocoformerSeparator(AbsSeparator):
     @property
     def num_spk(self) -> int:
         return self._num_spk
+
+    @property
+    def output_prompts(self) -> Optional[List[str]]:
+        """The prompt of each output slot (None: interchangeable outputs)."""
+        return None if self._output_prompts is None else list(self._output_prompts)
 
     def forward(
         self,
@@ -131,3 +152,19 @@ class BSLocoformerSeparator(AbsSeparator):
             (f"mask_spk{n + 1}", masks[:, n]) for n in range(self._num_spk)
         )
         return list(est.unbind(dim=1)), ilens, others
+
+
+def slot_names(output_prompts: Optional[Sequence[str]], num_spk: int) -> Optional[Tuple[str, ...]]:
+    """Checked ``output_prompts``: ``num_spk`` non-empty names, stripped and lower-cased."""
+    if output_prompts is None:
+        return None
+    if isinstance(output_prompts, str) or not all(
+        isinstance(p, str) and p.strip() for p in output_prompts
+    ):
+        raise ValueError(f"output_prompts must be a list of prompt names, got {output_prompts!r}")
+    names = tuple(p.strip().lower() for p in output_prompts)
+    if len(names) != num_spk:
+        raise ValueError(
+            f"output_prompts {list(names)} name {len(names)} slots for num_spk={num_spk} outputs"
+        )
+    return names

@@ -11,6 +11,9 @@ DDP and the optimisers, is ESPnet's own):
 * defaults: ``tuss_stft`` encoder/decoder, ``tuss`` separator, thresholded SNR
   with category-wise PIT;
 * refuses batches that mix different numbers of prompts;
+* a conventional model's ``separator_conf.output_prompts`` (its output-slot
+  order) orders every on-the-fly training mixture, and data lists in another
+  order are refused (:func:`output_slots`);
 * ``--train_data_source onthefly`` simulates every training batch from source
   pools (``--onthefly_conf``, see :mod:`tuss_plugin.onthefly`) instead of
   reading mixture lists; validation stays list-based, and ``--collect_stats``
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import espnet2.tasks.enh as enh
@@ -36,6 +39,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
 from tuss_plugin.cpu_memory import retain_freed_memory
 from tuss_plugin.espnet_model import TUSSEnhancementModel
+from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
 from tuss_plugin.preprocessor import TUSSPreprocessor
 from tuss_plugin.trainer import TUSSTrainer
@@ -163,6 +167,9 @@ class TUSSTask(EnhancementTask):
             return super().build_iter_factory(args, distributed_option, mode, kwargs)
         conf = resolve_onthefly_conf(args.onthefly_conf, args)
         preprocess_fn = cls.build_preprocess_fn(args, train=False)  # no random crop
+        slots = output_slots(args, preprocess_fn.vocab)
+        if slots is not None:
+            conf = apply_output_slots(conf, slots, preprocess_fn.vocab)
         distributed = getattr(distributed_option, "distributed", False)
         return OnTheFlyIterFactory(
             conf,
@@ -198,6 +205,11 @@ class TUSSTask(EnhancementTask):
         batches = getattr(getattr(factory, "sampler", None), "batches", None)
         if prompt_files and batches is not None:
             check_homogeneous_batches(batches, prompt_files[0])
+        if prompt_files:
+            vocab = cls.build_preprocess_fn(args, train=False).vocab
+            slots = output_slots(args, vocab)
+            if slots is not None:
+                check_slot_order(prompt_files[0], slots, vocab)
         return factory
 
 
@@ -228,3 +240,74 @@ def check_homogeneous_batches(batches, prompts_file: str) -> None:
                 f"({Path(prompts_file).parent}) and use --batch_type folded, or use "
                 "--batch_size 1"
             )
+
+
+def output_slots(args: argparse.Namespace, vocab: PromptVocabulary) -> Optional[List[str]]:
+    """The output-slot order of a conventional model, or None.
+
+    The one rule for separators without prompts: output k belongs to the k-th
+    reference of the data, in training, validation and scoring alike. A model
+    trained on mixtures of fixed categories declares that order as
+    ``separator_conf.output_prompts`` (canonical names returned, aliases
+    resolved with ``vocab``); on-the-fly training mixtures are then sorted into
+    it (:func:`apply_output_slots`) and data lists must follow it
+    (:func:`check_slot_order`).
+    """
+    names = (getattr(args, "separator_conf", None) or {}).get("output_prompts")
+    if names is None:
+        return None
+    try:
+        return [vocab.canonical(p) for p in names]
+    except ValueError as e:
+        raise ValueError(f"separator_conf.output_prompts: {e}") from None
+
+
+def _unique(names: Sequence[str]) -> List[str]:
+    """Names in order of first appearance."""
+    return list(dict.fromkeys(names))
+
+
+def apply_output_slots(conf: Dict, slots: List[str], vocab: PromptVocabulary) -> Dict:
+    """A resolved ``--onthefly_conf`` whose mixtures are sorted into ``slots``.
+
+    Raises ``ValueError`` if the mixing options contradict the slots: another
+    ``sort_prompts`` order, no prompts in the batch (``emit_prompts: false``),
+    prompt dropout, a number of prompts other than ``len(slots)``, or a
+    drawable prompt that has no slot.
+    """
+    where = f"--onthefly_conf contradicts separator_conf.output_prompts {slots}"
+    sort = conf.get("sort_prompts")
+    if isinstance(sort, (list, tuple)):
+        order = [p for p in (vocab.canonical(q) for q in sort) if p in slots]
+        if _unique(order) != _unique(slots):
+            raise ValueError(f"{where}: sort_prompts {list(sort)} is another order (drop it)")
+    if not conf.get("emit_prompts", True):
+        raise ValueError(f"{where}: emit_prompts false (the loss needs the prompts of the slots)")
+    if float(conf.get("prompt_dropout_prob", 0) or 0) > 0:
+        raise ValueError(f"{where}: prompt_dropout_prob > 0 (dropped prompts leave slots without a reference)")
+    counts = sorted(int(n) for n, w in conf["num_prompts_weights"].items() if float(w) > 0)
+    if counts != [len(slots)]:
+        raise ValueError(f"{where}: num_prompts_weights draws {counts} prompts, the model has {len(slots)} slots")
+    table = conf["prompts"]
+    drawable = {p for p, v in table.items() if float(v.get("init_prob", 0) or 0) > 0}
+    drawable |= {q for v in table.values() for q, w in (v.get("next") or {}).items() if float(w or 0) > 0}
+    extra = sorted(drawable - set(slots))
+    if extra:
+        raise ValueError(f"{where}: prompts {extra} can be drawn but have no output slot")
+    return dict(conf, sort_prompts=list(slots))
+
+
+def check_slot_order(prompts_file: str, slots: List[str], vocab: PromptVocabulary) -> None:
+    """Raise unless every utterance of ``prompts_file`` lists exactly ``slots``."""
+    with open(prompts_file, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            names = [vocab.canonical(p) for p in parts[1:]]
+            if names != slots:
+                raise ValueError(
+                    f"{prompts_file}:{lineno}: utterance {parts[0]} lists prompts {names}, but "
+                    f"the model's output slots (separator_conf.output_prompts) are {slots}; "
+                    "a model without prompts compares output k with reference k"
+                )
