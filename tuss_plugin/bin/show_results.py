@@ -35,15 +35,19 @@ test items and average over all items.
 Metric definitions: ``si_snr`` in scores.tsv is ``tuss_plugin.metrics.si_snr``,
 the zero-mean SI-SNR (estimate and reference mean-removed, then
 10 log10(|a s|^2 / |a s - y|^2) with the optimal scale a; eps 1e-8 in both
-terms, unclamped). The authors score with fast_bss_eval's SI-SDR with
-``zero_mean=False`` (no mean removal) and ``clamp_db=70`` (results limited to
-[-70, 70] dB). The two agree up to the signals' DC offsets, negligible for
-these test sets; the clamp matters for degenerate outputs (near silence, or
-near-perfect), so the Table III block clips every output's SI-SNR to
-[-70, 70] dB before averaging (``SI_SNR_CLAMP_DB``) and the other tables do
-not. SNR is unclamped in both (10 log10(|s|^2 / |s - y|^2), eps 1e-8). Sets
-that are not one of the paper's five get a second table in the block, one
-column per task pattern and set, averaged the same way.
+terms, unclamped; s the reference, y the output). The authors' release
+(merlresearch/unified-source-separation, its test step) scores with
+fast_bss_eval's SI-SDR with ``zero_mean=False`` (its default: no mean removal)
+and ``clamp_db=70`` (results limited to [-70, 70] dB). The two definitions
+differ only through the signals' mean (DC) values, which the scores here
+cannot undo; the clamp changes outputs beyond +-70 dB (almost exact outputs,
+or outputs almost orthogonal to their reference), so the Table III block clips
+every output's SI-SNR to [-70, 70] dB before averaging (``SI_SNR_CLAMP_DB``)
+and the other tables do not. One case the clip cannot align: an all-zero
+output scores 0 dB here (eps / eps) and -70 dB in the authors' evaluation.
+SNR is unclamped in both (10 log10(|s|^2 / |s - y|^2), eps 1e-8). Sets that
+are not one of the paper's five get a second table in the block, one column
+per task pattern and set, averaged the same way.
 """
 from __future__ import annotations
 
