@@ -274,3 +274,75 @@ def test_onthefly_training_mixtures_follow_the_slots(tmp_path):
     vocab = PromptVocabulary()
     for _, batch in factory.build_iter(1):
         assert [vocab.decode(row) for row in batch["prompts"].tolist()] == [["speech", "sfxbg", "musicbg"]] * 4
+
+
+# ------------------------------------------------------------------ precision and loss averaging
+
+
+TRAIN_CONFIGS = sorted(ROOT.glob("conf/*.yaml")) + sorted(ROOT.glob("egs/*/tuss1/conf/tuning/*.yaml"))
+# the mini corpus' configs train on the CPU (CI); all others are the paper's GPU runs
+GPU_CONFIGS = [p for p in TRAIN_CONFIGS if "mini_tuss" not in p.parts]
+
+
+def _name(p: Path) -> str:
+    return str(p.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=_name)
+def test_precision_of_every_config(path):
+    """GPU configs train with mixed precision (bf16 autocast on GPUs that have it, as
+    the authors did), CPU configs in fp32; never a half-precision model."""
+    args = _conf_args(path)
+    gpu = path in GPU_CONFIGS
+    assert args.use_amp is gpu, f"{_name(path)}: use_amp {args.use_amp}, expected {gpu}"
+    assert args.train_dtype == "float32" and not args.use_tf32, _name(path)
+
+
+def test_cpu_training_stays_fp32_with_a_gpu_config(tmp_path, caplog):
+    """--ngpu 0 turns mixed precision off: no gradient scaler, no autocast, fp32 recorded."""
+    data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]] * 2, seconds=0.1)
+    exp = tmp_path / "exp"
+    with caplog.at_level("INFO"):
+        tuss_train.main(train_args(data, exp, str(TESTS / "conf" / "tuss_tiny.yaml"),
+                                   extra=["--use_amp", "true", "--num_iters_per_epoch", "1"]))
+    assert yaml.safe_load((exp / "config.yaml").read_text())["use_amp"] is False
+    assert "--use_amp true ignored with --ngpu 0: training in float32" in caplog.text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_training_runs_in_bf16_autocast(tmp_path):
+    """A GPU config's update on CUDA: ESPnet's trainer with its options (use_amp, ngpu 1)
+    runs the separator's matrix products in bf16 and keeps the weights in fp32."""
+    from espnet2.train import trainer as espnet_trainer
+
+    if not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    assert espnet_trainer.autocast_args == {"dtype": torch.bfloat16}  # ESPnet's AMP dtype here
+    args = _paper_args(tmp_path, "--ngpu", "1")
+    options = TUSSTask.trainer.build_options(args)
+    assert options.use_amp and options.ngpu == 1
+    tiny = _conf_args(TESTS / "conf" / "tuss_tiny.yaml")
+    model = TUSSTask.build_model(tiny).cuda()
+    optim, scheduler = _build_optim(args, model)
+    scaler = torch.amp.GradScaler("cuda")  # what ESPnet's run() builds for use_amp
+    dtypes = []
+    linear = next(m for m in model.separator.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    n = 4000
+    refs = [torch.randn(2, n) * 0.1, torch.randn(2, n) * 0.05]
+    batch = {"speech_mix": refs[0] + refs[1], "speech_mix_lengths": torch.tensor([n, n]),
+             "speech_ref1": refs[0], "speech_ref2": refs[1],
+             "prompts": torch.tensor([[1, 3], [1, 3]]), "prompts_lengths": torch.tensor([2, 2])}
+    before = [p.detach().clone() for p in model.parameters()]
+    reporter = Reporter()
+    reporter.set_epoch(1)
+    with reporter.observe("train") as sub:
+        TUSSTask.trainer.train_one_epoch(
+            model=model, iterator=[(["a", "b"], batch)], optimizers=[optim], schedulers=[scheduler],
+            scaler=scaler, reporter=sub, summary_writer=None, options=options,
+            distributed_option=DistributedOption(distributed=False, ngpu=1),
+        )
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert any(not torch.equal(a, p.detach()) for a, p in zip(before, model.parameters()))  # updated
+    assert all(torch.isfinite(p).all() for p in model.parameters())

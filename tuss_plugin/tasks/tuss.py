@@ -18,6 +18,8 @@ DDP and the optimisers, is ESPnet's own):
   pools (``--onthefly_conf``, see :mod:`tuss_plugin.onthefly`) instead of
   reading mixture lists; validation stays list-based, and ``--collect_stats``
   then takes its training statistics from the validation lists;
+* ``--use_amp`` (mixed precision, the paper configs) is turned off with
+  ``--ngpu 0``: CPU training stays float32;
 * the trainer is :class:`~tuss_plugin.trainer.TUSSTrainer`, ESPnet's trainer
   that also counts skipped non-finite losses per epoch and resumes from the
   last complete checkpoint after an interruption.
@@ -25,6 +27,7 @@ DDP and the optimisers, is ESPnet's own):
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -184,7 +187,8 @@ class TUSSTask(EnhancementTask):
     def main_worker(cls, args: argparse.Namespace):
         """ESPnet's worker (every training process, spawned ones too), after
         :func:`tuss_plugin.cpu_memory.retain_freed_memory`; on the fly, the
-        statistics stage reads the validation lists."""
+        statistics stage reads the validation lists; a CPU run trains in fp32
+        (:func:`cpu_stays_fp32`)."""
         retain_freed_memory()  # no page faults from re-allocated activations
         if (
             getattr(args, "collect_stats", False)
@@ -194,6 +198,7 @@ class TUSSTask(EnhancementTask):
             # no training lists: the statistics of the validation lists stand in
             args.train_data_path_and_name_and_type = list(args.valid_data_path_and_name_and_type)
             args.train_shape_file = list(args.valid_shape_file)
+        cpu_stays_fp32(args)
         super().main_worker(args)
 
     @classmethod
@@ -211,6 +216,20 @@ class TUSSTask(EnhancementTask):
             if slots is not None:
                 check_slot_order(prompt_files[0], slots, vocab)
         return factory
+
+
+def cpu_stays_fp32(args: argparse.Namespace) -> None:
+    """Turn ``--use_amp`` off for a CPU run (``--ngpu 0``).
+
+    The paper configs train with ESPnet's mixed precision (``use_amp: true``:
+    CUDA autocast in bf16 on GPUs that support it, as the authors trained,
+    else fp16, with ESPnet's gradient scaler); on the CPU the same config
+    trains in plain float32, without a gradient scaler. ``config.yaml`` of the
+    run records what was used.
+    """
+    if getattr(args, "use_amp", False) and int(getattr(args, "ngpu", 0) or 0) == 0:
+        logging.info("--use_amp true ignored with --ngpu 0: training in float32")
+        args.use_amp = False
 
 
 def read_num_prompts(path: str) -> Dict[str, int]:
