@@ -95,3 +95,21 @@ def test_snr_zeroref_values():
 def test_bad_average_option():
     with pytest.raises(ValueError):
         CategoryPITSolver(SNRLoss(), average="mean")
+
+
+def test_average_per_category_or_per_output():
+    """``category`` (default, the paper's text) weighs every category equally;
+    ``source`` (the authors' released code) weighs every output equally."""
+    g = torch.Generator().manual_seed(0)
+    ref = [torch.randn(1, 200, generator=g) for _ in range(3)]
+    inf = [r + s * torch.randn(1, 200, generator=g) for r, s in zip(ref, (0.01, 0.02, 0.5))]
+    prompts = torch.tensor([[1, 1, 3]])  # speech, speech, sfxbg
+    crit = SNRLoss()
+    per = [crit(r, i)[0] for r, i in zip(ref, inf)]  # the identity is the best assignment
+    by_category = ((per[0] + per[1]) / 2 + per[2]) / 2
+    by_output = (per[0] + per[1] + per[2]) / 3
+    assert not torch.allclose(by_category, by_output, atol=1e-3)
+    default, _, _ = CategoryPITSolver(crit)(ref, inf, {"prompts": prompts})
+    source, _, _ = CategoryPITSolver(crit, average="source")(ref, inf, {"prompts": prompts})
+    assert torch.allclose(default, by_category, atol=1e-5)
+    assert torch.allclose(source, by_output, atol=1e-5)

@@ -346,3 +346,15 @@ def test_gpu_training_runs_in_bf16_autocast(tmp_path):
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert any(not torch.equal(a, p.detach()) for a, p in zip(before, model.parameters()))  # updated
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=_name)
+def test_loss_averaging_is_visible_in_every_config(path):
+    """Every category-PIT loss states its averaging; the paper configs average per
+    category (the paper's text), not per output (the authors' released code)."""
+    args = _conf_args(path)
+    for c in args.criterions:
+        if c.get("wrapper") == "category_pit":
+            average = (c.get("wrapper_conf") or {}).get("average")
+            assert average in ("category", "source"), f"{_name(path)}: no wrapper_conf.average"
+            assert average == "category", _name(path)
