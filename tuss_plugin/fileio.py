@@ -1,11 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
-"""File helpers: atomic writing (outputs appear complete or not at all) and
-checks of input audio files that fail with one line naming the file."""
+"""File helpers: atomic writing (outputs appear complete or not at all), clean-up
+of interrupted writes, output locks, and checks of input audio files that fail
+with one line naming the file.
+
+Temporary files are named ``.<target name>.tuss.<host>.<pid>.<random><suffix>``
+beside their target: :func:`sweep_temp_files` recognises this toolkit's own
+leftovers by that name and removes those whose writer (same host, that pid) is
+no longer running.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import socket
+import stat
 import struct
 import tempfile
 from pathlib import Path
@@ -16,6 +26,11 @@ PathLike = Union[str, Path]
 # subtypes whose samples can be NaN or Inf (integer PCM cannot)
 FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
+# .<target>.tuss.<host>.<pid>.<8 random characters of mkstemp><suffix of the target>
+_TEMP_NAME = re.compile(
+    r"\.(?P<target>.+)\.tuss\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]*)?"
+)
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -23,10 +38,35 @@ def _umask() -> int:
     return mask
 
 
+def _host_tag() -> str:
+    """This machine's name as it appears in temporary file names."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "localhost"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (of any user)."""
+    if pid <= 0:
+        return True  # not a process id: never treat its files as abandoned
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
 def temp_path(path: PathLike) -> str:
-    """A new empty temporary file beside ``path`` (same directory, so a rename is atomic)."""
+    """A new empty temporary file beside ``path`` (same directory, so a rename is atomic).
+
+    Its name, ``.<name>.tuss.<host>.<pid>.<random><suffix>``, tells
+    :func:`sweep_temp_files` which process wrote it.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    prefix = f".{path.name}.tuss.{_host_tag()}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     finally:
@@ -66,6 +106,116 @@ def atomic_outputs(paths: Sequence[PathLike]) -> Iterator[List[str]]:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         raise
+
+
+def sweep_temp_files(directory: PathLike) -> List[Path]:
+    """Remove this toolkit's temporary files left in ``directory`` by killed writers.
+
+    Only files named by :func:`temp_path` on this machine whose writing process
+    no longer exists are removed (files of running writers, of other machines
+    and any other file stay). Returns the removed paths; a missing directory
+    has none.
+    """
+    removed: List[Path] = []
+    host = _host_tag()
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        m = _TEMP_NAME.fullmatch(entry.name)
+        if m is None or m["host"] != host or (m["suffix"] or "") != Path(m["target"]).suffix:
+            continue
+        if not entry.is_file(follow_symlinks=False) or _pid_alive(int(m["pid"])):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:  # swept by a parallel job
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+class Terminated(BaseException):
+    """SIGTERM received (see :func:`raise_on_sigterm`); like ``KeyboardInterrupt``,
+    not an ``Exception``, so that only clean-up code sees it on the way out."""
+
+
+@contextlib.contextmanager
+def raise_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` inside the block.
+
+    The exception unwinds through the ``except BaseException`` / ``finally``
+    clauses of the atomic writers, so temporary files are removed as on Ctrl-C.
+    (kill -9 cannot be caught; :func:`sweep_temp_files` removes what it
+    leaves.) Only the main thread can handle signals: elsewhere the block runs
+    unchanged.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame) -> None:
+        raise Terminated(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class LockedError(RuntimeError):
+    """Another process holds the lock (see :func:`exclusive_lock`)."""
+
+
+def _lock_fd(path: Path) -> int:
+    """An open descriptor of ``path`` holding an exclusive ``flock`` (see :func:`exclusive_lock`)."""
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockedError(f"{path} is locked by another process") from None
+        except OSError:  # no locking on this file system: run unlocked
+            return fd
+        # the previous holder may have removed the file between our open and flock
+        try:
+            st, fst = os.stat(path), os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created, removed on release).
+
+    Uses ``flock``, so the lock of a killed holder is released with it (its
+    leftover file is simply taken over). Raises :class:`LockedError` at once if
+    another process holds it. On file systems without ``flock`` the block runs
+    unlocked.
+    """
+    path = Path(path)
+    fd = _lock_fd(path)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())  # for people looking at it
+        yield
+    finally:
+        try:
+            os.unlink(path)  # still locked: no other process holds this file
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
@@ -115,11 +265,26 @@ def _wav_data_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
     return None
 
 
+def _file_kind(path: Path) -> str:
+    """What a non-regular file is, in words."""
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
 def check_audio_file(path: PathLike, scan_nonfinite: bool = True, blocksize: int = 1 << 16):
     """Check an input audio file; returns its ``soundfile`` info.
 
     Raises ``ValueError`` with one line ``<path>: <problem>`` for a missing
-    path, a directory, a file soundfile cannot read (empty, not audio,
+    path, a directory, a FIFO, device or socket (never opened: a FIFO would
+    block), a file soundfile cannot read (empty, not audio,
     malformed header), a WAV whose data chunk is shorter than its header
     declares (truncated copy), a file without samples, and (``scan_nonfinite``,
     float files only, read block-wise) NaN or Inf samples.
@@ -132,6 +297,8 @@ def check_audio_file(path: PathLike, scan_nonfinite: bool = True, blocksize: int
         raise ValueError(f"{path}: no such file")
     if p.is_dir():
         raise ValueError(f"{path}: is a directory, not an audio file")
+    if not p.is_file():  # opening a FIFO would wait for a writer forever
+        raise ValueError(f"{path}: not a regular file ({_file_kind(p)}); give an audio file")
     try:
         info = sf.info(str(p))
     except Exception as e:  # noqa: BLE001 - soundfile raises several types
