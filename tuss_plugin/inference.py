@@ -14,14 +14,21 @@ TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
+import re
+import shutil
 import sys
+import tempfile
+import time
 import warnings
 import zipfile
-from pathlib import Path
+import zlib
+from pathlib import Path, PurePosixPath
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -35,51 +42,202 @@ MAX_CHANNELS = 64
 # highest input sampling rate accepted (Hz)
 MAX_FS = 768_000
 
-# files tried, in order, when a directory is given
+logger = logging.getLogger(__name__)
+
+# model files of a directory, in order of preference; the first that exists is
+# the model (default_model_file), else the newest <N>epoch.pth
 MODEL_FILE_CANDIDATES = (
-    "model.pth",
-    "valid.loss.ave.pth",
-    "valid.loss.best.pth",
+    "model.pth",  # an imported reference or hand-made directory
+    "valid.loss.ave.pth",  # ESPnet: average of the keep_nbest_models best epochs (the paper's evaluation)
+    "valid.loss.best.pth",  # ESPnet: the epoch of the lowest validation loss
     "latest.pth",
     "checkpoint.pth",
 )
 
+# The most bytes the files of a packed model may unpack to. The paper's Large
+# model (38 M parameters) is about 150 MB, an ESPnet checkpoint.pth with its
+# optimiser state about three times that. Overridden by the environment
+# variable TUSS_MAX_UNPACK_BYTES or the argument max_unpack_bytes.
+DEFAULT_MAX_UNPACK_BYTES = 4 << 30  # 4 GiB
+# Unpacked models kept in the cache: the most recently used ones; copies whose
+# zip no longer exists are dropped. Overridden by TUSS_CACHE_KEEP.
+DEFAULT_CACHE_KEEP = 8
 
-def _safe_extract(zip_path: Path, outdir: Path) -> None:
-    """Unpack a zip, refusing members that would land outside ``outdir``."""
-    root = outdir.resolve()
+_META = "meta.yaml"
+_MAX_META_BYTES = 1 << 20
+_MARKER = ".unpacked"  # in a finished copy: "<mtime_ns> <size>" and the zip's path; its mtime = last use
+_ENTRY_NAME = re.compile(r"[0-9a-f]{16}")  # cache entries: hash of the zip's path
+_TEMP_NAME = re.compile(r"\.[0-9a-f]{16}\..+")  # an unpack in progress (or of a killed process)
+_STALE_TEMP_S = 3600.0
+# what a damaged or unsupported archive raises inside zipfile
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError)
+
+
+def _positive_setting(value: Optional[Union[int, str]], name: str, env: str, default: int, unit: str) -> int:
+    """``value`` if given, else the environment variable ``env`` if set, else ``default``."""
+    where = name
+    if value is None:
+        value, where = os.environ.get(env, ""), env
+        if not value.strip():
+            return default
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1:
+        raise ValueError(f"{where}: expected a positive number of {unit}, got {value!r}")
+    return n
+
+
+def max_unpack_bytes(value: Optional[int] = None) -> int:
+    """The unpack limit: ``value``, else TUSS_MAX_UNPACK_BYTES, else DEFAULT_MAX_UNPACK_BYTES."""
+    return _positive_setting(value, "max_unpack_bytes", "TUSS_MAX_UNPACK_BYTES", DEFAULT_MAX_UNPACK_BYTES, "bytes")
+
+
+def _check_member_names(zip_path: Path, names: Sequence[str]) -> None:
+    """Refuse an archive with a member name that would land outside the target directory."""
+    for name in names:
+        p = PurePosixPath(name)
+        if p.is_absolute() or ".." in p.parts or name.startswith("\\"):
+            raise ValueError(
+                f"{zip_path}: member {name!r} would be written outside the target directory; refusing to unpack"
+            )
+
+
+def _select_members(zip_path: Path, infos: List[zipfile.ZipInfo], members: Optional[Sequence[str]]):
+    """The entries to unpack: ``members`` (each must exist), or every file."""
+    if members is None:
+        return [i for i in infos if not i.is_dir()]
+    by_name = {i.filename: i for i in infos}
+    for m in members:
+        if m not in by_name:
+            raise ValueError(f"{zip_path}: the package has no {m}")
+    return [by_name[m] for m in dict.fromkeys(members)]
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path, zip_path: Path) -> None:
+    """Write one member below ``root``, refusing data beyond its declared size."""
+    target = (root / info.filename).resolve()
+    if root not in target.parents:
+        raise ValueError(f"{zip_path}: member {info.filename!r} would be written outside the target directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with zf.open(info) as src, open(target, "wb") as dst:
+        while True:
+            chunk = src.read(1 << 20)
+            if not chunk:
+                break
+            written += len(chunk)
+            if written > info.file_size:
+                raise ValueError(
+                    f"{zip_path}: member {info.filename!r} holds more than its declared {info.file_size:,} bytes"
+                )
+            dst.write(chunk)
+
+
+def _safe_extract(
+    zip_path: Path,
+    outdir: Path,
+    members: Optional[Sequence[str]] = None,
+    max_bytes: Optional[int] = None,
+) -> None:
+    """Unpack ``members`` of a zip (default: every file) into ``outdir``.
+
+    Before anything is written, refuses an archive with a member name that
+    would land outside ``outdir`` and a selection whose declared sizes add up
+    to more than :func:`max_unpack_bytes` (``max_bytes``, default
+    TUSS_MAX_UNPACK_BYTES or DEFAULT_MAX_UNPACK_BYTES). While unpacking, bytes
+    are counted against each member's declared size (a zip can lie about
+    sizes), so the limit holds for what is written too. Raises ``ValueError``
+    naming the zip; files written before an error stay, so unpack into a
+    directory that can be removed.
+    """
+    limit = max_unpack_bytes(max_bytes)
+    root = Path(outdir).resolve()
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            for info in zf.infolist():
-                target = (root / info.filename).resolve()
-                if target != root and root not in target.parents:
-                    raise ValueError(
-                        f"{zip_path}: member {info.filename!r} would be written outside the "
-                        "target directory; refusing to unpack"
-                    )
-            zf.extractall(root)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
+            infos = zf.infolist()
+            _check_member_names(zip_path, [i.filename for i in infos])
+            chosen = _select_members(zip_path, infos, members)
+            declared = sum(i.file_size for i in chosen)
+            if declared > limit:
+                raise ValueError(
+                    f"{zip_path}: the model files unpack to {declared:,} bytes, more than the limit of "
+                    f"{limit:,} bytes (set TUSS_MAX_UNPACK_BYTES or max_unpack_bytes to allow more)"
+                )
+            for info in chosen:
+                _extract_member(zf, info, root, zip_path)
+    except _ZIP_ERRORS as e:
         raise ValueError(f"{zip_path}: corrupt zip archive ({e})") from None
+    except OSError as e:
+        raise ValueError(f"{zip_path}: cannot unpack ({e})") from None
 
 
-def _unpack_once(zip_path: Path, out: Path) -> None:
-    """Unpack ``zip_path`` into ``out`` unless done already for this version of the file.
+def _pack_members(zip_path: Path) -> Tuple[str, str]:
+    """The (config, model file) members that the package's ``meta.yaml`` names.
+
+    Reads only the zip's directory and ``meta.yaml`` (nothing is unpacked). A
+    name stored as an absolute path in meta.yaml (ESPnet's pack of files outside
+    its working directory) is the member without the leading ``/``, as zipfile
+    stores it.
+    """
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            infos = zf.infolist()
+            _check_member_names(zip_path, [i.filename for i in infos])
+            names = {i.filename for i in infos}
+            if _META not in names:
+                raise ValueError(f"{zip_path}: packed model without meta.yaml")
+            if zf.getinfo(_META).file_size > _MAX_META_BYTES:
+                raise ValueError(f"{zip_path}: meta.yaml is larger than {_MAX_META_BYTES:,} bytes")
+            text = zf.read(_META)
+    except _ZIP_ERRORS as e:
+        raise ValueError(f"{zip_path}: corrupt zip archive ({e})") from None
+    try:
+        meta = yaml.safe_load(text.decode("utf-8")) or {}
+        wanted = (meta["yaml_files"]["train_config"], meta["files"]["model_file"])
+    except (KeyError, TypeError, UnicodeDecodeError, yaml.YAMLError):
+        raise ValueError(f"{zip_path}: meta.yaml lacks train_config / model_file") from None
+    found = []
+    for value in wanted:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{zip_path}: meta.yaml lacks train_config / model_file")
+        name = value if value in names else value.lstrip("/")
+        if name not in names:
+            raise ValueError(f"{zip_path}: the package has no {value}")
+        found.append(name)
+    return found[0], found[1]
+
+
+def _cache_base(cache_dir: Optional[Union[str, Path]] = None) -> Path:
+    """Where packed models are unpacked: ``cache_dir``, else TUSS_CACHE, else ~/.cache/tuss."""
+    return Path(cache_dir or os.environ.get("TUSS_CACHE") or Path.home() / ".cache" / "tuss")
+
+
+def _zip_stamp(zip_path: Path) -> str:
+    """Marker text of an unpacked copy: the zip's version, then its path."""
+    st = zip_path.stat()
+    return f"{st.st_mtime_ns} {st.st_size}\n{zip_path.resolve()}\n"
+
+
+def _unpack_once(zip_path: Path, out: Path, members: Sequence[str], max_bytes: Optional[int] = None) -> None:
+    """Unpack ``members`` of ``zip_path`` into ``out`` unless done already for this version of the file.
 
     Unpacks into a temporary directory beside ``out`` and renames it, so
-    parallel jobs never see a half-unpacked model.
+    parallel jobs never see a half-unpacked model and a failed unpack leaves
+    nothing. Using a copy marks it as used (for :func:`_prune_cache`).
     """
-    import shutil
-    import tempfile
-
-    stamp = f"{zip_path.stat().st_mtime_ns} {zip_path.stat().st_size}"
-    marker = out / ".unpacked"
+    stamp = _zip_stamp(zip_path)
+    marker = out / _MARKER
     if marker.is_file() and marker.read_text() == stamp:
+        with contextlib.suppress(OSError):  # a read-only cache is fine
+            os.utime(marker)
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        _safe_extract(zip_path, tmp)
-        (tmp / ".unpacked").write_text(stamp)
+        _safe_extract(zip_path, tmp, members, max_bytes)
+        (tmp / _MARKER).write_text(stamp)
         if out.exists():  # an older version of the package
             shutil.rmtree(out, ignore_errors=True)
         try:
@@ -90,6 +248,47 @@ def _unpack_once(zip_path: Path, out: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _prune_cache(base: Path, current: Path, keep: Optional[int] = None) -> None:
+    """Drop unpacked models of the cache ``base`` that are no longer wanted.
+
+    Removes copies whose zip no longer exists, then all but the ``keep``
+    (default TUSS_CACHE_KEEP or DEFAULT_CACHE_KEEP) most recently used
+    (``current`` always stays), and temporaries of killed unpacks older than an
+    hour. Only directories named like cache entries that hold the marker of a
+    finished unpack are touched, so other files in the directory are safe.
+    """
+    keep = _positive_setting(keep, "keep", "TUSS_CACHE_KEEP", DEFAULT_CACHE_KEEP, "models")
+    kept = []
+    now = time.time()
+    for d in base.iterdir():
+        with contextlib.suppress(OSError):  # removed meanwhile by a parallel job
+            if _TEMP_NAME.fullmatch(d.name) and d.is_dir() and now - d.stat().st_mtime > _STALE_TEMP_S:
+                shutil.rmtree(d, ignore_errors=True)
+            if not _ENTRY_NAME.fullmatch(d.name) or d == current or not (d / _MARKER).is_file():
+                continue
+            lines = (d / _MARKER).read_text().splitlines()
+            if len(lines) > 1 and not Path(lines[1]).is_file():  # its zip is gone
+                shutil.rmtree(d, ignore_errors=True)
+                continue
+            kept.append(((d / _MARKER).stat().st_mtime, d))
+    for _, d in sorted(kept, reverse=True)[keep - 1 :]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _discard_unpacked(file: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None) -> None:
+    """Remove the cache entry that holds ``file`` (a packed model that failed to load).
+
+    Files outside the cache, such as an experiment directory, are never touched.
+    """
+    base = _cache_base(cache_dir).resolve()
+    f = Path(file).resolve()
+    if base not in f.parents:
+        return
+    entry = base / f.relative_to(base).parts[0]
+    if _ENTRY_NAME.fullmatch(entry.name) and (entry / _MARKER).is_file():
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _is_pack(path: Path) -> bool:
@@ -107,8 +306,20 @@ def _is_pack(path: Path) -> bool:
         return False
 
 
-def resolve_model_files(path: Union[str, Path], cache_dir: Optional[str] = None):
-    """Find ``(config.yaml, model file)`` for a model directory, file or packed zip."""
+def resolve_model_files(
+    path: Union[str, Path],
+    cache_dir: Optional[str] = None,
+    max_unpack_bytes: Optional[int] = None,
+) -> Tuple[Path, Path]:
+    """Find ``(config.yaml, model file)`` for a model directory, file or packed zip.
+
+    A packed zip (ESPnet's ``meta.yaml`` at its root) is unpacked once into the
+    cache (``cache_dir``, else TUSS_CACHE, else ``~/.cache/tuss``): only
+    ``meta.yaml`` and the config and model file it names, at most
+    ``max_unpack_bytes`` (default TUSS_MAX_UNPACK_BYTES or
+    DEFAULT_MAX_UNPACK_BYTES) bytes; the cache is then pruned (see
+    :func:`_prune_cache`).
+    """
     tag = str(path)
     path = Path(path)
     if not path.exists():
@@ -116,26 +327,12 @@ def resolve_model_files(path: Union[str, Path], cache_dir: Optional[str] = None)
             return _download(tag, cache_dir)
         raise FileNotFoundError(f"{path}: no such model directory or file")
     if path.is_file() and _is_pack(path):
-        digest = hashlib.md5(str(path.resolve()).encode()).hexdigest()[:16]
-        base = Path(cache_dir or os.environ.get("TUSS_CACHE", Path.home() / ".cache" / "tuss"))
-        out = base / digest
-        _unpack_once(path, out)
-        meta_file = out / "meta.yaml"
-        if not meta_file.exists():
-            raise ValueError(f"{path}: packed model without meta.yaml")
-        try:
-            meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
-            config = out / meta["yaml_files"]["train_config"]
-            model = out / meta["files"]["model_file"]
-        except (KeyError, TypeError, UnicodeDecodeError, yaml.YAMLError):
-            raise ValueError(f"{path}: meta.yaml lacks train_config / model_file") from None
-        root = out.resolve()
-        for f in (config, model):
-            if root not in f.resolve().parents:
-                raise ValueError(f"{path}: meta.yaml points outside the package ({f.name})")
-            if not f.is_file():
-                raise ValueError(f"{path}: the package has no {f.relative_to(out)}")
-        return config, model
+        config_name, model_name = _pack_members(path)  # checked before anything is unpacked
+        base = _cache_base(cache_dir)
+        out = base / hashlib.md5(str(path.resolve()).encode()).hexdigest()[:16]
+        _unpack_once(path, out, [_META, config_name, model_name], max_unpack_bytes)
+        _prune_cache(base, out)
+        return out / config_name, out / model_name
     if path.is_file():
         config = path.parent / "config.yaml"
         if not config.exists():
@@ -168,10 +365,8 @@ def _download(tag: str, cache_dir: Optional[str] = None):
     return Path(files["train_config"]), Path(files["model_file"])
 
 
-def load_model(config_file: Union[str, Path], model_file: Union[str, Path], device: str = "cpu"):
-    """Build a ``TUSSTask`` model from ``config.yaml`` and load weights safely and strictly."""
-    from tuss_plugin.tasks.tuss import TUSSTask
-
+def _read_config(config_file: Union[str, Path]) -> dict:
+    """The training config as a dict; ``ValueError`` naming the file otherwise."""
     try:
         with open(config_file, encoding="utf-8") as f:
             config = yaml.safe_load(f)
@@ -180,11 +375,24 @@ def load_model(config_file: Union[str, Path], model_file: Union[str, Path], devi
         raise ValueError(f"{config_file}: not a readable YAML config ({type(e).__name__}: {msg})") from None
     if not isinstance(config, dict) or "separator" not in config:
         raise ValueError(f"{config_file}: not an ESPnet enhancement config")
+    return config
+
+
+def _build_model(config: dict, config_file: Union[str, Path], meta: bool = False) -> torch.nn.Module:
+    """``TUSSTask.build_model`` of ``config``; with ``meta``, on the meta device
+    (shapes only, no memory, however large the config makes the model)."""
+    from tuss_plugin.tasks.tuss import TUSSTask
+
     try:
-        model = TUSSTask.build_model(argparse.Namespace(**config))
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            return TUSSTask.build_model(argparse.Namespace(**config))
     except Exception as e:  # noqa: BLE001 - wrong types/keys in a hand-edited config
         msg = " ".join(str(e).split())[:300]
         raise ValueError(f"{config_file}: cannot build the model ({type(e).__name__}: {msg})") from None
+
+
+def _read_state(model_file: Union[str, Path], device: str = "cpu") -> dict:
+    """The state dict of a model file (tensors only: ``weights_only``) or of ESPnet's checkpoint.pth."""
     try:
         state = torch.load(model_file, map_location=device, weights_only=True)
     except Exception as e:  # noqa: BLE001 - corrupt or unsafe files
@@ -194,6 +402,52 @@ def load_model(config_file: Union[str, Path], model_file: Union[str, Path], devi
         state = state["model"]  # ESPnet's checkpoint.pth
     if not isinstance(state, dict):
         raise ValueError(f"{model_file}: not a state dict")
+    return state
+
+
+def _check_shapes(
+    expected: Dict[str, Tuple[int, ...]],
+    state: dict,
+    config_file: Union[str, Path],
+    model_file: Union[str, Path],
+    n_keys: int = 3,
+) -> None:
+    """Raise ``ValueError`` (one line naming both files, the total sizes and the
+    first ``n_keys`` differing keys) unless ``state`` has exactly the keys and
+    shapes ``expected`` (key -> shape of the model the config builds)."""
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    differ = [k for k in expected if k in got and got[k] != expected[k]]
+    if not (missing or extra or differ):
+        return
+    n_model = sum(math.prod(s) for s in expected.values())
+    n_weights = sum(math.prod(s) for s in got.values())
+    parts = [f"the config builds {n_model:,} values, the weights hold {n_weights:,} values"]
+    if differ:
+        shapes = ", ".join(f"{k} (config {list(expected[k])}, weights {list(got[k])})" for k in differ[:n_keys])
+        parts.append(f"{len(differ)} shape(s) differ: {shapes}")
+    if missing:
+        parts.append(f"{len(missing)} missing from the weights: {', '.join(missing[:n_keys])}")
+    if extra:
+        parts.append(f"{len(extra)} not in the model: {', '.join(extra[:n_keys])}")
+    raise ValueError(f"{model_file} does not match {config_file}: {'; '.join(parts)}")
+
+
+def load_model(config_file: Union[str, Path], model_file: Union[str, Path], device: str = "cpu"):
+    """Build a ``TUSSTask`` model from ``config.yaml`` and load weights safely and strictly.
+
+    The config is first built on the meta device and its parameter and buffer
+    shapes compared with the weights (read with ``weights_only=True``), so a
+    config that does not fit its weights, however large a model it describes,
+    is refused before any memory is allocated for the model.
+    Returns ``(model in eval mode on device, config dict)``.
+    """
+    config = _read_config(config_file)
+    shapes = {k: tuple(v.shape) for k, v in _build_model(config, config_file, meta=True).state_dict().items()}
+    state = _read_state(model_file, device)
+    _check_shapes(shapes, state, config_file, model_file)
+    model = _build_model(config, config_file)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -460,11 +714,20 @@ class SeparateAudio:
         cache_dir: Optional[str] = None,
         segment_size: Optional[float] = None,
         hop_size: Optional[float] = None,
+        max_unpack_bytes: Optional[int] = None,
     ) -> "SeparateAudio":
         """Load an experiment dir (``config.yaml`` + ``.pth``), an imported
-        reference dir, a model file, or a packed model zip."""
-        config_file, model_file = resolve_model_files(path, cache_dir)
-        model, config = load_model(config_file, model_file, device)
+        reference dir, a model file, or a packed model zip.
+
+        ``cache_dir`` and ``max_unpack_bytes``: see :func:`resolve_model_files`;
+        the unpacked copy of a packed model that fails to load is removed.
+        """
+        config_file, model_file = resolve_model_files(path, cache_dir, max_unpack_bytes)
+        try:
+            model, config = load_model(config_file, model_file, device)
+        except ValueError:
+            _discard_unpacked(config_file, cache_dir)
+            raise
         return cls(model, config, device, segment_size=segment_size, hop_size=hop_size)
 
     @property
