@@ -10,15 +10,21 @@ by ``import_reference``. Any format, rate, bit depth and channel count that
 soundfile reads is accepted; each output has the input's rate and channels
 and is written to ``OUTDIR/<input stem>/<k>_<prompt>.wav`` (k = position in the
 prompt list). With ``--segment``, files are read and written block-wise, so
-memory does not grow with the file length. Outputs are written to temporary
-files in the output directory and renamed when complete: they appear complete
-or not at all. Problems are reported in one line naming the file, with exit
-status 1.
+memory does not grow with the file length (a segment spans at least one STFT
+window of the model, the hop at least one frame shift). Outputs are written to
+temporary files in the output directory and renamed when complete: they appear
+complete or not at all, also after SIGTERM (exit status 143); temporary files
+of a killed run are removed by the next run. A re-run removes the outputs of
+an earlier prompt list (``<k>_<prompt>.wav``, ``spectrogram.png``) from
+``OUTDIR/<input stem>/``, and a run finding another one writing there stops.
+Problems are reported in one line naming the file, with exit status 1.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -26,6 +32,10 @@ from typing import List, Optional
 import numpy as np
 
 PROG = "tuss-separate"
+# held in OUTDIR/<stem>/ while its outputs are written
+LOCK_NAME = ".tuss-separate.lock"
+# outputs of this command: <k>_<prompt>.wav
+OUTPUT_NAME = re.compile(r"[0-9]+_[^/]+\.wav")
 
 
 class CLIError(Exception):
@@ -86,13 +96,25 @@ def spectrogram_png(path: Path, signals: List[np.ndarray], titles: List[str], fs
 
 def separate_file(sep, path: str, outdir: Path, prompts: List[str], subtype: str,
                   spectrogram: bool, progress: bool) -> List[Path]:
-    """Separate one file into ``outdir/<stem>/<k>_<prompt>.wav`` (streamed, atomic)."""
+    """Separate one file into ``outdir/<stem>/<k>_<prompt>.wav`` (streamed, atomic).
+
+    Holds a lock in ``outdir/<stem>/`` meanwhile (``CLIError`` if another run
+    holds it), first removes temporary files of killed runs there and at the
+    end the outputs of an earlier prompt list.
+    """
+    from tuss_plugin.fileio import LockedError, exclusive_lock, sweep_temp_files
+
     dest = outdir / Path(path).stem
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-    targets = [dest / f"{k}_{p}.wav" for k, p in enumerate(prompts, 1)]
     try:
-        sep.separate_file(path, targets, prompts, subtype=subtype, progress=progress)
+        with exclusive_lock(dest / LOCK_NAME):
+            sweep_temp_files(dest)
+            written = write_outputs(sep, path, dest, prompts, subtype, spectrogram, progress)
+            remove_stale_outputs(dest, written)
+    except LockedError:
+        raise CLIError(f"{dest}: another tuss-separate run is writing these outputs now; "
+                       "wait for it to end or use another --outdir") from None
     except BaseException:
         if created:
             try:
@@ -100,6 +122,24 @@ def separate_file(sep, path: str, outdir: Path, prompts: List[str], subtype: str
             except OSError:
                 pass
         raise
+    return written
+
+
+def remove_stale_outputs(dest: Path, written: List[Path]) -> None:
+    """Remove outputs of an earlier run (``<k>_<prompt>.wav``, ``spectrogram.png``)
+    that this run did not write: they belong to another prompt list."""
+    keep = {p.name for p in written}
+    for f in dest.iterdir():
+        ours = OUTPUT_NAME.fullmatch(f.name) or f.name == "spectrogram.png"
+        if ours and f.name not in keep and f.is_file():
+            f.unlink()
+
+
+def write_outputs(sep, path: str, dest: Path, prompts: List[str], subtype: str,
+                  spectrogram: bool, progress: bool) -> List[Path]:
+    """Write ``dest/<k>_<prompt>.wav`` (and ``spectrogram.png``); returns the paths."""
+    targets = [dest / f"{k}_{p}.wav" for k, p in enumerate(prompts, 1)]
+    sep.separate_file(path, targets, prompts, subtype=subtype, progress=progress)
     written = list(targets)
     if spectrogram:
         import soundfile as sf
@@ -118,8 +158,9 @@ def _one_line(e: BaseException) -> str:
 
 
 def check_outdir(outdir: Path) -> None:
-    """Create ``outdir`` and prove it writable by creating a file in it."""
-    import tempfile
+    """Create ``outdir`` and prove it writable by creating a file in it (after
+    removing temporary files of killed runs)."""
+    from tuss_plugin.fileio import sweep_temp_files, temp_path
 
     if outdir.exists() and not outdir.is_dir():
         raise CLIError(f"{outdir}: output path exists and is not a directory")
@@ -128,82 +169,109 @@ def check_outdir(outdir: Path) -> None:
     except OSError as e:
         raise CLIError(f"{outdir}: cannot create output directory ({e.strerror or e})") from None
     try:
-        fd, probe = tempfile.mkstemp(dir=outdir, prefix=".write-test.")
-        os.close(fd)
-        os.unlink(probe)
+        sweep_temp_files(outdir)
+        os.unlink(temp_path(outdir / "write-test"))
     except OSError as e:
         raise CLIError(f"{outdir}: output directory is not writable ({e.strerror or e})") from None
 
 
+def load_separator(args: argparse.Namespace):
+    """The model of ``--model`` on ``--device`` with ``--segment/--hop`` set (``CLIError`` otherwise)."""
+    import torch
+
+    from tuss_plugin.inference import SeparateAudio
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        sep = SeparateAudio.from_pretrained(args.model, device=device)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise CLIError(f"cannot load model {args.model}: {_one_line(e)}") from None
+    try:
+        sep.set_segments(args.segment, args.hop, names=("--segment", "--hop"))
+    except ValueError as e:
+        raise CLIError(_one_line(e)) from None
+    return sep
+
+
+def check_options(args: argparse.Namespace) -> List[str]:
+    """Check options and inputs before loading the model; returns the inputs
+    to separate (each once)."""
+    if args.segment is not None and not (math.isfinite(args.segment) and args.segment > 0):
+        raise CLIError(f"--segment must be a finite number of seconds > 0, got {args.segment}")
+    if args.hop is not None and (args.segment is None or not 0 < args.hop <= args.segment):
+        raise CLIError(f"--hop must be in (0, --segment] seconds, got {args.hop}")
+    import soundfile as sf
+
+    if not sf.check_format("WAV", args.subtype.upper()):
+        raise CLIError(f"invalid --subtype {args.subtype!r}; e.g. FLOAT, PCM_16, PCM_24")
+    stems = {}
+    inputs = []
+    for path in args.inputs:
+        check_input(path)
+        stem = Path(path).stem
+        if stem in stems:
+            if Path(stems[stem]).resolve() == Path(path).resolve():
+                continue  # the same file twice
+            raise CLIError(f"{path}: same name as {stems[stem]}; outputs would overwrite each other "
+                           f"in {Path(args.outdir) / stem}")
+        stems[stem] = path
+        inputs.append(path)
+    return inputs
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command; problems raise ``CLIError``."""
+    from tuss_plugin.cpu_memory import retain_freed_memory
+
+    retain_freed_memory()
+    inputs = check_options(args)
+    sep = load_separator(args)
+    if args.list_prompts:
+        print(" ".join(sep.prompts))
+        return 0
+    if not args.prompts:
+        raise CLIError("give the prompts to separate with --prompts (see --list-prompts)")
+    if not args.inputs:
+        raise CLIError("no input files")
+    try:
+        prompts = sep.validate_prompts(args.prompts)
+    except ValueError as e:
+        raise CLIError(f"invalid prompt list: {_one_line(e)}") from None
+    outdir = Path(args.outdir)
+    check_outdir(outdir)
+    for path in inputs:
+        try:
+            files = separate_file(sep, path, outdir, prompts, args.subtype.upper(), args.spectrogram,
+                                  progress=not args.quiet)
+        except ValueError as e:
+            msg = _one_line(e)
+            raise CLIError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+        except OSError as e:
+            raise CLIError(f"{path}: cannot write outputs to {outdir} ({_one_line(e)})") from None
+        except MemoryError:
+            raise CLIError(f"{path}: out of memory; use --segment (e.g. --segment 6 --hop 3)") from None
+        except RuntimeError as e:
+            raise CLIError(f"{path}: separation failed ({_one_line(e)[:300]})") from None
+        print(f"{PROG}: {path} -> {files[0].parent}/ ({len(prompts)} outputs)")
+    return 0
+
+
 def main(cmd: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(cmd)
+    from tuss_plugin.fileio import Terminated, raise_on_sigterm
+
     try:
-        import torch
-
-        from tuss_plugin.cpu_memory import retain_freed_memory
-        from tuss_plugin.inference import SeparateAudio
-
-        retain_freed_memory()
-        if args.segment is not None and not args.segment > 0:
-            raise CLIError(f"--segment must be > 0 seconds, got {args.segment}")
-        if args.hop is not None and (args.segment is None or not 0 < args.hop <= args.segment):
-            raise CLIError(f"--hop must be in (0, --segment] seconds, got {args.hop}")
-        import soundfile as sf
-
-        if not sf.check_format("WAV", args.subtype.upper()):
-            raise CLIError(f"invalid --subtype {args.subtype!r}; e.g. FLOAT, PCM_16, PCM_24")
-        stems = {}
-        inputs = []
-        for path in args.inputs:
-            check_input(path)
-            stem = Path(path).stem
-            if stem in stems:
-                if Path(stems[stem]).resolve() == Path(path).resolve():
-                    continue  # the same file twice
-                raise CLIError(f"{path}: same name as {stems[stem]}; outputs would overwrite each other "
-                               f"in {Path(args.outdir) / stem}")
-            stems[stem] = path
-            inputs.append(path)
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            sep = SeparateAudio.from_pretrained(args.model, device=device,
-                                                segment_size=args.segment, hop_size=args.hop)
-        except (OSError, ValueError, KeyError, RuntimeError) as e:
-            raise CLIError(f"cannot load model {args.model}: {_one_line(e)}") from None
-        if args.list_prompts:
-            print(" ".join(sep.prompts))
-            return 0
-        if not args.prompts:
-            raise CLIError("give the prompts to separate with --prompts (see --list-prompts)")
-        if not args.inputs:
-            raise CLIError("no input files")
-        try:
-            prompts = sep.validate_prompts(args.prompts)
-        except ValueError as e:
-            raise CLIError(f"invalid prompt list: {_one_line(e)}") from None
-        outdir = Path(args.outdir)
-        check_outdir(outdir)
-        for path in inputs:
-            try:
-                files = separate_file(sep, path, outdir, prompts, args.subtype.upper(), args.spectrogram,
-                                      progress=not args.quiet)
-            except ValueError as e:
-                msg = _one_line(e)
-                raise CLIError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-            except OSError as e:
-                raise CLIError(f"{path}: cannot write outputs to {outdir} ({_one_line(e)})") from None
-            except MemoryError:
-                raise CLIError(f"{path}: out of memory; use --segment (e.g. --segment 6 --hop 3)") from None
-            except RuntimeError as e:
-                raise CLIError(f"{path}: separation failed ({_one_line(e)[:300]})") from None
-            print(f"{PROG}: {path} -> {files[0].parent}/ ({len(prompts)} outputs)")
+        with raise_on_sigterm():
+            return run(args)
     except CLIError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted (no partial outputs were left)", file=sys.stderr)
         return 130
-    return 0
+    except Terminated:
+        print(f"{PROG}: terminated (no partial outputs were left)", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":
