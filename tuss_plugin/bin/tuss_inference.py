@@ -14,25 +14,49 @@ in the paper's "single" rows of Table III (a WHAM! mixture is separated with
 positions of their prompts.
 
 Writes ``<output_dir>/wavs/<k>/<utt>.wav`` (k = position in the prompt list),
-``spk<k>.scp`` and ``utt2prompts`` (the prompts actually used). Outputs are
-written atomically, and utterances whose outputs all exist are skipped, so an
-interrupted run completes only what is missing. Unreadable audio or a missing
-entry is reported in one line per utterance; the others are still separated,
-and the command then exits with status 1 without writing the lists.
+``spk<k>.scp`` and ``utt2prompts`` (the prompts actually used), and per
+utterance ``<output_dir>/stamps/<utt>.json``: what its outputs were made from
+(a hash of the model's weights and config, the segment settings, the eval mode
+and other options that change outputs, the prompts, and the mixture file's
+path, size and modification time). Outputs are written atomically; an
+utterance whose outputs all exist and whose stamp matches is skipped, so an
+interrupted run completes only what is missing, and a run with another model,
+other prompts or other settings redoes everything that changed and removes
+outputs of a longer, earlier prompt list (``--device`` and ``--num_threads``
+change nothing). SIGTERM ends the run cleanly (status 143, finished utterances
+kept); temporary files of killed runs are removed by the next run.
+
+Unreadable audio, a missing entry or a pipe command in wav.scp (never run) is
+reported in one line per utterance; the others are still separated, and the
+command then exits with status 1 without writing the lists. An empty list of
+utterances is an error too.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.fileio import atomic_write, check_audio_file
-from tuss_plugin.kaldi_io import read_dict, read_scp, write_list
+from tuss_plugin.fileio import (Terminated, atomic_write, atomic_write_text, check_audio_file, raise_on_sigterm,
+                                sweep_temp_files)
+from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, write_list
+
+# per-utterance records of what the outputs were made from
+STAMP_DIR = "stamps"
+# options that do not change the outputs (or enter the stamp in another form:
+# the model by its weights, the prompts per utterance, the segments as applied)
+NOT_OUTPUT_OPTIONS = ("model", "data_dir", "output_dir", "key_file", "list_dir", "config", "device", "num_threads",
+                      "prompts", "segment_size", "hop_size")
+# bump when the way outputs are computed changes
+STAMP_VERSION = 1
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -89,29 +113,143 @@ def separate_per_category(sep, x: np.ndarray, fs: int, prompts: List[str]) -> Li
     return out
 
 
+def run_id(sep, args: argparse.Namespace) -> str:
+    """Hash of everything of this run that determines an utterance's outputs,
+    besides its prompts and mixture (see :data:`NOT_OUTPUT_OPTIONS`)."""
+    import hashlib
+
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_OUTPUT_OPTIONS}
+    run = {"version": STAMP_VERSION, "model": sep.fingerprint(), "options": options}
+    return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def utterance_stamp(run: str, prompts: List[str], wav: str) -> Optional[Dict[str, object]]:
+    """The stamp of an utterance's outputs (None if the mixture cannot be stat'ed)."""
+    try:
+        st = os.stat(wav)
+    except OSError:
+        return None
+    return {"run": run, "prompts": list(prompts), "mixture": [wav, st.st_size, st.st_mtime_ns]}
+
+
+def is_done(stamp_file: Path, expected: Optional[Dict[str, object]], paths: List[Path]) -> bool:
+    """All outputs exist and were made from what ``expected`` describes."""
+    if expected is None or not all(p.exists() for p in paths):
+        return False
+    try:
+        return json.loads(stamp_file.read_text(encoding="utf-8")) == expected
+    except (OSError, ValueError):
+        return False
+
+
+def pipe_problem(entry: str) -> Optional[str]:
+    """Why a wav.scp entry cannot be read (a Kaldi pipe command), else None."""
+    if entry.rstrip().endswith("|"):
+        return (f"wav.scp entry {entry.strip()!r} is a pipe command; pipe commands are never run "
+                "(list the path of an audio file)")
+    return None
+
+
+def output_paths(out: Path, utt: str, n: int) -> List[Path]:
+    """``wavs/<k>/<utt>.wav`` for k = 1..n."""
+    return [out / "wavs" / str(k) / f"{utt}.wav" for k in range(1, n + 1)]
+
+
+def remove_other_outputs(out: Path, utt: str, n: int) -> None:
+    """Remove ``wavs/<k>/<utt>.wav`` for k > n (outputs of a longer, earlier prompt list)."""
+    wavs = out / "wavs"
+    if not wavs.is_dir():
+        return
+    for d in wavs.iterdir():
+        if d.name.isdigit() and int(d.name) > n:
+            (d / f"{utt}.wav").unlink(missing_ok=True)
+
+
+def sweep_output_dirs(out: Path, lists: Path) -> None:
+    """Remove temporary files of killed runs from every directory this command writes to."""
+    dirs = [out, lists, out / STAMP_DIR]
+    if (out / "wavs").is_dir():
+        dirs += [d for d in (out / "wavs").iterdir() if d.is_dir()]
+    for d in dirs:
+        sweep_temp_files(d)
+
+
+def separate_utterance(sep, wav: str, plist: List[str], eval_mode: str, paths: List[Path]) -> None:
+    """Separate one mixture file into ``paths`` (one per prompt, atomic writes)."""
+    check_audio_file(wav, scan_nonfinite=False)  # missing, FIFO, unreadable, truncated, empty
+    x, fs = sf.read(wav, dtype="float32")
+    if eval_mode == "single" and sep.vocab is not None:
+        est = separate_per_category(sep, x, fs, plist)
+    else:
+        est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
+    if len(est) != len(plist):
+        raise ValueError(f"the model gave {len(est)} outputs for prompts {plist}")
+    for p, e in zip(paths, est):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(p, lambda tmp, e=e: sf.write(tmp, e, fs, subtype="FLOAT", format="WAV"))
+
+
+def write_lists(lists: Path, out: Path, used: Dict[str, List[str]]) -> None:
+    """``spk<k>.scp`` and ``utt2prompts``; ``spk<k>.scp`` of a longer, earlier prompt list are removed."""
+    lists.mkdir(parents=True, exist_ok=True)
+    kmax = max((len(v) for v in used.values()), default=0)
+    for k in range(1, kmax + 1):
+        write_list(lists / f"spk{k}.scp",
+                   ((u, str(out / "wavs" / str(k) / f"{u}.wav")) for u, v in used.items() if len(v) >= k))
+    for f in lists.glob("spk*.scp"):
+        m = re.fullmatch(r"spk([0-9]+)\.scp", f.name)
+        if m and int(m.group(1)) > kmax:
+            f.unlink()
+    write_list(lists / "utt2prompts", used.items())
+
+
+def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str, List[str]], object]:
+    """(wav.scp, the utterances to separate, utt2prompts or {}, the separator);
+    ``ValueError`` / ``OSError`` / ``KeyError`` on problems."""
+    from tuss_plugin.inference import SeparateAudio
+
+    data = Path(args.data_dir)
+    wavs = read_scp(data / "wav.scp")
+    keys = list(wavs)
+    if args.key_file:
+        keys = [k for k, _ in read_list(args.key_file, min_fields=1)]
+    if not keys:
+        raise ValueError(f"{args.key_file or data / 'wav.scp'}: no utterances to separate")
+    prompts = read_dict(data / "utt2prompts") if args.prompts is None else {}
+    sep = SeparateAudio.from_pretrained(args.model, device=args.device,
+                                        segment_size=args.segment_size, hop_size=args.hop_size)
+    return wavs, keys, prompts, sep
+
+
 def main(cmd: Optional[List[str]] = None) -> int:
     args = parse_args(cmd)
+    try:
+        with raise_on_sigterm():
+            return run(args)
+    except Terminated:
+        print("tuss_inference: terminated; finished utterances are kept, re-run to complete", file=sys.stderr)
+        return 143
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command (see the module docstring); returns the exit status."""
     import torch
 
     from tuss_plugin.cpu_memory import retain_freed_memory
-    from tuss_plugin.inference import SeparateAudio
 
     retain_freed_memory()
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     data, out = Path(args.data_dir), Path(args.output_dir)
+    lists = Path(args.list_dir) if args.list_dir else out
     try:
-        wavs = read_scp(data / "wav.scp")
-        keys = list(wavs)
-        if args.key_file:
-            keys = [line.split()[0] for line in open(args.key_file, encoding="utf-8") if line.strip()]
-        prompts = read_dict(data / "utt2prompts") if args.prompts is None else {}
-        sep = SeparateAudio.from_pretrained(args.model, device=args.device,
-                                            segment_size=args.segment_size, hop_size=args.hop_size)
+        wavs, keys, prompts, sep = load(args)
         fixed = sep.validate_prompts(args.prompts) if args.prompts is not None and sep.vocab is not None else None
+        rid = run_id(sep, args)
     except (OSError, ValueError, KeyError) as e:
         print(f"tuss_inference: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
+    sweep_output_dirs(out, lists)
     used = {}
     failed = []
     t0 = time.time()
@@ -120,6 +258,9 @@ def main(cmd: Optional[List[str]] = None) -> int:
         try:
             if utt not in wavs:
                 raise ValueError(f"not in {data / 'wav.scp'}")
+            problem = pipe_problem(wavs[utt])
+            if problem:
+                raise ValueError(problem)
             if sep.vocab is None:
                 # separators without prompts (e.g. a stock ESPnet specialist): outputs
                 # are labelled with the reference prompts, in order
@@ -133,22 +274,18 @@ def main(cmd: Optional[List[str]] = None) -> int:
             failed.append(f"{utt}: {' '.join(str(e).split())}")
             continue
         used[utt] = plist
-        paths = [out / "wavs" / str(k) / f"{utt}.wav" for k in range(1, len(plist) + 1)]
-        if all(p.exists() for p in paths):
+        paths = output_paths(out, utt, len(plist))
+        stamp_file = out / STAMP_DIR / f"{utt}.json"
+        expected = utterance_stamp(rid, plist, wavs[utt])
+        if is_done(stamp_file, expected, paths):
             n_skipped += 1
             continue
         try:
-            check_audio_file(wavs[utt], scan_nonfinite=False)  # missing, unreadable, truncated, empty
-            x, fs = sf.read(wavs[utt], dtype="float32")
-            if args.eval_mode == "single" and sep.vocab is not None:
-                est = separate_per_category(sep, x, fs, plist)
-            else:
-                est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
-            if len(est) != len(plist):
-                raise ValueError(f"the model gave {len(est)} outputs for prompts {plist}")
-            for p, e in zip(paths, est):
-                p.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(p, lambda tmp, e=e: sf.write(tmp, e, fs, subtype="FLOAT", format="WAV"))
+            stamp_file.unlink(missing_ok=True)  # the outputs change from here on
+            separate_utterance(sep, wavs[utt], plist, args.eval_mode, paths)
+            remove_other_outputs(out, utt, len(plist))
+            stamp_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(stamp_file, json.dumps(expected) + "\n")
         except (ValueError, OSError, RuntimeError) as e:
             msg = " ".join(str(e).split())
             failed.append(f"{utt}: {msg if wavs[utt] in msg else wavs[utt] + ': ' + msg}")
@@ -163,13 +300,7 @@ def main(cmd: Optional[List[str]] = None) -> int:
         print(f"tuss_inference: {len(failed)} of {len(keys)} utterances failed (listed on stderr); "
               f"separated {n_done}, already done {n_skipped}; re-run to complete", flush=True)
         return 1
-    lists = Path(args.list_dir) if args.list_dir else out
-    lists.mkdir(parents=True, exist_ok=True)
-    kmax = max((len(v) for v in used.values()), default=0)
-    for k in range(1, kmax + 1):
-        write_list(lists / f"spk{k}.scp",
-                   ((u, str(out / "wavs" / str(k) / f"{u}.wav")) for u, v in used.items() if len(v) >= k))
-    write_list(lists / "utt2prompts", used.items())
+    write_lists(lists, out, used)
     print(f"tuss_inference: separated {n_done}, already done {n_skipped} -> {out}")
     return 0
 

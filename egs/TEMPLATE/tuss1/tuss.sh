@@ -83,7 +83,9 @@ Options:
   --inference_config       YAML of tuss_inference options (segment_size, hop_size, ...)
   --inference_args         extra tuss_inference arguments
   --inference_model        model file in the exp dir (${inference_model})
-  --inference_tag          name prefix of inference dirs (default: enhanced)
+  --inference_tag          name prefix of inference dirs (default: enhanced, plus
+                           _<prompts> with --inference_prompts and _<model> when
+                           --inference_model is not ${inference_model})
   --inference_prompts      separate every test mixture with this prompt list
                            instead of its utt2prompts (e.g. "speech sfxbg")
   --eval_modes             "all" (one pass with all prompts), "single" (one pass
@@ -96,6 +98,7 @@ HELP
 
 . ./path.sh
 . ./cmd.sh
+default_inference_model=${inference_model}  # another model gets its own inference dirs
 . utils/parse_options.sh
 
 if [ $# -ne 0 ]; then
@@ -131,6 +134,7 @@ stats_dir=${expdir}/tuss_stats_${train_set}_${fs}
 if [ -z "${inference_tag}" ]; then
     inference_tag=enhanced
     [ -n "${inference_prompts}" ] && inference_tag+="_$(sanitize "${inference_prompts}")"
+    [ "${inference_model}" != "${default_inference_model}" ] && inference_tag+="_$(sanitize "${inference_model%.pth}")"
 fi
 for m in ${eval_modes}; do
     case ${m} in all|single) ;; *) echo "$0: --eval_modes: unknown mode '${m}' (all, single)" >&2; exit 1;; esac
@@ -306,15 +310,17 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
         logdir=${out}/logdir
         mkdir -p "${logdir}"
         _nj=$(min "${inference_nj}" "$(wc -l < "${dumpdir}/raw/${dset}/wav.scp")")
-        rm -f "${logdir}"/keys.*.scp
+        rm -rf "${logdir}"/keys.*.scp "${logdir}"/output.*  # lists of an earlier run
         split_scp.py --num "${_nj}" "${dumpdir}/raw/${dset}/wav.scp" "${logdir}/keys.JOB.scp"
         # shellcheck disable=SC2086
         ${decode_cmd} --gpu "${ngpu}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
             python3 -m tuss_plugin.bin.tuss_inference --model "${exp}/${inference_model}" \
             --data_dir "${dumpdir}/raw/${dset}" --key_file "${logdir}/keys.JOB.scp" \
             --output_dir "${out}" --list_dir "${logdir}/output.JOB" --eval_mode "${mode}" ${inf_opts} ${inference_args}
-        for f in "${logdir}"/output.1/*; do
-            name=$(basename "${f}")
+        # tuss_inference redoes the utterances whose stamp (model weights, prompts,
+        # segments, options) does not match; lists of a longer prompt list go
+        rm -f "${out}"/spk*.scp
+        for name in $(find "${logdir}"/output.* -type f -printf '%f\n' | sort -u); do
             cat "${logdir}"/output.*/"${name}" 2>/dev/null | sort > "${out}/${name}"
         done
         echo "${mode}" > "${out}/eval_mode"
