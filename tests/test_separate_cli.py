@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """tuss-separate: files in, one file per prompt out, clear errors."""
 import os
+import signal
 import subprocess
 import sys
 
@@ -90,3 +91,27 @@ def test_console_script_installed(model_dir, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o" / "a" / "1_speech.wav").exists()
+
+
+def test_second_run_on_the_same_outputs_is_refused(model_dir, tmp_path, capsys):
+    from test_stale_outputs import _exit_code, _forked, _long_input, _wait_until
+
+    first = _long_input(tmp_path / "a" / "take.wav")
+    second = _long_input(tmp_path / "b" / "take.wav", seconds=0.05)  # same stem: same output dir
+    out = tmp_path / "out"
+    dest = out / "take"
+    pid = _forked(lambda: separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(out), "--segment", "0.1",
+                                         "--quiet", str(first)]))
+    try:
+        _wait_until(pid, lambda: dest.is_dir() and any(dest.glob(".1_speech.wav.*")))
+        rc = separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(out), "--quiet", str(second)])
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        _exit_code(pid)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert str(dest) in err[0] and "another tuss-separate run is writing" in err[0], err
+    assert not (dest / "1_speech.wav").exists()
+    # once the first run has ended, the outputs can be written
+    assert separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(out), "--quiet", str(second)]) == 0
+    assert sf.info(dest / "1_speech.wav").frames == 2400
