@@ -8,8 +8,8 @@ Checks: wav.scp and utt2prompts exist, keys are unique, sorted and valid ids
 (the rule of tuss_plugin/kaldi_io.py: ids become file names, so no '/', '..',
 control characters, leading '.' or '-'), no entry is a pipe command (pipes are
 never run), no file is both a mixture and a reference or listed twice for one
-utterance (at the same utt2channel channel), every mixture has a prompt list that is valid (known names, not empty, no forbidden
-combination), spk<k>.scp holds exactly the utterances with >= k prompts (or
+utterance (at the same utt2channel channel), every mixture has a prompt list
+that is valid (known names, not empty, no forbidden combination), spk<k>.scp holds exactly the utterances with >= k prompts (or
 spk.scp lists one reference per prompt), utt2spk/spk2utt agree when present.
 An optional utt2channel (`<utt> <channel>`, 0-based) selects one channel of the
 mixture and of the references of an utterance. In wav.scp and spk<k>.scp the rest
