@@ -26,6 +26,13 @@ def task_of(prompts: Sequence[str]) -> str:
     return "+".join(prompts)
 
 
+# the authors' SI-SDR is limited to [-70, 70] dB (their test step's clamp_db)
+SI_SDR_CLAMP_DB = 70.0
+# the output label (utt2prompts of an inference dir) of a separator without prompts
+# whose outputs are interchangeable (no output slots): any source of the mixture
+INTERCHANGEABLE = "*"
+
+
 def _dot(a, b):
     return float(np.dot(a, b))
 
@@ -37,6 +44,22 @@ def si_snr(est: np.ndarray, ref: np.ndarray, eps: float = 1e-8) -> float:
     proj = _dot(est, ref) / (_dot(ref, ref) + eps) * ref
     noise = est - proj
     return 10 * np.log10((_dot(proj, proj) + eps) / (_dot(noise, noise) + eps))
+
+
+def si_sdr(est: np.ndarray, ref: np.ndarray, clamp_db: float = SI_SDR_CLAMP_DB) -> float:
+    """Scale-invariant SDR (dB) as the TUSS authors score: no mean removal, clamped.
+
+    fast_bss_eval's SI-SDR (``fast_bss_eval.si_sdr``, ``zero_mean=False``) of one
+    output against one reference: 10 log10(|a s|^2 / |a s - y|^2) with the optimal
+    scale a = <s, y> / |s|^2 (s the reference, y the output), limited to
+    [-clamp_db, clamp_db] (the authors' test step uses 70 dB). An all-zero output
+    scores -clamp_db.
+    """
+    import fast_bss_eval
+
+    val = fast_bss_eval.si_sdr(np.asarray(ref, dtype=np.float64)[None], np.asarray(est, dtype=np.float64)[None],
+                               zero_mean=False, clamp_db=clamp_db)  # (1,)
+    return float(np.asarray(val).reshape(-1)[0])
 
 
 def snr(est: np.ndarray, ref: np.ndarray, eps: float = 1e-8) -> float:
@@ -81,6 +104,38 @@ def match_outputs(ref_prompts: Sequence[str], inf_prompts: Sequence[str],
         best = max(cands, key=lambda c: sum(score[ir] for ir in c))
         pairs.extend(best)
     return sorted(pairs)
+
+
+def match_fixed_outputs(refs: List[np.ndarray], infs: List[np.ndarray]) -> List[tuple]:
+    """Pair the interchangeable outputs of a fixed-output separator with the references.
+
+    The references are padded with silence to the number of outputs S and the
+    assignment over all outputs minimises the summed training criterion
+    (:class:`tuss_plugin.loss.criterions.SNRWithZeroRefLoss` with its defaults,
+    the paper's soft-thresholded negative SNR with the zero-reference term, the
+    sum of the references as the mixture), the objective of the category-wise
+    PIT of training for a model without prompts, solved exactly as a linear
+    assignment. Returns ``(inf_index, ref_index)`` pairs of the real references
+    only, sorted; needs ``len(refs) <= len(infs)``.
+    """
+    import torch
+    from scipy.optimize import linear_sum_assignment
+
+    from tuss_plugin.loss.criterions import SNRWithZeroRefLoss
+
+    n_ref, n_out = len(refs), len(infs)
+    if n_ref > n_out:
+        raise ValueError(f"{n_ref} references for {n_out} outputs")
+    ref = torch.from_numpy(np.stack(refs).astype(np.float64))  # (N, L)
+    ref = torch.cat([ref, ref.new_zeros(n_out - n_ref, ref.shape[1])])  # (S, L)
+    inf = torch.from_numpy(np.stack(infs).astype(np.float64))  # (S, L)
+    mix = ref.sum(0, keepdim=True).expand(n_out, -1)  # (S, L)
+    criterion = SNRWithZeroRefLoss()
+    with torch.no_grad():
+        # cost[r, i]: loss of output i against (padded) reference r
+        cost = torch.stack([criterion(ref[r : r + 1].expand(n_out, -1), inf, mix) for r in range(n_out)])  # (S, S)
+    rows, cols = linear_sum_assignment(cost.numpy())
+    return sorted((int(i), int(r)) for r, i in zip(rows, cols) if r < n_ref)
 
 
 def summarize(rows: List[Dict], keys=("si_snr", "si_snri", "snr", "sdr")) -> Dict[str, float]:

@@ -5,16 +5,28 @@
     python -m tuss_plugin.bin.score --ref_dir dump/raw/test \
         --inf_dir exp/enh_x/enhanced_test --output exp/enh_x/enhanced_test/scoring/scores.tsv
 
-For every output: SI-SNR, SI-SNR improvement over the mixture, SNR and SDR
-(BSS-Eval with a 512-tap filter, fast_bss_eval). Outputs are paired with
-references of the same prompt only (best SI-SNR assignment inside repeated
-prompts), so a prompt list other than the references' (``--inference_prompts``)
-scores whatever categories both share. All-zero references get no score.
-Writes one tab-separated row per output.
+For every output: SI-SNR (zero-mean, unclamped), SI-SNR improvement over the
+mixture, SNR, SDR (BSS-Eval with a 512-tap filter, fast_bss_eval) and
+``si_sdr``, the TUSS authors' SI-SNR (fast_bss_eval's SI-SDR without mean
+removal, clamped to +-70 dB; the Table III columns read it); see
+:mod:`tuss_plugin.metrics`. Outputs are paired with references of the same
+prompt only (best SI-SNR assignment inside repeated prompts), so a prompt list
+other than the references' (``--inference_prompts``) scores whatever
+categories both share. All-zero references get no score. Writes one
+tab-separated row per scored output, labelled with its reference's prompt.
+
+Fixed-output separators with interchangeable outputs (no prompts and no output
+slots: every output labelled ``*``, :data:`tuss_plugin.metrics.INTERCHANGEABLE`,
+in the inference dir's ``utt2prompts``): the references are padded with
+silence to the number of outputs, the assignment is solved over all outputs
+with the training criterion (:func:`tuss_plugin.metrics.match_fixed_outputs`)
+and only the outputs matched to real references are scored, as the TUSS paper
+evaluates its conventional models.
 
 Nothing is cut, resampled or guessed to make signals fit: an utterance is
 refused, with one line naming it, when its reference count differs from its
-prompt count (or its output count from its output prompts), when a file is
+prompt count (or its output count from its output prompts), when it has more
+references than interchangeable outputs, when a file is
 missing, unreadable or a pipe command (``... |``, never run), or when a
 reference or output differs from the mixture in rate, length or channel count
 (:func:`refusal` holds these rules). The summary line counts the refused
@@ -37,9 +49,10 @@ import soundfile as sf
 
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_not_pipe, read_dict, read_list, read_scp
-from tuss_plugin.metrics import match_outputs, sdr, si_snr, snr, task_of
+from tuss_plugin.metrics import (INTERCHANGEABLE, match_fixed_outputs, match_outputs, sdr, si_sdr, si_snr, snr,
+                                  task_of)
 
-COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr"]
+COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
 
 
 def _museval_metrics():
@@ -80,14 +93,21 @@ class ScoreEntry(NamedTuple):
     outs: List[Optional[str]]  # None: the utterance is missing from that spk<k>.scp of the outputs
     out_prompts: List[str]
 
+    @property
+    def interchangeable(self) -> bool:
+        """The outputs of a fixed-output separator without output slots (all labelled ``*``)."""
+        return INTERCHANGEABLE in self.out_prompts
+
 
 def refusal(entry: ScoreEntry) -> Optional[str]:
     """Why ``entry`` cannot be scored (one line), or None.
 
     The one place of the pairing rules: one reference per reference prompt and
     one output per output prompt (otherwise an output would meet the reference
-    of another prompt), every file a readable audio file and no pipe command,
-    and references and outputs at the mixture's rate, length and channel count.
+    of another prompt), interchangeable outputs (``*``) not mixed with prompted
+    ones and at least as many as references, every file a readable audio file
+    and no pipe command, and references and outputs at the mixture's rate,
+    length and channel count.
     """
     if len(entry.refs) != len(entry.ref_prompts):
         return (f"{len(entry.refs)} reference(s) for {len(entry.ref_prompts)} prompt(s) "
@@ -97,6 +117,12 @@ def refusal(entry: ScoreEntry) -> Optional[str]:
         return f"no output {missing[0]} (not in spk{missing[0]}.scp of the outputs)"
     if len(entry.outs) != len(entry.out_prompts):
         return f"{len(entry.outs)} output(s) for {len(entry.out_prompts)} prompt(s) (utt2prompts of the outputs)"
+    if entry.interchangeable and set(entry.out_prompts) != {INTERCHANGEABLE}:
+        return (f"output prompts {entry.out_prompts} mix interchangeable outputs ({INTERCHANGEABLE}) "
+                "with prompted ones (utt2prompts of the outputs)")
+    if entry.interchangeable and len(entry.refs) > len(entry.outs):
+        return (f"{len(entry.refs)} reference(s) for {len(entry.outs)} interchangeable output(s) "
+                "(more sources than outputs)")
     files = [("mixture", entry.mix)] + [(f"reference {k}", p) for k, p in enumerate(entry.refs, 1)]
     files += [(f"output {k}", p) for k, p in enumerate(entry.outs, 1)]
     try:
@@ -117,26 +143,35 @@ def _read(path: str) -> Tuple[np.ndarray, int]:
     return (x[:, 0] if x.shape[1] == 1 else x.mean(1)), fs
 
 
+def pair_outputs(entry: ScoreEntry, refs: List[np.ndarray], infs: List[np.ndarray]) -> List[Tuple[int, int]]:
+    """``(output index, reference index)`` pairs of ``entry`` with a non-silent reference:
+    by prompt (:func:`match_outputs`), or for interchangeable outputs by the padded
+    assignment over all outputs (:func:`match_fixed_outputs`)."""
+    if entry.interchangeable:
+        pairs = match_fixed_outputs(refs, infs)
+    else:
+        pairs = match_outputs(entry.ref_prompts, entry.out_prompts, refs, infs)
+    return [(i, r) for i, r in pairs if np.any(refs[r])]
+
+
 def score_utterance(entry: ScoreEntry, use_museval: bool = False) -> List[dict]:
-    """One row per output paired with a non-silent reference; ``entry`` must
-    pass :func:`refusal` (equal rates and lengths: nothing is cut)."""
+    """One row per output paired with a non-silent reference, labelled with the
+    reference's prompt; ``entry`` must pass :func:`refusal` (equal rates and
+    lengths: nothing is cut)."""
     mix, fs = _read(entry.mix)
     refs = [_read(p)[0] for p in entry.refs]
     infs = [_read(p)[0] for p in entry.outs]
-    utt, ref_prompts, inf_prompts = entry.utt, entry.ref_prompts, entry.out_prompts
-    task = task_of(ref_prompts)
+    task = task_of(entry.ref_prompts)
+    pairs = pair_outputs(entry, refs, infs)
     rows = []
-    for i, r in match_outputs(ref_prompts, inf_prompts, refs, infs):
-        if not np.any(refs[r]):
-            continue
+    for i, r in pairs:
         s = si_snr(infs[i], refs[r])
         rows.append({
-            "utt": utt, "output": i + 1, "prompt": inf_prompts[i], "task": task,
+            "utt": entry.utt, "output": i + 1, "prompt": entry.ref_prompts[r], "task": task,
             "si_snr": s, "si_snri": s - si_snr(mix, refs[r]),
-            "snr": snr(infs[i], refs[r]), "sdr": sdr(infs[i], refs[r]),
+            "snr": snr(infs[i], refs[r]), "sdr": sdr(infs[i], refs[r]), "si_sdr": si_sdr(infs[i], refs[r]),
         })
     if use_museval and rows:
-        pairs = [(i, r) for i, r in match_outputs(ref_prompts, inf_prompts, refs, infs) if np.any(refs[r])]
         vals = museval_sdr([refs[r] for _, r in pairs], [infs[i] for i, _ in pairs], fs)
         for row, v in zip(rows, vals):
             row["museval_sdr"] = v

@@ -245,6 +245,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         wavs, keys, prompts, sep = load(args)
         fixed = sep.validate_prompts(args.prompts) if args.prompts is not None and sep.vocab is not None else None
+        if args.eval_mode == "single" and sep.vocab is None:
+            raise ValueError("--eval_mode single needs a model with prompts (one pass per prompt category); "
+                             "this model has fixed outputs and no prompts: use --eval_mode all")
         rid = run_id(sep, args)
     except (OSError, ValueError, KeyError) as e:
         print(f"tuss_inference: error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -262,9 +265,16 @@ def run(args: argparse.Namespace) -> int:
             if problem:
                 raise ValueError(problem)
             if sep.vocab is None:
-                # separators without prompts (e.g. a stock ESPnet specialist): outputs
-                # are labelled with the reference prompts, in order
-                plist = args.prompts or prompts[utt]
+                # separators without prompts: with output slots (output_prompts) output k is
+                # reference k, labelled with the reference prompts in order; without (the
+                # conventional unified model, stock ESPnet separators) all S outputs are
+                # written, labelled interchangeable, and score pairs them by assignment
+                from tuss_plugin.metrics import INTERCHANGEABLE
+
+                if getattr(sep.model.separator, "output_prompts", None) is not None:
+                    plist = args.prompts or prompts[utt]
+                else:
+                    plist = [INTERCHANGEABLE] * sep.model.separator.num_spk
             else:
                 plist = fixed if fixed is not None else sep.validate_prompts(prompts[utt])
         except KeyError:
