@@ -341,15 +341,35 @@ def resolve_model_files(
     config = path / "config.yaml"
     if not config.exists():
         raise FileNotFoundError(f"{path}: no config.yaml in the model directory")
+    model = default_model_file(path)
+    logger.info("%s: model file %s", path, model.name)
+    return config, model
+
+
+def default_model_file(model_dir: Union[str, Path]) -> Path:
+    """The model file of an experiment (or imported) directory.
+
+    The first of :data:`MODEL_FILE_CANDIDATES` that exists (a link counts only
+    if its target does), else the ``<N>epoch.pth`` of the highest N. For an
+    ESPnet experiment that is ``valid.loss.ave.pth``, the average of the
+    ``keep_nbest_models`` best epochs by validation loss (the authors evaluate
+    this average), then ``valid.loss.best.pth``, ``latest.pth``,
+    ``checkpoint.pth``. ``SeparateAudio.from_pretrained`` and the recipes'
+    default ``--inference_model`` (stages 5, 7, 8) both use this rule.
+    Raises ``FileNotFoundError`` (one line naming the directory) if there is none.
+    """
+    d = Path(model_dir)
     for name in MODEL_FILE_CANDIDATES:
-        if (path / name).exists():
-            return config, path / name
-    epochs = sorted(path.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0] or 0))
+        if (d / name).is_file():
+            return d / name
+    epochs = {}  # N -> <N>epoch.pth
+    for p in d.glob("*epoch.pth"):
+        m = re.fullmatch(r"(\d+)epoch\.pth", p.name)
+        if m and p.is_file():
+            epochs[int(m.group(1))] = p
     if epochs:
-        return config, epochs[-1]
-    raise FileNotFoundError(
-        f"{path}: no model file ({', '.join(MODEL_FILE_CANDIDATES)} or <N>epoch.pth)"
-    )
+        return epochs[max(epochs)]
+    raise FileNotFoundError(f"{d}: no model file ({', '.join(MODEL_FILE_CANDIDATES)} or <N>epoch.pth)")
 
 
 def _download(tag: str, cache_dir: Optional[str] = None):

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Recipe stage 8: an upload-ready model directory with a model card.
 
-    python -m tuss_plugin.bin.make_model_card --packed exp/x/x_valid.loss.best.zip \
+    python -m tuss_plugin.bin.make_model_card --packed exp/x/x_valid.loss.ave.zip \
         --exp exp/x --outdir exp/x/model_card [--recipe mini_tuss]
 
 Unpacks the ESPnet pack (``meta.yaml`` at the root, as the ESPnet model zoo and

@@ -48,7 +48,7 @@ tag=
 pretrained_model=
 inference_config=
 inference_args=
-inference_model=valid.loss.best.pth
+inference_model=  # empty: the experiment's default model file (resolve_inference_model)
 inference_tag=
 inference_prompts=
 eval_modes=all
@@ -82,10 +82,15 @@ Options:
   --pretrained_model       initialise from this .pth (ESPnet --init_param)
   --inference_config       YAML of tuss_inference options (segment_size, hop_size, ...)
   --inference_args         extra tuss_inference arguments
-  --inference_model        model file in the exp dir (${inference_model})
+  --inference_model        model file in the exp dir for stages 5, 7, 8 (default: the
+                           first of valid.loss.ave.pth (ESPnet's average of the
+                           keep_nbest_models best epochs by validation loss, as the
+                           paper evaluates), valid.loss.best.pth, latest.pth,
+                           checkpoint.pth, the last <N>epoch.pth; the rule of
+                           SeparateAudio.from_pretrained)
   --inference_tag          name prefix of inference dirs (default: enhanced, plus
                            _<prompts> with --inference_prompts and _<model> when
-                           --inference_model is not ${inference_model})
+                           --inference_model is given)
   --inference_prompts      separate every test mixture with this prompt list
                            instead of its utt2prompts (e.g. "speech sfxbg")
   --eval_modes             "all" (one pass with all prompts), "single" (one pass
@@ -131,6 +136,20 @@ if [ -z "${tag}" ]; then
 fi
 exp=${expdir}/enh_${tag}
 stats_dir=${expdir}/tuss_stats_${train_set}_${fs}
+# the model file of stages 5, 7 and 8: --inference_model, else the default of the
+# experiment as SeparateAudio.from_pretrained picks it (one rule:
+# tuss_plugin.inference.default_model_file), looked up once training has written it
+resolve_inference_model() {
+    [ -n "${inference_model}" ] && return 0
+    inference_model=$(python3 -c 'import sys
+from tuss_plugin.inference import default_model_file
+try:
+    print(default_model_file(sys.argv[1]).name)
+except FileNotFoundError as e:
+    sys.exit(f"tuss.sh: {e}")' "${exp}" | tail -n 1) || exit 1
+    log "Model file: ${exp}/${inference_model} (default of --inference_model: valid.loss.ave.pth," \
+        "else valid.loss.best.pth, latest.pth, checkpoint.pth, <N>epoch.pth)"
+}
 if [ -z "${inference_tag}" ]; then
     inference_tag=enhanced
     [ -n "${inference_prompts}" ] && inference_tag+="_$(sanitize "${inference_prompts}")"
@@ -297,6 +316,7 @@ fi
 
 # ---------------------------------------------------------------- stage 5
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
+    resolve_inference_model
     log "Stage 5: inference with ${exp}/${inference_model}"
     inf_opts=""
     [ -n "${inference_config}" ] && inf_opts+=" --config ${inference_config}"
@@ -357,7 +377,11 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! ${skip_eval}; then
 fi
 
 # ---------------------------------------------------------------- stage 7
-packed=${exp}/${exp##*/}_${inference_model%.pth}.zip
+packed=
+if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 7 ] && ! ${skip_packing}; then
+    resolve_inference_model
+    packed=${exp}/${exp##*/}_${inference_model%.pth}.zip
+fi
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! ${skip_packing}; then
     log "Stage 7: packing -> ${packed}"
     pack_opts=()
