@@ -144,7 +144,8 @@ def test_musdb18hq_recipe_stages_1_2(musdb_run, roots):
         d = work / "data" / f"{s}_musdb18hq"
         wavs = read_scp(d / "wav.scp")
         chans = read_dict(d / "utt2channel")
-        assert len(wavs) == 2 * len(names)  # two mono utterances per stereo track
+        # two mono utterances per stereo test track; validation: channel 0 only, as the authors
+        assert len(wavs) == (1 if s == "dev" else 2) * len(names)
         assert sorted(set(wavs.values())) == sorted(str(roots["MUSDB18HQ"] / ("train" if s == "dev" else "test")
                                                         / n / "mixture.wav") for n in names)
         assert {u: c[0] for u, c in chans.items()} == {u: "0" if u.endswith("_CH1") else "1" for u in wavs}
@@ -156,7 +157,7 @@ def test_musdb18hq_recipe_stages_1_2(musdb_run, roots):
     utt = sorted(u for u in read_scp(d / "wav.scp") if u.endswith("_CH2"))[0]
     stems = read_refs(d)[utt]
     assert stems[0].endswith("drums.wav")
-    assert "&" in read_refs(work / "data" / "dev_musdb18hq")["musdb18hq_Johnny_Lokke_-_Promises_Lies_CH2"][0]
+    assert "&" in read_refs(work / "data" / "dev_musdb18hq")["musdb18hq_Johnny_Lokke_-_Promises_Lies_CH1"][0]
     dumped = read_refs(work / "dump" / "raw" / "test_musdb18hq")[utt]
     for src, out in zip(stems, dumped):
         np.testing.assert_allclose(sf.read(out)[0], sf.read(src)[0][:, 1], atol=1e-6)
@@ -184,13 +185,13 @@ def test_unified_data_sh(roots, tmp_path):
     work = recipe_copy(tmp_path, "unified")
     env = {k: roots[k] for k in ("VCTK_DEMAND", "WHAM", "FUSS", "MUSDB18HQ", "DNR")}
     r = run(["local/data.sh"], work, env)
-    counts = {"vctk_demand": (3, 3), "wham": (3, 2), "fuss": (4, 2), "musdb18hq": (4, 4), "dnr": (3, 2)}
+    counts = {"vctk_demand": (3, 3), "wham": (3, 2), "fuss": (4, 2), "musdb18hq": (2, 4), "dnr": (3, 2)}
     for c, (n_dev, n_test) in counts.items():
         assert len(read_scp(work / "data" / f"dev_{c}" / "wav.scp")) == n_dev, c
         assert len(read_scp(work / "data" / f"test_{c}" / "wav.scp")) == n_test, c
     dev = work / "data" / "dev"
     assert len(read_scp(dev / "wav.scp")) == sum(n for n, _ in counts.values())
-    assert len(read_dict(dev / "utt2channel")) == 4
+    assert len(read_dict(dev / "utt2channel")) == 2
     assert validate_data_dir.validate(dev) == []
     assert (work / "data" / "local" / "vctk_demand" / "noise_testset_wav").is_dir()
 
@@ -282,8 +283,7 @@ def test_rerun_does_nothing(roots, tmp_path, capsys):
 
 def test_musdb18hq_dev_selection(roots, tmp_path):
     dirs = musdb18hq.prepare(roots["MUSDB18HQ"], data_dir=tmp_path, sets=["dev"], num_dev=1)
-    assert sorted(read_scp(dirs["dev_musdb18hq"] / "wav.scp")) == [
-        "musdb18hq_Actions_-_One_Minute_Smile_CH1", "musdb18hq_Actions_-_One_Minute_Smile_CH2"]
+    assert sorted(read_scp(dirs["dev_musdb18hq"] / "wav.scp")) == ["musdb18hq_Actions_-_One_Minute_Smile_CH1"]
 
 
 # ------------------------------------------------------------------ errors

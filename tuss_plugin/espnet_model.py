@@ -6,7 +6,8 @@ subclass passes ``prompts`` (B, N) ids to the separator through
 ``additional["prompts"]`` (and on to the loss wrappers through ``others``).
 It also applies the released models' variance normalisation
 ``mix / (std(mix) + eps)`` (ESPnet's own has no eps, which turns a silent
-mixture into NaN).
+mixture into NaN), and can separate long inputs segment-wise before the loss
+(``segment_samples``: the TUSS authors' validation of long tracks).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from espnet2.enh.decoder.abs_decoder import AbsDecoder
 from espnet2.enh.encoder.abs_encoder import AbsEncoder
 from espnet2.enh.espnet_model import ESPnetEnhancementModel
+from espnet2.enh.loss.criterions.time_domain import TimeDomainLoss
 from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 from espnet2.enh.separator.abs_separator import AbsSeparator
 
@@ -96,6 +98,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         speech_mix_lengths: Optional[torch.Tensor] = None,
         prompts: Optional[torch.Tensor] = None,
         prompts_lengths: Optional[torch.Tensor] = None,
+        segment_samples: Optional[int] = None,
         **kwargs,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         """Separate and compute the loss.
@@ -105,6 +108,13 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
             speech_mix_lengths: (B,).
             prompts: (B, N) prompt ids (1-based; 0 = padding), or None.
             prompts_lengths: (B,) number of prompts per item.
+            segment_samples: None (default): separate the whole input. A length:
+                inputs longer than it are separated in consecutive segments of
+                this many samples, the last one zero-padded, a segment whose
+                mixture is all zero gives zero outputs; the outputs are joined,
+                cut to the input length and the loss is computed on the whole
+                signal (the TUSS authors' validation of long tracks, 6-s
+                segments). Needs losses on waveforms (or spectra of them).
             kwargs: ``speech_ref1..speech_refN`` (B, L); ``utt_id`` is ignored.
         """
         refs = []
@@ -135,7 +145,11 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         speech_mix = speech_mix[:, :max_len]
         refs = [r[:, :max_len] for r in refs]
 
-        speech_pre, feature_mix, feature_pre, others = self.separate(speech_mix, lengths, prompts)
+        if segment_samples is not None and max_len > int(segment_samples):
+            speech_pre, others = self.separate_segments(speech_mix, prompts, int(segment_samples))
+            feature_mix, feature_pre = None, None  # no spectra of the whole input
+        else:
+            speech_pre, feature_mix, feature_pre, others = self.separate(speech_mix, lengths, prompts)
         prompt_free = getattr(self.separator, "vocab", None) is None
         if prompt_free and len(refs) < len(speech_pre):
             # conventional separators (fixed number of outputs): absent sources
@@ -156,6 +170,48 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
             num_spk=len(refs),
         )
         return loss, stats, weight
+
+    def separate_segments(
+        self, speech_mix: torch.Tensor, prompts, segment: int
+    ) -> Tuple[List[torch.Tensor], Dict]:
+        """Separation in consecutive, non-overlapping segments.
+
+        Args:
+            speech_mix: (B, L) mixtures.
+            prompts: as in :meth:`separate`.
+            segment: segment length in samples; the last segment is zero-padded
+                to it and its outputs are cut back.
+
+        Returns:
+            estimates (list of N (B, L)) and ``others`` for the loss (the
+            prompts only: the separator's per-segment outputs do not describe
+            the whole input).
+        """
+        self._check_waveform_losses()
+        B, L = speech_mix.shape
+        n_seg = -(-L // segment)
+        padded = torch.nn.functional.pad(speech_mix, (0, n_seg * segment - L))  # (B, n_seg * segment)
+        lengths = torch.full((B,), segment, dtype=torch.long, device=speech_mix.device)
+        pieces = []
+        for s in range(n_seg):
+            chunk = padded[:, s * segment : (s + 1) * segment]  # (B, segment)
+            est = self.separate(chunk, lengths, prompts)[0]  # N x (B, segment)
+            est = torch.stack([e[:, :segment] for e in est])  # (N, B, segment)
+            silent = (chunk == 0).all(dim=1)  # (B,): an all-zero segment gives zeros
+            pieces.append(est.masked_fill(silent[None, :, None], 0.0))
+        est = torch.cat(pieces, dim=-1)[..., :L]  # (N, B, L)
+        others = {"prompts": prompts} if isinstance(prompts, torch.Tensor) else {}
+        return list(est), others
+
+    def _check_waveform_losses(self) -> None:
+        """Segment-wise separation has no masks of the whole input."""
+        for w in self.loss_wrappers:
+            c = w.criterion
+            if not isinstance(c, TimeDomainLoss) and getattr(c, "compute_on_mask", False):
+                raise ValueError(
+                    f"loss {c.name} is computed on masks; segment-wise separation "
+                    "(segment_samples, --valid_segment_seconds) needs losses on waveforms"
+                )
 
     def collect_feats(
         self, speech_mix: torch.Tensor, speech_mix_lengths: torch.Tensor, **kwargs

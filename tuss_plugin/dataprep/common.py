@@ -56,7 +56,8 @@ class Mixture(NamedTuple):
 
     ``refs`` and ``prompts`` are in output order (one prompt per reference);
     ``channel`` selects one channel (0-based) of the mixture and of every
-    reference, ``None`` for mono files.
+    reference, ``None`` for mono files; ``corpus`` names the corpus the
+    mixture comes from (``utt2corpus``: validation weighs corpora equally).
     """
 
     utt: str
@@ -64,6 +65,7 @@ class Mixture(NamedTuple):
     refs: List[str]
     prompts: List[str]
     channel: Optional[int] = None
+    corpus: Optional[str] = None
 
 
 def check_utt_id(utt: str) -> str:
@@ -82,16 +84,20 @@ def safe_id(name: str) -> str:
     return out
 
 
-def write_data_dir(out_dir: PathLike, mixtures: Sequence[Mixture]) -> Path:
+def write_data_dir(out_dir: PathLike, mixtures: Sequence[Mixture], corpus: Optional[str] = None) -> Path:
     """Write ``wav.scp``, ``spk1..K.scp``, ``utt2prompts``, ``utt2spk``,
-    ``spk2utt`` and, when a mixture selects a channel, ``utt2channel``.
+    ``spk2utt``, when a mixture selects a channel ``utt2channel``, and when
+    mixtures name their corpus ``utt2corpus`` (then every one must).
 
+    ``corpus`` (default None) is the corpus of the mixtures that name none.
     Lists are sorted by key and written atomically; ``spk<k>.scp`` of an earlier
-    run beyond K (and a stale ``utt2channel``) are removed.
+    run beyond K (and a stale ``utt2channel`` or ``utt2corpus``) are removed.
     """
     out = Path(out_dir)
     if not mixtures:
         raise DataPrepError(f"{out}: no mixtures to write")
+    if corpus is not None:
+        mixtures = [m if m.corpus else m._replace(corpus=corpus) for m in mixtures]
     seen = set()
     for m in mixtures:
         check_utt_id(m.utt)
@@ -117,7 +123,21 @@ def write_data_dir(out_dir: PathLike, mixtures: Sequence[Mixture]) -> Path:
         write_list(out / "utt2channel", channels)
     elif (out / "utt2channel").exists():
         (out / "utt2channel").unlink()
+    corpora = [(m.utt, m.corpus) for m in mixtures if m.corpus]
+    if corpora:
+        unnamed = [m.utt for m in mixtures if not m.corpus]
+        if unnamed:
+            raise DataPrepError(f"{out}: {unnamed[0]}: no corpus, while other mixtures name theirs")
+        write_list(out / "utt2corpus", corpora)
+    elif (out / "utt2corpus").exists():
+        (out / "utt2corpus").unlink()
     return out
+
+
+def is_written(d: PathLike) -> bool:
+    """True when an evaluation data dir holds ``wav.scp`` and ``utt2corpus``
+    (dirs written before ``utt2corpus`` existed are written again)."""
+    return (Path(d) / "wav.scp").is_file() and (Path(d) / "utt2corpus").is_file()
 
 
 def is_done(marker: PathLike, key: str) -> bool:
@@ -171,6 +191,7 @@ def read_data_dir(d: PathLike) -> List[Mixture]:
         wavs = read_scp(d / "wav.scp")
         prompts = read_dict(d / "utt2prompts")
         channels = read_dict(d / "utt2channel") if (d / "utt2channel").exists() else {}
+        corpora = read_dict(d / "utt2corpus") if (d / "utt2corpus").exists() else {}
         refs = []
         k = 1
         while (d / f"spk{k}.scp").exists():
@@ -184,14 +205,16 @@ def read_data_dir(d: PathLike) -> List[Mixture]:
         if not p or len(p) > len(refs) or any(utt not in refs[k] for k in range(len(p))):
             raise DataPrepError(f"{d}: {utt}: prompts or references missing")
         ch = channels.get(utt)
+        corpus = corpora.get(utt)
         out.append(Mixture(utt, mix, [refs[k][utt] for k in range(len(p))], list(p),
-                           int(ch[0]) if ch else None))
+                           int(ch[0]) if ch else None, corpus[0] if corpus else None))
     return out
 
 
 def combine_data_dirs(out_dir: PathLike, dirs: Sequence[PathLike]) -> Path:
     """Union of data dirs (utterance ids must differ: the modules prefix them
-    with the corpus name), e.g. one validation set for several corpora."""
+    with the corpus name), e.g. one validation set for several corpora; each
+    mixture keeps its corpus (``utt2corpus``)."""
     mixtures: List[Mixture] = []
     for d in dirs:
         mixtures += read_data_dir(d)

@@ -25,6 +25,7 @@ from tuss_plugin.dataprep.common import (
     PathLike,
     eval_set_parser,
     is_done,
+    is_written,
     mark_done,
     natural_key,
     require_root,
@@ -70,11 +71,12 @@ def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = (
     dirs = {f"{s}_{CORPUS}": data_dir / f"{s}_{CORPUS}" for s in sets}
     marker = data_dir / f".{CORPUS}.done"
     key = f"root={base} sets={' '.join(sets)} num_dev={num_dev}"
-    if not force and is_done(marker, key) and all((d / "wav.scp").is_file() for d in dirs.values()):
+    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
         print(f"{CORPUS}: already prepared ({key})")
         return dirs
     for s in sets:
-        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base / SPLITS[s], num_dev if s == "dev" else None))
+        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base / SPLITS[s], num_dev if s == "dev" else None),
+                       corpus=CORPUS)
     mark_done(marker, key)
     return dirs
 

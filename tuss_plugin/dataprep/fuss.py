@@ -29,6 +29,7 @@ from tuss_plugin.dataprep.common import (
     PathLike,
     eval_set_parser,
     is_done,
+    is_written,
     mark_done,
     require_root,
     run_cli,
@@ -92,12 +93,12 @@ def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = (
     marker = data_dir / f".{CORPUS}.done"
     key = (f"root={base} sets={' '.join(sets)} num_dev_per_count={num_dev_per_count} "
            f"sources={min_sources}-{max_sources}")
-    if not force and is_done(marker, key) and all((d / "wav.scp").is_file() for d in dirs.values()):
+    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
         print(f"{CORPUS}: already prepared ({key})")
         return dirs
     for s in sets:
         write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base / "ssdata" / SPLITS[s], min_sources, max_sources,
-                                                     num_dev_per_count if s == "dev" else None))
+                                                     num_dev_per_count if s == "dev" else None), corpus=CORPUS)
     mark_done(marker, key)
     return dirs
 

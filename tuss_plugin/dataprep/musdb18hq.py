@@ -14,7 +14,8 @@ mixture and from every stem.
 ``$MUSDB18HQ`` holds ``train/`` and ``test/`` (``musdb18hq.zip``, Zenodo
 3338373). Writes ``data/test_musdb18hq`` (the 50 test tracks) and
 ``data/dev_musdb18hq`` (the first 12, in name order, of the official
-14-track validation set, taken from ``train/``). Track folder names hold
+14-track validation set, taken from ``train/``; channel 0 only, ``..._CH1``,
+as the authors validate on one channel). Track folder names hold
 spaces and '&': the lists keep them verbatim (the rest of an scp line is the
 path), utterance ids replace them with '_'.
 """
@@ -32,6 +33,7 @@ from tuss_plugin.dataprep.common import (
     PathLike,
     eval_set_parser,
     is_done,
+    is_written,
     mark_done,
     require_root,
     run_cli,
@@ -42,6 +44,7 @@ from tuss_plugin.dataprep.common import (
 CORPUS = "musdb18hq"
 VARIABLE = "MUSDB18HQ"
 STEMS = ["drums", "bass", "vocals", "other"]  # output order of the references
+DEV_CHANNELS = (0,)  # validation: one channel of each track, as the authors validate
 # the official validation tracks (a subset of train/; musdb / torchaudio list)
 VALIDATION_TRACKS = (
     "Actions - One Minute Smile",
@@ -65,19 +68,21 @@ def check_root(root: PathLike) -> Path:
     return require_root(VARIABLE, root, ["train/", "test/"])
 
 
-def track_mixtures(track: Path) -> List[Mixture]:
-    """One utterance per channel of a track folder."""
+def track_mixtures(track: Path, channels: Optional[Sequence[int]] = None) -> List[Mixture]:
+    """One utterance per channel of a track folder (``channels``: only these
+    0-based channels, those the track has; default None: all)."""
     files = [track / "mixture.wav"] + [track / f"{s}.wav" for s in STEMS]
     for f in files:
         if not f.is_file():
             raise DataPrepError(f"{f}: missing (a MUSDB18-HQ track holds mixture.wav and {', '.join(STEMS)}.wav)")
     try:
-        channels = sf.info(str(files[0])).channels
+        n_channels = sf.info(str(files[0])).channels
     except RuntimeError as e:
         raise DataPrepError(f"{files[0]}: unreadable ({e})") from None
     base = f"{CORPUS}_{safe_id(track.name)}"
+    keep = range(n_channels) if channels is None else [c for c in channels if c < n_channels]
     return [Mixture(f"{base}_CH{c + 1}", str(files[0]), [str(f) for f in files[1:]], list(STEMS), c)
-            for c in range(channels)]
+            for c in keep]
 
 
 def collect(root: Path, split: str, num_dev: Optional[int]) -> List[Mixture]:
@@ -93,7 +98,7 @@ def collect(root: Path, split: str, num_dev: Optional[int]) -> List[Mixture]:
     out: List[Mixture] = []
     ids: Dict[str, Path] = {}
     for t in tracks:
-        for m in track_mixtures(t):
+        for m in track_mixtures(t, None if split == "test" else DEV_CHANNELS):
             if m.utt in ids and ids[m.utt] != t:
                 raise DataPrepError(f"{t}: utterance id {m.utt} clashes with {ids[m.utt]}")
             ids[m.utt] = t
@@ -103,7 +108,8 @@ def collect(root: Path, split: str, num_dev: Optional[int]) -> List[Mixture]:
 
 def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = ("dev", "test"),
             num_dev: Optional[int] = 12, force: bool = False) -> Dict[str, Path]:
-    """Write ``<data_dir>/{dev,test}_musdb18hq`` (with ``utt2channel``); returns {set name: dir}.
+    """Write ``<data_dir>/{dev,test}_musdb18hq`` (with ``utt2channel``; dev: channel 0
+    only); returns {set name: dir}.
 
     ``num_dev`` caps the validation tracks (default 12 of the 14, as the
     authors; None: all 14).
@@ -112,12 +118,12 @@ def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = (
     data_dir = Path(data_dir)
     dirs = {f"{s}_{CORPUS}": data_dir / f"{s}_{CORPUS}" for s in sets}
     marker = data_dir / f".{CORPUS}.done"
-    key = f"root={base} sets={' '.join(sets)} num_dev={num_dev}"
-    if not force and is_done(marker, key) and all((d / "wav.scp").is_file() for d in dirs.values()):
+    key = f"root={base} sets={' '.join(sets)} num_dev={num_dev} dev_channels={list(DEV_CHANNELS)}"
+    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
         print(f"{CORPUS}: already prepared ({key})")
         return dirs
     for s in sets:
-        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base, s, num_dev))
+        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base, s, num_dev), corpus=CORPUS)
     mark_done(marker, key)
     return dirs
 

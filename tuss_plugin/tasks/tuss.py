@@ -11,6 +11,9 @@ DDP and the optimisers, is ESPnet's own):
 * defaults: ``tuss_stft`` encoder/decoder, ``tuss`` separator, thresholded SNR
   with category-wise PIT;
 * refuses batches that mix different numbers of prompts;
+* validation per corpus: a ``utt2corpus`` list next to the first validation
+  data file tags every validation batch with its items' corpora, so that
+  the trainer weighs every corpus equally (:func:`tag_valid_corpora`);
 * a conventional model's ``separator_conf.output_prompts`` (its output-slot
   order) orders every on-the-fly training mixture, and data lists in another
   order are refused (:func:`output_slots`);
@@ -45,7 +48,7 @@ from tuss_plugin.espnet_model import TUSSEnhancementModel
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
 from tuss_plugin.preprocessor import TUSSPreprocessor
-from tuss_plugin.trainer import TUSSTrainer
+from tuss_plugin.trainer import UTT2CORPUS, CorpusTagger, TUSSTrainer, read_utt2corpus
 
 preprocessor_choices = ClassChoices(
     name="preprocessor",
@@ -210,6 +213,8 @@ class TUSSTask(EnhancementTask):
         batches = getattr(getattr(factory, "sampler", None), "batches", None)
         if prompt_files and batches is not None:
             check_homogeneous_batches(batches, prompt_files[0])
+        if mode == "valid":
+            tag_valid_corpora(factory, iter_options)
         if prompt_files:
             vocab = cls.build_preprocess_fn(args, train=False).vocab
             slots = output_slots(args, vocab)
@@ -230,6 +235,33 @@ def cpu_stays_fp32(args: argparse.Namespace) -> None:
     if getattr(args, "use_amp", False) and int(getattr(args, "ngpu", 0) or 0) == 0:
         logging.info("--use_amp true ignored with --ngpu 0: training in float32")
         args.use_amp = False
+
+
+def tag_valid_corpora(factory, iter_options) -> None:
+    """Tag the batches of a validation iterator with their items' corpora.
+
+    The corpora come from ``utt2corpus`` (``<utt> <corpus>``) in the directory
+    of the first validation data file (where ESPnet looks for
+    ``utt2category``); without it nothing changes (one corpus, ESPnet's item
+    mean). Every validation utterance must be listed. The corpora of the
+    whole set (the keys of the first shape file, before any distributed
+    sharding) are the same on every rank.
+    """
+    path = Path(iter_options.data_path_and_name_and_type[0][0]).parent / UTT2CORPUS
+    if not path.exists():
+        return
+    corpus_of = read_utt2corpus(path)
+    keys = None
+    if iter_options.shape_files:
+        with open(iter_options.shape_files[0], encoding="utf-8") as f:
+            keys = [line.split(maxsplit=1)[0] for line in f if line.strip()]
+    batches = getattr(getattr(factory, "sampler", None), "batches", None) or []
+    for utt in list(keys or []) + [u for b in batches for u in b]:
+        if utt not in corpus_of:
+            raise ValueError(f"{path}: no corpus for validation utterance {utt} "
+                             "(list every utterance of the validation set)")
+    corpora = {corpus_of[u] for u in keys} if keys else set(corpus_of.values())
+    factory.collate_fn = CorpusTagger(factory.collate_fn, corpus_of, sorted(corpora))
 
 
 def read_num_prompts(path: str) -> Dict[str, int]:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Stage 1 of the mini recipe: synthesise the embedded corpus (nothing is
-# downloaded). Re-running with the same options does nothing.
+# downloaded). Re-running with the same options does nothing. data/dev gets
+# utt2corpus: its five task patterns count as the corpora of the validation
+# set (as the unified recipe's five corpora), each weighing the same in valid/loss.
 set -euo pipefail
 
 num_train=120   # training mixtures per task
@@ -19,11 +21,16 @@ marker=data/.mini_tuss.complete
 opts="num_train=${num_train} num_dev=${num_dev} num_test=${num_test} seconds=${seconds} fs=${fs}"
 if [ -f "${marker}" ] && [ "$(cat "${marker}")" = "${opts}" ]; then
     echo "$0: corpus already synthesised (${opts})"
-    exit 0
+else
+    rm -f "${marker}"
+    mkdir -p data "${MINI_TUSS}"
+    python3 local/synthesize.py --data_dir data --audio_dir "${MINI_TUSS}" \
+        --num_train "${num_train}" --num_dev "${num_dev}" --num_test "${num_test}" \
+        --seconds "${seconds}" --fs "${fs}"
+    echo "${opts}" > "${marker}"
 fi
-rm -f "${marker}"
-mkdir -p data "${MINI_TUSS}"
-python3 local/synthesize.py --data_dir data --audio_dir "${MINI_TUSS}" \
-    --num_train "${num_train}" --num_dev "${num_dev}" --num_test "${num_test}" \
-    --seconds "${seconds}" --fs "${fs}"
-echo "${opts}" > "${marker}"
+# <utt> <task pattern> for data/dev, from its per-task subsets data/dev_<task>
+for task in se ss uss mss cass; do
+    awk -v c="${task}" '{print $1, c}' "data/dev_${task}/wav.scp"
+done | LC_ALL=C sort > data/dev/.utt2corpus.tmp
+mv data/dev/.utt2corpus.tmp data/dev/utt2corpus
