@@ -111,7 +111,8 @@ def test_more_references_than_outputs_are_refused(tmp_path, capsys):
     capsys.readouterr()
     assert score.main(["--ref_dir", str(data), "--inf_dir", str(inf), "--output", str(inf / "s.tsv")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0] == "score: refused: utt000: 2 reference(s) for 1 interchangeable output(s) (more sources than outputs)"
+    assert err[0] == ("score: refused: utt000: 2 reference(s) for 1 interchangeable output(s) "
+                      "(more sources than outputs)")
 
 
 def test_assignment_is_the_training_criterions():

@@ -8,7 +8,9 @@ Table III.
 Columns: one per (test set, prompt), in the paper's order: VCTK-DEMAND
 {Speech, SFX-mix}, WHAM! {Speech, SFX-mix}, FUSS {SFX}, MUSDB-HQ {Vocals, Bass,
 Drums, Other}, DnR {Speech, Music-mix, SFX-mix}. Metric: SI-SNR (dB), SNR (dB)
-for MUSDB-HQ.
+for MUSDB-HQ, as the authors compute them: the SI-SNR columns read the
+``si_sdr`` column of ``scores.tsv`` (fast_bss_eval's SI-SDR without mean
+removal, clamped to +-70 dB), the MUSDB-HQ columns ``snr`` (unclamped).
 
 Rows: M0-M5 and L3-L6s; a label ending in "s" is the single-prompt evaluation
 (one pass per prompt category) of the row without the "s". The published
@@ -32,7 +34,8 @@ class Column:
         corpus: key of the evaluation corpus (the recipe name): ``vctk_demand``,
             ``wham``, ``fuss``, ``musdb18hq`` or ``dnr``.
         prompt: the prompt whose outputs the column scores.
-        metric: the column of ``scores.tsv`` it averages: ``si_snr`` or ``snr``.
+        metric: the column of ``scores.tsv`` it averages: ``si_sdr`` (the paper's
+            SI-SNR, the authors' definition) or ``snr``.
         header: the paper's name of the column.
     """
 
@@ -61,18 +64,18 @@ class PaperRow:
 
 
 COLUMNS: Tuple[Column, ...] = (
-    Column("vctk_demand", "speech", "si_snr", "VCTK-DEMAND Speech"),
-    Column("vctk_demand", "sfxbg", "si_snr", "VCTK-DEMAND SFX-mix"),
-    Column("wham", "speech", "si_snr", "WHAM! Speech"),
-    Column("wham", "sfxbg", "si_snr", "WHAM! SFX-mix"),
-    Column("fuss", "sfx", "si_snr", "FUSS SFX"),
+    Column("vctk_demand", "speech", "si_sdr", "VCTK-DEMAND Speech"),
+    Column("vctk_demand", "sfxbg", "si_sdr", "VCTK-DEMAND SFX-mix"),
+    Column("wham", "speech", "si_sdr", "WHAM! Speech"),
+    Column("wham", "sfxbg", "si_sdr", "WHAM! SFX-mix"),
+    Column("fuss", "sfx", "si_sdr", "FUSS SFX"),
     Column("musdb18hq", "vocals", "snr", "MUSDB-HQ Vocals"),
     Column("musdb18hq", "bass", "snr", "MUSDB-HQ Bass"),
     Column("musdb18hq", "drums", "snr", "MUSDB-HQ Drums"),
     Column("musdb18hq", "other", "snr", "MUSDB-HQ Other"),
-    Column("dnr", "speech", "si_snr", "DnR Speech"),
-    Column("dnr", "musicbg", "si_snr", "DnR Music-mix"),
-    Column("dnr", "sfxbg", "si_snr", "DnR SFX-mix"),
+    Column("dnr", "speech", "si_sdr", "DnR Speech"),
+    Column("dnr", "musicbg", "si_sdr", "DnR Music-mix"),
+    Column("dnr", "sfxbg", "si_sdr", "DnR SFX-mix"),
 )
 CORPORA: Tuple[str, ...] = tuple(dict.fromkeys(c.corpus for c in COLUMNS))
 

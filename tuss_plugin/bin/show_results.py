@@ -32,22 +32,32 @@ utterance per channel (``_CH1``/``_CH2``, ``utt2channel``) and each channel
 utterance is one mixture, as the authors evaluate channel 0 and 1 as separate
 test items and average over all items.
 
-Metric definitions: ``si_snr`` in scores.tsv is ``tuss_plugin.metrics.si_snr``,
-the zero-mean SI-SNR (estimate and reference mean-removed, then
-10 log10(|a s|^2 / |a s - y|^2) with the optimal scale a; eps 1e-8 in both
-terms, unclamped; s the reference, y the output). The authors' release
-(merlresearch/unified-source-separation, its test step) scores with
-fast_bss_eval's SI-SDR with ``zero_mean=False`` (its default: no mean removal)
-and ``clamp_db=70`` (results limited to [-70, 70] dB). The two definitions
-differ only through the signals' mean (DC) values, which the scores here
-cannot undo; the clamp changes outputs beyond +-70 dB (almost exact outputs,
-or outputs almost orthogonal to their reference), so the Table III block clips
-every output's SI-SNR to [-70, 70] dB before averaging (``SI_SNR_CLAMP_DB``)
-and the other tables do not. One case the clip cannot align: an all-zero
-output scores 0 dB here (eps / eps) and -70 dB in the authors' evaluation.
-SNR is unclamped in both (10 log10(|s|^2 / |s - y|^2), eps 1e-8). Sets that
-are not one of the paper's five get a second table in the block, one column
-per task pattern and set, averaged the same way.
+Metric definitions (s the reference, y the output). The Table III block uses
+the authors' definitions, those of the test step of their release
+(merlresearch/unified-source-separation): its SI-SNR columns read ``si_sdr``
+of scores.tsv (``tuss_plugin.metrics.si_sdr``): fast_bss_eval's SI-SDR with
+``zero_mean=False`` (no mean removal) and ``clamp_db=70``, i.e.
+10 log10(|a s|^2 / |a s - y|^2) with the optimal scale a = <s, y> / |s|^2,
+limited to [-70, 70] dB (an all-zero output scores -70 dB); its MUSDB-HQ
+columns read ``snr``, 10 log10((|s|^2 + eps) / (|s - y|^2 + eps)) with eps
+1e-8, unclamped, which is the authors' SNR. The per-task and per-prompt
+tables keep ``si_snr`` (``tuss_plugin.metrics.si_snr``: the zero-mean SI-SNR,
+estimate and reference mean-removed, eps 1e-8 in both terms, unclamped),
+``si_snri``, ``snr`` and ``sdr``. A scores.tsv written before ``si_sdr``
+existed leaves its Table III cells empty ("-"); re-run stage 6.
+
+Pairing: outputs are paired with references by prompt (best zero-mean SI-SNR
+inside repeated prompts); the outputs of a fixed-output separator without
+output slots are paired by the padded assignment of ``tuss_plugin.bin.score``
+(references padded with silence, the zero-reference SNR training criterion
+over all outputs) and labelled with their reference's prompt, so such a model
+gets a row in every table like any other. One pairing serves all metrics; the
+authors' test step solves the assignment anew for each metric (SI-SDR and SNR
+each maximised over the outputs of a repeated prompt, or of a conventional
+model over all outputs), which can differ where the criteria disagree.
+
+Sets that are not one of the paper's five get a second table in the block,
+one column per task pattern and set, averaged the same way.
 """
 from __future__ import annotations
 
@@ -64,7 +74,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from tuss_plugin.fileio import atomic_write_text
-from tuss_plugin.metrics import summarize
+from tuss_plugin.metrics import SI_SDR_CLAMP_DB, summarize
 from tuss_plugin.paper_table3 import COLUMNS as PAPER_COLUMNS
 from tuss_plugin.paper_table3 import ROWS as PAPER_ROWS
 from tuss_plugin.paper_table3 import corpus_of_set
@@ -75,11 +85,10 @@ TASK_ORDER = ["SE", "SS", "USS", "MSS", "CASS"]
 PROMPT_ORDER = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
 
 
-# metric of each task in the paper's Table III protocol
+# metric of each task in the paper's Table III protocol: (scores.tsv column, name);
+# the paper's SI-SNR is the authors' si_sdr (no mean removal, clamped to +-70 dB)
 TASK_METRIC = {"MSS": ("snr", "SNR")}
-DEFAULT_METRIC = ("si_snr", "SI-SNR")
-# the authors' SI-SDR is clamped to [-70, 70] dB; the Table III block clips SI-SNR alike
-SI_SNR_CLAMP_DB = 70.0
+DEFAULT_METRIC = ("si_sdr", "SI-SNR")
 MODES = ["all", "single"]
 
 
@@ -101,7 +110,7 @@ def load_scores(exp: Path) -> "OrderedDict[str, List[dict]]":
         with open(f, encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         for r in rows:
-            for m in METRICS + ("museval_sdr",):
+            for m in METRICS + ("si_sdr", "museval_sdr"):
                 if m in r:
                     r[m] = float(r[m])
         out[f.parent.parent.name] = rows
@@ -188,29 +197,21 @@ def exp_section(exp: Path, scores) -> List[str]:
     return lines
 
 
-def item_mean(rows: List[dict], metric: str, clamp_db: Optional[float] = None) -> Tuple[float, int]:
+def item_mean(rows: List[dict], metric: str) -> Tuple[float, int]:
     """Mean over mixtures (``utt``) of each mixture's mean ``metric`` over its rows.
 
-    Non-finite values are left out; with ``clamp_db`` each value is first clipped
-    to [-clamp_db, clamp_db]. Returns (mean, number of mixtures), (nan, 0) when
-    no row has a value.
+    Rows without the metric and non-finite values are left out. Returns (mean,
+    number of mixtures), (nan, 0) when no row has a value.
     """
     per_utt: Dict[str, List[float]] = OrderedDict()
     for r in rows:
         v = r.get(metric)
         if v is None or not np.isfinite(v):
             continue
-        if clamp_db is not None:
-            v = min(max(v, -clamp_db), clamp_db)
         per_utt.setdefault(r["utt"], []).append(v)
     if not per_utt:
         return float("nan"), 0
     return float(np.mean([np.mean(v) for v in per_utt.values()])), len(per_utt)
-
-
-def _clamp_of(metric: str) -> Optional[float]:
-    """The Table III clamp of a metric: SI-SNR is clipped, SNR is not."""
-    return SI_SNR_CLAMP_DB if metric == "si_snr" else None
 
 
 def _runs(exps: List[Path]) -> Iterator[Tuple[str, str, str, str, List[dict]]]:
@@ -251,7 +252,7 @@ def paper_table(runs: List[Tuple[str, str, str, str, List[dict]]]) -> List[str]:
         vals = {}
         for i, col in enumerate(PAPER_COLUMNS):
             if col.corpus == corpus:
-                v, n = item_mean([r for r in rows if r["prompt"] == col.prompt], col.metric, _clamp_of(col.metric))
+                v, n = item_mean([r for r in rows if r["prompt"] == col.prompt], col.metric)
                 if n:
                     vals[i] = v
         key = (name, tag, "", mode)
@@ -281,7 +282,7 @@ def other_sets_table(runs: List[Tuple[str, str, str, str, List[dict]]]) -> List[
         for t in {r["task"] for r in rows}:
             metric = TASK_METRIC.get(t, DEFAULT_METRIC)[0]
             table.setdefault((name, tag, "", mode), {})[(t, dset)] = item_mean(
-                [r for r in rows if r["task"] == t], metric, _clamp_of(metric))[0]
+                [r for r in rows if r["task"] == t], metric)[0]
             cols.add((t, dset))
     if not table:
         return []
@@ -303,10 +304,11 @@ def table3(exps: List[Path]) -> List[str]:
         return []
     notes = []
     if paper:
-        notes += ["- columns of Saijo et al., ICASSP 2025, Table III: SI-SNR (dB), SNR (dB) for MUSDB-HQ; "
+        notes += ["- columns of Saijo et al., ICASSP 2025, Table III: SI-SNR (dB), SNR (dB) for MUSDB-HQ, "
+                  "the authors' definitions (SI-SNR: scores.tsv si_sdr, no mean removal, clamped to "
+                  f"[-{SI_SDR_CLAMP_DB:g}, {SI_SDR_CLAMP_DB:g}] dB; SNR unclamped); "
                   "each cell: mean over the set's mixtures (MUSDB-HQ: channel utterances) of the mean over "
-                  f"the mixture's outputs of that prompt, SI-SNR clipped to [-{SI_SNR_CLAMP_DB:g}, "
-                  f"{SI_SNR_CLAMP_DB:g}] dB",
+                  "the mixture's outputs of that prompt",
                   "- (paper) rows: the published Table III (tuss_plugin/paper_table3.py); "
                   "an empty cell is a number or description not entered there"]
     if other:
