@@ -168,3 +168,35 @@ def test_single_mode_is_refused_for_a_model_without_prompts(conventional, tmp_pa
     assert err == ["tuss_inference: error: --eval_mode single needs a model with prompts (one pass per prompt "
                    "category); this model has fixed outputs and no prompts: use --eval_mode all"]
     assert not (out / "wavs").exists()
+
+
+# ------------------------------------------------------------------ the recipe's stages 5-6
+
+
+@pytest.mark.slow
+def test_recipe_skips_single_for_a_model_without_prompts(conventional, tmp_path):
+    """tuss.sh stages 5-6 with --eval_modes "all single" and a fixed-output model: "single" is
+    skipped with one line, "all" is separated and scored and lands in RESULTS.md."""
+    import os
+    import subprocess
+
+    recipe = ROOT / "egs" / "mini_tuss" / "tuss1"
+    for name in ("tuss.sh", "path.sh", "cmd.sh", "utils"):
+        os.symlink((recipe / name).resolve(), tmp_path / name)
+    make_data_dir(tmp_path / "dump" / "raw" / "test", [["speech", "sfxbg"], ["sfx", "sfx", "sfx"]], seconds=0.25)
+    exp = tmp_path / "exp" / "enh_conventional"
+    exp.mkdir(parents=True)
+    for name in ("config.yaml", "valid.loss.best.pth", "train.yaml"):
+        os.symlink(conventional / name, exp / name)
+    cmd = ["./tuss.sh", "--stage", "5", "--stop_stage", "6", "--train_set", "train", "--valid_set", "dev",
+           "--test_sets", "test", "--train_config", str(exp / "train.yaml"), "--tag", "conventional",
+           "--fs", "16k", "--inference_nj", "1", "--eval_modes", "all single"]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    skipped = [line for line in r.stdout.splitlines() if "single" in line and "Skipping" in line]
+    assert len(skipped) == 1, r.stdout  # said once, for stages 5 and 6
+    assert "has no prompts" in skipped[0]
+    assert not (exp / "enhanced_single_test").exists()
+    scores = _rows(exp / "enhanced_test" / "scoring" / "scores.tsv")
+    assert sorted(r["prompt"] for r in scores) == ["sfx", "sfx", "sfx", "sfxbg", "speech"]
+    assert "|enh_conventional|enhanced|all|" in (tmp_path / "exp" / "RESULTS.md").read_text()

@@ -315,8 +315,34 @@ ${train_shape_opt} --valid_shape_file ${stats_dir}/valid/speech_mix_shape \
 fi
 
 # ---------------------------------------------------------------- stage 5
+# the evaluation modes of stages 5 and 6: "single" (one pass per prompt category)
+# exists only for models with prompts; a fixed-output separator (no prompt
+# vocabulary: the conventional bslocoformer, ESPnet's stock separators) runs "all"
+# alone. Asked of the model once (SeparateAudio.vocab), only when "single" is asked for.
+model_eval_modes=
+resolve_eval_modes() {
+    [ -n "${model_eval_modes}" ] && return 0
+    model_eval_modes=${eval_modes}
+    case " ${eval_modes} " in *" single "*) ;; *) return 0;; esac
+    local kind
+    kind=$(python3 -c 'import sys
+from tuss_plugin.inference import SeparateAudio
+try:
+    print("prompts" if SeparateAudio.from_pretrained(sys.argv[1]).vocab is not None else "fixed")
+except (OSError, ValueError) as e:
+    sys.exit(f"tuss.sh: {e}")' "${exp}${inference_model:+/${inference_model}}" | tail -n 1) || exit 1
+    [ "${kind}" = prompts ] && return 0
+    model_eval_modes=$(for m in ${eval_modes}; do [ "${m}" = single ] || echo "${m}"; done | xargs)
+    if [ -z "${model_eval_modes}" ]; then
+        echo "$0: --eval_modes single: ${exp} has no prompts (a fixed-output separator); use --eval_modes all" >&2
+        exit 1
+    fi
+    log "Skipping --eval_modes single: ${exp} has no prompts (a fixed-output separator; 'single' is one" \
+        "pass per prompt category)"
+}
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
     resolve_inference_model
+    resolve_eval_modes
     log "Stage 5: inference with ${exp}/${inference_model}"
     inf_opts=""
     [ -n "${inference_config}" ] && inf_opts+=" --config ${inference_config}"
@@ -324,7 +350,7 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
     [ -n "${segment_size}" ] && inf_opts+=" --segment_size ${segment_size}"
     [ -n "${hop_size}" ] && inf_opts+=" --hop_size ${hop_size}"
     [ "${ngpu}" -gt 0 ] && inf_opts+=" --device cuda"
-    for mode in ${eval_modes}; do
+    for mode in ${model_eval_modes}; do
     for dset in ${test_sets}; do
         out=${exp}/$(mode_tag "${mode}")_${dset}
         logdir=${out}/logdir
@@ -352,8 +378,9 @@ fi
 
 # ---------------------------------------------------------------- stage 6
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! ${skip_eval}; then
+    resolve_eval_modes
     log "Stage 6: scoring"
-    for mode in ${eval_modes}; do
+    for mode in ${model_eval_modes}; do
     for dset in ${test_sets}; do
         out=${exp}/$(mode_tag "${mode}")_${dset}
         logdir=${out}/scoring/logdir
