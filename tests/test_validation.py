@@ -271,3 +271,22 @@ def test_eval_sets_list_their_corpus_and_musdb_validates_one_channel(tmp_path):
     (d["dev_dnr"] / "utt2corpus").unlink()
     dnr.prepare(roots["DNR"], data_dir=data)
     assert (d["dev_dnr"] / "utt2corpus").is_file()
+
+
+def test_mini_recipe_dev_names_its_task_patterns_as_corpora(tmp_path):
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    src = ROOT / "egs" / "mini_tuss" / "tuss1"
+    for name in ("path.sh", "db.sh", "utils", "local"):
+        os.symlink(src / name, tmp_path / name)
+    cmd = ["./local/data.sh", "--num_train", "1", "--num_dev", "2", "--num_test", "1", "--seconds", "0.1"]
+    for _ in range(2):  # the second run skips the synthesis and keeps the list
+        r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        corpus = {u: c[0] for u, c in read_dict(tmp_path / "data" / "dev" / "utt2corpus").items()}
+        assert sorted(corpus) == sorted(read_scp(tmp_path / "data" / "dev" / "wav.scp"))
+        assert corpus == {u: u.split("_")[0] for u in corpus}  # <task>_dev_<i>
+        assert sorted(set(corpus.values())) == ["cass", "mss", "se", "ss", "uss"]
