@@ -107,3 +107,23 @@ def test_duplicate_key_is_one_line(tmp_path, capsys):
     assert format_data.main(["--fs", "8k", str(src), str(tmp_path / "dump")]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
         f"format_data: error: {src / 'spk2.scp'}:2: duplicate key utt000"]
+
+
+def test_utt2corpus_is_carried_to_the_dump(tmp_path, capsys):
+    """Stage 2 keeps the corpus of each validation item (equal-weight validation reads it)."""
+    d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["sfx", "sfx"], ["speech", "sfxbg"]],
+                      fs=16000, seconds=0.1)
+    (d / "utt2corpus").write_text("utt000 wham\nutt001 fuss\nutt002 vctk_demand\n")
+    out = tmp_path / "dump"
+    assert format_data.main(["--fs", "16k", str(d), str(out)]) == 0
+    assert read_dict(out / "utt2corpus") == {"utt000": ["wham"], "utt001": ["fuss"], "utt002": ["vctk_demand"]}
+    # a written utterance without a corpus: one line naming the list
+    (d / "utt2corpus").write_text("utt000 wham\nutt001 fuss\n")
+    capsys.readouterr()
+    assert format_data.main(["--fs", "16k", str(d), str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "utt002" in err[0] and "utt2corpus" in err[0], err
+    # no list in the source: no stale list in the dump
+    (d / "utt2corpus").unlink()
+    assert format_data.main(["--fs", "16k", str(d), str(out)]) == 0
+    assert not (out / "utt2corpus").exists()

@@ -9,7 +9,9 @@ mixture and reference to ``--fs`` (soxr), writes them as ``<out>/data/mix/<utt>.
 and ``<out>/data/s<k>/<utt>.wav`` (one folder per role, so no two names can meet)
 and writes ``wav.scp``, ``spk1..N.scp``, ``spk.scp`` (all references of an
 utterance on one line), ``utt2prompts``, ``utt2category`` (number of prompts),
-``utt2num_samples``, ``utt2spk``, ``spk2utt``. Unreadable or missing audio is
+``utt2num_samples``, ``utt2spk``, ``spk2utt``, and ``utt2corpus`` (the corpus
+of each item, read by the equal-weight validation) when the source has one.
+Unreadable or missing audio is
 reported by name and skipped (``--on_error skip``, default; the skipped entries
 are also listed in ``format_skipped.txt``) or stops the stage (``--on_error stop``),
 as do list entries missing from ``wav.scp`` and pipe entries (``... |``: never
@@ -257,6 +259,7 @@ def main(cmd: Optional[List[str]] = None) -> int:
         wavs = read_scp(src / "wav.scp")
         prompts = read_dict(src / "utt2prompts")
         channels = read_channels(src / "utt2channel")
+        corpora = read_dict(src / "utt2corpus") if (src / "utt2corpus").exists() else None
         refs = read_refs(src)
     except (OSError, ValueError) as e:
         print(f"format_data: error: {e}", file=sys.stderr)
@@ -295,6 +298,15 @@ def main(cmd: Optional[List[str]] = None) -> int:
     if not done:
         print(f"format_data: error: no usable utterance in {src}", file=sys.stderr)
         return 1
+    if corpora is not None:
+        missing = sorted(u for u in done if u not in corpora)
+        if missing:
+            print(f"format_data: error: {src / 'utt2corpus'}: no corpus for {len(missing)} utterance(s), "
+                  f"e.g. {', '.join(missing[:3])}", file=sys.stderr)
+            return 1
+        write_list(dst / "utt2corpus", ((u, corpora[u]) for u in done))
+    elif (dst / "utt2corpus").exists():
+        (dst / "utt2corpus").unlink()  # from an earlier source that had one
     write_list(dst / "wav.scp", ((u, o[0]) for u, o in done.items()))
     write_list(dst / "spk.scp", ((u, o[1:]) for u, o in done.items()))
     kmax = max(len(o) - 1 for o in done.values())

@@ -194,7 +194,7 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
         if [ "${dset}" != "${valid_set}" ] && [ "${dset}" != "${train_set}" ] && [[ " ${test_sets} " == *" ${dset} "* ]]; then
             set_fs=${test_fs_hz}
         fi
-        key="fs=${set_fs} subtype=${audio_subtype}${fmt_opts} $(stamp data/"${dset}"/{wav.scp,utt2prompts,utt2channel,spk*.scp})"
+        key="fs=${set_fs} subtype=${audio_subtype}${fmt_opts} $(stamp data/"${dset}"/{wav.scp,utt2prompts,utt2channel,utt2corpus,spk*.scp})"
         if [ -f "${out}/.done" ] && [ "$(cat "${out}/.done")" = "${key}" ]; then
             log "  ${dset}: already formatted"
             continue
