@@ -126,15 +126,17 @@ def match_fixed_outputs(refs: List[np.ndarray], infs: List[np.ndarray]) -> List[
     n_ref, n_out = len(refs), len(infs)
     if n_ref > n_out:
         raise ValueError(f"{n_ref} references for {n_out} outputs")
-    ref = torch.from_numpy(np.stack(refs).astype(np.float64))  # (N, L)
-    ref = torch.cat([ref, ref.new_zeros(n_out - n_ref, ref.shape[1])])  # (S, L)
-    inf = torch.from_numpy(np.stack(infs).astype(np.float64))  # (S, L)
-    mix = ref.sum(0, keepdim=True).expand(n_out, -1)  # (S, L)
+    ref = [torch.from_numpy(np.asarray(r, dtype=np.float32))[None] for r in refs]  # N x (1, L)
+    ref += [torch.zeros_like(ref[0])] * (n_out - n_ref)  # silence for the missing sources
+    inf = [torch.from_numpy(np.asarray(y, dtype=np.float32))[None] for y in infs]  # S x (1, L)
+    mix = sum(ref[1:], ref[0])  # (1, L), the sum of the references as in training
     criterion = SNRWithZeroRefLoss()
+    cost = np.empty((n_out, n_out))  # cost[r, i]: loss of output i against (padded) reference r
     with torch.no_grad():
-        # cost[r, i]: loss of output i against (padded) reference r
-        cost = torch.stack([criterion(ref[r : r + 1].expand(n_out, -1), inf, mix) for r in range(n_out)])  # (S, S)
-    rows, cols = linear_sum_assignment(cost.numpy())
+        for r in range(n_out):  # pair by pair: memory of a few signals, however long
+            for i in range(n_out):
+                cost[r, i] = float(criterion(ref[r], inf[i], mix)[0])
+    rows, cols = linear_sum_assignment(cost)
     return sorted((int(i), int(r)) for r, i in zip(rows, cols) if r < n_ref)
 
 
