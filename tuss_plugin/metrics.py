@@ -63,7 +63,8 @@ def si_sdr(est: np.ndarray, ref: np.ndarray, clamp_db: float = SI_SDR_CLAMP_DB) 
 
 
 def snr(est: np.ndarray, ref: np.ndarray, eps: float = 1e-8) -> float:
-    """Plain SNR (dB)."""
+    """Plain SNR (dB): 10 log10((|s|^2 + eps) / (|s - y|^2 + eps)), unclamped; the
+    TUSS authors' SNR (their test step's MUSDB-HQ metric, eps 1e-8 alike)."""
     est, ref = est.astype(np.float64), ref.astype(np.float64)
     noise = est - ref
     return 10 * np.log10((_dot(ref, ref) + eps) / (_dot(noise, noise) + eps))
