@@ -205,3 +205,32 @@ def test_bslocoformer_trains_with_zero_references(tmp_path):
     loss.backward()
     assert torch.isfinite(loss)
     assert torch.allclose(with_prompts, loss.detach())
+
+
+def test_interchangeable_outputs_ignore_list_order_at_full_count():
+    """A conventional model without output slots (PIT over all outputs in training) is
+    validated the same way when a mixture fills every output: a MUSDB-like item with four
+    distinct prompts is not tied to positions, so the order of its references does not matter."""
+    conf = yaml.safe_load(open(TINY))
+    sc = conf["separator_conf"]
+    conf["separator"] = "bslocoformer"
+    conf["separator_conf"] = dict(
+        num_spk=4, fs=16000, n_fft=256, emb_dim=16, num_groups=4,
+        first_blocks=1, first_attention_dim=16, first_n_heads=2,
+        first_freq_ffn=sc["cross_prompt_freq_ffn"], first_frame_ffn=sc["cross_prompt_frame_ffn"],
+        second_blocks=0,
+    )
+    args = TUSSTask.get_parser().parse_args([])
+    for k, v in conf.items():
+        setattr(args, k, v)
+    model = TUSSTask.build_model(args).eval()
+    batch = _batch(["drums", "bass", "vocals", "other"])
+    order = [2, 0, 3, 1]
+    swapped = dict(batch)
+    for k, j in enumerate(order, 1):
+        swapped[f"speech_ref{k}"] = batch[f"speech_ref{j + 1}"]
+    swapped["prompts"] = batch["prompts"][:, order]
+    with torch.no_grad():
+        a, _, _ = model(**batch)
+        b, _, _ = model(**swapped)
+    assert torch.allclose(a, b, atol=1e-6), (a, b)

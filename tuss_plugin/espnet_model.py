@@ -151,11 +151,15 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         else:
             speech_pre, feature_mix, feature_pre, others = self.separate(speech_mix, lengths, prompts)
         prompt_free = getattr(self.separator, "vocab", None) is None
-        if prompt_free and len(refs) < len(speech_pre):
-            # conventional separators (fixed number of outputs): absent sources
-            # are all-zero references and the permutation is solved over all
-            # outputs, also when the data lists carry prompts (validation)
-            refs = refs + [torch.zeros_like(refs[0])] * (len(speech_pre) - len(refs))
+        interchangeable = prompt_free and getattr(self.separator, "output_prompts", None) is None
+        if interchangeable:
+            # conventional separators without output slots (the unified baseline,
+            # stock ESPnet separators): absent sources are all-zero references and
+            # the permutation is solved over all outputs, also when the data lists
+            # carry prompts (validation) and also when a mixture fills every output
+            # (the rule stage 6 scores by: tuss_plugin.metrics.match_fixed_outputs)
+            if len(refs) < len(speech_pre):
+                refs = refs + [torch.zeros_like(refs[0])] * (len(speech_pre) - len(refs))
             if isinstance(others, dict):
                 others.pop("prompts", None)
         if len(refs) != len(speech_pre):
