@@ -239,7 +239,7 @@ def test_bad_utt2corpus_is_refused_with_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"utt2corpus: no corpus for validation utterance utt003"):
         _valid_factory(data, tmp_path)
     (data / "utt2corpus").write_text("utt000 aa\nutt001 a/b\n")
-    with pytest.raises(ValueError, match=r"utt2corpus:2: invalid corpus name 'a/b'"):
+    with pytest.raises(ValueError, match=r"utt2corpus: utterance utt001: invalid corpus name 'a/b'"):
         _valid_factory(data, tmp_path)
 
 

@@ -151,6 +151,7 @@ class TUSSTrainer(Trainer):
         and ``loss_<corpus>``."""
         corpora = iterator_corpora(iterator)
         segment_corpora = list(getattr(options, "valid_segment_corpora", None) or [])
+        tally = None
         if corpora is None:
             if segment_corpora and "segment" not in _warned:
                 _warned.add("segment")
@@ -158,26 +159,17 @@ class TUSSTrainer(Trainer):
                     "--valid_segment_corpora %s: the validation set has no utt2corpus, so "
                     "every item is validated whole and items are averaged", segment_corpora,
                 )
-            super().validate_one_epoch(
-                model=model,
-                iterator=iterator,
-                reporter=reporter,
-                options=options,
-                distributed_option=distributed_option,
-            )
-            return
-        tally = CorpusValidation(
-            model, corpora, segment_samples(options, model), segment_corpora
-        )
+        else:
+            tally = CorpusValidation(model, corpora, segment_samples(options, model), segment_corpora)
         super().validate_one_epoch(
-            model=tally,
+            model=model if tally is None else tally,
             iterator=iterator,
             reporter=reporter,
             options=options,
             distributed_option=distributed_option,
         )
-        if options.no_forward_run:
-            return  # nothing was computed: no loss, as in ESPnet
+        if tally is None or options.no_forward_run:
+            return  # item means (no corpora), or nothing computed (no loss, as in ESPnet)
         device = "cuda" if options.ngpu > 0 else "cpu"
         tally.report(reporter, distributed=distributed_option.distributed, device=device)
 
@@ -302,24 +294,21 @@ def segment_samples(options: TUSSTrainerOptions, model: torch.nn.Module) -> Opti
 def read_utt2corpus(path: Union[str, Path]) -> Dict[str, str]:
     """``utt2corpus`` (``<utt> <corpus>`` per line) as ``{utt: corpus}``.
 
-    Corpus names become statistics keys (``loss_<corpus>``): letters, digits,
-    ``_``, ``.``, ``-``. Raises ``ValueError`` naming the file and line.
+    Read by the project's list reader (:func:`tuss_plugin.kaldi_io.read_list`:
+    id rule, duplicate keys). Corpus names become statistics keys
+    (``loss_<corpus>``): letters, digits, ``_``, ``.``, ``-``. Raises
+    ``ValueError`` naming the file (and line).
     """
+    from tuss_plugin.kaldi_io import read_list
+
     out: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise ValueError(f"{path}:{lineno}: expected '<utt> <corpus>', got {line.strip()!r}")
-            utt, corpus = parts
-            if not _CORPUS_NAME.fullmatch(corpus):
-                raise ValueError(f"{path}:{lineno}: invalid corpus name {corpus!r} "
-                                 "(letters, digits, '_', '.', '-')")
-            if utt in out:
-                raise ValueError(f"{path}:{lineno}: utterance {utt} listed twice")
-            out[utt] = corpus
+    for utt, fields in read_list(path):
+        if len(fields) != 1:
+            raise ValueError(f"{path}: utterance {utt}: expected '<utt> <corpus>', got {len(fields)} fields")
+        if not _CORPUS_NAME.fullmatch(fields[0]):
+            raise ValueError(f"{path}: utterance {utt}: invalid corpus name {fields[0]!r} "
+                             "(letters, digits, '_', '.', '-')")
+        out[utt] = fields[0]
     return out
 
 
