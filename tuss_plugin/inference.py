@@ -772,10 +772,10 @@ class SeparateAudio:
         return torch.stack(est, dim=1)  # (B, N, L)
 
     def _align(self, prev: np.ndarray, new: np.ndarray, groups: List[List[int]]) -> np.ndarray:
-        """Reorder outputs of repeated prompts to match the previous segment.
+        """Reorder exchangeable outputs (:meth:`_exchangeable_groups`) to match the previous segment.
 
         prev, new: (N, overlap, C) on the same samples; only outputs of the
-        same prompt are exchanged.
+        same group are exchanged.
         """
         from itertools import permutations
 
@@ -792,6 +792,20 @@ class SeparateAudio:
                 order[i] = j
         return order
 
+    def _exchangeable_groups(self, prompts: Optional[Sequence[str]]) -> List[List[int]]:
+        """Output positions whose order a segment may change: those of one repeated
+        prompt; without prompts, all outputs of a separator without output slots
+        (interchangeable outputs, as in training and scoring); none for slots."""
+        if prompts is not None:
+            pos: Dict[str, List[int]] = {}
+            for i, p in enumerate(prompts):
+                pos.setdefault(p, []).append(i)
+            return list(pos.values())
+        separator = getattr(getattr(self, "model", None), "separator", None)
+        if separator is None or getattr(separator, "output_prompts", None) is not None:
+            return []
+        return [list(range(int(separator.num_spk)))]
+
     def iter_separate(self, x: Union[np.ndarray, ForwardReader],
                       prompts: Optional[Sequence[str]]) -> Iterator[np.ndarray]:
         """Separate ``x`` (n_samples, C) at the model's rate, yielding finished
@@ -807,12 +821,7 @@ class SeparateAudio:
         seg = max(1, int(round(self.segment_size * self.fs)))
         hop = max(1, int(round(self.hop_size * self.fs)))
         starts = segment_starts(n, seg, hop)
-        groups: List[List[int]] = []
-        if prompts is not None:
-            pos = {}
-            for i, p in enumerate(prompts):
-                pos.setdefault(p, []).append(i)
-            groups = list(pos.values())
+        groups = self._exchangeable_groups(prompts)
         acc = wsum = None  # pending samples [acc_start, acc_start + len)
         acc_start = 0
         for i, start in enumerate(starts):
