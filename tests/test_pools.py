@@ -65,8 +65,8 @@ def test_pool_roundtrip_and_checks(tmp_path):
     assert pool.pool_is_current(d, "k1") and not pool.pool_is_current(d, "k2")
     with pytest.raises(DataPrepError, match="duplicate uid"):
         write_pool(d, entries + [entries[0]])
-    with pytest.raises(DataPrepError, match="unknown prompt"):
-        write_pool(d, [PoolEntry("a", "/a.wav", "noise", 8000, 1)])
+    with pytest.raises(DataPrepError, match="uid a: invalid prompt name 'no.ise'"):
+        write_pool(d, [PoolEntry("a", "/a.wav", "no.ise", 8000, 1)])
     with pytest.raises(DataPrepError, match="whitespace"):
         write_pool(d, [PoolEntry("a b", "/a.wav", "sfx", 8000, 1)])
     with pytest.raises(DataPrepError, match="empty"):
@@ -83,9 +83,12 @@ def test_pool_roundtrip_and_checks(tmp_path):
         with pytest.raises(DataPrepError, match=f"utt2fs: b_1: expected a positive integer, got '{bad}'"):
             read_pool(d)
     (d / "utt2fs").write_text("a_1 16000\nb_1 44100\n")
-    (d / "utt2prompt").write_text("a_1 speech\nb_1 noise\n")
-    with pytest.raises(DataPrepError, match="utt2prompt: b_1 has unknown prompt 'noise'"):
+    (d / "utt2prompt").write_text("a_1 speech\nb_1 no=ise\n")
+    with pytest.raises(DataPrepError, match="utt2prompt: b_1: invalid prompt name 'no=ise'"):
         read_pool(d)
+    # categories beyond the paper's eight (a prompt added to a trained model)
+    (d / "utt2prompt").write_text("a_1 speech\nb_1 Bell\n")
+    assert [e.prompt for e in read_pool(d)] == ["speech", "bell"]
     assert pool.safe_uid("musdb", "Johnny Lokke - Promises & Lies", "bass", "0") == "musdb_Johnny_Lokke_-_Promises_Lies_bass_0"
 
 

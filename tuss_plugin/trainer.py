@@ -47,6 +47,7 @@ from espnet2.utils.build_dataclass import build_dataclass
 from espnet2.utils.types import float_or_none
 
 from tuss_plugin.fileio import atomic_copy, atomic_write
+from tuss_plugin.finetune import restore_frozen
 
 CHECKPOINT = "checkpoint.pth"
 PREVIOUS = "checkpoint.prev.pth"
@@ -176,7 +177,9 @@ class TUSSTrainer(Trainer):
     @classmethod
     def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
             plot_attention_iter_factory, trainer_options, distributed_option) -> None:
-        """ESPnet's ``run`` after checking the checkpoints of a resumed run."""
+        """ESPnet's ``run`` after checking the checkpoints of a resumed run; when
+        fine-tuning, frozen tensors are then restored in the averaged model files
+        (:func:`tuss_plugin.finetune.restore_frozen`)."""
         out = Path(trainer_options.output_dir)
         rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
         if rank0:
@@ -195,6 +198,8 @@ class TUSSTrainer(Trainer):
             trainer_options=trainer_options,
             distributed_option=distributed_option,
         )
+        if rank0:
+            restore_frozen(out, model)
 
     @classmethod
     def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,

@@ -25,21 +25,26 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_PROMPTS = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
-
-
-def load_kaldi_io():
-    """The plugin's list module (id rule, pipe check), loaded from its file: it
-    needs only the standard library, whereas importing the package loads torch
-    and ESPnet (tens of seconds on a busy machine)."""
-    src = Path(__file__).resolve().parent.parent / "tuss_plugin" / "kaldi_io.py"
-    spec = importlib.util.spec_from_file_location("_tuss_kaldi_io", src)
+def _load_plugin_module(name):
+    """A standard-library-only module of the plugin, loaded from its file:
+    importing the package itself loads torch and ESPnet (seconds, tens on a
+    busy machine)."""
+    src = Path(__file__).resolve().parent.parent / "tuss_plugin" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_tuss_{name}", src)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-KALDI_IO = load_kaldi_io()
+PROMPTS = _load_plugin_module("prompts")  # names, aliases, exclusion rules
+DEFAULT_PROMPTS = list(PROMPTS.DEFAULT_PROMPTS)
+
+
+def load_kaldi_io():
+    """The plugin's list module (id rule, pipe check)."""
+    return _load_plugin_module("kaldi_io")
+
+
 
 
 def read(path, problems, min_fields=2, rest_is_path=False):
@@ -68,16 +73,26 @@ def read(path, problems, min_fields=2, rest_is_path=False):
     return out
 
 
-def load_vocabulary(names):
-    """The plugin's PromptVocabulary, loaded from its file (skips the ESPnet import)."""
-    src = Path(__file__).resolve().parent.parent / "tuss_plugin" / "layers" / "prompt.py"
-    try:
-        spec = importlib.util.spec_from_file_location("_tuss_prompt", src)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    except (ImportError, OSError):
-        return None
-    return mod.PromptVocabulary(names)
+def load_vocabulary(names, aliases=None, exclusive=None):
+    """The plugin's PromptVocabulary (tuss_plugin/prompts.py, the one owner of the rules)."""
+    return PROMPTS.PromptVocabulary(names, aliases, exclusive)
+
+
+def config_vocabulary(config_file):
+    """The vocabulary a training config builds (preprocessor_conf, else
+    separator_conf: prompts, prompt_aliases, exclusive_prompts)."""
+    import yaml
+
+    with open(config_file, encoding="utf-8") as f:
+        config = yaml.safe_load(f) or {}
+    sep = config.get("separator_conf") or {}
+    pre = config.get("preprocessor_conf") or {}
+    pick = {k: pre.get(k) if pre.get(k) is not None else sep.get(k)
+            for k in ("prompts", "prompt_aliases", "exclusive_prompts")}
+    return load_vocabulary(pick["prompts"] or DEFAULT_PROMPTS, pick["prompt_aliases"], pick["exclusive_prompts"])
+
+
+KALDI_IO = load_kaldi_io()
 
 
 def is_pipe(value, where, problems):
@@ -121,7 +136,7 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
     wav = read(d / "wav.scp", problems, rest_is_path=True)
     pipes = {u for u, (path, *_) in wav.items() if is_pipe(path, f"{d / 'wav.scp'}: {u}", problems)}
     prompts = read(d / "utt2prompts", problems)
-    voc = load_vocabulary(vocab or DEFAULT_PROMPTS)
+    voc = vocab if hasattr(vocab, "validate") else load_vocabulary(vocab or DEFAULT_PROMPTS)
     for u in wav:
         if u not in prompts:
             problems.append(f"{d / 'utt2prompts'}: no prompts for {u}")
@@ -224,12 +239,22 @@ def main(argv=None) -> int:
     p.add_argument("--check-audio", action="store_true", help="open every audio file")
     p.add_argument("--no-refs", action="store_true", help="the dir has no references (inference only)")
     p.add_argument("--prompts", nargs="+", default=None, help="prompt vocabulary (default: the 8 TUSS prompts)")
+    p.add_argument("--config", default=None,
+                   help="take the prompt vocabulary from this training config (e.g. a model with added prompts)")
     a = p.parse_args(argv)
     d = Path(a.dir)
     if not d.is_dir():
         print(f"validate_data_dir.py: {d}: no such directory", file=sys.stderr)
         return 1
-    problems = validate(d, a.check_audio, not a.no_refs, a.prompts)
+    vocab = a.prompts
+    if a.config is not None:
+        try:
+            vocab = config_vocabulary(a.config)
+        except Exception as e:  # noqa: BLE001 - unreadable file, YAML or vocabulary errors
+            msg = " ".join(str(e).split())[:200]
+            print(f"validate_data_dir.py: {a.config}: cannot read its prompt vocabulary ({msg})", file=sys.stderr)
+            return 1
+    problems = validate(d, a.check_audio, not a.no_refs, vocab)
     for pr in problems:
         print(f"validate_data_dir.py: {pr}", file=sys.stderr)
     if problems:

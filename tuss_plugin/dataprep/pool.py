@@ -37,6 +37,7 @@ import soundfile as sf
 from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.fileio import atomic_write, atomic_write_text
 from tuss_plugin.kaldi_io import read_scp, write_list
+from tuss_plugin.prompts import DEFAULT_PROMPTS, check_prompt_name
 
 PathLike = Union[str, Path]
 T = TypeVar("T")
@@ -44,8 +45,11 @@ R = TypeVar("R")
 
 log = logging.getLogger("tuss_plugin.dataprep")
 
-#: the prompt vocabulary of the paper (``sfxbg`` = SFX mix, ``musicbg`` = music mix)
-POOL_PROMPTS = ("speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg")
+#: the prompt vocabulary of the paper (``sfxbg`` = SFX mix, ``musicbg`` = music mix);
+#: pools may also hold categories beyond it (any valid prompt name, see
+#: :func:`tuss_plugin.prompts.check_prompt_name`), e.g. for a prompt added to a
+#: trained model (:mod:`tuss_plugin.bin.add_prompts`)
+POOL_PROMPTS = DEFAULT_PROMPTS
 #: pool names (``data/pool_<name>``) used by the recipes
 POOL_NAMES = (
     "vctk",
@@ -94,7 +98,7 @@ def write_pool(pool_dir: PathLike, entries: Sequence[PoolEntry], key: Optional[s
     """Write the four lists of a pool (sorted by uid, atomically), then ``.complete``.
 
     Raises :class:`DataPrepError` for an empty pool, a duplicate uid, a uid with
-    whitespace, a path with a newline or a prompt outside :data:`POOL_PROMPTS`.
+    whitespace, a path with a newline or an invalid prompt name.
     """
     pool_dir = Path(pool_dir)
     if not entries:
@@ -105,8 +109,10 @@ def write_pool(pool_dir: PathLike, entries: Sequence[PoolEntry], key: Optional[s
             raise DataPrepError(f"{pool_dir}: invalid uid {e.uid!r} (empty or with whitespace)")
         if e.uid in seen:
             raise DataPrepError(f"{pool_dir}: duplicate uid {e.uid} ({seen[e.uid].path} and {e.path})")
-        if e.prompt not in POOL_PROMPTS:
-            raise DataPrepError(f"{pool_dir}: uid {e.uid} has unknown prompt {e.prompt!r} (use one of {POOL_PROMPTS})")
+        try:
+            check_prompt_name(e.prompt, f"{pool_dir}: uid {e.uid}")
+        except ValueError as err:
+            raise DataPrepError(str(err)) from None
         if "\n" in e.path or e.path != e.path.strip():
             raise DataPrepError(f"{pool_dir}: uid {e.uid} has a path with a newline or edge spaces: {e.path!r}")
         seen[e.uid] = e
@@ -148,8 +154,10 @@ def read_pool(pool_dir: PathLike) -> List[PoolEntry]:
     out = []
     for uid in sorted(wav):
         prompt = lists["utt2prompt"][uid].strip()
-        if prompt not in POOL_PROMPTS:
-            raise PoolError(f"{pool_dir / 'utt2prompt'}: {uid} has unknown prompt {prompt!r}")
+        try:
+            prompt = check_prompt_name(prompt, f"{pool_dir / 'utt2prompt'}: {uid}")
+        except ValueError as err:
+            raise PoolError(str(err)) from None
         values = []
         for name in ("utt2fs", "utt2num_samples"):
             text = lists[name][uid].strip()

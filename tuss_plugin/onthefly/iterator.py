@@ -40,6 +40,7 @@ from tuss_plugin.onthefly.prompt_sampler import (
     PromptSampler,
     default_prompt_table,
 )
+from tuss_plugin.prompts import check_prompt_name
 
 #: Keys of ``--onthefly_conf`` and their defaults (``None``: taken from the
 #: other training options, see :func:`resolve_onthefly_conf`).
@@ -47,6 +48,7 @@ ONTHEFLY_CONF_DEFAULTS: Dict[str, Any] = {
     "pools": None,  # list of pool dirs, or prompt -> list of pool dirs (required)
     "prompts": None,  # prompt table (None: the authors' unified table)
     "prompt_overrides": None,  # prompt -> settings merged into the table
+    "new_prompts": None,  # prompt -> settings of a category beyond the table (see add_new_prompts)
     "allowed_prompts": None,  # restrict the table to these prompts
     "num_prompts_weights": None,  # N -> weight (None: 2, 3, 4 equally likely)
     "dynamic_mixing_sources": None,  # mix category -> single-source prompts
@@ -91,8 +93,12 @@ def resolve_onthefly_conf(conf: Optional[Mapping], args: Any = None) -> Dict[str
     table = {str(p): dict(v) for p, v in table.items()}
     for p, v in (out["prompt_overrides"] or {}).items():
         if p not in table:
-            raise ValueError(f"--onthefly_conf: prompt_overrides names unknown prompt {p!r}")
+            raise ValueError(
+                f"--onthefly_conf: prompt_overrides names unknown prompt {p!r} "
+                "(a new category goes into new_prompts)"
+            )
         table[p].update(v)
+    table = add_new_prompts(table, out["new_prompts"])
     if out["allowed_prompts"] is not None:
         allowed = [str(p) for p in out["allowed_prompts"]]
         missing = sorted(set(allowed) - set(table))
@@ -120,6 +126,58 @@ def resolve_onthefly_conf(conf: Optional[Mapping], args: Any = None) -> Dict[str
         if int(out[k]) < 1:
             raise ValueError(f"--onthefly_conf: {k} must be >= 1, got {out[k]}")
     return out
+
+
+#: settings of one category in the prompt table (``new_prompts`` entries may
+#: also give ``incoming``: existing prompt -> transition weight towards it)
+PROMPT_SETTINGS = (
+    "init_prob", "next", "num_appear", "gain", "exclusive", "dynamic_mixing_prob", "num_sources_weights",
+)
+
+
+def add_new_prompts(table: Dict[str, Dict], new: Optional[Mapping[str, Mapping]]) -> Dict[str, Dict]:
+    """The prompt table with categories beyond it (``--onthefly_conf new_prompts``).
+
+    Each new category gives its settings as the table's entries do
+    (``init_prob``, ``next``, ``num_appear``, ``gain``, ``exclusive``: prompts
+    never drawn together with it), and ``incoming``: existing prompt -> the
+    weight of the transition from it to the new one (added to that prompt's
+    ``next`` row; missing: 0). E.g. a prompt ``bell`` added to a trained model::
+
+        new_prompts:
+          bell: {init_prob: 1.0, next: {speech: 0.4, musicbg: 0.3, sfx: 0.3},
+                 num_appear: 1, gain: [-10, 0], exclusive: [sfxbg]}
+
+    Raises ``ValueError`` naming the prompt and key for a name already in the
+    table, an invalid name, an unknown setting or an unknown prompt in
+    ``incoming``, ``next`` or ``exclusive``.
+    """
+    if not new:
+        return table
+    table = {p: dict(v) for p, v in table.items()}
+    added = {}
+    for name, settings in new.items():
+        where = f"--onthefly_conf: new_prompts: {name!r}"
+        key = check_prompt_name(name, "--onthefly_conf: new_prompts")
+        if key in table:
+            raise ValueError(f"{where} is already in the prompt table (change it with prompt_overrides)")
+        settings = dict(settings or {})
+        unknown = sorted(set(settings) - set(PROMPT_SETTINGS) - {"incoming"})
+        if unknown:
+            raise ValueError(f"{where}: unknown setting(s) {unknown}; known: {sorted(PROMPT_SETTINGS + ('incoming',))}")
+        added[key] = settings
+    names = set(table) | set(added)
+    for key, settings in added.items():
+        where = f"--onthefly_conf: new_prompts: {key!r}"
+        for field in ("incoming", "next", "exclusive"):
+            bad = sorted(set(settings.get(field) or ()) - names)
+            if bad:
+                raise ValueError(f"{where}: {field} names unknown prompts {bad}")
+        for prev, w in (settings.pop("incoming", None) or {}).items():
+            target = added[prev] if prev in added else table[prev]
+            target["next"] = {**(target.get("next") or {}), key: float(w)}
+        table[key] = settings
+    return table
 
 
 def prompt_dropout(
@@ -262,6 +320,9 @@ class OnTheFlyIterFactory(AbsIterFactory):
         conf: a resolved ``--onthefly_conf`` (:func:`resolve_onthefly_conf`).
         preprocess_fn, collate_fn: the task's (as for the list-based path).
         prompt_order: vocabulary order of prompt names (for ``sort_prompts: true``).
+        exclusive: the model vocabulary's exclusion rules (prompt -> prompts never
+            drawn with it; ``None``: the paper's); a table entry's ``exclusive``
+            adds to them.
         rank, world_size: DDP position; each rank builds ``batch_size // world_size``
             mixtures per step with its own stream.
     """
@@ -272,6 +333,7 @@ class OnTheFlyIterFactory(AbsIterFactory):
         preprocess_fn: Optional[Callable] = None,
         collate_fn: Optional[Callable] = None,
         prompt_order: Optional[Sequence[str]] = None,
+        exclusive: Optional[Mapping[str, Sequence[str]]] = None,
         rank: int = 0,
         world_size: int = 1,
     ):
@@ -281,8 +343,11 @@ class OnTheFlyIterFactory(AbsIterFactory):
                 f"--onthefly_conf: batch_size {conf['batch_size']} is not a multiple of "
                 f"the {world_size} distributed ranks"
             )
-        self.sampler = PromptSampler(conf["prompts"], conf["num_prompts_weights"])
+        self.sampler = PromptSampler(conf["prompts"], conf["num_prompts_weights"], exclusive)
         self.pools = SourcePools(conf["pools"])
+        unused = sorted(set(self.pools.entries) - set(self.sampler.names))
+        if unused:
+            logging.warning(f"on-the-fly: pool categories {unused} are not in the prompt table (never drawn)")
         self.mixer = Mixer(
             self.pools,
             conf["prompts"],

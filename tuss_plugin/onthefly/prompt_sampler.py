@@ -13,7 +13,8 @@ training configurations (see ``DEFAULT_PROMPT_TABLE``).
 
 On top of the tables, pairs that make the task ill-posed are never produced:
 ``sfxbg`` with ``sfx`` and ``musicbg`` with a single instrument stem
-(:data:`tuss_plugin.layers.prompt.DEFAULT_EXCLUSIVE`).
+(:data:`tuss_plugin.prompts.DEFAULT_EXCLUSIVE`, or the rules of the model's
+vocabulary), nor pairs a table entry lists under ``exclusive``.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from tuss_plugin.layers.prompt import DEFAULT_EXCLUSIVE, DEFAULT_PROMPTS
+from tuss_plugin.prompts import DEFAULT_EXCLUSIVE, DEFAULT_PROMPTS
 
 _STEMS = ("bass", "drums", "vocals", "other")
 _NEXT_ORDER = ("speech", "sfx", "sfxbg", "bass", "drums", "vocals", "other", "musicbg")
@@ -82,7 +83,9 @@ class PromptSampler:
     Args:
         prompts: prompt -> settings; only ``init_prob``, ``next`` (prompt ->
             weight; missing entries are 0) and ``num_appear`` (default: no
-            limit) are read here. ``None`` = :data:`DEFAULT_PROMPT_TABLE`.
+            limit) and ``exclusive`` (prompts never drawn with it) are read
+            here. ``None`` = :data:`DEFAULT_PROMPT_TABLE`. Categories beyond the
+            paper's eight are welcome (e.g. a prompt added to a trained model).
             A prompt with ``init_prob`` 0 and zero weight in every ``next`` row
             is never drawn (it may still be listed for its gain, e.g. ``sfx``
             when only ``sfxbg`` is built from sound events).
@@ -122,7 +125,13 @@ class PromptSampler:
         self.num_appear = np.array(
             [int(table[p].get("num_appear", 10**6)) for p in self.names], dtype=np.int64
         )
-        excl = DEFAULT_EXCLUSIVE if exclusive is None else exclusive
+        excl = {a: list(bs) for a, bs in (DEFAULT_EXCLUSIVE if exclusive is None else exclusive).items()}
+        for p in self.names:
+            bs = table[p].get("exclusive") or []
+            unknown = sorted(set(bs) - set(self.names))
+            if unknown:
+                raise ValueError(f"prompt {p}: 'exclusive' names unknown prompts {unknown}")
+            excl.setdefault(p, []).extend(bs)
         self.exclusive = np.zeros((n, n), dtype=bool)
         for a, bs in excl.items():
             for b in bs:

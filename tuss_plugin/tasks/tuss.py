@@ -21,6 +21,9 @@ DDP and the optimisers, is ESPnet's own):
   pools (``--onthefly_conf``, see :mod:`tuss_plugin.onthefly`) instead of
   reading mixture lists; validation stays list-based, and ``--collect_stats``
   then takes its training statistics from the validation lists;
+* ``--finetune_prompts`` / ``--finetune_modules`` train only these prompt
+  vectors (e.g. prompts added to a trained model) and modules, everything else
+  frozen and out of the optimizer (:mod:`tuss_plugin.finetune`);
 * ``--use_amp`` (mixed precision, the paper configs) is turned off with
   ``--ngpu 0``: CPU training stays float32;
 * the trainer is :class:`~tuss_plugin.trainer.TUSSTrainer`, ESPnet's trainer
@@ -35,7 +38,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 import espnet2.tasks.enh as enh
+from espnet2.tasks.abs_task import optim_classes
 from espnet2.tasks.enh import EnhancementTask
 from espnet2.torch_utils.initialize import initialize
 from espnet2.train.class_choices import ClassChoices
@@ -43,6 +48,7 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
+from tuss_plugin import finetune
 from tuss_plugin.cpu_memory import retain_freed_memory
 from tuss_plugin.espnet_model import TUSSEnhancementModel
 from tuss_plugin.layers.prompt import PromptVocabulary
@@ -102,6 +108,7 @@ class TUSSTask(EnhancementTask):
             "chunk_seconds, steps_per_epoch, prompt_dropout_prob, ...; see "
             "tuss_plugin.onthefly.iterator.ONTHEFLY_CONF_DEFAULTS)",
         )
+        finetune.add_arguments(parser)
         parser.set_defaults(
             model_conf=get_default_kwargs(TUSSEnhancementModel),
             criterions=DEFAULT_CRITERIONS,
@@ -165,7 +172,24 @@ class TUSSTask(EnhancementTask):
         )
         if getattr(args, "init", None) is not None:
             initialize(model, args.init)
+        finetune.freeze_all_but(
+            model, getattr(args, "finetune_prompts", None) or [], getattr(args, "finetune_modules", None) or []
+        )
         return model
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
+        """ESPnet's optimizer; when fine-tuning (``--finetune_prompts`` /
+        ``--finetune_modules``), over the trainable parameters only."""
+        if not (getattr(args, "finetune_prompts", None) or getattr(args, "finetune_modules", None)):
+            return super().build_optimizers(args, model)
+        if getattr(args, "sharded_ddp", False) or getattr(args, "exclude_weight_decay", False):
+            raise ValueError("--finetune_prompts/--finetune_modules: not supported with --sharded_ddp "
+                             "or --exclude_weight_decay")
+        optim_class = optim_classes.get(args.optim)
+        if optim_class is None:
+            raise ValueError(f"must be one of {list(optim_classes)}: {args.optim}")
+        return [optim_class(finetune.trainable_parameters(model), **args.optim_conf)]
 
     @classmethod
     def build_iter_factory(cls, args, distributed_option, mode: str, kwargs=None):
@@ -182,6 +206,7 @@ class TUSSTask(EnhancementTask):
             preprocess_fn=preprocess_fn,
             collate_fn=cls.build_collate_fn(args, train=True),
             prompt_order=preprocess_fn.vocab.names,
+            exclusive=preprocess_fn.vocab.exclusive_rules(),
             rank=distributed_option.dist_rank if distributed else 0,
             world_size=distributed_option.dist_world_size if distributed else 1,
         )

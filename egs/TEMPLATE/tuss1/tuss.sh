@@ -178,7 +178,7 @@ if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! ${skip_data_prep}; then
     # shellcheck disable=SC2086
     local/data.sh ${local_data_opts}
     for dset in ${data_sets}; do
-        validate_data_dir.py "data/${dset}" > /dev/null
+        validate_data_dir.py --config "${train_config}" "data/${dset}" > /dev/null
     done
     log "Stage 1 done: $(for d in ${data_sets}; do printf '%s=%s ' "$d" "$(wc -l < "data/$d/wav.scp")"; done)mixtures"
 fi
@@ -204,7 +204,7 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
             --subtype "${audio_subtype}"${fmt_opts} "data/${dset}" "${out}"
         grep -h "skipped:" "${out}/log/format.log" | sed 's/^/  /' || true
         grep -h "^format_data: data" "${out}/log/format.log" | sed 's/^/  /' || true
-        validate_data_dir.py --check-audio "${out}" > /dev/null
+        validate_data_dir.py --config "${train_config}" --check-audio "${out}" > /dev/null
         echo "${key}" > "${out}/.done"
     done
 fi
