@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The mini recipe end to end (stages 1-8) with a tiny model and corpus."""
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -18,7 +19,7 @@ PROMPTS = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicb
 def recipe(tmp_path_factory):
     """A run dir linking to the recipe's files, so outputs stay out of the tree."""
     work = tmp_path_factory.mktemp("mini_tuss")
-    for name in ("run.sh", "tuss.sh", "path.sh", "cmd.sh", "db.sh", "utils", "conf", "local"):
+    for name in ("run.sh", "run_add_prompt.sh", "tuss.sh", "path.sh", "cmd.sh", "db.sh", "utils", "conf", "local"):
         os.symlink((RECIPE / name).resolve(), work / name)
     cmd = ["./run.sh", "--train_config", "conf/tuning/train_tuss_debug.yaml",
            "--local_data_opts", "--num_train 2 --num_dev 1 --num_test 1 --seconds 1.0"]
@@ -128,3 +129,19 @@ def test_single_evaluation_mode(recipe):
     for t in ("SE SI-SNR (test)", "SS SI-SNR (test)", "USS SI-SNR (test)", "MSS SNR (test)", "CASS SI-SNR (test)"):
         assert t in table
     assert "Table III layout" in r.stdout
+
+
+def test_add_prompt_workflow(recipe):
+    """run_add_prompt.sh on the trained debug model: a prompt for a new category
+    (bell), scored before and after training its vector; old outputs unchanged."""
+    work, _ = recipe
+    cmd = ["./run_add_prompt.sh", "--base_tag", "train_tuss_debug", "--num_train", "2", "--num_dev", "1",
+           "--num_test", "1", "--train_args", "--max_epoch 1 --batch_size 2"]
+    r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = (work / "exp" / "enh_train_tuss_debug_add_bell" / "NEW_PROMPT.md").read_text()
+    same = re.search(r"bit-identical between the base and the fine-tuned model: (\d+) of (\d+)", report)
+    assert "| bell |" in report and same and same.group(1) == same.group(2) and int(same.group(2)) >= 10
+    init = work / "exp" / "enh_train_tuss_debug_add_bell_init"
+    assert (init / "model.pth").is_file() and (init / "enhanced_test_bell" / "scoring" / "scores.tsv").is_file()
+    assert "bell" in (work / "exp" / "RESULTS.md").read_text()

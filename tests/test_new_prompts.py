@@ -211,3 +211,29 @@ def test_onthefly_new_category_with_transitions_and_exclusions():
                          ({"b.ell": {}}, "invalid prompt name")):
         with pytest.raises(ValueError, match=message):
             resolve_onthefly_conf({"pools": ["p"], "new_prompts": bad})
+
+
+def test_finetune_on_the_fly_with_a_new_category(base, tmp_path):
+    """Pools with a category beyond the eight; mixtures draw it with the old ones."""
+    from test_onthefly import make_pool
+
+    pool = make_pool(tmp_path / "pool", [(p, 16000, 1.0, 1) for p in ("bell", "speech", "sfx") for _ in range(3)])
+    ft = dict(FINETUNE, keep_nbest_models=1, train_data_source="onthefly", onthefly_conf={
+        "pools": [str(pool)], "chunk_seconds": 0.5, "steps_per_epoch": 3, "batch_size": 2,
+        "num_prompts_weights": {2: 1.0},
+        "prompt_overrides": {p: {"init_prob": 0.0} for p in ("speech", "sfx")},
+        "allowed_prompts": ["bell", "speech", "sfx"],
+        "new_prompts": {"bell": {"init_prob": 1.0, "next": {"speech": 1.0, "sfx": 1.0}, "num_appear": 1,
+                                 "gain": [-10, 0]}},
+    })
+    (tmp_path / "ft.yaml").write_text(yaml.safe_dump(ft))
+    ext = tmp_path / "ext"
+    assert add_prompts.main(["--model", str(base), "--add", "bell=sfx", "--outdir", str(ext),
+                             "--train_config", str(tmp_path / "ft.yaml")]) == 0
+    valid = make_data_dir(tmp_path / "v", [["bell", "speech"]] * 2, seconds=0.25, seed=4)
+    args = train_args(valid, tmp_path / "ft", str(ext / "train.yaml"), epochs=1)
+    i = args.index("--train_data_path_and_name_and_type")  # no training lists on the fly
+    args = args[:i] + args[i + 8:]
+    tuss_train.main(args)
+    before, after = _state(ext / "model.pth"), _state(tmp_path / "ft" / "1epoch.pth")
+    assert [k for k in before if not torch.equal(before[k], after[k])] == [KEY.format("bell")]

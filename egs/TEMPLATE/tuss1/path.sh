@@ -14,6 +14,8 @@ else
     return 1 2>/dev/null || exit 1
 fi
 export PATH="${MAIN_ROOT}/utils:${PATH}"
+# the plugin of this checkout, also when the environment was installed from another
+export PYTHONPATH="${MAIN_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
 export PYTHONIOENCODING=UTF-8
 export PYTHONUNBUFFERED=1
 # parallel jobs get their thread count from the job runner (--num-threads)

@@ -15,6 +15,12 @@ machine. Sounds are simple models of their category:
 * other    - chords of harmonic tones
 * musicbg  - a music mix (drums, bass, chords, lead) of its own song
 
+With ``--new_category bell`` it writes instead the sets of a category the
+base model never sees: ``bell`` (struck bells: inharmonic partials with
+exponential decays) mixed with speech, sound events and music
+(``<set>_bell``, patterns in :data:`NEW_TASKS`), for adding a prompt to a
+trained model (``run_add_prompt.sh``).
+
 Mixtures follow the paper's task patterns (SE, noisy SS, USS, MSS, CASS) and
 gain ranges: every source is RMS-normalised and scaled by a gain uniform in
 [-10, 0] dB (speech, sfx, instruments) or [-20, 0] dB (sfxbg, musicbg).
@@ -47,6 +53,18 @@ TASKS: Dict[str, List[str]] = {
 GAINS = {"speech": (-10, 0), "sfx": (-10, 0), "sfxbg": (-20, 0), "drums": (-10, 0),
          "bass": (-10, 0), "vocals": (-10, 0), "other": (-10, 0), "musicbg": (-20, 0)}
 SET_SEEDS = {"train": 1, "dev": 2, "test": 3}
+# mixtures with a category beyond the eight (never in the sets above); bell is a
+# sound event, so it is not asked for together with an SFX mix (sfxbg)
+NEW_TASKS: Dict[str, Dict[str, List[str]]] = {
+    "bell": {
+        "bell_speech": ["bell", "speech"],
+        "bell_sfx": ["bell", "sfx"],
+        "bell_music": ["bell", "musicbg"],
+        "bell_cass": ["bell", "speech", "musicbg"],
+    },
+}
+NEW_GAINS = {"bell": (-10, 0)}
+NEW_SEED = 10  # seed offset of the new-category sets
 VOWELS = [(730, 1090, 2440), (530, 1840, 2480), (270, 2290, 3010), (570, 840, 2410), (300, 870, 2240)]
 SCALE = [0, 2, 4, 5, 7, 9, 11]  # major scale, semitones
 
@@ -158,6 +176,32 @@ def sfxbg(rng, n: int, fs: int) -> np.ndarray:
     return w * stat + (1 - w) * mod * lfo
 
 
+# bell partials relative to the strike note (hum, prime, tierce, quint, nominal
+# and upper partials of a tuned bell) and their decay times relative to the hum's
+BELL_PARTIALS = ((0.5, 1.0), (1.0, 0.8), (1.2, 0.55), (1.5, 0.45), (2.0, 0.4), (2.5, 0.3), (2.67, 0.25), (3.0, 0.2))
+
+
+def bell(rng, n: int, fs: int) -> np.ndarray:
+    """One to three strikes of a bell: inharmonic partials, exponential decays."""
+    out = np.zeros(n)
+    f0 = rng.uniform(350, 1100)
+    decay = rng.uniform(0.5, 1.5)  # seconds, of the hum
+    for _ in range(rng.integers(1, 4)):
+        start = int(rng.integers(0, max(1, n - fs // 4)))
+        m = n - start
+        tt = np.arange(m) / fs
+        x = np.zeros(m)
+        for ratio, rel in BELL_PARTIALS:
+            f = f0 * ratio * rng.uniform(0.995, 1.005)
+            if f >= 0.45 * fs:
+                continue
+            amp = rng.uniform(0.4, 1.0) / ratio**0.3
+            x += amp * np.sin(2 * np.pi * f * tt + rng.uniform(0, 6.3)) * np.exp(-tt / (decay * rel))
+        x *= envelope(m, int(0.002 * fs), 0)
+        out[start:] += x * rng.uniform(0.5, 1.0)
+    return out
+
+
 class Song:
     """Tempo, key and chord progression shared by the stems of one song."""
 
@@ -245,8 +289,8 @@ def mixture_prompts(task: str, rng) -> List[str]:
     return list(TASKS[task])
 
 
-def make_mixture(task: str, rng, n: int, fs: int) -> Tuple[List[str], List[np.ndarray]]:
-    prompts = mixture_prompts(task, rng)
+def make_mixture(task: str, rng, n: int, fs: int, prompts: List[str] = None) -> Tuple[List[str], List[np.ndarray]]:
+    prompts = mixture_prompts(task, rng) if prompts is None else list(prompts)
     if task == "mss":
         song = Song(rng, n, fs)
         srcs = [song.drums(), song.bass(), song.vocals(), song.other()]
@@ -263,10 +307,12 @@ def make_mixture(task: str, rng, n: int, fs: int) -> Tuple[List[str], List[np.nd
                 srcs.append(sfxbg(rng, n, fs))
             elif p == "musicbg":
                 srcs.append(Song(rng, n, fs).mix())
+            elif p == "bell":
+                srcs.append(bell(rng, n, fs))
     out = []
     for p, s in zip(prompts, srcs):
         rms = np.sqrt(np.mean(s**2))
-        g = 10 ** (rng.uniform(*GAINS[p]) / 20)
+        g = 10 ** (rng.uniform(*{**GAINS, **NEW_GAINS}[p]) / 20)
         out.append(s / rms * g * 0.1 if rms > 0 else s)
     return prompts, out
 
@@ -282,8 +328,15 @@ def write_lists(data_dir: Path, lines: Dict[str, List[str]], spk: Dict[int, List
 
 
 def write_set(data_root: Path, audio_root: Path, name: str, per_task: int, seconds: float, fs: int,
-              tasks: List[str]) -> None:
-    """Write data/<name>/ (all tasks) and data/<name>_<task>/ (one task each)."""
+              tasks: List[str], seed: int = None, patterns: Dict[str, List[str]] = None) -> None:
+    """Write data/<name>/ (all tasks) and data/<name>_<task>/ (one task each, not
+    for ``patterns``).
+
+    ``seed``: of the set (default SET_SEEDS[name]); ``patterns``: task -> prompt
+    list, for tasks beyond TASKS (the new-category sets; they also get
+    ``utt2corpus`` = the task, so that validation weighs every pattern equally).
+    """
+    seed = SET_SEEDS[name] if seed is None else seed
     data_dir = data_root / name
     wav_dir = audio_root / name
     wav_dir.mkdir(parents=True, exist_ok=True)
@@ -295,8 +348,8 @@ def write_set(data_root: Path, audio_root: Path, name: str, per_task: int, secon
         t_spk: Dict[int, List[str]] = {}
         for i in range(per_task):
             utt = f"{task}_{name}_{i:04d}"
-            rng = np.random.default_rng([SET_SEEDS[name], list(TASKS).index(task), i])
-            prompts, srcs = make_mixture(task, rng, n, fs)
+            rng = np.random.default_rng([seed, list(patterns or TASKS).index(task), i])
+            prompts, srcs = make_mixture(task, rng, n, fs, (patterns or {}).get(task))
             mix = np.sum(srcs, axis=0)
             peak = max(np.abs(mix).max(), max(np.abs(s).max() for s in srcs))
             if peak > 0.95:  # keep headroom: scale everything together
@@ -313,8 +366,12 @@ def write_set(data_root: Path, audio_root: Path, name: str, per_task: int, secon
                 d["wav.scp"].append(f"{utt} {p.resolve()}")
                 d["utt2prompts"].append(f"{utt} {' '.join(prompts)}")
                 d["utt2spk"].append(f"{utt} {utt}")
-        write_lists(data_root / f"{name}_{task}", t_lines, t_spk)
+        if not patterns:
+            write_lists(data_root / f"{name}_{task}", t_lines, t_spk)
     write_lists(data_dir, lines, spk)
+    if patterns:
+        corpus = sorted(f"{line.split()[0]} {line.split()[0].split(f'_{name}_')[0]}" for line in lines["utt2spk"])
+        (data_dir / "utt2corpus").write_text("\n".join(corpus) + "\n")
     print(f"synthesize.py: {name}: {per_task * len(tasks)} mixtures of {seconds} s at {fs} Hz -> {data_dir}")
 
 
@@ -328,9 +385,16 @@ def main() -> int:
     parser.add_argument("--num_test", type=int, default=10, help="test mixtures per task")
     parser.add_argument("--seconds", type=float, default=2.0, help="mixture duration")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--new_category", choices=sorted(NEW_TASKS), default=None,
+                        help="write only the sets <set>_<category> of this new category (NEW_TASKS)")
     args = parser.parse_args()
     for name, count in (("train", args.num_train), ("dev", args.num_dev), ("test", args.num_test)):
-        write_set(Path(args.data_dir), Path(args.audio_dir), name, count, args.seconds, args.fs, args.tasks)
+        if args.new_category:
+            patterns = NEW_TASKS[args.new_category]
+            write_set(Path(args.data_dir), Path(args.audio_dir), f"{name}_{args.new_category}", count,
+                      args.seconds, args.fs, list(patterns), NEW_SEED + SET_SEEDS[name], patterns)
+        else:
+            write_set(Path(args.data_dir), Path(args.audio_dir), name, count, args.seconds, args.fs, args.tasks)
     return 0
 
 
