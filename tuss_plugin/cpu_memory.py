@@ -10,7 +10,7 @@ fault and one page of kernel zeroing per 4 KiB of each fresh block on first
 touch. A TUSS Medium training step of 6 s at 48 kHz keeps about 8 GB of
 activations for the backward pass; without this setting it caused about 2
 million minor page faults per step and spent about a quarter of its CPU time in the
-kernel (README, Performance).
+kernel (docs/performance.md).
 
 :func:`retain_freed_memory` sets three ``mallopt`` parameters of GNU libc:
 ``M_MMAP_MAX = 0`` (every block comes from the heap), ``M_TRIM_THRESHOLD =
