@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from tuss_plugin.layers import kernels
 from tuss_plugin.layers.band_split import BandSplitEncoder, BandwiseDecoder, band_widths
 
 RATES = [8000, 16000, 22050, 24000, 32000, 44100, 48000]
@@ -57,12 +58,12 @@ def test_band_input_channel_order():
 
 
 @pytest.mark.parametrize("bands_per_product", [1, 3, 100])
-def test_decoder_matches_per_band_modules(bands_per_product):
+def test_decoder_matches_per_band_modules(bands_per_product, monkeypatch):
     """Batched decoding (with and without autograd, any band grouping) equals each band's own modules."""
     torch.manual_seed(0)
     w = band_widths(16000, 256)
     dec = BandwiseDecoder(w, 8, num_outputs=2)
-    dec.bands_per_product = bands_per_product
+    monkeypatch.setattr(kernels.SETTINGS, "decoder_bands_per_product", bands_per_product)
     feats = torch.randn(2, 8, 5, len(w))
     ref = []
     for q, band in enumerate(dec.bands):

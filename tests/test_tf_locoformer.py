@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from tuss_plugin.layers import kernels
 from tuss_plugin.layers.tf_locoformer import (
     RMSGroupNorm,
     RotaryEmbedding,
@@ -105,9 +106,8 @@ def test_swiglu_matches_conv_modules(k):
 @pytest.mark.parametrize("k", [1, 3])
 def test_swiglu_without_autograd_over_groups(k, monkeypatch):
     """Inference path: groups share one scratch buffer (the last group is shorter), activation in place."""
-    import tuss_plugin.layers.tf_locoformer as tfl
-
-    monkeypatch.setattr(tfl, "FFN_CHUNK_POSITIONS", 20)  # 2 sequences of 7 (+k-1) per group: 2, 2, 1
+    # 2 sequences of 7 (+k-1) per group: 2, 2, 1
+    monkeypatch.setattr(kernels.SETTINGS, "ffn_chunk_positions", 20)
     ffn = SwiGLUConvDeconv1d(6, 5, conv1d_kernel=k).double()
     x = torch.randn(5, 7, 6, dtype=torch.float64)
     ref = ffn._forward_conv(x).detach()
@@ -116,8 +116,8 @@ def test_swiglu_without_autograd_over_groups(k, monkeypatch):
     assert torch.allclose(y, ref, atol=1e-12)
 
 
-def test_attention_of_short_sequences_matches_fused_kernel():
-    """Without autograd, sequences up to ``short_sequence`` use explicit products: same result, same FLOP count."""
+def test_attention_of_short_sequences_matches_fused_kernel(monkeypatch):
+    """Without autograd, sequences up to ``short_attention_length`` use explicit products: same result, same FLOP count."""
     from tuss_plugin.bin.benchmark import flop_counter
     from tuss_plugin.layers.tf_locoformer import MultiHeadSelfAttention
 
@@ -126,7 +126,7 @@ def test_attention_of_short_sequences_matches_fused_kernel():
     x = torch.randn(9, 13, 16)
     out, flops = {}, {}
     for short in (0, 128):
-        attn.short_sequence = short
+        monkeypatch.setattr(kernels.SETTINGS, "short_attention_length", short)
         with torch.no_grad(), flop_counter() as counter:  # counts the CPU attention kernel
             out[short] = attn(x)
         flops[short] = counter.get_total_flops()
@@ -139,12 +139,12 @@ def test_attention_of_short_sequences_matches_fused_kernel():
         assert not torch.allclose(attn.train()(x), out[0], atol=1e-3)
 
 
-def test_path_chunking_without_autograd_is_exact():
+def test_path_chunking_without_autograd_is_exact(monkeypatch):
     from tuss_plugin.layers.tf_locoformer import LocoformerPath
 
     ffn = [{"dim_inner": 8, "conv1d_kernel": 3}] * 2
     path = LocoformerPath(8, 2, 8, 2, ffn, RotaryEmbedding(4)).eval()
-    path.chunk_positions = 10  # 2 sequences of 5 per chunk
+    monkeypatch.setattr(kernels.SETTINGS, "path_chunk_positions", 10)  # 2 sequences of 5 per chunk
     x = torch.randn(7, 5, 8)
     with torch.no_grad():
         chunked = path(x)
@@ -155,13 +155,11 @@ def test_path_chunking_without_autograd_is_exact():
 @pytest.mark.parametrize("k", [1, 2, 4])
 def test_swiglu_backward_gradcheck_over_groups(k, monkeypatch):
     """The written-out backward of the FFN is exact (float64), also when sequences run in groups."""
-    import tuss_plugin.layers.tf_locoformer as tfl
-
-    monkeypatch.setattr(tfl, "FFN_CHUNK_POSITIONS", 10)  # 5 sequences of 7 (+k-1): 1 per group
+    monkeypatch.setattr(kernels.SETTINGS, "ffn_chunk_positions", 10)  # 5 sequences of 7 (+k-1): 1 per group
     ffn = SwiGLUConvDeconv1d(6, 5, conv1d_kernel=k).double()
     x = torch.randn(5, 7, 6, dtype=torch.float64, requires_grad=True)
     args = (x, ffn.conv1d.weight, ffn.conv1d.bias, ffn.deconv1d.weight, ffn.deconv1d.bias)
-    assert torch.autograd.gradcheck(tfl._SwiGLUFFNFunction.apply, args)
+    assert torch.autograd.gradcheck(kernels._SwiGLUFFNFunction.apply, args)
 
 
 @pytest.mark.parametrize("k", [1, 4])
@@ -202,7 +200,7 @@ def test_swiglu_flop_count_does_not_depend_on_the_formulation():
 
 def test_rms_group_norm_backward_matches_autograd():
     """The written-out backward of RMSGroupNorm: gradcheck (float64) and plain autograd (float32, with an all-zero group)."""
-    from tuss_plugin.layers.tf_locoformer import _RMSGroupNormFunction
+    from tuss_plugin.layers.kernels import _RMSGroupNormFunction
 
     x = torch.randn(5, 7, 8, dtype=torch.float64, requires_grad=True)
     gamma = torch.randn(8, dtype=torch.float64, requires_grad=True)
@@ -246,3 +244,79 @@ def test_stack_under_cpu_bf16_autocast():
         assert torch.isfinite(y).all()
         assert (y.float() - ref).abs().max() < 0.1 * ref.abs().max()
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in stack.parameters())
+
+
+def test_kernel_settings_defaults():
+    s = kernels.KernelSettings()
+    assert (s.ffn_chunk_positions, s.path_chunk_positions) == (2048, 4096)
+    assert (s.short_attention_length, s.decoder_bands_per_product) == (128, 4)
+
+
+def test_kernel_dispatch_of_norm_and_ffn():
+    """Written-out backwards under CPU autograd; the convolution modules under dropout or autocast."""
+    torch.manual_seed(0)
+    norm, ffn = RMSGroupNorm(2, 8), SwiGLUConvDeconv1d(8, 12, conv1d_kernel=3, dropout=0.1)
+    x = torch.randn(4, 6, 8, requires_grad=True)
+    assert norm(x).grad_fn.name() == "_RMSGroupNormFunctionBackward"
+    assert ffn.eval()(x).grad_fn.name() == "_SwiGLUFFNFunctionBackward"
+    assert ffn.train()(x).grad_fn.name() != "_SwiGLUFFNFunctionBackward"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert ffn.eval()(x).grad_fn.name() != "_SwiGLUFFNFunctionBackward"
+    with torch.no_grad():
+        assert norm(x).grad_fn is None and ffn(x).grad_fn is None
+        assert torch.equal(ffn(x), kernels._swiglu_ffn(x, *[p for p in ffn.parameters()], keep_h=False)[0])
+
+
+def test_kernel_dispatch_of_attention(monkeypatch):
+    """Explicit products only without autograd and dropout, for sequences up to the threshold."""
+    calls = []
+    short = kernels._attention_short
+    record = lambda q, k, v: calls.append(q.shape[-2]) or short(q, k, v)  # noqa: E731
+    monkeypatch.setattr(kernels, "_attention_short", record)
+    q, k, v = torch.randn(3, 2, 2, 5, 4).unbind(0)  # each (B', H, L, D)
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert torch.equal(kernels.attention(q, k, v), fused)  # autograd on
+    with torch.no_grad():
+        assert torch.allclose(kernels.attention(q, k, v), fused, atol=1e-6)
+        kernels.attention(q, k, v, dropout=0.5)
+        monkeypatch.setattr(kernels.SETTINGS, "short_attention_length", 4)
+        assert torch.equal(kernels.attention(q, k, v), fused)
+    assert calls == [5]
+
+
+def test_kernel_residual_branches_and_band_groups(monkeypatch):
+    x = torch.randn(5, 3, 2)
+    ref = x + 2 * x
+    ref = ref + (ref + 1)
+    seen = []
+    branches = (lambda h: seen.append(h.shape[0]) or 2 * h, lambda h: h + 1)
+    assert torch.equal(kernels.residual_branches(x, branches), ref) and seen == [5]
+    monkeypatch.setattr(kernels.SETTINGS, "path_chunk_positions", 6)  # 2 sequences of 3 per group
+    with torch.no_grad():
+        assert torch.equal(kernels.residual_branches(x, branches), ref)
+    assert seen == [5, 2, 2, 1]
+
+    runs = [(0, 5, 2, 0), (5, 2, 4, 10)]
+    assert kernels.band_groups(runs) == runs
+    monkeypatch.setattr(kernels.SETTINGS, "decoder_bands_per_product", 2)
+    with torch.no_grad():
+        groups = kernels.band_groups(runs)
+    assert groups == [(0, 2, 2, None), (2, 2, 2, None), (4, 1, 2, None), (5, 2, 4, None)]
+
+
+def test_layers_take_neither_release_ffn_format_nor_flash_attention():
+    """The release's ``{conf: {...}}`` FFN entries are the importer's business (tuss_plugin.reference);
+    flash_attention is accepted by the separators only."""
+    import inspect
+
+    from tuss_plugin.separator.bslocoformer_separator import BSLocoformerSeparator
+
+    ffn = [{"dim_inner": 8}] * 2
+    with pytest.raises(ValueError):
+        TFLocoformerStack(1, 8, 2, 8, 2, [{"conf": {"dim_inner": 8}}] * 2, ffn)
+    assert "flash_attention" not in inspect.signature(TFLocoformerStack).parameters
+    sep = BSLocoformerSeparator(
+        65, num_spk=2, fs=8000, n_fft=128, emb_dim=8, num_groups=2, first_blocks=1, first_attention_dim=8,
+        first_n_heads=2, first_freq_ffn=ffn, first_frame_ffn=ffn, second_blocks=0, flash_attention=True,
+    )
+    assert len(sep(torch.randn(1, 3, 65, dtype=torch.complex64), torch.tensor([3]))[0]) == 2

@@ -45,6 +45,7 @@ import numpy as np
 import soundfile as sf
 
 from tuss_plugin.audio import resample
+from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_not_pipe, parse_fs, read_dict, read_scp, write_list
 
@@ -235,7 +236,7 @@ def run_jobs(jobs: List[Job], nj: int) -> Iterator[Tuple[str, Optional[List[str]
             yield process(job)
 
 
-def main(cmd: Optional[List[str]] = None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src", help="data dir (wav.scp, spk*.scp, utt2prompts)")
     parser.add_argument("dst", help="output dump dir")
@@ -248,13 +249,20 @@ def main(cmd: Optional[List[str]] = None) -> int:
                         help="unreadable/missing audio: report and skip, or stop")
     parser.add_argument("--mix_from_refs", action="store_true",
                         help="mixture = sum of the references (wav.scp audio is not read)")
-    args = parser.parse_args(cmd)
+    return parser
+
+
+def main(cmd: Optional[List[str]] = None) -> int:
+    return run_main("format_data", run, get_parser().parse_args(cmd))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command; problems raise ``CLIError`` (or are listed, see ``--on_error``)."""
     src, dst = Path(args.src), Path(args.dst)
     try:
         fs = None if args.fs.strip().lower() == "native" else parse_fs(args.fs)
     except ValueError as e:
-        print(f"format_data: error: {e}", file=sys.stderr)
-        return 1
+        raise CLIError(one_line(e)) from None
     try:
         wavs = read_scp(src / "wav.scp")
         prompts = read_dict(src / "utt2prompts")
@@ -262,8 +270,7 @@ def main(cmd: Optional[List[str]] = None) -> int:
         corpora = read_dict(src / "utt2corpus") if (src / "utt2corpus").exists() else None
         refs = read_refs(src)
     except (OSError, ValueError) as e:
-        print(f"format_data: error: {e}", file=sys.stderr)
-        return 1
+        raise CLIError(one_line(e)) from None
     problems = []
     jobs = []
     for utt, mix in wavs.items():
@@ -296,14 +303,12 @@ def main(cmd: Optional[List[str]] = None) -> int:
     if problems and args.on_error == "stop":
         return 1
     if not done:
-        print(f"format_data: error: no usable utterance in {src}", file=sys.stderr)
-        return 1
+        raise CLIError(f"no usable utterance in {src}")
     if corpora is not None:
         missing = sorted(u for u in done if u not in corpora)
         if missing:
-            print(f"format_data: error: {src / 'utt2corpus'}: no corpus for {len(missing)} utterance(s), "
-                  f"e.g. {', '.join(missing[:3])}", file=sys.stderr)
-            return 1
+            raise CLIError(f"{src / 'utt2corpus'}: no corpus for {len(missing)} utterance(s), "
+                           f"e.g. {', '.join(missing[:3])}")
         write_list(dst / "utt2corpus", ((u, corpora[u]) for u in done))
     elif (dst / "utt2corpus").exists():
         (dst / "utt2corpus").unlink()  # from an earlier source that had one

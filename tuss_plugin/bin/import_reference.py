@@ -14,6 +14,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from tuss_plugin.cli import run_main
+
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -23,17 +25,16 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(cmd: Optional[List[str]] = None) -> int:
-    args = get_parser().parse_args(cmd)
+def run(args: argparse.Namespace) -> int:
     from tuss_plugin.reference import import_reference
 
-    try:
-        out = import_reference(args.hparams, args.checkpoint, args.outdir)
-    except (OSError, ValueError, KeyError) as e:
-        print(f"import_reference: error: {e}", file=sys.stderr)
-        return 1
+    out = import_reference(args.hparams, args.checkpoint, args.outdir)
     print(f"import_reference: wrote {out}/config.yaml and {out}/model.pth")
     return 0
+
+
+def main(cmd: Optional[List[str]] = None) -> int:
+    return run_main("import_reference", run, get_parser().parse_args(cmd), errors=(OSError, ValueError, KeyError))
 
 
 if __name__ == "__main__":

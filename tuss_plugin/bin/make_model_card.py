@@ -20,6 +20,7 @@ from typing import List, Optional
 
 import yaml
 
+from tuss_plugin.cli import CLIError, run_main
 from tuss_plugin.fileio import atomic_write_text
 
 CARD = """---
@@ -80,19 +81,26 @@ ESPnet loaders need `import tuss_plugin` first (it registers the TUSS classes).
 """
 
 
-def main(cmd: Optional[List[str]] = None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--packed", required=True, help="zip written by espnet2.bin.pack")
     p.add_argument("--exp", required=True, help="experiment dir (config.yaml, RESULTS.md)")
     p.add_argument("--outdir", required=True)
     p.add_argument("--recipe", default="unknown")
-    a = p.parse_args(cmd)
+    return p
+
+
+def main(cmd: Optional[List[str]] = None) -> int:
+    return run_main("make_model_card", run, get_parser().parse_args(cmd))
+
+
+def run(a: argparse.Namespace) -> int:
+    """The command; problems raise ``CLIError``."""
     from tuss_plugin.inference import SeparateAudio, _safe_extract
 
     packed, exp, out = Path(a.packed), Path(a.exp), Path(a.outdir)
     if not zipfile.is_zipfile(packed):
-        print(f"make_model_card: error: {packed}: not a zip file", file=sys.stderr)
-        return 1
+        raise CLIError(f"{packed}: not a zip file")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

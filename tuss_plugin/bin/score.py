@@ -47,6 +47,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 import numpy as np
 import soundfile as sf
 
+from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_not_pipe, read_dict, read_list, read_scp
 from tuss_plugin.metrics import (INTERCHANGEABLE, match_fixed_outputs, match_outputs, sdr, si_sdr, si_snr, snr,
@@ -215,7 +216,7 @@ def make_entry(utt: str, lists: Lists) -> Optional[ScoreEntry]:
                       lists.out_prompts[utt])
 
 
-def main(cmd: Optional[List[str]] = None) -> int:
+def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ref_dir", required=True, help="data dir: wav.scp, spk.scp, utt2prompts")
     parser.add_argument("--inf_dir", required=True, help="inference dir: spk<k>.scp, utt2prompts")
@@ -223,17 +224,23 @@ def main(cmd: Optional[List[str]] = None) -> int:
     parser.add_argument("--key_file", default=None)
     parser.add_argument("--museval", action="store_true",
                         help="also compute museval's BSS Eval v4 SDR (median of 1-s windows)")
-    args = parser.parse_args(cmd)
+    return parser
+
+
+def main(cmd: Optional[List[str]] = None) -> int:
+    return run_main("score", run, get_parser().parse_args(cmd))
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command; problems raise ``CLIError``."""
     ref, inf = Path(args.ref_dir), Path(args.inf_dir)
     try:
         lists = read_lists(ref, inf)
         keys = [k for k, _ in read_list(args.key_file, min_fields=1)] if args.key_file else list(lists.out_prompts)
     except (OSError, ValueError) as e:
-        print(f"score: error: {e}", file=sys.stderr)
-        return 1
+        raise CLIError(one_line(e)) from None
     if not keys:
-        print(f"score: error: no utterances to score in {args.key_file or inf / 'utt2prompts'}", file=sys.stderr)
-        return 1
+        raise CLIError(f"no utterances to score in {args.key_file or inf / 'utt2prompts'}")
     rows = []
     missing, refused = [], []
     for i, utt in enumerate(keys, 1):
@@ -249,12 +256,9 @@ def main(cmd: Optional[List[str]] = None) -> int:
         if i % 20 == 0 or i == len(keys):
             print(f"score: {i}/{len(keys)} utterances", flush=True)
     if missing:
-        print(f"score: error: no references or outputs for {len(missing)} utterance(s): "
-              f"{', '.join(missing[:5])}", file=sys.stderr)
-        return 1
+        raise CLIError(f"no references or outputs for {len(missing)} utterance(s): {', '.join(missing[:5])}")
     if len(refused) == len(keys):
-        print(f"score: error: nothing scored: {len(refused)} of {len(keys)} utterance(s) refused", file=sys.stderr)
-        return 1
+        raise CLIError(f"nothing scored: {len(refused)} of {len(keys)} utterance(s) refused")
     columns = COLUMNS + (["museval_sdr"] if args.museval else [])
     lines = ["\t".join(columns)]
     for r in rows:

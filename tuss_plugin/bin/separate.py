@@ -3,13 +3,14 @@
 """Separate audio files with a TUSS model.
 
     tuss-separate --model exp/enh_tuss_mini --prompts speech sfxbg musicbg \
-        [--segment 6 --hop 3] [--outdir separated] [--spectrogram] IN.wav [IN2.flac ...]
+        [--segment_size 6 --hop_size 3] [--outdir separated] [--spectrogram] IN.wav [IN2.flac ...]
 
 MODEL is an experiment dir, a packed model zip, a model file or a dir written
 by ``import_reference``. Any format, rate, bit depth and channel count that
 soundfile reads is accepted; each output has the input's rate and channels
 and is written to ``OUTDIR/<input stem>/<k>_<prompt>.wav`` (k = position in the
-prompt list). With ``--segment``, files are read and written block-wise, so
+prompt list). With ``--segment_size`` (or its first spelling ``--segment``;
+``--hop`` for ``--hop_size``), files are read and written block-wise, so
 memory does not grow with the file length (a segment spans at least one STFT
 window of the model, the hop at least one frame shift). Outputs are written to
 temporary files in the output directory and renamed when complete: they appear
@@ -31,15 +32,13 @@ from typing import List, Optional
 
 import numpy as np
 
+from tuss_plugin.cli import CLIError, add_segment_options, one_line, run_main
+
 PROG = "tuss-separate"
 # held in OUTDIR/<stem>/ while its outputs are written
 LOCK_NAME = ".tuss-separate.lock"
 # outputs of this command: <k>_<prompt>.wav
 OUTPUT_NAME = re.compile(r"[0-9]+_[^/]+\.wav")
-
-
-class CLIError(Exception):
-    """A problem reported as one line, with a non-zero exit."""
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -49,8 +48,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", required=True, help="exp dir, packed zip, model file or imported dir")
     p.add_argument("-p", "--prompts", nargs="+", default=None, help="one output per prompt")
     p.add_argument("-o", "--outdir", default="separated", help="output root (default: separated)")
-    p.add_argument("--segment", type=float, default=None, help="segment length in seconds (long files)")
-    p.add_argument("--hop", type=float, default=None, help="segment shift in seconds (default: --segment)")
+    add_segment_options(p, aliases=True)
     p.add_argument("--spectrogram", action="store_true",
                    help="also write a PNG of mixture and outputs (reads the whole signals into memory)")
     p.add_argument("--subtype", default="FLOAT", help="WAV subtype of the outputs (FLOAT, PCM_16, PCM_24)")
@@ -152,11 +150,6 @@ def write_outputs(sep, path: str, dest: Path, prompts: List[str], subtype: str,
     return written
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text or type(e).__name__
-
-
 def check_outdir(outdir: Path) -> None:
     """Create ``outdir`` and prove it writable by creating a file in it (after
     removing temporary files of killed runs)."""
@@ -176,7 +169,7 @@ def check_outdir(outdir: Path) -> None:
 
 
 def load_separator(args: argparse.Namespace):
-    """The model of ``--model`` on ``--device`` with ``--segment/--hop`` set (``CLIError`` otherwise)."""
+    """The model of ``--model`` on ``--device`` with ``--segment_size/--hop_size`` set (``CLIError`` otherwise)."""
     import torch
 
     from tuss_plugin.inference import SeparateAudio
@@ -185,21 +178,22 @@ def load_separator(args: argparse.Namespace):
     try:
         sep = SeparateAudio.from_pretrained(args.model, device=device)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise CLIError(f"cannot load model {args.model}: {_one_line(e)}") from None
+        raise CLIError(f"cannot load model {args.model}: {one_line(e)}") from None
     try:
-        sep.set_segments(args.segment, args.hop, names=("--segment", "--hop"))
+        sep.set_segments(args.segment_size, args.hop_size, names=("--segment", "--hop"))
     except ValueError as e:
-        raise CLIError(_one_line(e)) from None
+        raise CLIError(one_line(e)) from None
     return sep
 
 
 def check_options(args: argparse.Namespace) -> List[str]:
     """Check options and inputs before loading the model; returns the inputs
     to separate (each once)."""
-    if args.segment is not None and not (math.isfinite(args.segment) and args.segment > 0):
-        raise CLIError(f"--segment must be a finite number of seconds > 0, got {args.segment}")
-    if args.hop is not None and (args.segment is None or not 0 < args.hop <= args.segment):
-        raise CLIError(f"--hop must be in (0, --segment] seconds, got {args.hop}")
+    seg, hop = args.segment_size, args.hop_size
+    if seg is not None and not (math.isfinite(seg) and seg > 0):
+        raise CLIError(f"--segment must be a finite number of seconds > 0, got {seg}")
+    if hop is not None and (seg is None or not 0 < hop <= seg):
+        raise CLIError(f"--hop must be in (0, --segment] seconds, got {hop}")
     import soundfile as sf
 
     if not sf.check_format("WAV", args.subtype.upper()):
@@ -236,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         prompts = sep.validate_prompts(args.prompts)
     except ValueError as e:
-        raise CLIError(f"invalid prompt list: {_one_line(e)}") from None
+        raise CLIError(f"invalid prompt list: {one_line(e)}") from None
     outdir = Path(args.outdir)
     check_outdir(outdir)
     for path in inputs:
@@ -244,34 +238,22 @@ def run(args: argparse.Namespace) -> int:
             files = separate_file(sep, path, outdir, prompts, args.subtype.upper(), args.spectrogram,
                                   progress=not args.quiet)
         except ValueError as e:
-            msg = _one_line(e)
+            msg = one_line(e)
             raise CLIError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
         except OSError as e:
-            raise CLIError(f"{path}: cannot write outputs to {outdir} ({_one_line(e)})") from None
+            raise CLIError(f"{path}: cannot write outputs to {outdir} ({one_line(e)})") from None
         except MemoryError:
             raise CLIError(f"{path}: out of memory; use --segment (e.g. --segment 6 --hop 3)") from None
         except RuntimeError as e:
-            raise CLIError(f"{path}: separation failed ({_one_line(e)[:300]})") from None
+            raise CLIError(f"{path}: separation failed ({one_line(e)[:300]})") from None
         print(f"{PROG}: {path} -> {files[0].parent}/ ({len(prompts)} outputs)")
     return 0
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(cmd)
-    from tuss_plugin.fileio import Terminated, raise_on_sigterm
-
-    try:
-        with raise_on_sigterm():
-            return run(args)
-    except CLIError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted (no partial outputs were left)", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"{PROG}: terminated (no partial outputs were left)", file=sys.stderr)
-        return 143
+    return run_main(PROG, run, args, sigterm=True, interrupted="interrupted (no partial outputs were left)",
+                    terminated="terminated (no partial outputs were left)")
 
 
 if __name__ == "__main__":

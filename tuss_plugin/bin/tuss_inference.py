@@ -24,7 +24,8 @@ interrupted run completes only what is missing, and a run with another model,
 other prompts or other settings redoes everything that changed and removes
 outputs of a longer, earlier prompt list (``--device`` and ``--num_threads``
 change nothing). SIGTERM ends the run cleanly (status 143, finished utterances
-kept); temporary files of killed runs are removed by the next run.
+kept; Ctrl-C likewise, status 130); temporary files of killed runs are
+removed by the next run.
 
 Unreadable audio, a missing entry or a pipe command in wav.scp (never run) is
 reported in one line per utterance; the others are still separated, and the
@@ -45,10 +46,11 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.fileio import (Terminated, atomic_write, atomic_write_text, check_audio_file, raise_on_sigterm,
-                                sweep_temp_files)
+from tuss_plugin.cli import add_segment_options, report, run_main
+from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, sweep_temp_files
 from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, write_list
 
+PROG = "tuss_inference"
 # per-utterance records of what the outputs were made from
 STAMP_DIR = "stamps"
 # options that do not change the outputs (or enter the stamp in another form:
@@ -69,8 +71,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="where spk<k>.scp / utt2prompts go (default: output_dir; one per parallel job)")
     p.add_argument("--prompts", nargs="+", default=None,
                    help="use this prompt list for every mixture instead of utt2prompts")
-    p.add_argument("--segment_size", type=float, default=None, help="segment length (s)")
-    p.add_argument("--hop_size", type=float, default=None, help="segment shift (s)")
+    add_segment_options(p)
     p.add_argument("--config", default=None,
                    help="YAML whose keys are options of this command (e.g. segment_size: 6)")
     p.add_argument("--eval_mode", choices=["all", "single"], default="all",
@@ -223,12 +224,8 @@ def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str,
 
 def main(cmd: Optional[List[str]] = None) -> int:
     args = parse_args(cmd)
-    try:
-        with raise_on_sigterm():
-            return run(args)
-    except Terminated:
-        print("tuss_inference: terminated; finished utterances are kept, re-run to complete", file=sys.stderr)
-        return 143
+    kept = "finished utterances are kept, re-run to complete"
+    return run_main(PROG, run, args, sigterm=True, interrupted=f"interrupted; {kept}", terminated=f"terminated; {kept}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -250,8 +247,7 @@ def run(args: argparse.Namespace) -> int:
                              "this model has fixed outputs and no prompts: use --eval_mode all")
         rid = run_id(sep, args)
     except (OSError, ValueError, KeyError) as e:
-        print(f"tuss_inference: error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 1
+        return report(PROG, e)
     sweep_output_dirs(out, lists)
     used = {}
     failed = []
@@ -306,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"tuss_inference: {i}/{len(keys)} utterances, {el:.0f} s elapsed", flush=True)
     if failed:
         for f in failed:
-            print(f"tuss_inference: error: {f}", file=sys.stderr)
+            report(PROG, f)
         print(f"tuss_inference: {len(failed)} of {len(keys)} utterances failed (listed on stderr); "
               f"separated {n_done}, already done {n_skipped}; re-run to complete", flush=True)
         return 1

@@ -13,11 +13,14 @@ get no gradient.
 With ``--resume true`` a run killed at any moment continues after the last
 complete epoch: a checkpoint truncated by the kill is replaced by the copy of
 the previous epoch (see :mod:`tuss_plugin.trainer`). Batches with a NaN/Inf
-loss are skipped and counted in the log, once per epoch.
+loss are skipped and counted in the log, once per epoch. Ctrl-C ends the run
+with one line and exit status 130.
 """
 import os
+import sys
 from typing import List, Optional
 
+from tuss_plugin.cli import run_main
 from tuss_plugin.tasks.tuss import TUSSTask
 from tuss_plugin.trainer import recover_once
 
@@ -31,8 +34,13 @@ def _is_first_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def main(cmd: Optional[List[str]] = None) -> None:
-    """Run training (``cmd``: argument list, default ``sys.argv[1:]``)."""
+def main(cmd: Optional[List[str]] = None) -> int:
+    """Run training (``cmd``: argument list, default ``sys.argv[1:]``); returns the exit status."""
+    return run_main("tuss_train", train, cmd,
+                    interrupted="interrupted (--resume true continues after the last complete epoch)")
+
+
+def train(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
     if args.resume and args.output_dir and not args.collect_stats and _is_first_process():
         # before any worker starts, so that every rank resumes from the same file
@@ -41,4 +49,4 @@ def main(cmd: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

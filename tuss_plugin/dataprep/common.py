@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+from tuss_plugin.cli import CLIError, report, run_main
 from tuss_plugin.fileio import atomic_write_text
 from tuss_plugin.kaldi_io import read_dict, read_scp, write_list
 
 PathLike = Union[str, Path]
 
 
-class DataPrepError(RuntimeError):
+class DataPrepError(CLIError, RuntimeError):
     """A corpus is missing or not in the expected layout (message names both)."""
 
 
@@ -172,16 +172,20 @@ def eval_set_parser(description: str, corpus: str, variable: str) -> argparse.Ar
 
 def run_cli(func: Callable[..., Dict[str, Path]], hint: str = "", **kwargs) -> int:
     """Call a ``prepare`` function; a :class:`DataPrepError` becomes one line on
-    stderr (``hint`` appended) and exit status 1."""
-    try:
-        dirs = func(**kwargs)
-    except DataPrepError as e:
-        print(f"error: {e}" + (f"; {hint}" if hint else ""), file=sys.stderr)
-        return 1
-    for name, d in dirs.items():
-        n = sum(1 for line in (Path(d) / "wav.scp").read_text(encoding="utf-8").splitlines() if line.strip())
-        print(f"{name}: {n} mixtures in {d}")
-    return 0
+    stderr (``error: <message>``, ``hint`` appended) and exit status 1 (Ctrl-C:
+    one line, status 130; see :func:`tuss_plugin.cli.run_main`)."""
+
+    def prepare() -> int:
+        try:
+            dirs = func(**kwargs)
+        except DataPrepError as e:
+            return report(None, f"{e}; {hint}" if hint else e)
+        for name, d in dirs.items():
+            n = sum(1 for line in (Path(d) / "wav.scp").read_text(encoding="utf-8").splitlines() if line.strip())
+            print(f"{name}: {n} mixtures in {d}")
+        return 0
+
+    return run_main(None, prepare)
 
 
 def read_data_dir(d: PathLike) -> List[Mixture]:

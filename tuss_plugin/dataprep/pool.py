@@ -351,13 +351,17 @@ def add_common_args(parser, default_pool: str, derived: bool = False) -> None:
 
 
 def run_cli(main: Callable[[], object]) -> None:
-    """Run ``main``; a :class:`DataPrepError` becomes a one-line message and exit status 1."""
+    """Run ``main``; a :class:`DataPrepError` becomes a one-line message and exit
+    status 1, Ctrl-C one line and status 130 (see :func:`tuss_plugin.cli.run_main`)."""
+    from tuss_plugin.cli import run_main
+
+    def call() -> None:
+        main()  # (what it returns is not an exit status)
+
     setup_logging()
-    try:
-        main()
-    except DataPrepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    status = run_main(None, call)
+    if status:
+        sys.exit(status)
 
 
 def summarize(name: str, entries: Iterable[PoolEntry]) -> str:

@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tuss_plugin.layers import kernels
+
 # (low Hz, high Hz, bins per band) of the fixed-width part of the table
 BAND_RANGES: Tuple[Tuple[float, float, int], ...] = (
     (0.0, 1000.0, 2),
@@ -88,6 +90,15 @@ def width_runs(widths: Sequence[int]) -> List[Tuple[int, int, int, int]]:
     return runs
 
 
+# Positions of the parameterised layers in each band's nn.Sequential. They are
+# part of the state-dict keys (``encoder.bands.<q>.<i>.weight``, as in the
+# authors' release, see tuss_plugin.reference), so the layout stays as it is.
+ENC_NORM, ENC_CONV = 0, 1  # GroupNorm(1, 2b), Conv1d(2b, C, 1)
+# GroupNorm(1, C), Conv1d(C, 4C, 1), Conv1d(4C, 4C, 1), Conv1d(4C, 4bS, 1);
+# positions 2 and 4 are Tanh, 6 is the GLU (no parameters)
+DEC_NORM, DEC_CONV1, DEC_CONV2, DEC_CONV3 = 0, 1, 3, 5
+
+
 def _cat_params(mods: Sequence[nn.Module], name: str) -> torch.Tensor:
     return torch.cat([getattr(m, name) for m in mods], dim=0)
 
@@ -99,6 +110,11 @@ class BandSplitEncoder(nn.Module):
     (channel order: bin-major, re/im fastest) are normalised with
     ``GroupNorm(1, 2b)`` and projected with ``Conv1d(2b, emb_dim, 1)`` over time.
 
+    ``bands[q]`` is band q's ``Sequential(GroupNorm, Conv1d)``: it holds the
+    parameters under the state-dict names of the released checkpoints
+    (``bands.<q>.0.*``, ``bands.<q>.1.*``) and is band q's encoder on its own
+    (B, 2b, T) input; :meth:`forward` runs each run of equal-width bands at once.
+
     Args:
         widths: band widths in bins (see :func:`band_widths`).
         emb_dim: embedding dimension C.
@@ -108,7 +124,7 @@ class BandSplitEncoder(nn.Module):
         super().__init__()
         self.widths = list(widths)
         self.bands = nn.ModuleList(
-            nn.Sequential(nn.GroupNorm(1, 2 * b), nn.Conv1d(2 * b, emb_dim, 1))
+            nn.Sequential(nn.GroupNorm(1, 2 * b), nn.Conv1d(2 * b, emb_dim, 1))  # ENC_NORM, ENC_CONV
             for b in self.widths
         )
 
@@ -128,7 +144,7 @@ class BandSplitEncoder(nn.Module):
         feats = []
         for q0, n, b, f0 in width_runs(self.widths):
             mods = self.bands[q0 : q0 + n]
-            norms, convs = [m[0] for m in mods], [m[1] for m in mods]
+            norms, convs = [m[ENC_NORM] for m in mods], [m[ENC_CONV] for m in mods]
             xb = x[:, :, f0 : f0 + n * b].reshape(B, T, n * 2 * b)  # (B, T, n*2b): band, bin, re/im
             xb = xb.transpose(1, 2)  # (B, n*2b, T)
             # one GroupNorm(1, 2b) per band == group_norm with n groups
@@ -145,6 +161,12 @@ class BandwiseDecoder(nn.Module):
     ``Conv1d(4C, 4C, 1)``, tanh, ``Conv1d(4C, 4bS, 1)``, GLU over channels; the
     ``2bS`` outputs are ordered (output, re/im, bin). TUSS decodes one output per
     prompt stream (S = 1); the conventional baseline decodes S sources at once.
+
+    ``bands[q]`` is band q's ``Sequential`` of these seven layers: it holds the
+    parameters under the state-dict names of the released checkpoints
+    (``bands.<q>.{0,1,3,5}.*``, see :data:`DEC_NORM` ...) and is band q's
+    decoder on its own (B', C, T) input; :meth:`forward` runs the bands in
+    batched products.
 
     Args:
         widths: band widths in bins (see :func:`band_widths`).
@@ -166,18 +188,16 @@ class BandwiseDecoder(nn.Module):
         hid = hidden_factor * emb_dim
         self.bands = nn.ModuleList(
             nn.Sequential(
-                nn.GroupNorm(1, emb_dim),
-                nn.Conv1d(emb_dim, hid, 1),
+                nn.GroupNorm(1, emb_dim),  # DEC_NORM
+                nn.Conv1d(emb_dim, hid, 1),  # DEC_CONV1
                 nn.Tanh(),
-                nn.Conv1d(hid, hid, 1),
+                nn.Conv1d(hid, hid, 1),  # DEC_CONV2
                 nn.Tanh(),
-                nn.Conv1d(hid, 4 * b * num_outputs, 1),
+                nn.Conv1d(hid, 4 * b * num_outputs, 1),  # DEC_CONV3
                 nn.GLU(dim=1),
             )
             for b in self.widths
         )
-
-    bands_per_product: int = 4
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """Decode band features into a complex mask.
@@ -194,15 +214,11 @@ class BandwiseDecoder(nn.Module):
         S = self.num_outputs
         x = feats.permute(0, 2, 3, 1)  # (B', T, Q, C) view (contiguous for TUSS' layout)
         masks = []
-        runs = width_runs(self.widths)
-        if not torch.is_grad_enabled():
-            # without autograd, at most `bands_per_product` bands per product, so
-            # that the hidden activations stay in the CPU caches (same result)
-            g = max(1, self.bands_per_product)
-            runs = [(q0 + i, min(g, n - i), b, None) for q0, n, b, _ in runs for i in range(0, n, g)]
-        for q0, n, b, _ in runs:
+        # bands of equal width, a batch of n per product (see kernels.band_groups)
+        for q0, n, b, _ in kernels.band_groups(width_runs(self.widths)):
             mods = self.bands[q0 : q0 + n]
-            norm, c1, c2, c3 = ([m[i] for m in mods] for i in (0, 1, 3, 5))
+            layers = (DEC_NORM, DEC_CONV1, DEC_CONV2, DEC_CONV3)
+            norm, c1, c2, c3 = ([m[i] for m in mods] for i in layers)  # each: n modules
             # the n bands of a run as a batch of n matrix products over B'*T rows
             h = x[:, :, q0 : q0 + n].permute(2, 0, 1, 3).reshape(n, Bp, T * C)  # (n, B', T*C)
             # GroupNorm(1, C) of each band: statistics over (T, C) per stream

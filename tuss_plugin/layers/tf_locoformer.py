@@ -11,7 +11,9 @@ each path is a macaron-style stack
     x = x + MHSA(RMSGroupNorm(x))          (RoPE on queries and keys)
     x = x + FFN_0(RMSGroupNorm(x))
 
-with SwiGLU convolution-deconvolution feed-forward networks.
+with SwiGLU convolution-deconvolution feed-forward networks. The modules here
+state the math; how it runs (written-out backwards, chunking, explicit attention
+for short sequences) is decided in :mod:`tuss_plugin.layers.kernels`.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from tuss_plugin.layers import kernels
 
 
 class RMSGroupNorm(nn.Module):
@@ -46,231 +50,12 @@ class RMSGroupNorm(nn.Module):
     # normalisation statistics stay in float32 under mixed precision
     @torch.amp.autocast("cuda", enabled=False)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (..., C) -> (..., C)."""
-        xf = x.float()
-        if torch.is_grad_enabled() and (xf.requires_grad or self.gamma.requires_grad):
-            y = _RMSGroupNormFunction.apply(xf, self.gamma, self.num_groups, self.eps)
-        else:
-            y, _, _ = _rms_group_norm(xf, self.gamma, self.num_groups, self.eps)
+        """x: (..., C) -> (..., C), ``x_g / (||x_g||_2 / sqrt(d) + eps) * gamma`` per group (float32).
+
+        Runs as :func:`kernels.rms_group_norm <tuss_plugin.layers.kernels.rms_group_norm>`.
+        """
+        y = kernels.rms_group_norm(x.float(), self.gamma, self.num_groups, self.eps)
         return y.to(x.dtype)
-
-
-def _rms_group_norm(
-    x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: float
-) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
-    """x (..., C) -> (y (..., C), norm (..., G, 1), denominator (..., G, 1)).
-
-    ``y = x / (||x_g|| / sqrt(d) + eps) * gamma`` per group ``x_g`` of ``d`` channels.
-    """
-    shape = x.shape
-    xg = x.view(*shape[:-1], num_groups, -1)  # (..., G, d)
-    norm = torch.linalg.vector_norm(xg, dim=-1, keepdim=True)  # (..., G, 1)
-    den = norm * xg.shape[-1] ** -0.5 + eps
-    y = (xg / den).view(shape)  # (..., C)
-    y *= gamma
-    return y, norm, den
-
-
-class _RMSGroupNormFunction(torch.autograd.Function):
-    """Autograd of :func:`_rms_group_norm` in a few passes over memory.
-
-    Saves the input and the per-group norm and denominator ``D = n / sqrt(d) + eps``.
-    With ``g = gy * gamma`` (per group): ``gx = g / D - (g . x) / (D^2 n sqrt(d)) * x``
-    (the second term is 0 for an all-zero group) and
-    ``ggamma = sum over positions of gy * x / D``.
-    """
-
-    @staticmethod
-    def forward(ctx, x, gamma, num_groups, eps):  # noqa: D102 - see the class docstring
-        x = x.contiguous()
-        y, norm, den = _rms_group_norm(x, gamma, num_groups, eps)
-        ctx.save_for_backward(x, gamma, norm, den)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):  # noqa: D102
-        x, gamma, norm, den = ctx.saved_tensors
-        shape = x.shape
-        xg = x.view(*shape[:-1], norm.shape[-2], -1)  # (..., G, d)
-        d = xg.shape[-1]
-        gy = gy.contiguous()
-        gx = ggamma = None
-        if ctx.needs_input_grad[1]:
-            xhat = (xg / den).view(-1, shape[-1])  # (rows, C)
-            ggamma = (gy.view(-1, shape[-1]) * xhat).sum(0)
-            del xhat
-        if ctx.needs_input_grad[0]:
-            g = (gy * gamma).view(xg.shape)  # (..., G, d)
-            dot = (g * xg).sum(-1, keepdim=True)  # (..., G, 1)
-            coef = torch.where(norm > 0, dot / (den * den * norm) * d**-0.5, torch.zeros_like(dot))
-            gx = g / den
-            gx -= coef * xg
-            gx = gx.view(shape)
-        return gx, ggamma, None, None
-
-
-# The FFN runs over groups of sequences of about this many hidden positions:
-# its wide hidden activations then stay in the CPU caches, which makes the
-# matrix products and the element-wise work markedly faster than on the whole
-# batch at once. Results are the same up to float32 round-off (weight
-# gradients are summed group by group).
-FFN_CHUNK_POSITIONS: int = 2048
-
-
-def _unfold_padded(x: torch.Tensor, k: int) -> torch.Tensor:
-    """x (n, L, C) zero-padded by ``k - 1`` on both ends, windows of ``k``: (n*(L+k-1), C*k), (C, k) order."""
-    n, L, C = x.shape
-    if k == 1:
-        return x.reshape(n * L, C)
-    return F.pad(x, (0, 0, k - 1, k - 1)).unfold(1, k, 1).reshape(n * (L + k - 1), C * k)  # copy
-
-
-def _ffn_forward_into(
-    x: torch.Tensor,
-    w1: torch.Tensor,
-    b1: torch.Tensor,
-    w2: torch.Tensor,
-    b2: torch.Tensor,
-    y: torch.Tensor,
-    h: torch.Tensor,
-    keep_h: bool = True,
-) -> None:
-    """SwiGLU conv-deconv FFN as matrix products, written into ``y`` (n, L, C) and ``h`` (n, L+k-1, 2I).
-
-    ``x``: (n, L, C); ``w1, b1``: ``Conv1d(C, 2I, k)`` weight (2I, C, k) and bias;
-    ``w2, b2``: ``ConvTranspose1d(I, C, k)`` weight (I, C, k) and bias; ``y``
-    and ``h`` are contiguous. ``h`` receives the convolution output
-    (value | gate) before the gated activation; with ``keep_h=False`` it is
-    scratch space and the gated activation is computed in place in its gate half.
-
-    - convolution of the input zero-padded by ``k - 1`` on both ends: the ``k``
-      shifted copies are stacked on the channel axis, one product with the
-      weight viewed as ``(2I, C*k)``;
-    - transposed convolution: one product with the weight viewed as
-      ``(k*C, I)`` gives the ``k`` taps of every hidden position, which are
-      added with their shifts (only the ``L`` kept output positions are formed).
-    """
-    n, L, C = x.shape
-    k = w1.shape[-1]
-    I2 = w1.shape[0]
-    h2 = h.view(-1, I2)  # (n*Lh, 2I)
-    torch.addmm(b1, _unfold_padded(x, k), w1.reshape(I2, C * k).t(), out=h2)
-    value, gate = h2.chunk(2, dim=-1)  # (n*Lh, I) views
-    a = F.silu(gate, inplace=not keep_h)  # (n*Lh, I), a view of h2 if not keep_h
-    a *= value  # value * silu(gate)
-    if k == 1:
-        torch.addmm(b2, a, w2.reshape(I2 // 2, C), out=y.view(-1, C))
-        return
-    taps = torch.mm(a, w2.permute(2, 1, 0).reshape(k * C, -1).t()).view(n, L + k - 1, k, C)
-    # output position t receives tap j from hidden position t + k - 1 - j
-    torch.add(taps[:, k - 1 : k - 1 + L, 0], taps[:, k - 2 : k - 2 + L, 1], out=y)
-    for j in range(2, k):
-        y += taps[:, k - 1 - j : k - 1 - j + L, j]
-    y += b2
-
-
-def _swiglu_ffn(
-    x: torch.Tensor,
-    w1: torch.Tensor,
-    b1: torch.Tensor,
-    w2: torch.Tensor,
-    b2: torch.Tensor,
-    keep_h: bool = True,
-) -> "tuple[torch.Tensor, Optional[torch.Tensor]]":
-    """x (B', L, C) -> (y (B', L, C), h (B', L+k-1, 2I) or None); see :func:`_ffn_forward_into`.
-
-    Runs over groups of sequences of about :data:`FFN_CHUNK_POSITIONS`
-    positions. ``keep_h=True`` (the training path) keeps the pre-activation
-    of all groups for the backward; with ``keep_h=False`` (no autograd) the
-    groups share one scratch buffer of one group's size (a fresh buffer of the
-    whole batch's size costs page faults on every first touch), no ``h`` is
-    returned and the gated activation is computed in place.
-    """
-    Bp, L, C = x.shape
-    Lh = L + w1.shape[-1] - 1
-    y = x.new_empty(Bp, L, C)
-    step = max(1, min(Bp, FFN_CHUNK_POSITIONS // Lh))  # >= 1 also for an empty batch
-    h = x.new_empty(Bp if keep_h else step, Lh, w1.shape[0])
-    for i in range(0, Bp, step):
-        n = min(step, Bp - i)
-        hi = h[i : i + n] if keep_h else h[:n]
-        _ffn_forward_into(x[i : i + n], w1, b1, w2, b2, y[i : i + n], hi, keep_h=keep_h)
-    return y, (h if keep_h else None)
-
-
-class _SwiGLUFFNFunction(torch.autograd.Function):
-    """Autograd of :func:`_swiglu_ffn` written out as matrix products.
-
-    Saves only the input and the pre-activation ``h``; the gated activation is
-    recomputed in the backward pass, which also runs over groups of
-    sequences. Gradients (``gy``: (B', L, C)):
-
-    - ``ga = unfold(pad(gy)) @ w2`` (the transposed convolution's input
-      gradient is a convolution), ``gw2 = unfold(pad(gy))^T @ a``;
-    - ``gh = [ga * silu(gate), silu'(gate) * ga * value]``;
-    - ``gw1 = gh^T @ unfold(pad(x))``, ``gx`` = the shifted sum of the
-      ``k`` taps of ``gh @ w1`` (the convolution's input gradient is a
-      transposed convolution).
-    """
-
-    @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2):  # noqa: D102 - see the class docstring
-        x = x.contiguous()
-        y, h = _swiglu_ffn(x, w1, b1, w2, b2)
-        ctx.save_for_backward(x, h, w1, w2)
-        return y
-
-    @staticmethod
-    def backward(ctx, gy):  # noqa: D102
-        x, h, w1, w2 = ctx.saved_tensors
-        Bp, L, C = x.shape
-        k = w1.shape[-1]
-        Lh = L + k - 1
-        I2, I = w1.shape[0], w2.shape[0]
-        need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
-        gy = gy.contiguous()
-        w1f = w1.reshape(I2, C * k)  # [o, c*k + j] = w1[o, c, j]
-        w2ck = w2.permute(1, 2, 0).reshape(C * k, I)  # [c*k + j, i] = w2[i, c, j]
-        gx = torch.empty_like(x) if need_x else None
-        gw1 = x.new_zeros(I2, C * k) if need_w1 else None
-        gb1 = x.new_zeros(I2) if need_b1 else None
-        gw2 = x.new_zeros(C * k, I) if need_w2 else None
-        step = max(1, FFN_CHUNK_POSITIONS // Lh)
-        for i in range(0, Bp, step):
-            xc, gyc = x[i : i + step], gy[i : i + step]  # (n, L, C)
-            n = xc.shape[0]
-            value, gate = h[i : i + step].view(-1, I2).chunk(2, dim=-1)  # (n*Lh, I) views
-            s = F.silu(gate)
-            gt = _unfold_padded(gyc, k)  # (n*Lh, C*k): gradient of the k taps
-            ga = torch.mm(gt, w2ck)  # (n*Lh, I)
-            if need_w2:
-                gw2 = torch.addmm(gw2, gt.t(), value * s)  # out of place: FlopCounterMode counts it
-            del gt
-            gh = x.new_empty(n * Lh, I2)
-            torch.mul(ga, s, out=gh[:, :I])
-            ga *= value
-            torch.ops.aten.silu_backward.grad_input(ga, gate, grad_input=gh[:, I:])
-            del ga, s
-            if need_b1:
-                gb1 += gh.sum(0)
-            if need_w1:
-                gw1 = torch.addmm(gw1, gh.t(), _unfold_padded(xc, k))
-            if need_x:
-                gxc = gx[i : i + step]
-                if k == 1:
-                    torch.mm(gh, w1f, out=gxc.view(-1, C))
-                    continue
-                gu = torch.mm(gh, w1f).view(n, Lh, C, k)
-                # input position t feeds hidden position t + k - 1 - j through tap j
-                torch.add(gu[:, k - 1 : k - 1 + L, :, 0], gu[:, k - 2 : k - 2 + L, :, 1], out=gxc)
-                for j in range(2, k):
-                    gxc += gu[:, k - 1 - j : k - 1 - j + L, :, j]
-        if need_w1:
-            gw1 = gw1.view(w1.shape)
-        if need_w2:
-            gw2 = gw2.view(C, k, I).permute(2, 0, 1).contiguous()  # (I, C, k)
-        gb2 = gy.sum((0, 1)) if need_b2 else None
-        return gx, gw1, gb1, gw2, gb2
 
 
 class SwiGLUConvDeconv1d(nn.Module):
@@ -310,24 +95,18 @@ class SwiGLUConvDeconv1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B', L, C) -> (B', L, C).
 
-        Both convolutions run as matrix products in the (B', L, C) layout
-        (:func:`_swiglu_ffn`; same result as the convolution modules up to
-        float32 round-off). With autograd on the CPU, the backward pass is
-        written out as matrix products too (:class:`_SwiGLUFFNFunction`).
-        With active dropout, under autocast (mixed precision) and with
-        autograd on other devices, the convolution modules run instead.
+        Runs as :func:`kernels.swiglu_ffn <tuss_plugin.layers.kernels.swiglu_ffn>`:
+        matrix products in the (B', L, C) layout (same result as
+        :meth:`_forward_conv` up to float32 round-off) where it can, this
+        layer's convolution modules otherwise (active dropout, autocast).
         """
-        if (self.training and self.dropout.p > 0) or torch.is_autocast_enabled(x.device.type):
-            return self._forward_conv(x)
-        args = (x, self.conv1d.weight, self.conv1d.bias, self.deconv1d.weight, self.deconv1d.bias)
-        if not torch.is_grad_enabled() or not any(t.requires_grad for t in args):
-            return _swiglu_ffn(*args, keep_h=False)[0]
-        if x.device.type == "cpu" and len({t.dtype for t in args}) == 1:
-            return _SwiGLUFFNFunction.apply(*args)
-        return self._forward_conv(x)
+        w1, b1 = self.conv1d.weight, self.conv1d.bias  # (2I, C, k), (2I,)
+        w2, b2 = self.deconv1d.weight, self.deconv1d.bias  # (I, C, k), (C,)
+        p = self.dropout.p if self.training else 0.0
+        return kernels.swiglu_ffn(x, w1, b1, w2, b2, dropout=p, reference=self._forward_conv)
 
     def _forward_conv(self, x: torch.Tensor) -> torch.Tensor:
-        """The same FFN with the convolution modules under autograd: x (B', L, C) -> (B', L, C)."""
+        """The FFN with the convolution modules: x (B', L, C) -> (B', L, C)."""
         L = x.shape[1]
         k = self.kernel
         h = F.pad(x.transpose(1, 2), (k - 1, k - 1))  # (B', C, L + 2k - 2)
@@ -389,8 +168,6 @@ class MultiHeadSelfAttention(nn.Module):
         n_heads: number of heads.
         rope: rotary embedding applied to queries and keys (shared module).
         dropout: attention and output dropout.
-        flash_attention: accepted for configuration compatibility; PyTorch's
-            ``scaled_dot_product_attention`` already picks the fastest kernel.
     """
 
     def __init__(
@@ -400,7 +177,6 @@ class MultiHeadSelfAttention(nn.Module):
         n_heads: int,
         rope: RotaryEmbedding,
         dropout: float = 0.0,
-        flash_attention: bool = False,
     ):
         super().__init__()
         if attention_dim % n_heads != 0:
@@ -415,18 +191,6 @@ class MultiHeadSelfAttention(nn.Module):
         )
         self.rope = rope
 
-    # Without autograd and dropout on the CPU, sequences up to this length (the
-    # frequency path's bands) use explicit products and softmax, which are
-    # faster there than the fused kernel; 0 turns this off.
-    short_sequence: int = 128
-
-    @staticmethod
-    def _attention_short(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """softmax(q k^T / sqrt(D)) v for q, k, v: (B', H, L, D) -> (B', H, L, D); no dropout."""
-        s = torch.matmul(q, k.transpose(-1, -2))  # (B', H, L, L)
-        s *= q.shape[-1] ** -0.5
-        return torch.matmul(torch.softmax(s, dim=-1), v)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B', L, C) -> (B', L, C)."""
         Bp, L, _ = x.shape
@@ -438,16 +202,8 @@ class MultiHeadSelfAttention(nn.Module):
         qk = self.rope.rotate(qk, table)  # (B', L, 2, H, D)
         q, k = qk.permute(2, 0, 3, 1, 4)  # each (B', H, L, D), views
         v = v.squeeze(2).transpose(1, 2)  # (B', H, L, D), view
-        dropout = self.dropout if self.training else 0.0
-        if (
-            L <= self.short_sequence
-            and not torch.is_grad_enabled()
-            and x.device.type == "cpu"
-            and dropout == 0.0
-        ):
-            out = self._attention_short(q, k, v)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # (B', H, L, D)
+        # softmax(q k^T / sqrt(D)) v, see kernels.attention
+        out = kernels.attention(q, k, v, dropout=self.dropout if self.training else 0.0)  # (B', H, L, D)
         out = out.transpose(1, 2).reshape(Bp, L, -1)  # (B', L, H*D)
         return self.aggregate_heads(out)
 
@@ -466,7 +222,6 @@ class LocoformerPath(nn.Module):
             ``ffn.1`` runs first, as in the released checkpoints).
         rope: shared rotary embedding.
         dropout: dropout in attention and FFNs.
-        flash_attention: see :class:`MultiHeadSelfAttention`.
     """
 
     def __init__(
@@ -478,7 +233,6 @@ class LocoformerPath(nn.Module):
         ffn_config: Sequence[Dict],
         rope: RotaryEmbedding,
         dropout: float = 0.0,
-        flash_attention: bool = False,
     ):
         super().__init__()
         if len(ffn_config) != 2:
@@ -489,42 +243,32 @@ class LocoformerPath(nn.Module):
             for c in reversed(list(ffn_config))
         )
         self.attn_norm = RMSGroupNorm(num_groups, emb_dim)
-        self.attn = MultiHeadSelfAttention(
-            emb_dim, attention_dim, n_heads, rope, dropout, flash_attention
-        )
-
-    # sequences of one path are independent: without autograd they are processed
-    # in groups of about this many positions (B' * L), so that the FFN's wide
-    # hidden activations stay in the CPU caches; results are unchanged
-    chunk_positions: int = 4096
-
-    def _forward(self, x: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """x: (B', L, C) -> (B', L, C); without autograd the result goes to ``out`` if given."""
-        if torch.is_grad_enabled():
-            x = x + self.ffn[1](self.ffn_norm[1](x))
-            x = x + self.attn(self.attn_norm(x))
-            return x + self.ffn[0](self.ffn_norm[0](x))
-        # without autograd: one output tensor, the residual additions in place
-        y = torch.add(x, self.ffn[1](self.ffn_norm[1](x)), out=out)
-        y += self.attn(self.attn_norm(y))
-        y += self.ffn[0](self.ffn_norm[0](y))
-        return y
+        self.attn = MultiHeadSelfAttention(emb_dim, attention_dim, n_heads, rope, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B', L, C) -> (B', L, C)."""
-        Bp, L, _ = x.shape
-        chunk = max(1, self.chunk_positions // max(L, 1))
-        if torch.is_grad_enabled() or x.device.type != "cpu" or chunk >= Bp:
-            return self._forward(x)
-        out = torch.empty_like(x)
-        for i in range(0, Bp, chunk):
-            self._forward(x[i : i + chunk], out=out[i : i + chunk])
-        return out
+        """x: (B', L, C) -> (B', L, C), the macaron residual stack (see the module docstring).
+
+        The residual additions run as :func:`kernels.residual_branches
+        <tuss_plugin.layers.kernels.residual_branches>` (in place and over
+        groups of sequences without autograd; same result).
+        """
+        return kernels.residual_branches(
+            x,
+            (
+                lambda h: self.ffn[1](self.ffn_norm[1](h)),  # FFN_1 (before attention)
+                lambda h: self.attn(self.attn_norm(h)),  # MHSA with RoPE
+                lambda h: self.ffn[0](self.ffn_norm[0](h)),  # FFN_0 (after attention)
+            ),
+        )
 
 
 def _ffn_kwargs(conf: Dict) -> Dict:
-    """Accept ``{dim_inner: ..}`` and the release's ``{conf: {dim_inner: ..}}``."""
-    conf = dict(conf.get("conf", conf))
+    """Checked :class:`SwiGLUConvDeconv1d` arguments of one FFN config (``dim_inner`` required).
+
+    The authors' release nests them as ``{conf: {...}}``; :mod:`tuss_plugin.reference`
+    unwraps that when it converts a release's ``hparams.yaml``.
+    """
+    conf = dict(conf)
     allowed = {"dim_inner", "conv1d_kernel", "conv1d_shift"}
     unknown = set(conf) - allowed
     if unknown:
@@ -548,7 +292,6 @@ class TFLocoformerBlock(nn.Module):
         rope_frame: rotary embedding shared by the time paths of a module.
         tf_order: ``"ft"`` (frequency path first, the released setting) or ``"tf"``.
         dropout: dropout in attention and FFNs.
-        flash_attention: see :class:`MultiHeadSelfAttention`.
     """
 
     def __init__(
@@ -563,22 +306,14 @@ class TFLocoformerBlock(nn.Module):
         rope_frame: RotaryEmbedding,
         tf_order: str = "ft",
         dropout: float = 0.0,
-        flash_attention: bool = False,
     ):
         super().__init__()
         if tf_order not in ("ft", "tf"):
             raise ValueError(f"tf_order must be 'ft' or 'tf', got {tf_order!r}")
         self.tf_order = tf_order
-        common = dict(
-            emb_dim=emb_dim,
-            num_groups=num_groups,
-            attention_dim=attention_dim,
-            n_heads=n_heads,
-            dropout=dropout,
-            flash_attention=flash_attention,
-        )
-        self.freq_path = LocoformerPath(ffn_config=freq_ffn_config, rope=rope_freq, **common)
-        self.frame_path = LocoformerPath(ffn_config=frame_ffn_config, rope=rope_frame, **common)
+        dims = (emb_dim, num_groups, attention_dim, n_heads)
+        self.freq_path = LocoformerPath(*dims, freq_ffn_config, rope_freq, dropout)
+        self.frame_path = LocoformerPath(*dims, frame_ffn_config, rope_frame, dropout)
 
     def _freq(self, h: torch.Tensor) -> torch.Tensor:
         B, T, Q, C = h.shape
@@ -616,8 +351,7 @@ class TFLocoformerStack(nn.Module):
     Args:
         n_blocks: number of blocks.
         emb_dim, num_groups, attention_dim, n_heads, freq_ffn_config,
-        frame_ffn_config, tf_order, dropout, flash_attention: see
-            :class:`TFLocoformerBlock`.
+        frame_ffn_config, tf_order, dropout: see :class:`TFLocoformerBlock`.
         rope_theta: RoPE base.
     """
 
@@ -632,7 +366,6 @@ class TFLocoformerStack(nn.Module):
         frame_ffn_config: Sequence[Dict],
         tf_order: str = "ft",
         dropout: float = 0.0,
-        flash_attention: bool = False,
         rope_theta: float = 10000.0,
     ):
         super().__init__()
@@ -643,17 +376,8 @@ class TFLocoformerStack(nn.Module):
         rope_frame = RotaryEmbedding(head_dim, rope_theta)
         self.blocks = nn.ModuleList(
             TFLocoformerBlock(
-                emb_dim,
-                num_groups,
-                attention_dim,
-                n_heads,
-                freq_ffn_config,
-                frame_ffn_config,
-                rope_freq,
-                rope_frame,
-                tf_order,
-                dropout,
-                flash_attention,
+                emb_dim, num_groups, attention_dim, n_heads, freq_ffn_config,
+                frame_ffn_config, rope_freq, rope_frame, tf_order, dropout,
             )
             for _ in range(n_blocks)
         )

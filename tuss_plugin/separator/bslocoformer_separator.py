@@ -101,12 +101,12 @@ class BSLocoformerSeparator(AbsSeparator):
         self.encoder = BandSplitEncoder(widths, emb_dim)
         self.first = TFLocoformerStack(
             first_blocks, emb_dim, num_groups, first_attention_dim, first_n_heads,
-            first_freq_ffn, first_frame_ffn, tf_order, dropout, flash_attention,
+            first_freq_ffn, first_frame_ffn, tf_order, dropout,
         )
         self.second = (
             TFLocoformerStack(
                 second_blocks, emb_dim, num_groups, second_attention_dim, second_n_heads,
-                second_freq_ffn, second_frame_ffn, tf_order, dropout, flash_attention,
+                second_freq_ffn, second_frame_ffn, tf_order, dropout,
             )
             if second_blocks > 0
             else None

@@ -113,7 +113,6 @@ class TUSSSeparator(AbsSeparator):
             cross_prompt_frame_ffn,
             tf_order,
             dropout,
-            flash_attention,
         )
         self.cond_tse = TFLocoformerStack(
             cond_tse_blocks,
@@ -125,7 +124,6 @@ class TUSSSeparator(AbsSeparator):
             cond_tse_frame_ffn,
             tf_order,
             dropout,
-            flash_attention,
         )
         self.decoder = BandwiseDecoder(widths, emb_dim, num_outputs=1)
 

@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The shared command-line plumbing (tuss_plugin.cli): one-line errors, exit
+statuses 1 / 130 (Ctrl-C) / 143 (SIGTERM), one spelling of the segment options
+(old tuss-separate spellings kept), and the data preparation runners."""
+import argparse
+
+import pytest
+
+from datagen import make_data_dir
+from tuss_plugin import cli
+from tuss_plugin.bin import separate, tuss_inference
+from tuss_plugin.dataprep import common, pool
+from tuss_plugin.fileio import Terminated
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _raise(exc):
+    def f():
+        raise exc
+    return f
+
+
+def test_error_line_is_one_line():
+    assert cli.error_line("prog", ValueError("a\n  b\tc ")) == "prog: error: a b c"
+    assert cli.error_line(None, "x  y") == "error: x y"
+    assert cli.error_line("prog", ValueError()) == "prog: error: ValueError"
+
+
+@pytest.mark.parametrize("exc,status,line", [
+    (cli.CLIError("bad\ninput"), 1, "prog: error: bad input"),
+    (KeyboardInterrupt(), 130, "prog: interrupted"),
+    (Terminated("terminated by signal 15"), 143, "prog: terminated"),
+])
+def test_run_main_statuses(capsys, exc, status, line):
+    assert cli.run_main("prog", _raise(exc)) == status
+    out, err = capsys.readouterr()
+    assert out == "" and err == line + "\n"
+
+
+def test_run_main_passes_results_and_unexpected_errors(capsys):
+    assert cli.run_main("prog", lambda: 3) == 3
+    assert cli.run_main("prog", lambda: None) == 0
+    assert cli.run_main("prog", _raise(OSError("gone")), errors=(OSError,)) == 1
+    assert capsys.readouterr().err == "prog: error: gone\n"
+    with pytest.raises(ZeroDivisionError):  # a bug keeps its traceback
+        cli.run_main("prog", lambda: 1 / 0)
+
+
+def test_run_main_messages_for_interruptions(capsys):
+    assert cli.run_main("p", _raise(KeyboardInterrupt()), interrupted="interrupted (x)") == 130
+    assert cli.run_main("p", _raise(Terminated()), terminated="terminated (y)") == 143
+    assert capsys.readouterr().err == "p: interrupted (x)\np: terminated (y)\n"
+
+
+def test_segment_options_one_spelling_and_aliases():
+    p = argparse.ArgumentParser()
+    cli.add_segment_options(p)
+    a = p.parse_args(["--segment_size", "6", "--hop_size", "3"])
+    assert (a.segment_size, a.hop_size) == (6.0, 3.0)
+    sp = separate.get_parser()
+    spellings = {a.dest: a.option_strings for a in sp._actions}
+    assert spellings["segment_size"] == ["--segment_size", "--segment"]
+    assert spellings["hop_size"] == ["--hop_size", "--hop"]
+    old = sp.parse_args(["-m", "m", "--segment", "6", "--hop", "3", "x.wav"])
+    new = sp.parse_args(["-m", "m", "--segment_size", "6", "--hop_size", "3", "x.wav"])
+    assert vars(old) == vars(new) and (new.segment_size, new.hop_size) == (6.0, 3.0)
+    ip = tuss_inference.get_parser()
+    a = ip.parse_args(["--model", "m", "--data_dir", "d", "--output_dir", "o",
+                       "--segment_size", "6", "--hop_size", "3"])
+    assert (a.segment_size, a.hop_size) == (6.0, 3.0)
+
+
+def test_separate_old_and_new_spellings_give_the_same_errors(model_dir, tmp_path, capsys):
+    for seg, hop in (("--segment", "--hop"), ("--segment_size", "--hop_size")):
+        args = ["-m", str(model_dir), "-p", "speech", "-o", str(tmp_path / "o"), seg, "1", hop, "2", "x.wav"]
+        assert separate.main(args) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["tuss-separate: error: --hop must be in (0, --segment] seconds, got 2.0"] * 2
+
+
+def test_tuss_inference_ctrl_c_is_one_line(model_dir, tmp_path, capsys, monkeypatch):
+    data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]], fs=16000, seconds=0.1)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuss_inference, "separate_utterance", interrupted)
+    try:
+        rc = tuss_inference.main(["--model", str(model_dir), "--data_dir", str(data),
+                                  "--output_dir", str(tmp_path / "enh")])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C ended tuss_inference with a traceback")
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert err == "tuss_inference: interrupted; finished utterances are kept, re-run to complete\n"
+
+
+def test_data_prep_error_is_a_cli_error(capsys):
+    assert issubclass(common.DataPrepError, cli.CLIError)
+    assert issubclass(pool.PoolError, cli.CLIError)
+
+    def prepare(**kwargs):
+        raise common.DataPrepError("X_ROOT=/nowhere: no such directory")
+
+    assert common.run_cli(prepare, hint="download it") == 1
+    assert capsys.readouterr().err == "error: X_ROOT=/nowhere: no such directory; download it\n"
+    assert common.run_cli(prepare) == 1
+    assert capsys.readouterr().err == "error: X_ROOT=/nowhere: no such directory\n"
+    with pytest.raises(SystemExit) as e:
+        pool.run_cli(_raise(pool.PoolError("pool_x: empty")))
+    assert e.value.code == 1 and capsys.readouterr().err == "error: pool_x: empty\n"
+    assert pool.run_cli(lambda: ["anything"]) is None  # success: no exit, as before

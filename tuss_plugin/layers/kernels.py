@@ -1,0 +1,396 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fast paths of the TUSS layers, one dispatch function per operation.
+
+The paper blocks (:mod:`tuss_plugin.layers.tf_locoformer`, TF-Locoformer of
+Saijo et al., IWAENC 2024; :mod:`tuss_plugin.layers.band_split`; both as used
+by TUSS, Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025)
+state the math; these functions decide from grad mode, device, autocast and
+dropout how it runs:
+
+- :func:`rms_group_norm`: written-out backward under autograd
+  (:class:`_RMSGroupNormFunction`), the gain in place otherwise;
+- :func:`swiglu_ffn`: the SwiGLU conv-deconv FFN as matrix products over
+  cache-sized groups of sequences, with a written-out backward on the CPU
+  (:class:`_SwiGLUFFNFunction`); the layer's convolution modules (its
+  ``reference``) under active dropout, autocast, and autograd elsewhere;
+- :func:`attention`: explicit products for short sequences without autograd
+  on the CPU, PyTorch's fused ``scaled_dot_product_attention`` otherwise;
+- :func:`residual_branches`: ``x = x + f(x)`` per branch; without autograd in
+  place and, on the CPU, over groups of sequences;
+- :func:`band_groups`: the bands of one batched product of the band-wise decoder.
+
+Every path performs the same operations in the same order as the plain
+formulation (weight gradients summed group by group differ by round-off).
+The tuning knobs are the fields of :data:`SETTINGS`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class KernelSettings:
+    """Tuning knobs of the fast paths (none changes a result beyond round-off).
+
+    Args:
+        ffn_chunk_positions: the FFN runs over groups of sequences of about
+            this many hidden positions, so that its wide hidden activations
+            stay in the CPU caches (weight gradients are summed group by group).
+        path_chunk_positions: without autograd on the CPU, the sequences of a
+            TF-Locoformer path run in groups of about this many positions
+            (B' * L); results are unchanged.
+        short_attention_length: without autograd and dropout on the CPU,
+            sequences up to this length (the frequency path's bands) use
+            explicit products and softmax, faster there than the fused kernel;
+            0 turns this off.
+        decoder_bands_per_product: without autograd, the band-wise decoder puts
+            at most this many bands of equal width in one batched product.
+    """
+
+    ffn_chunk_positions: int = 2048
+    path_chunk_positions: int = 4096
+    short_attention_length: int = 128
+    decoder_bands_per_product: int = 4
+
+
+# the settings every dispatch function reads at call time
+SETTINGS = KernelSettings()
+
+
+# --- RMSGroupNorm
+
+
+def rms_group_norm(x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: float) -> torch.Tensor:
+    """RMSGroupNorm, ``x_g / (||x_g||_2 / sqrt(d) + eps) * gamma`` per group: (..., C) -> (..., C).
+
+    Under autograd the written-out backward (:class:`_RMSGroupNormFunction`,
+    which saves two per-group scalars) runs; otherwise the gain is applied in place.
+    """
+    if torch.is_grad_enabled() and (x.requires_grad or gamma.requires_grad):
+        return _RMSGroupNormFunction.apply(x, gamma, num_groups, eps)
+    return _rms_group_norm(x, gamma, num_groups, eps)[0]
+
+
+def _rms_group_norm(
+    x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: float
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x (..., C) -> (y (..., C), norm (..., G, 1), denominator (..., G, 1))."""
+    shape = x.shape
+    xg = x.view(*shape[:-1], num_groups, -1)  # (..., G, d)
+    norm = torch.linalg.vector_norm(xg, dim=-1, keepdim=True)  # (..., G, 1)
+    den = norm * xg.shape[-1] ** -0.5 + eps
+    y = (xg / den).view(shape)  # (..., C)
+    y *= gamma
+    return y, norm, den
+
+
+class _RMSGroupNormFunction(torch.autograd.Function):
+    """Autograd of :func:`_rms_group_norm` in a few passes over memory.
+
+    Saves the input and the per-group norm and denominator ``D = n / sqrt(d) + eps``.
+    With ``g = gy * gamma`` (per group): ``gx = g / D - (g . x) / (D^2 n sqrt(d)) * x``
+    (the second term is 0 for an all-zero group) and
+    ``ggamma = sum over positions of gy * x / D``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, num_groups, eps):  # noqa: D102 - see the class docstring
+        x = x.contiguous()
+        y, norm, den = _rms_group_norm(x, gamma, num_groups, eps)
+        ctx.save_for_backward(x, gamma, norm, den)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):  # noqa: D102
+        x, gamma, norm, den = ctx.saved_tensors
+        shape = x.shape
+        xg = x.view(*shape[:-1], norm.shape[-2], -1)  # (..., G, d)
+        d = xg.shape[-1]
+        gy = gy.contiguous()
+        gx = ggamma = None
+        if ctx.needs_input_grad[1]:
+            xhat = (xg / den).view(-1, shape[-1])  # (rows, C)
+            ggamma = (gy.view(-1, shape[-1]) * xhat).sum(0)
+            del xhat
+        if ctx.needs_input_grad[0]:
+            g = (gy * gamma).view(xg.shape)  # (..., G, d)
+            dot = (g * xg).sum(-1, keepdim=True)  # (..., G, 1)
+            coef = torch.where(norm > 0, dot / (den * den * norm) * d**-0.5, torch.zeros_like(dot))
+            gx = g / den
+            gx -= coef * xg
+            gx = gx.view(shape)
+        return gx, ggamma, None, None
+
+
+# --- SwiGLU convolution-deconvolution FFN
+
+
+def swiglu_ffn(
+    x: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    dropout: float,
+    reference: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """The SwiGLU conv-deconv FFN: x (B', L, C) -> (B', L, C).
+
+    ``w1, b1``: ``Conv1d(C, 2I, k)``; ``w2, b2``: ``ConvTranspose1d(I, C, k)``;
+    ``dropout``: the active dropout probability (0 in evaluation);
+    ``reference``: the layer's own formulation with its convolution modules.
+
+    - active dropout or autocast (mixed precision): ``reference``;
+    - no autograd needed: matrix products over groups of sequences sharing one
+      scratch buffer, gated activation in place (:func:`_swiglu_ffn`);
+    - autograd on the CPU with one dtype: the written-out backward
+      (:class:`_SwiGLUFFNFunction`);
+    - autograd elsewhere: ``reference``.
+    """
+    if dropout > 0 or torch.is_autocast_enabled(x.device.type):
+        return reference(x)
+    args = (x, w1, b1, w2, b2)
+    if not torch.is_grad_enabled() or not any(t.requires_grad for t in args):
+        return _swiglu_ffn(*args, keep_h=False)[0]
+    if x.device.type == "cpu" and len({t.dtype for t in args}) == 1:
+        return _SwiGLUFFNFunction.apply(*args)
+    return reference(x)
+
+
+def _unfold_padded(x: torch.Tensor, k: int) -> torch.Tensor:
+    """x (n, L, C) zero-padded by ``k - 1`` on both ends, windows of ``k``: (n*(L+k-1), C*k), (C, k) order."""
+    n, L, C = x.shape
+    if k == 1:
+        return x.reshape(n * L, C)
+    return F.pad(x, (0, 0, k - 1, k - 1)).unfold(1, k, 1).reshape(n * (L + k - 1), C * k)  # copy
+
+
+def _ffn_forward_into(
+    x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
+    y: torch.Tensor, h: torch.Tensor, keep_h: bool = True,
+) -> None:
+    """SwiGLU conv-deconv FFN as matrix products, written into ``y`` (n, L, C) and ``h`` (n, L+k-1, 2I).
+
+    ``x``: (n, L, C); ``y`` and ``h`` are contiguous. ``h`` receives the
+    convolution output (value | gate) before the gated activation; with
+    ``keep_h=False`` it is scratch space and the gated activation is computed
+    in place in its gate half.
+
+    - convolution of the input zero-padded by ``k - 1`` on both ends: the ``k``
+      shifted copies are stacked on the channel axis, one product with the
+      weight viewed as ``(2I, C*k)``;
+    - transposed convolution: one product with the weight viewed as
+      ``(k*C, I)`` gives the ``k`` taps of every hidden position, which are
+      added with their shifts (only the ``L`` kept output positions are formed).
+    """
+    n, L, C = x.shape
+    k = w1.shape[-1]
+    I2 = w1.shape[0]
+    h2 = h.view(-1, I2)  # (n*Lh, 2I)
+    torch.addmm(b1, _unfold_padded(x, k), w1.reshape(I2, C * k).t(), out=h2)
+    value, gate = h2.chunk(2, dim=-1)  # (n*Lh, I) views
+    a = F.silu(gate, inplace=not keep_h)  # (n*Lh, I), a view of h2 if not keep_h
+    a *= value  # value * silu(gate)
+    if k == 1:
+        torch.addmm(b2, a, w2.reshape(I2 // 2, C), out=y.view(-1, C))
+        return
+    taps = torch.mm(a, w2.permute(2, 1, 0).reshape(k * C, -1).t()).view(n, L + k - 1, k, C)
+    # output position t receives tap j from hidden position t + k - 1 - j
+    torch.add(taps[:, k - 1 : k - 1 + L, 0], taps[:, k - 2 : k - 2 + L, 1], out=y)
+    for j in range(2, k):
+        y += taps[:, k - 1 - j : k - 1 - j + L, j]
+    y += b2
+
+
+def _swiglu_ffn(
+    x: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    keep_h: bool = True,
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """x (B', L, C) -> (y (B', L, C), h (B', L+k-1, 2I) or None); see :func:`_ffn_forward_into`.
+
+    Runs over groups of sequences of about ``SETTINGS.ffn_chunk_positions``
+    positions. ``keep_h=True`` (the training path) keeps the pre-activation
+    of all groups for the backward; with ``keep_h=False`` (no autograd) the
+    groups share one scratch buffer of one group's size (a fresh buffer of the
+    whole batch's size costs page faults on every first touch), no ``h`` is
+    returned and the gated activation is computed in place.
+    """
+    Bp, L, C = x.shape
+    Lh = L + w1.shape[-1] - 1
+    y = x.new_empty(Bp, L, C)
+    step = max(1, min(Bp, SETTINGS.ffn_chunk_positions // Lh))  # >= 1 also for an empty batch
+    h = x.new_empty(Bp if keep_h else step, Lh, w1.shape[0])
+    for i in range(0, Bp, step):
+        n = min(step, Bp - i)
+        hi = h[i : i + n] if keep_h else h[:n]
+        _ffn_forward_into(x[i : i + n], w1, b1, w2, b2, y[i : i + n], hi, keep_h=keep_h)
+    return y, (h if keep_h else None)
+
+
+class _SwiGLUFFNFunction(torch.autograd.Function):
+    """Autograd of :func:`_swiglu_ffn` written out as matrix products.
+
+    Saves only the input and the pre-activation ``h``; the gated activation is
+    recomputed in the backward pass, which also runs over groups of
+    sequences. Gradients (``gy``: (B', L, C)):
+
+    - ``ga = unfold(pad(gy)) @ w2`` (the transposed convolution's input
+      gradient is a convolution), ``gw2 = unfold(pad(gy))^T @ a``;
+    - ``gh = [ga * silu(gate), silu'(gate) * ga * value]``;
+    - ``gw1 = gh^T @ unfold(pad(x))``, ``gx`` = the shifted sum of the
+      ``k`` taps of ``gh @ w1`` (the convolution's input gradient is a
+      transposed convolution).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2):  # noqa: D102 - see the class docstring
+        x = x.contiguous()
+        y, h = _swiglu_ffn(x, w1, b1, w2, b2)
+        ctx.save_for_backward(x, h, w1, w2)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):  # noqa: D102
+        x, h, w1, w2 = ctx.saved_tensors
+        Bp, L, C = x.shape
+        k = w1.shape[-1]
+        Lh = L + k - 1
+        I2, I = w1.shape[0], w2.shape[0]
+        need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
+        gy = gy.contiguous()
+        w1f = w1.reshape(I2, C * k)  # [o, c*k + j] = w1[o, c, j]
+        w2ck = w2.permute(1, 2, 0).reshape(C * k, I)  # [c*k + j, i] = w2[i, c, j]
+        gx = torch.empty_like(x) if need_x else None
+        gw1 = x.new_zeros(I2, C * k) if need_w1 else None
+        gb1 = x.new_zeros(I2) if need_b1 else None
+        gw2 = x.new_zeros(C * k, I) if need_w2 else None
+        step = max(1, SETTINGS.ffn_chunk_positions // Lh)
+        for i in range(0, Bp, step):
+            xc, gyc = x[i : i + step], gy[i : i + step]  # (n, L, C)
+            n = xc.shape[0]
+            value, gate = h[i : i + step].view(-1, I2).chunk(2, dim=-1)  # (n*Lh, I) views
+            s = F.silu(gate)
+            gt = _unfold_padded(gyc, k)  # (n*Lh, C*k): gradient of the k taps
+            ga = torch.mm(gt, w2ck)  # (n*Lh, I)
+            if need_w2:
+                gw2 = torch.addmm(gw2, gt.t(), value * s)  # out of place: FlopCounterMode counts it
+            del gt
+            gh = x.new_empty(n * Lh, I2)
+            torch.mul(ga, s, out=gh[:, :I])
+            ga *= value
+            torch.ops.aten.silu_backward.grad_input(ga, gate, grad_input=gh[:, I:])
+            del ga, s
+            if need_b1:
+                gb1 += gh.sum(0)
+            if need_w1:
+                gw1 = torch.addmm(gw1, gh.t(), _unfold_padded(xc, k))
+            if need_x:
+                gxc = gx[i : i + step]
+                if k == 1:
+                    torch.mm(gh, w1f, out=gxc.view(-1, C))
+                    continue
+                gu = torch.mm(gh, w1f).view(n, Lh, C, k)
+                # input position t feeds hidden position t + k - 1 - j through tap j
+                torch.add(gu[:, k - 1 : k - 1 + L, :, 0], gu[:, k - 2 : k - 2 + L, :, 1], out=gxc)
+                for j in range(2, k):
+                    gxc += gu[:, k - 1 - j : k - 1 - j + L, :, j]
+        if need_w1:
+            gw1 = gw1.view(w1.shape)
+        if need_w2:
+            gw2 = gw2.view(C, k, I).permute(2, 0, 1).contiguous()  # (I, C, k)
+        gb2 = gy.sum((0, 1)) if need_b2 else None
+        return gx, gw1, gb1, gw2, gb2
+
+
+# --- attention
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(D)) v`` with attention dropout: q, k, v (B', H, L, D) -> (B', H, L, D).
+
+    Without autograd and dropout on the CPU, sequences up to
+    ``SETTINGS.short_attention_length`` use explicit products and softmax
+    (same FLOP count as the fused kernel); otherwise PyTorch's
+    ``scaled_dot_product_attention`` picks its fastest kernel.
+    """
+    if (
+        q.shape[-2] <= SETTINGS.short_attention_length
+        and not torch.is_grad_enabled()
+        and q.device.type == "cpu"
+        and dropout == 0.0
+    ):
+        return _attention_short(q, k, v)
+    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # (B', H, L, D)
+
+
+def _attention_short(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D)) v for q, k, v: (B', H, L, D) -> (B', H, L, D); no dropout."""
+    s = torch.matmul(q, k.transpose(-1, -2))  # (B', H, L, L)
+    s *= q.shape[-1] ** -0.5
+    return torch.matmul(torch.softmax(s, dim=-1), v)
+
+
+# --- residual branches of one TF-Locoformer path
+
+
+def residual_branches(
+    x: torch.Tensor, branches: Sequence[Callable[[torch.Tensor], torch.Tensor]]
+) -> torch.Tensor:
+    """``x = x + f(x)`` for each branch ``f`` in turn: x (B', L, C) -> (B', L, C).
+
+    The branches act on each of the B' sequences independently. Without
+    autograd the residual additions go in place into one output tensor, and on
+    the CPU the sequences run in groups of about
+    ``SETTINGS.path_chunk_positions`` positions (same result).
+    """
+    Bp, L, _ = x.shape
+    chunk = max(1, SETTINGS.path_chunk_positions // max(L, 1))
+    if torch.is_grad_enabled() or x.device.type != "cpu" or chunk >= Bp:
+        return _residual_branches(x, branches)
+    out = torch.empty_like(x)
+    for i in range(0, Bp, chunk):
+        _residual_branches(x[i : i + chunk], branches, out=out[i : i + chunk])
+    return out
+
+
+def _residual_branches(
+    x: torch.Tensor,
+    branches: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    out: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """x (B', L, C) -> (B', L, C); without autograd the result goes to ``out`` if given."""
+    first, *rest = branches
+    if torch.is_grad_enabled():
+        x = x + first(x)
+        for f in rest:
+            x = x + f(x)
+        return x
+    y = torch.add(x, first(x), out=out)
+    for f in rest:
+        y += f(y)
+    return y
+
+
+# --- band-wise decoder
+
+
+def band_groups(runs: Sequence[Tuple[int, int, int, int]]) -> List[Tuple[int, int, int, Optional[int]]]:
+    """Bands of the band-wise decoder per batched product: ``(first band, n bands, width, first bin)`` runs.
+
+    Under autograd one product per run of equal-width bands; without
+    autograd at most ``SETTINGS.decoder_bands_per_product`` bands per product,
+    so that the hidden activations stay in the CPU caches (same result; the
+    first bin is then None, the decoder does not use it).
+    """
+    if torch.is_grad_enabled():
+        return list(runs)
+    g = max(1, SETTINGS.decoder_bands_per_product)
+    return [(q0 + i, min(g, n - i), b, None) for q0, n, b, _ in runs for i in range(0, n, g)]
