@@ -26,6 +26,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from tuss_plugin.cli import run_main
+
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,28 +46,27 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(cmd: Optional[List[str]] = None) -> int:
-    args = get_parser().parse_args(cmd)
+def run(args: argparse.Namespace) -> int:
     from tuss_plugin.new_prompts import add_prompts, parse_addition, parse_exclusion
 
-    try:
-        additions = [parse_addition(a) for a in args.add]
-        exclusions = [parse_exclusion(e) for e in args.exclusive]
-        aliases = {}
-        for text in args.alias:
-            alias, sep, name = text.partition("=")
-            if not sep or not alias.strip() or not name.strip():
-                raise ValueError(f"--alias {text}: expected ALIAS=NAME")
-            aliases[alias] = name
-        out = add_prompts(args.model, additions, args.outdir, exclusions, aliases, args.seed,
-                          args.train_config, args.overwrite)
-    except (OSError, ValueError, KeyError) as e:
-        print(f"add_prompts: error: {e}", file=sys.stderr)
-        return 1
+    additions = [parse_addition(a) for a in args.add]
+    exclusions = [parse_exclusion(e) for e in args.exclusive]
+    aliases = {}
+    for text in args.alias:
+        alias, sep, name = text.partition("=")
+        if not sep or not alias.strip() or not name.strip():
+            raise ValueError(f"--alias {text}: expected ALIAS=NAME")
+        aliases[alias] = name
+    out = add_prompts(args.model, additions, args.outdir, exclusions, aliases, args.seed,
+                      args.train_config, args.overwrite)
     names = ", ".join(f"{a.name} (from {a.init or 'random'})" for a in additions)
     extra = " and train.yaml" if args.train_config else ""
     print(f"add_prompts: added {names}: wrote {out}/config.yaml, model.pth{extra}")
     return 0
+
+
+def main(cmd: Optional[List[str]] = None) -> int:
+    return run_main("add_prompts", run, get_parser().parse_args(cmd), errors=(OSError, ValueError, KeyError))
 
 
 if __name__ == "__main__":
