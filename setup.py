@@ -50,7 +50,9 @@ setup(
     entry_points={
         "console_scripts": [
             "tuss-train=tuss_plugin.bin.tuss_train:main",
-            "tuss-import-reference=tuss_plugin.bin.import_reference:main",
+            "tuss-import-release=tuss_plugin.bin.import_release:main",
+            "tuss-import-reference=tuss_plugin.bin.import_reference:main",  # earlier name
+            "tuss-add-prompts=tuss_plugin.bin.add_prompts:main",
             "tuss-separate=tuss_plugin.bin.separate:main",
         ]
     },

@@ -37,11 +37,11 @@ def fixture_dir() -> Path:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
     """The reference fixture checkpoint imported once (config.yaml + model.pth); read-only for tests."""
-    from tuss_plugin.bin import import_reference
+    from tuss_plugin.bin import import_release
 
     fx = TESTS / "fixtures" / "reference_tuss"
     out = tmp_path_factory.mktemp("model")
-    assert import_reference.main(["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"),
+    assert import_release.main(["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"),
                                   "--outdir", str(out)]) == 0
     return out
 

@@ -63,3 +63,29 @@ def test_retain_freed_memory_reuses_blocks():
     assert int(after) < 16384
     # release_freed_memory hands the kept block (64 MiB) back to the kernel
     assert released == "True" and int(drop_kb) > 32 * 1024
+
+
+WORKER = textwrap.dedent(
+    """
+    import importlib.util, sys
+    spec = importlib.util.spec_from_file_location("cpu_memory", sys.argv[1])
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    print(mod.apply_in_worker(), mod.retain_freed_memory_in_workers(), mod.apply_in_worker())
+    """
+)
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_workers_follow_the_entry_point(asked):
+    """The library never changes malloc by itself: a worker does what the entry point that started it asked."""
+    from conftest import ROOT
+
+    env = dict(os.environ)
+    env.pop("TUSS_RETAIN_FREED_MEMORY", None)
+    env.pop("TUSS_RETAIN_FREED_MEMORY_IN_WORKERS", None)
+    if asked:
+        env["TUSS_RETAIN_FREED_MEMORY_IN_WORKERS"] = "1"
+    out = subprocess.run([sys.executable, "-c", WORKER, str(ROOT / "tuss_plugin" / "cpu_memory.py")],
+                         capture_output=True, text=True, env=env, check=True).stdout.split()
+    assert out == [str(asked), "True", "True"]

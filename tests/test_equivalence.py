@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from tuss_plugin.bin import import_reference
+from tuss_plugin.bin import import_release
 from tuss_plugin.inference import SeparateAudio
-from tuss_plugin.reference import convert_state_dict, full_config, hparams_to_conf
+from tuss_plugin.release import convert_state_dict, full_config, hparams_to_conf
 
 TOL = 1e-5
 
@@ -19,7 +19,7 @@ def imported(tmp_path_factory):
 
     fx = TESTS / "fixtures" / "reference_tuss"
     out = tmp_path_factory.mktemp("imported")
-    rc = import_reference.main(
+    rc = import_release.main(
         ["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"), "--outdir", str(out)]
     )
     assert rc == 0
@@ -89,7 +89,7 @@ def test_medium_release_converts(fixture_dir, tmp_path):
     assert sum(p.numel() for p in model.separator.parameters()) == 11_132_352
     # the CLI path, through files
     torch.save(release, tmp_path / "model.pth")
-    rc = import_reference.main(
+    rc = import_release.main(
         ["--hparams", str(fixture_dir / "medium_hparams.yaml"), "--checkpoint", str(tmp_path / "model.pth"),
          "--outdir", str(tmp_path / "out")]
     )
@@ -100,7 +100,7 @@ def test_mismatched_checkpoint_is_an_error(fixture_dir, tmp_path, capsys):
     state = torch.load(fixture_dir / "model.pth", weights_only=True)
     state.pop(next(iter(state)))
     torch.save(state, tmp_path / "bad.pth")
-    rc = import_reference.main(
+    rc = import_release.main(
         ["--hparams", str(fixture_dir / "medium_hparams.yaml"), "--checkpoint", str(tmp_path / "bad.pth"),
          "--outdir", str(tmp_path / "out")]
     )

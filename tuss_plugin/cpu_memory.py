@@ -22,11 +22,13 @@ peak can grow by the heap's fragmentation (in the benchmark: TUSS training
 inference 2.0 -> 3.2 GB). Results do not change: this is only where the
 memory comes from.
 
-The toolkit's programs call it at start: ``tuss-train`` (in every worker
-process of ``TUSSTask``), ``tuss-separate``, ``tuss_inference`` and the
-benchmark; the environment variable ``TUSS_RETAIN_FREED_MEMORY=0`` turns it
-off. Programs that use the plugin as a library can call it themselves. On
-other C libraries it does nothing.
+The toolkit's programs call it at start (their entry points, never the
+library): ``tuss-train`` (through :func:`retain_freed_memory_in_workers`, so
+that the worker processes ESPnet spawns for several GPUs do the same),
+``tuss-separate``, ``tuss_inference`` and the benchmark; the environment
+variable ``TUSS_RETAIN_FREED_MEMORY=0`` turns it off. Programs that use the
+plugin as a library can call it themselves. On other C libraries it does
+nothing.
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ _M_TOP_PAD = -2
 _M_MMAP_MAX = -4
 
 ENV_VAR = "TUSS_RETAIN_FREED_MEMORY"
+# set by an entry point for the worker processes it starts (see apply_in_worker)
+WORKERS_ENV_VAR = "TUSS_RETAIN_FREED_MEMORY_IN_WORKERS"
 TOP_PAD_BYTES = 64 << 20
 
 _applied = False
@@ -104,3 +108,18 @@ def retain_freed_memory() -> bool:
         return False
     _applied = True
     return True
+
+
+def retain_freed_memory_in_workers() -> bool:
+    """:func:`retain_freed_memory` in this process and in the worker processes
+    it starts (they call :func:`apply_in_worker`); for entry points."""
+    os.environ[WORKERS_ENV_VAR] = "1"
+    return retain_freed_memory()
+
+
+def apply_in_worker() -> bool:
+    """In a worker process: :func:`retain_freed_memory` if the entry point that
+    started it asked for it (:func:`retain_freed_memory_in_workers`), else nothing."""
+    if os.environ.get(WORKERS_ENV_VAR) != "1":
+        return False
+    return retain_freed_memory()

@@ -55,7 +55,9 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
             flexible_numspk=True,
             extract_feats_in_collect_stats=extract_feats_in_collect_stats,
         )
-        self.tuss_normalize_variance = normalize_variance
+        # one flag: ESPnet's own (its SeparateSpeech reads it too), with the
+        # released models' eps and unbiased std applied in :meth:`separate`
+        self.normalize_variance = normalize_variance
         self.normalize_variance_eps = normalize_variance_eps
 
     def separate(
@@ -76,7 +78,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
             estimates (list of (B, L)), the mixture STFT, the estimated STFTs and
             the separator's ``others``.
         """
-        if self.tuss_normalize_variance:
+        if self.normalize_variance:
             # unbiased std as in the released models; a 1-sample input has none
             std = torch.nan_to_num(speech_mix.std(dim=-1, keepdim=True))  # (B, 1)
             std = std + self.normalize_variance_eps
@@ -85,7 +87,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         speech_pre, feature_mix, feature_pre, others = self.forward_enhance(
             speech_mix, speech_lengths, additional
         )
-        if self.tuss_normalize_variance:
+        if self.normalize_variance:
             speech_pre = [s * std for s in speech_pre]
         if prompts is not None and isinstance(prompts, torch.Tensor) and isinstance(others, dict):
             # stock separators ignore prompts; the loss still needs the categories

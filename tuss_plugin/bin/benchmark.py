@@ -191,7 +191,7 @@ def load_config(path: str) -> Dict:
 
 def build_model(conf: Dict) -> torch.nn.Module:
     """``TUSSTask`` model from a (partial) training config."""
-    from tuss_plugin.reference import full_config
+    from tuss_plugin.release import full_config
     from tuss_plugin.tasks.tuss import TUSSTask
 
     return TUSSTask.build_model(argparse.Namespace(**full_config(conf)))

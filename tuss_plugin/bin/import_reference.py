@@ -1,40 +1,17 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Convert a checkpoint released by the TUSS authors into an ESPnet model dir.
-
-    python -m tuss_plugin.bin.import_reference \
-        --hparams pretrained_models/tuss.medium.2-4src/hparams.yaml \
-        --checkpoint pretrained_models/tuss.medium.2-4src/checkpoints/model.pth \
-        --outdir exp/tuss_medium_release
-
-writes ``config.yaml`` + ``model.pth`` that ``SeparateAudio.from_pretrained``
-and ``tuss-separate --model`` load.
-"""
-import argparse
+"""The earlier name of :mod:`tuss_plugin.bin.import_release` (same options and outputs)."""
 import sys
 from typing import List, Optional
 
-from tuss_plugin.cli import run_main
+from tuss_plugin.bin.import_release import get_parser
+from tuss_plugin.bin.import_release import main as _main
 
-
-def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hparams", required=True, help="the release's hparams.yaml")
-    parser.add_argument("--checkpoint", required=True, help="the release's model.pth")
-    parser.add_argument("--outdir", required=True, help="output directory")
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    from tuss_plugin.reference import import_reference
-
-    out = import_reference(args.hparams, args.checkpoint, args.outdir)
-    print(f"import_reference: wrote {out}/config.yaml and {out}/model.pth")
-    return 0
+__all__ = ["get_parser", "main"]
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
-    return run_main("import_reference", run, get_parser().parse_args(cmd), errors=(OSError, ValueError, KeyError))
+    return _main(cmd, prog="import_reference")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import sys
 from typing import List, Optional
 
 from tuss_plugin.cli import run_main
+from tuss_plugin.cpu_memory import retain_freed_memory_in_workers
 from tuss_plugin.tasks.tuss import TUSSTask
 from tuss_plugin.trainer import recover_once
 
@@ -41,6 +42,7 @@ def main(cmd: Optional[List[str]] = None) -> int:
 
 
 def train(cmd: Optional[List[str]] = None) -> None:
+    retain_freed_memory_in_workers()  # malloc keeps freed activations (tuss_plugin.cpu_memory)
     args = get_parser().parse_args(cmd)
     if args.resume and args.output_dir and not args.collect_stats and _is_first_process():
         # before any worker starts, so that every rank resumes from the same file

@@ -49,7 +49,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
 from tuss_plugin import finetune
-from tuss_plugin.cpu_memory import retain_freed_memory
+from tuss_plugin import cpu_memory
 from tuss_plugin.espnet_model import TUSSEnhancementModel
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
@@ -213,11 +213,12 @@ class TUSSTask(EnhancementTask):
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace):
-        """ESPnet's worker (every training process, spawned ones too), after
-        :func:`tuss_plugin.cpu_memory.retain_freed_memory`; on the fly, the
+        """ESPnet's worker (every training process, spawned ones too); its
+        malloc settings are those ``tuss-train`` asked for
+        (:func:`tuss_plugin.cpu_memory.apply_in_worker`); on the fly, the
         statistics stage reads the validation lists; a CPU run trains in fp32
         (:func:`cpu_stays_fp32`)."""
-        retain_freed_memory()  # no page faults from re-allocated activations
+        cpu_memory.apply_in_worker()  # as the entry point: no page faults from re-allocated activations
         if (
             getattr(args, "collect_stats", False)
             and getattr(args, "train_data_source", "lists") == "onthefly"

@@ -142,7 +142,7 @@ def load_release_state_dict(path: str) -> Dict[str, torch.Tensor]:
     return obj
 
 
-def import_reference(hparams_path: str, checkpoint_path: str, outdir: str) -> Path:
+def import_release(hparams_path: str, checkpoint_path: str, outdir: str) -> Path:
     """Write ``outdir/config.yaml`` and ``outdir/model.pth`` for a released model.
 
     The converted weights are loaded strictly into a freshly built model, so a
@@ -173,3 +173,7 @@ def import_reference(hparams_path: str, checkpoint_path: str, outdir: str) -> Pa
     torch.save(model.state_dict(), buf)
     atomic_write_bytes(out / "model.pth", buf.getvalue())
     return out
+
+
+#: the name of earlier versions
+import_reference = import_release
