@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tuss_plugin.inference.overlap_add import align_outputs
 from tuss_plugin.loss.category_pit import CategoryPITSolver
 from tuss_plugin.metrics import INTERCHANGEABLE
 from tuss_plugin.permutation import (BRUTE_FORCE_MAX_SIZE, best_assignment, category_groups, matched_groups,
@@ -87,6 +88,14 @@ def test_torch_scores_compare_float32_sums_like_argmin():
     assert best_assignment(t, [[0, 1]]) == [(0, 0), (1, 1)]
     t = torch.tensor([[2.0, 1.0], [1.0, 2.0]])
     assert best_assignment(t, [[0, 1]]) == [(0, 1), (1, 0)]
+
+
+def test_segment_alignment_ties_keep_the_order():
+    new = np.ones((2, 10, 1), np.float32)  # identical outputs: every order ties
+    assert align_outputs(new, new, [[0, 1]]) == [0, 1]
+    prev = np.stack([np.arange(10.0), -np.arange(10.0)])[..., None]
+    assert align_outputs(prev, prev[::-1], [[0, 1]]) == [1, 0]
+    assert align_outputs(prev, prev[::-1], [[0], [1]]) == [0, 1]  # other prompts: never exchanged
 
 
 def test_pit_ties_keep_the_first_permutation():
