@@ -7,6 +7,8 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from tuss_plugin.permutation import best_assignment, matched_groups, pair_scores
+
 TASK_PATTERNS = {
     "SE": Counter({"speech": 1, "sfxbg": 1}),
     "SS": Counter({"speech": 2, "sfxbg": 1}),
@@ -87,24 +89,13 @@ def match_outputs(ref_prompts: Sequence[str], inf_prompts: Sequence[str],
     """Pair outputs with references of the same prompt, best SI-SNR first.
 
     Returns ``(inf_index, ref_index)`` pairs; outputs of prompts without a
-    reference (and vice versa) stay unpaired.
+    reference (and vice versa) stay unpaired. The search is
+    :func:`tuss_plugin.permutation.best_assignment` within each prompt (ties:
+    the first best permutation).
     """
-    from itertools import permutations
-
-    pairs = []
-    for p in dict.fromkeys(inf_prompts):
-        I = [i for i, q in enumerate(inf_prompts) if q == p]
-        R = [r for r, q in enumerate(ref_prompts) if q == p]
-        if not I or not R:
-            continue
-        score = {(i, r): si_snr(infs[i], refs[r]) for i in I for r in R}
-        if len(I) <= len(R):
-            cands = [list(zip(I, rr)) for rr in permutations(R, len(I))]
-        else:
-            cands = [list(zip(ii, R)) for ii in permutations(I, len(R))]
-        best = max(cands, key=lambda c: sum(score[ir] for ir in c))
-        pairs.extend(best)
-    return sorted(pairs)
+    groups = matched_groups(inf_prompts, ref_prompts)  # (outputs, references) of each prompt
+    scores = pair_scores((len(inf_prompts), len(ref_prompts)), groups, lambda i, r: si_snr(infs[i], refs[r]))
+    return sorted(best_assignment(scores, groups, maximize=True))
 
 
 def match_fixed_outputs(refs: List[np.ndarray], infs: List[np.ndarray]) -> List[tuple]:
@@ -120,7 +111,6 @@ def match_fixed_outputs(refs: List[np.ndarray], infs: List[np.ndarray]) -> List[
     only, sorted; needs ``len(refs) <= len(infs)``.
     """
     import torch
-    from scipy.optimize import linear_sum_assignment
 
     from tuss_plugin.loss.criterions import SNRWithZeroRefLoss
 
@@ -137,8 +127,8 @@ def match_fixed_outputs(refs: List[np.ndarray], infs: List[np.ndarray]) -> List[
         for r in range(n_out):  # pair by pair: memory of a few signals, however long
             for i in range(n_out):
                 cost[r, i] = float(criterion(ref[r], inf[i], mix)[0])
-    rows, cols = linear_sum_assignment(cost)
-    return sorted((int(i), int(r)) for r, i in zip(rows, cols) if r < n_ref)
+    pairs = best_assignment(cost, [list(range(n_out))], solver="lsa")  # (reference, output) pairs
+    return sorted((i, r) for r, i in pairs if r < n_ref)
 
 
 def summarize(rows: List[Dict], keys=("si_snr", "si_snri", "snr", "sdr")) -> Dict[str, float]:

@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tuss_plugin.layers import kernels
+from tuss_plugin.layers.stack_settings import StackSettings, ffn_kwargs as _ffn_kwargs
 
 
 class RMSGroupNorm(nn.Module):
@@ -262,22 +263,6 @@ class LocoformerPath(nn.Module):
         )
 
 
-def _ffn_kwargs(conf: Dict) -> Dict:
-    """Checked :class:`SwiGLUConvDeconv1d` arguments of one FFN config (``dim_inner`` required).
-
-    The authors' release nests them as ``{conf: {...}}``; :mod:`tuss_plugin.reference`
-    unwraps that when it converts a release's ``hparams.yaml``.
-    """
-    conf = dict(conf)
-    allowed = {"dim_inner", "conv1d_kernel", "conv1d_shift"}
-    unknown = set(conf) - allowed
-    if unknown:
-        raise ValueError(f"unknown FFN option(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-    if "dim_inner" not in conf:
-        raise ValueError(f"FFN config {conf} lacks 'dim_inner'")
-    return conf
-
-
 class TFLocoformerBlock(nn.Module):
     """TF-Locoformer block: frequency path and time path over (B, C, T, Q) features.
 
@@ -346,13 +331,16 @@ class TFLocoformerStack(nn.Module):
     """A stack of TF-Locoformer blocks sharing one RoPE table per path.
 
     This is one module of TUSS' Fig. 1 (the cross-prompt module or the
-    conditional TSE module).
+    conditional TSE module). Separators build it with :meth:`from_settings`;
+    the positional parameters below are the same five settings spelled out.
 
     Args:
         n_blocks: number of blocks.
         emb_dim, num_groups, attention_dim, n_heads, freq_ffn_config,
         frame_ffn_config, tf_order, dropout: see :class:`TFLocoformerBlock`.
         rope_theta: RoPE base.
+
+    ``self.settings`` holds the checked :class:`~tuss_plugin.layers.stack_settings.StackSettings`.
     """
 
     def __init__(
@@ -369,18 +357,35 @@ class TFLocoformerStack(nn.Module):
         rope_theta: float = 10000.0,
     ):
         super().__init__()
-        if n_blocks < 1:
-            raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
-        head_dim = attention_dim // n_heads
-        rope_freq = RotaryEmbedding(head_dim, rope_theta)
-        rope_frame = RotaryEmbedding(head_dim, rope_theta)
+        self.settings = settings = StackSettings(  # checked; messages use the names above
+            blocks=n_blocks, attention_dim=attention_dim, n_heads=n_heads,
+            freq_ffn=freq_ffn_config, frame_ffn=frame_ffn_config)
+        rope_freq = RotaryEmbedding(settings.head_dim, rope_theta)
+        rope_frame = RotaryEmbedding(settings.head_dim, rope_theta)
         self.blocks = nn.ModuleList(
             TFLocoformerBlock(
-                emb_dim, num_groups, attention_dim, n_heads, freq_ffn_config,
-                frame_ffn_config, rope_freq, rope_frame, tf_order, dropout,
+                emb_dim=emb_dim, num_groups=num_groups,
+                attention_dim=settings.attention_dim, n_heads=settings.n_heads,
+                freq_ffn_config=settings.freq_ffn, frame_ffn_config=settings.frame_ffn,
+                rope_freq=rope_freq, rope_frame=rope_frame, tf_order=tf_order, dropout=dropout,
             )
-            for _ in range(n_blocks)
+            for _ in range(settings.blocks)
         )
+
+    @classmethod
+    def from_settings(
+        cls, settings: StackSettings, *, emb_dim: int, num_groups: int,
+        tf_order: str = "ft", dropout: float = 0.0, rope_theta: float = 10000.0,
+    ) -> "TFLocoformerStack":
+        """The stack of ``settings`` (checked where they were made, with their key names)."""
+        stack = cls(
+            n_blocks=settings.blocks, emb_dim=emb_dim, num_groups=num_groups,
+            attention_dim=settings.attention_dim, n_heads=settings.n_heads,
+            freq_ffn_config=settings.freq_ffn, frame_ffn_config=settings.frame_ffn,
+            tf_order=tf_order, dropout=dropout, rope_theta=rope_theta,
+        )
+        stack.settings = settings  # the same settings, with their prefix for messages
+        return stack
 
     def forward_tqc(self, h: torch.Tensor) -> torch.Tensor:
         """h: (B, T, Q, C) -> (B, T, Q, C) contiguous (the layout used inside)."""

@@ -7,28 +7,22 @@ tied to their prompt's reference, but several prompts of the same category
 (e.g. ``speech, speech``) are interchangeable, so the permutation is solved
 independently inside each category of each mixture and never across
 categories. Without prompts (a conventional separator) all outputs form one
-category, which is plain PIT.
+category, which is plain PIT. The search is
+:func:`tuss_plugin.permutation.best_assignment` (brute force over the
+permutations of a category, the first best wins ties).
 """
 from __future__ import annotations
 
-from itertools import permutations
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from espnet2.enh.loss.criterions.abs_loss import AbsEnhLoss
 from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 
+# category_groups: indices of equal prompt ids (importable from here as before)
+from tuss_plugin.permutation import best_assignment, category_groups
 
-def category_groups(prompt_row: List[int]) -> List[List[int]]:
-    """Indices of equal prompts, in order of first appearance.
-
-    >>> category_groups([1, 3, 1])
-    [[0, 2], [1]]
-    """
-    groups: Dict[int, List[int]] = {}
-    for i, p in enumerate(prompt_row):
-        groups.setdefault(p, []).append(i)
-    return list(groups.values())
+__all__ = ["CategoryPITSolver", "category_groups"]
 
 
 class CategoryPITSolver(AbsLossWrapper):
@@ -64,6 +58,18 @@ class CategoryPITSolver(AbsLossWrapper):
         if getattr(self.criterion, "uses_mixture", False):
             return self.criterion(ref[i], inf[j], mix)
         return self.criterion(ref[i], inf[j])
+
+    @staticmethod
+    def _score_table(pair: List[List[Optional[torch.Tensor]]], B: int) -> torch.Tensor:
+        """(B, N, N) detached pair losses on the CPU (``pair[i][j]``: (B,) loss of
+        output j against reference i), NaN for pairs that share no category."""
+        N = len(pair)
+        needed = [(i, j) for i in range(N) for j in range(N) if pair[i][j] is not None]
+        values = torch.stack([pair[i][j].detach() for i, j in needed]).cpu()  # (n_pairs, B)
+        table = torch.full((B, N, N), float("nan"), dtype=values.dtype)  # (B, N, N)
+        for k, (i, j) in enumerate(needed):
+            table[:, i, j] = values[k]
+        return table
 
     def forward(
         self,
@@ -105,6 +111,7 @@ class CategoryPITSolver(AbsLossWrapper):
                 for i in range(N)]
 
         given = others.get("perm") if not self.independent_perm else None
+        table = self._score_table(pair, B)  # (B, N, N), detached
         item_losses = []
         perm = torch.empty(B, N, dtype=torch.long)
         for b in range(B):
@@ -112,17 +119,13 @@ class CategoryPITSolver(AbsLossWrapper):
             source_losses = []
             for idx in category_groups(rows[b]):
                 if given is not None:
-                    cands = [tuple(int(given[b, i]) for i in idx)]
+                    chosen = [(i, int(given[b, i])) for i in idx]
                 else:
-                    cands = list(permutations(idx))
-                totals = torch.stack(
-                    [sum(pair[i][j][b] for i, j in zip(idx, c)) for c in cands]
-                )  # (n_perms,)
-                best = int(torch.argmin(totals.detach()))
-                for i, j in zip(idx, cands[best]):
+                    chosen = best_assignment(table[b], [idx])  # the lowest summed loss of the category
+                for i, j in chosen:
                     perm[b, i] = j
                     source_losses.append(pair[i][j][b])
-                group_losses.append(totals[best] / len(idx))
+                group_losses.append(sum(pair[i][j][b] for i, j in chosen) / len(idx))
             if self.average == "category":
                 item_losses.append(torch.stack(group_losses).mean())
             else:

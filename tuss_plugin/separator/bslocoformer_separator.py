@@ -28,12 +28,14 @@ import torch
 from espnet2.enh.separator.abs_separator import AbsSeparator
 
 from tuss_plugin.layers.band_split import BandSplitEncoder, BandwiseDecoder, band_widths
+from tuss_plugin.layers.stack_settings import StackSettings
 from tuss_plugin.layers.tf_locoformer import TFLocoformerStack
-from tuss_plugin.separator.tuss_separator import (
-    COND_TSE_FFN,
-    CROSS_PROMPT_FRAME_FFN,
-    CROSS_PROMPT_FREQ_FFN,
-)
+
+# FFN defaults: those of TUSS' Medium model (first stack as its cross-prompt
+# module, second as its conditional TSE module), so both models compare in size
+FIRST_FREQ_FFN = ({"dim_inner": 384, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2
+FIRST_FRAME_FFN = ({"dim_inner": 384, "conv1d_kernel": 1, "conv1d_shift": 1},) * 2
+SECOND_FFN = ({"dim_inner": 256, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2
 
 
 class BSLocoformerSeparator(AbsSeparator):
@@ -76,13 +78,13 @@ class BSLocoformerSeparator(AbsSeparator):
         first_blocks: int = 4,
         first_attention_dim: int = 128,
         first_n_heads: int = 4,
-        first_freq_ffn: Sequence[Dict] = CROSS_PROMPT_FREQ_FFN,
-        first_frame_ffn: Sequence[Dict] = CROSS_PROMPT_FRAME_FFN,
+        first_freq_ffn: Sequence[Dict] = FIRST_FREQ_FFN,
+        first_frame_ffn: Sequence[Dict] = FIRST_FRAME_FFN,
         second_blocks: int = 2,
         second_attention_dim: int = 96,
         second_n_heads: int = 4,
-        second_freq_ffn: Sequence[Dict] = COND_TSE_FFN,
-        second_frame_ffn: Sequence[Dict] = COND_TSE_FFN,
+        second_freq_ffn: Sequence[Dict] = SECOND_FFN,
+        second_frame_ffn: Sequence[Dict] = SECOND_FFN,
         dropout: float = 0.0,
         flash_attention: bool = False,
         output_prompts: Optional[Sequence[str]] = None,
@@ -95,22 +97,26 @@ class BSLocoformerSeparator(AbsSeparator):
             )
         if num_spk < 1:
             raise ValueError(f"num_spk must be >= 1, got {num_spk}")
-        self._num_spk = num_spk
-        self._output_prompts = slot_names(output_prompts, num_spk)
-        widths = band_widths(fs, n_fft)
-        self.encoder = BandSplitEncoder(widths, emb_dim)
-        self.first = TFLocoformerStack(
-            first_blocks, emb_dim, num_groups, first_attention_dim, first_n_heads,
-            first_freq_ffn, first_frame_ffn, tf_order, dropout,
+        # one checked settings object per stack, named by its separator_conf keys
+        first = StackSettings(
+            blocks=first_blocks, attention_dim=first_attention_dim, n_heads=first_n_heads,
+            freq_ffn=first_freq_ffn, frame_ffn=first_frame_ffn, prefix="first",
         )
-        self.second = (
-            TFLocoformerStack(
-                second_blocks, emb_dim, num_groups, second_attention_dim, second_n_heads,
-                second_freq_ffn, second_frame_ffn, tf_order, dropout,
+        second = (  # second_blocks <= 0: no second stack, its other keys unused
+            StackSettings(
+                blocks=second_blocks, attention_dim=second_attention_dim, n_heads=second_n_heads,
+                freq_ffn=second_freq_ffn, frame_ffn=second_frame_ffn, prefix="second",
             )
             if second_blocks > 0
             else None
         )
+        stack_kw = dict(emb_dim=emb_dim, num_groups=num_groups, tf_order=tf_order, dropout=dropout)
+        self._num_spk = num_spk
+        self._output_prompts = slot_names(output_prompts, num_spk)
+        widths = band_widths(fs, n_fft)
+        self.encoder = BandSplitEncoder(widths, emb_dim)
+        self.first = TFLocoformerStack.from_settings(first, **stack_kw)
+        self.second = None if second is None else TFLocoformerStack.from_settings(second, **stack_kw)
         self.decoder = BandwiseDecoder(widths, emb_dim, num_outputs=num_spk)
 
     @property

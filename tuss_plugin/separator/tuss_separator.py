@@ -19,6 +19,7 @@ from espnet2.enh.separator.abs_separator import AbsSeparator
 
 from tuss_plugin.layers.band_split import BandSplitEncoder, BandwiseDecoder, band_widths
 from tuss_plugin.layers.prompt import DEFAULT_PROMPTS, PromptEncoder
+from tuss_plugin.layers.stack_settings import StackSettings
 from tuss_plugin.layers.tf_locoformer import TFLocoformerStack
 
 # FFN settings of the released Medium model (also the defaults here)
@@ -95,6 +96,17 @@ class TUSSSeparator(AbsSeparator):
                 f"(expected {n_fft // 2 + 1} bins); set separator_conf.n_fft to the "
                 "encoder's FFT size"
             )
+        # one checked settings object per module, named by its separator_conf keys
+        cross_prompt = StackSettings(
+            blocks=cross_prompt_blocks, attention_dim=cross_prompt_attention_dim,
+            n_heads=cross_prompt_n_heads, freq_ffn=cross_prompt_freq_ffn,
+            frame_ffn=cross_prompt_frame_ffn, prefix="cross_prompt",
+        )
+        cond_tse = StackSettings(
+            blocks=cond_tse_blocks, attention_dim=cond_tse_attention_dim, n_heads=cond_tse_n_heads,
+            freq_ffn=cond_tse_freq_ffn, frame_ffn=cond_tse_frame_ffn, prefix="cond_tse",
+        )
+        stack_kw = dict(emb_dim=emb_dim, num_groups=num_groups, tf_order=tf_order, dropout=dropout)
         self.fs = fs
         self.n_fft = n_fft
         self._num_spk = num_spk
@@ -103,28 +115,8 @@ class TUSSSeparator(AbsSeparator):
         self.prompt_encoder = PromptEncoder(
             emb_dim, prompts, prompt_aliases, exclusive_prompts, use_sos_token
         )
-        self.cross_prompt = TFLocoformerStack(
-            cross_prompt_blocks,
-            emb_dim,
-            num_groups,
-            cross_prompt_attention_dim,
-            cross_prompt_n_heads,
-            cross_prompt_freq_ffn,
-            cross_prompt_frame_ffn,
-            tf_order,
-            dropout,
-        )
-        self.cond_tse = TFLocoformerStack(
-            cond_tse_blocks,
-            emb_dim,
-            num_groups,
-            cond_tse_attention_dim,
-            cond_tse_n_heads,
-            cond_tse_freq_ffn,
-            cond_tse_frame_ffn,
-            tf_order,
-            dropout,
-        )
+        self.cross_prompt = TFLocoformerStack.from_settings(cross_prompt, **stack_kw)
+        self.cond_tse = TFLocoformerStack.from_settings(cond_tse, **stack_kw)
         self.decoder = BandwiseDecoder(widths, emb_dim, num_outputs=1)
 
     @property

@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Model files: which config and weights a path names, and loading them safely.
+
+:func:`resolve_model_files` takes an experiment or imported directory, a model
+file, a packed zip (unpacked by :mod:`tuss_plugin.inference.unpack`) or a
+model-zoo tag; :func:`load_model` builds the ``TUSSTask`` model of the config,
+checks its shapes against the weights on the meta device and loads them with
+``weights_only``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+import yaml
+
+from tuss_plugin.inference.unpack import _META, _cache_base, _is_pack, _pack_members, _prune_cache, _unpack_once
+
+# the logger of the package, as before the split ("tuss_plugin.inference")
+logger = logging.getLogger(__package__)
+
+# model files of a directory, in order of preference; the first that exists is
+# the model (default_model_file), else the newest <N>epoch.pth
+MODEL_FILE_CANDIDATES = (
+    "model.pth",  # an imported reference or hand-made directory
+    "valid.loss.ave.pth",  # ESPnet: average of the keep_nbest_models best epochs (the paper's evaluation)
+    "valid.loss.best.pth",  # ESPnet: the epoch of the lowest validation loss
+    "latest.pth",
+    "checkpoint.pth",
+)
+
+
+def resolve_model_files(
+    path: Union[str, Path],
+    cache_dir: Optional[str] = None,
+    max_unpack_bytes: Optional[int] = None,
+) -> Tuple[Path, Path]:
+    """Find ``(config.yaml, model file)`` for a model directory, file or packed zip.
+
+    A packed zip (ESPnet's ``meta.yaml`` at its root) is unpacked once into the
+    cache (``cache_dir``, else TUSS_CACHE, else ``~/.cache/tuss``): only
+    ``meta.yaml`` and the config and model file it names, at most
+    ``max_unpack_bytes`` (default TUSS_MAX_UNPACK_BYTES or
+    DEFAULT_MAX_UNPACK_BYTES) bytes; the cache is then pruned (see
+    :func:`_prune_cache`).
+    """
+    tag = str(path)
+    path = Path(path)
+    if not path.exists():
+        if tag.count("/") == 1 and not tag.startswith((".", "/")) and not tag.endswith((".zip", ".pth")):
+            return _download(tag, cache_dir)
+        raise FileNotFoundError(f"{path}: no such model directory or file")
+    if path.is_file() and _is_pack(path):
+        config_name, model_name = _pack_members(path)  # checked before anything is unpacked
+        base = _cache_base(cache_dir)
+        out = base / hashlib.md5(str(path.resolve()).encode()).hexdigest()[:16]
+        _unpack_once(path, out, [_META, config_name, model_name], max_unpack_bytes)
+        _prune_cache(base, out)
+        return out / config_name, out / model_name
+    if path.is_file():
+        config = path.parent / "config.yaml"
+        if not config.exists():
+            raise FileNotFoundError(f"{path}: no config.yaml beside the model file")
+        return config, path
+    config = path / "config.yaml"
+    if not config.exists():
+        raise FileNotFoundError(f"{path}: no config.yaml in the model directory")
+    model = default_model_file(path)
+    logger.info("%s: model file %s", path, model.name)
+    return config, model
+
+
+def default_model_file(model_dir: Union[str, Path]) -> Path:
+    """The model file of an experiment (or imported) directory.
+
+    The first of :data:`MODEL_FILE_CANDIDATES` that exists (a link counts only
+    if its target does), else the ``<N>epoch.pth`` of the highest N. For an
+    ESPnet experiment that is ``valid.loss.ave.pth``, the average of the
+    ``keep_nbest_models`` best epochs by validation loss (the authors evaluate
+    this average), then ``valid.loss.best.pth``, ``latest.pth``,
+    ``checkpoint.pth``. ``SeparateAudio.from_pretrained`` and the recipes'
+    default ``--inference_model`` (stages 5, 7, 8) both use this rule.
+    Raises ``FileNotFoundError`` (one line naming the directory) if there is none.
+    """
+    d = Path(model_dir)
+    for name in MODEL_FILE_CANDIDATES:
+        if (d / name).is_file():
+            return d / name
+    epochs = {}  # N -> <N>epoch.pth
+    for p in d.glob("*epoch.pth"):
+        m = re.fullmatch(r"(\d+)epoch\.pth", p.name)
+        if m and p.is_file():
+            epochs[int(m.group(1))] = p
+    if epochs:
+        return epochs[max(epochs)]
+    raise FileNotFoundError(f"{d}: no model file ({', '.join(MODEL_FILE_CANDIDATES)} or <N>epoch.pth)")
+
+
+def _download(tag: str, cache_dir: Optional[str] = None) -> Tuple[Path, Path]:
+    """A model-zoo / Hugging Face tag (``org/repo``) via espnet_model_zoo."""
+    try:
+        from espnet_model_zoo.downloader import ModelDownloader
+    except ImportError:
+        raise FileNotFoundError(f"{tag}: not a local path, and espnet_model_zoo is not installed") from None
+    try:
+        files = ModelDownloader(cache_dir).download_and_unpack(tag)
+    except Exception as e:  # noqa: BLE001 - network or hub errors
+        raise FileNotFoundError(f"{tag}: not a local path and could not be downloaded ({e})") from None
+    return Path(files["train_config"]), Path(files["model_file"])
+
+
+def _read_config(config_file: Union[str, Path]) -> dict:
+    """The training config as a dict; ``ValueError`` naming the file otherwise."""
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        msg = " ".join(str(e).split())[:300]
+        raise ValueError(f"{config_file}: not a readable YAML config ({type(e).__name__}: {msg})") from None
+    if not isinstance(config, dict) or "separator" not in config:
+        raise ValueError(f"{config_file}: not an ESPnet enhancement config")
+    return config
+
+
+def _build_model(config: dict, config_file: Union[str, Path], meta: bool = False) -> torch.nn.Module:
+    """``TUSSTask.build_model`` of ``config``; with ``meta``, on the meta device
+    (shapes only, no memory, however large the config makes the model)."""
+    from tuss_plugin.tasks.tuss import TUSSTask
+
+    try:
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            return TUSSTask.build_model(argparse.Namespace(**config))
+    except Exception as e:  # noqa: BLE001 - wrong types/keys in a hand-edited config
+        msg = " ".join(str(e).split())[:300]
+        raise ValueError(f"{config_file}: cannot build the model ({type(e).__name__}: {msg})") from None
+
+
+def _read_state(model_file: Union[str, Path], device: str = "cpu") -> dict:
+    """The state dict of a model file (tensors only: ``weights_only``) or of ESPnet's checkpoint.pth."""
+    try:
+        state = torch.load(model_file, map_location=device, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - corrupt or unsafe files
+        msg = " ".join(str(e).split())[:300]
+        raise ValueError(f"{model_file}: not a readable checkpoint ({type(e).__name__}: {msg})") from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # ESPnet's checkpoint.pth
+    if not isinstance(state, dict):
+        raise ValueError(f"{model_file}: not a state dict")
+    return state
+
+
+def _check_shapes(
+    expected: Dict[str, Tuple[int, ...]],
+    state: dict,
+    config_file: Union[str, Path],
+    model_file: Union[str, Path],
+    n_keys: int = 3,
+) -> None:
+    """Raise ``ValueError`` (one line naming both files, the total sizes and the
+    first ``n_keys`` differing keys) unless ``state`` has exactly the keys and
+    shapes ``expected`` (key -> shape of the model the config builds)."""
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    differ = [k for k in expected if k in got and got[k] != expected[k]]
+    if not (missing or extra or differ):
+        return
+    n_model = sum(math.prod(s) for s in expected.values())
+    n_weights = sum(math.prod(s) for s in got.values())
+    parts = [f"the config builds {n_model:,} values, the weights hold {n_weights:,} values"]
+    if differ:
+        shapes = ", ".join(f"{k} (config {list(expected[k])}, weights {list(got[k])})" for k in differ[:n_keys])
+        parts.append(f"{len(differ)} shape(s) differ: {shapes}")
+    if missing:
+        parts.append(f"{len(missing)} missing from the weights: {', '.join(missing[:n_keys])}")
+    if extra:
+        parts.append(f"{len(extra)} not in the model: {', '.join(extra[:n_keys])}")
+    raise ValueError(f"{model_file} does not match {config_file}: {'; '.join(parts)}")
+
+
+def load_model(config_file: Union[str, Path], model_file: Union[str, Path],
+               device: str = "cpu") -> Tuple[torch.nn.Module, dict]:
+    """Build a ``TUSSTask`` model from ``config.yaml`` and load weights safely and strictly.
+
+    The config is first built on the meta device and its parameter and buffer
+    shapes compared with the weights (read with ``weights_only=True``), so a
+    config that does not fit its weights, however large a model it describes,
+    is refused before any memory is allocated for the model.
+    Returns ``(model in eval mode on device, config dict)``.
+    """
+    config = _read_config(config_file)
+    shapes = {k: tuple(v.shape) for k, v in _build_model(config, config_file, meta=True).state_dict().items()}
+    state = _read_state(model_file, device)
+    _check_shapes(shapes, state, config_file, model_file)
+    model = _build_model(config, config_file)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        msg = " ".join(str(e).split())
+        raise ValueError(f"{model_file} does not match {config_file}: {msg[:500]}") from None
+    return model.to(device).eval(), config
+
+
+def _state_digest(state: Dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict: names, dtypes, shapes and the bytes of every tensor."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        if not isinstance(value, torch.Tensor):
+            h.update(f"{name} {value!r}\n".encode("utf-8"))
+            continue
+        t = value.detach().to("cpu").contiguous()
+        h.update(f"{name} {t.dtype} {tuple(t.shape)}\n".encode("utf-8"))
+        h.update(t.reshape(-1).view(torch.uint8).numpy())  # (n_bytes,)
+    return h.hexdigest()
