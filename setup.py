@@ -46,7 +46,7 @@ setup(
     packages=find_packages(include=["tuss_plugin", "tuss_plugin.*"]),
     python_requires=">=3.11",
     install_requires=install_requires,
-    extras_require={"test": ["pytest", "pytest-timeout"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "ruff"]},
     entry_points={
         "console_scripts": [
             "tuss-train=tuss_plugin.bin.tuss_train:main",

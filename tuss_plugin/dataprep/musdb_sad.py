@@ -38,22 +38,6 @@ from tuss_plugin.dataprep.musdb18hq import VALIDATION_TRACKS  # official validat
 from tuss_plugin.dataprep.sad import MUSDB_SAD, SADConfig, sad_files
 
 STEMS = ("drums", "bass", "vocals", "other")
-VALIDATION_TRACKS = (
-    "Actions - One Minute Smile",
-    "Alexander Ross - Goodbye Bolero",
-    "ANiMAL - Rockshow",
-    "Clara Berry And Wooldog - Waltz For My Victims",
-    "Fergessen - Nos Palpitants",
-    "James May - On The Line",
-    "Johnny Lokke - Promises & Lies",
-    "Leaf - Summerghost",
-    "Meaxic - Take A Step",
-    "Patrick Talbot - A Reason To Leave",
-    "Skelpolu - Human Mistakes",
-    "Traffic Experiment - Sirens",
-    "Triviul - Angelsaint",
-    "Young Griffo - Pennies",
-)
 
 
 def train_tracks(root: PathLike) -> List[Path]:
