@@ -13,6 +13,7 @@ install_requires = [
     "torchaudio>=2.9.1",
     "espnet>=202511",
     "numpy",
+    "scipy",  # exact assignment solver (tuss_plugin.permutation, scoring)
     "kaldiio",
     "soundfile",
     "soxr",
