@@ -6,6 +6,7 @@ The torch / torchaudio / espnet versions are pinned per Python version by
 (Python 3.11: espnet 202511 + torch 2.9.1; Python >= 3.12: espnet 202611 +
 torch 2.11.0).
 """
+
 from setuptools import find_packages, setup
 
 install_requires = [
