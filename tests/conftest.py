@@ -41,8 +41,12 @@ def model_dir(tmp_path_factory) -> Path:
 
     fx = TESTS / "fixtures" / "reference_tuss"
     out = tmp_path_factory.mktemp("model")
-    assert import_release.main(["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"),
-                                  "--outdir", str(out)]) == 0
+    assert (
+        import_release.main(
+            ["--hparams", str(fx / "hparams.yaml"), "--checkpoint", str(fx / "model.pth"), "--outdir", str(out)]
+        )
+        == 0
+    )
     return out
 
 

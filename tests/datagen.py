@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Tiny deterministic Kaldi-style data dirs for tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -82,13 +83,29 @@ def make_data_dir(
 
 def train_args(data: Path, outdir: Path, config: str, epochs: int = 1, extra: Sequence[str] = ()) -> List[str]:
     """Command-line arguments of tuss_train for a data dir from make_data_dir."""
-    args = ["--config", config, "--output_dir", str(outdir), "--ngpu", "0", "--max_epoch", str(epochs),
-            "--fold_length", "80000", "--seed", "0"]
+    args = [
+        "--config",
+        config,
+        "--output_dir",
+        str(outdir),
+        "--ngpu",
+        "0",
+        "--max_epoch",
+        str(epochs),
+        "--fold_length",
+        "80000",
+        "--seed",
+        "0",
+    ]
     for mode in ("train", "valid"):
         args += [
-            f"--{mode}_data_path_and_name_and_type", f"{data}/wav.scp,speech_mix,sound",
-            f"--{mode}_data_path_and_name_and_type", f"{data}/spk.scp,speech_refs,variable_columns_sound",
-            f"--{mode}_data_path_and_name_and_type", f"{data}/utt2prompts,prompts,text",
-            f"--{mode}_shape_file", f"{data}/utt2num_samples",
+            f"--{mode}_data_path_and_name_and_type",
+            f"{data}/wav.scp,speech_mix,sound",
+            f"--{mode}_data_path_and_name_and_type",
+            f"{data}/spk.scp,speech_refs,variable_columns_sound",
+            f"--{mode}_data_path_and_name_and_type",
+            f"{data}/utt2prompts,prompts,text",
+            f"--{mode}_shape_file",
+            f"{data}/utt2num_samples",
         ]
     return args + list(extra)

@@ -7,6 +7,7 @@ deterministic noise/tones so the recipes' stages 1-2 can be tested without
 the data. Each ``make_<corpus>(root)`` returns the directory the recipe's
 db.sh variable points at.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,11 @@ import soundfile as sf
 VCTK_DEMAND_TRAIN = ["p226_001", "p226_002", "p230_001", "p287_001"]  # p230 is not a dev speaker
 VCTK_DEMAND_TEST = ["p232_001", "p232_002", "p257_001"]
 WHAM_NAMES = {
-    "cv": ["011a010b_1.7054_20do010c_-1.7054", "01to030v_0.76421_20ga010m_-0.76421", "40na010x_1.4291_027c0107_-1.4291"],
+    "cv": [
+        "011a010b_1.7054_20do010c_-1.7054",
+        "01to030v_0.76421_20ga010m_-0.76421",
+        "40na010x_1.4291_027c0107_-1.4291",
+    ],
     "tt": ["050a050a_0.032494_446o030v_-0.032494", "22go010f_0.41364_445c020s_-0.41364"],
     "tr": ["409o030d_1.2532_01zc020y_-1.2532"],
 }
@@ -96,8 +101,12 @@ def make_wham(root: Path, scheme: str = "whamr", seconds: float = 0.5) -> Path:
         folders = {"mix": ["mix_both"], "s1": "s1", "s2": "s2", "extra": ["mix_clean", "mix_single"]}
         subtype = "PCM_16"
     else:
-        folders = {"mix": ["mix_both_anechoic"], "s1": "s1_anechoic", "s2": "s2_anechoic",
-                   "extra": ["mix_clean_anechoic", "mix_single_anechoic", "mix_both_reverb", "s1_reverb"]}
+        folders = {
+            "mix": ["mix_both_anechoic"],
+            "s1": "s1_anechoic",
+            "s2": "s2_anechoic",
+            "extra": ["mix_clean_anechoic", "mix_single_anechoic", "mix_both_reverb", "s1_reverb"],
+        }
         subtype = "FLOAT"
     for mode in ("min", "max"):
         for split, names in WHAM_NAMES.items():
@@ -175,7 +184,8 @@ def make_dnr(root: Path, seconds: float = 0.5) -> Path:
             _write(d / "mix.wav", sum(srcs.values()), fs, "FLOAT")
             (d / "annots.csv").write_text(
                 ",file,class,mix start time,mix end time,clip start sample,clip end sample,clip gain,annotation\n"
-                "0,speech/1272-128104-0000.flac,speech,0.0,0.4,0,17640,-17.0,hello\n")
+                "0,speech/1272-128104-0000.flac,speech,0.0,0.4,0,17640,-17.0,hello\n"
+            )
         (root / split / f"{split}_list.txt").write_text("\n".join(ids) + "\n")  # not a mixture folder
     return root
 

@@ -6,6 +6,7 @@ corpora (``docs/datasets.md`` section 2); durations are cut to the minimum
 each selection rule needs. Every ``make_*`` writes under ``root`` and returns
 a dict of what a correct pool must contain.
 """
+
 from __future__ import annotations
 
 import csv
@@ -81,16 +82,32 @@ def make_wsj0(root: Path, shorten: bool = False) -> Dict:
                 # a secondary-microphone file that must be ignored
                 _write(p.with_suffix(".wv2"), np.zeros(100, np.float32), fs, format="NIST", subtype="PCM_16")
     # an unused speaker of si_dt_05
-    _write(root / "11-2.1" / "wsj0" / "si_dt_05" / "050" / "050a0501.wv1", np.zeros(100, np.float32), fs, format="NIST", subtype="PCM_16")
+    _write(
+        root / "11-2.1" / "wsj0" / "si_dt_05" / "050" / "050a0501.wv1",
+        np.zeros(100, np.float32),
+        fs,
+        format="NIST",
+        subtype="PCM_16",
+    )
     if shorten:
         # what LDC ships: the header announces shorten-compressed samples
         p = files["20ga010n"]
         body = p.read_bytes()[1024:]
-        head = "\n".join([
-            "NIST_1A", "   1024", "channel_count -i 1", f"sample_rate -i {fs}", "sample_n_bytes -i 2",
-            "sample_sig_bits -i 16", "sample_coding -s26 pcm,embedded-shorten-v2.00",
-            "sample_byte_format -s2 01", f"sample_count -i {len(body) // 2}", "end_head", "",
-        ]).encode()
+        head = "\n".join(
+            [
+                "NIST_1A",
+                "   1024",
+                "channel_count -i 1",
+                f"sample_rate -i {fs}",
+                "sample_n_bytes -i 2",
+                "sample_sig_bits -i 16",
+                "sample_coding -s26 pcm,embedded-shorten-v2.00",
+                "sample_byte_format -s2 01",
+                f"sample_count -i {len(body) // 2}",
+                "end_head",
+                "",
+            ]
+        ).encode()
         p.write_bytes(head + b" " * (1024 - len(head)) + body)
     mix = root / "mix_2_spk_tr.txt"
     lines = [
@@ -143,7 +160,10 @@ def make_librivox(root: Path) -> Dict:
         if bak is not None:
             dnsmos[uid] = {"OVRL": 3.0, "SIG": 3.5, "BAK": bak, "P808_MOS": 3.6}
     # listed but not on disk
-    bandwidth["book_00009_chp_0001_reader_00009_0_seg_1"] = [str(base / "000000" / "book_00009_chp_0001_reader_00009_0_seg_1.wav"), 8000.0]
+    bandwidth["book_00009_chp_0001_reader_00009_0_seg_1"] = [
+        str(base / "000000" / "book_00009_chp_0001_reader_00009_0_seg_1.wav"),
+        8000.0,
+    ]
     dnsmos["book_00009_chp_0001_reader_00009_0_seg_1"] = {"OVRL": 3.0, "SIG": 3.5, "BAK": 4.0, "P808_MOS": 3.6}
     with gzip.open(root / "dns5_clean_read_speech.json.gz", "wt") as f:
         json.dump(bandwidth, f)
@@ -159,7 +179,10 @@ def make_librivox(root: Path) -> Dict:
     }
     return {
         "kept": {f"librivox_{u}": fs for u, fs in expected_fs.items()},
-        "kept_native": ["librivox_book_00002_chp_0003_reader_00002_1_seg_1", "librivox_book_00003_chp_0001_reader_00003_0_seg_1"],
+        "kept_native": [
+            "librivox_book_00002_chp_0003_reader_00002_1_seg_1",
+            "librivox_book_00003_chp_0001_reader_00003_0_seg_1",
+        ],
         "seconds": seconds,
     }
 
@@ -189,8 +212,18 @@ def make_ontology(path: Path) -> None:
         ("/m/07pp_mv", "Alarm", ["/m/01y3hg"]),
         ("/m/01y3hg", "Smoke detector, smoke alarm", []),
     ]
-    data = [{"id": i, "name": n, "description": "", "citation_uri": "", "positive_examples": [],
-             "child_ids": c, "restrictions": []} for i, n, c in nodes]
+    data = [
+        {
+            "id": i,
+            "name": n,
+            "description": "",
+            "citation_uri": "",
+            "positive_examples": [],
+            "child_ids": c,
+            "restrictions": [],
+        }
+        for i, n, c in nodes
+    ]
     path.write_text(json.dumps(data, indent=1))
 
 
@@ -206,13 +239,53 @@ def make_fsd50k(root: Path, bg_seconds: float = 1.0) -> Dict:
     rows = [
         ("1001", "Bark,Dog,Animal", "/m/05tny_,/m/0bt9lr,/m/0jbk", "train", "Bark", short, "sfx"),
         ("1002", "Bark,Dog,Animal", "/m/05tny_,/m/0bt9lr,/m/0jbk", "train", "Bark", long, "sfxbg"),
-        ("1003", "Bark,Smoke_detector_and_smoke_alarm,Alarm,Dog,Animal", "/m/05tny_,/m/01y3hg,/m/07pp_mv,/m/0bt9lr,/m/0jbk", "train", "Bark,Smoke_detector", short, None),
-        ("1004", "Bark,Smoke_detector_and_smoke_alarm,Alarm,Dog,Animal", "/m/05tny_,/m/01y3hg,/m/07pp_mv,/m/0bt9lr,/m/0jbk", "train", "Bark,Smoke_detector", long, "sfxbg"),
-        ("1005", "Male_speech_and_man_speaking,Speech,Human_voice", "/m/05zppz,/m/09x0r,/m/09l8g", "train", "Male_speech", short, None),
+        (
+            "1003",
+            "Bark,Smoke_detector_and_smoke_alarm,Alarm,Dog,Animal",
+            "/m/05tny_,/m/01y3hg,/m/07pp_mv,/m/0bt9lr,/m/0jbk",
+            "train",
+            "Bark,Smoke_detector",
+            short,
+            None,
+        ),
+        (
+            "1004",
+            "Bark,Smoke_detector_and_smoke_alarm,Alarm,Dog,Animal",
+            "/m/05tny_,/m/01y3hg,/m/07pp_mv,/m/0bt9lr,/m/0jbk",
+            "train",
+            "Bark,Smoke_detector",
+            long,
+            "sfxbg",
+        ),
+        (
+            "1005",
+            "Male_speech_and_man_speaking,Speech,Human_voice",
+            "/m/05zppz,/m/09x0r,/m/09l8g",
+            "train",
+            "Male_speech",
+            short,
+            None,
+        ),
         ("1006", "Guitar,Musical_instrument,Music", "/m/0342h,/m/04szw,/m/04rlf", "train", "Guitar", long, None),
-        ("1007", "Cough,Respiratory_sounds,Human_sounds", "/m/01b_21,/m/09hlz4,/m/0dgw9r", "train", "Cough", short, None),
+        (
+            "1007",
+            "Cough,Respiratory_sounds,Human_sounds",
+            "/m/01b_21,/m/09hlz4,/m/0dgw9r",
+            "train",
+            "Cough",
+            short,
+            None,
+        ),
         ("1008", "Clapping,Human_group_actions", "/m/0l15bq,/t/dd00012", "train", "Clapping", short, None),
-        ("1009", "Finger_snapping,Hands,Human_sounds", "/m/025_jnm,/m/0k65p,/m/0dgw9r", "train", "Finger_snapping", short, "sfx"),
+        (
+            "1009",
+            "Finger_snapping,Hands,Human_sounds",
+            "/m/025_jnm,/m/0k65p,/m/0dgw9r",
+            "train",
+            "Finger_snapping",
+            short,
+            "sfx",
+        ),
         ("1010", "Smoke_detector_and_smoke_alarm,Alarm", "/m/01y3hg,/m/07pp_mv", "train", "", short, "sfx"),
         ("1011", "Bark,Dog,Animal", "/m/05tny_,/m/0bt9lr,/m/0jbk", "val", "Bark", short, None),
         # a clip whose only smeared mid is an excluded root itself (not a descendant): kept
@@ -238,9 +311,16 @@ def make_fsd50k(root: Path, bg_seconds: float = 1.0) -> Dict:
         w.writerow(["fname", "labels", "mids"])
         for r in reversed(rows):
             w.writerow([r[0], r[4], ""])
-    (root / "FSD50K.metadata" / "collection" / "collection_eval.csv").write_text("fname,labels,mids\n2001,Bark,/m/05tny_\n")
+    (root / "FSD50K.metadata" / "collection" / "collection_eval.csv").write_text(
+        "fname,labels,mids\n2001,Bark,/m/05tny_\n"
+    )
     for r in rows:
-        _write(root / "FSD50K.dev_audio" / f"{r[0]}.wav", _noise(int(round(r[5] * fs)), fs, 1, int(r[0])), fs, subtype="PCM_16")
+        _write(
+            root / "FSD50K.dev_audio" / f"{r[0]}.wav",
+            _noise(int(round(r[5] * fs)), fs, 1, int(r[0])),
+            fs,
+            subtype="PCM_16",
+        )
     _write(root / "FSD50K.eval_audio" / "2001.wav", _noise(fs // 10, fs, 1, 0), fs, subtype="PCM_16")
     (root / "FSD50K.doc").mkdir()
     (root / "FSD50K.doc" / "README.md").write_text("FSD50K fake\n")
@@ -390,7 +470,19 @@ def make_fma(root: Path, seconds: float = 0.5) -> Dict:
         w.writerow(sub)
         w.writerow(["track_id"] + [""] * (len(top) - 1))
         for tid, subset, split, _ in tracks:
-            w.writerow([tid, "Album, with comma", "[]", "line one\nline two, \"quoted\"", split, subset, "Rock", f"Track {tid}", "['a', 'b']"])
+            w.writerow(
+                [
+                    tid,
+                    "Album, with comma",
+                    "[]",
+                    'line one\nline two, "quoted"',
+                    split,
+                    subset,
+                    "Rock",
+                    f"Track {tid}",
+                    "['a', 'b']",
+                ]
+            )
     (root / "fma_metadata" / "genres.csv").write_text("genre_id,#tracks,parent,title,top_level\n")
     kept = []
     for i, (tid, subset, split, kind) in enumerate(tracks):

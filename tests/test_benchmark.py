@@ -1,18 +1,43 @@
 # SPDX-License-Identifier: Apache-2.0
 """Smoke test of the benchmark CLI on the tiny config (figures are not checked for speed)."""
+
 import json
 
-from conftest import TESTS
 from tuss_plugin.bin import benchmark
 
+from conftest import TESTS
+
 TINY = str(TESTS / "conf" / "tuss_tiny.yaml")
-KEYS = ("params", "gflop", "seconds_median", "gflop_per_s", "matmul_gflop_per_s", "efficiency",
-        "peak_rss_mb", "torch", "espnet")
+KEYS = (
+    "params",
+    "gflop",
+    "seconds_median",
+    "gflop_per_s",
+    "matmul_gflop_per_s",
+    "efficiency",
+    "peak_rss_mb",
+    "torch",
+    "espnet",
+)
 
 
 def _run(capsys, *extra):
-    rc = benchmark.main(["--config", TINY, "--seconds", "0.25", "--fs", "16000", "--threads", "1",
-                         "--prompts", "speech", "sfxbg", *extra])
+    rc = benchmark.main(
+        [
+            "--config",
+            TINY,
+            "--seconds",
+            "0.25",
+            "--fs",
+            "16000",
+            "--threads",
+            "1",
+            "--prompts",
+            "speech",
+            "sfxbg",
+            *extra,
+        ]
+    )
     assert rc == 0
     return json.loads(capsys.readouterr().out)
 

@@ -2,6 +2,7 @@
 """Which model file of an experiment is used: by default the average of the best
 checkpoints (ESPnet's valid.loss.ave.pth), by SeparateAudio.from_pretrained and by
 the recipes' stage 5 alike, with a documented fallback."""
+
 import logging
 import os
 import subprocess
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT
 from tuss_plugin.inference import SeparateAudio, default_model_file
+
+from conftest import ROOT
 
 RECIPE = ROOT / "egs" / "mini_tuss" / "tuss1"
 
@@ -37,15 +39,20 @@ def _espnet_exp(model_dir: Path, d: Path, ave: bool = True) -> Path:
     return d
 
 
-@pytest.mark.parametrize("files,chosen", [
-    (["valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth", "checkpoint.pth", "3epoch.pth"],
-     "valid.loss.ave.pth"),
-    (["valid.loss.best.pth", "latest.pth", "checkpoint.pth", "3epoch.pth"], "valid.loss.best.pth"),
-    (["latest.pth", "checkpoint.pth", "3epoch.pth"], "latest.pth"),
-    (["checkpoint.pth", "3epoch.pth"], "checkpoint.pth"),
-    (["2epoch.pth", "10epoch.pth", "3epoch.pth"], "10epoch.pth"),
-    (["model.pth", "valid.loss.ave.pth"], "model.pth"),  # an imported reference dir
-])
+@pytest.mark.parametrize(
+    "files,chosen",
+    [
+        (
+            ["valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth", "checkpoint.pth", "3epoch.pth"],
+            "valid.loss.ave.pth",
+        ),
+        (["valid.loss.best.pth", "latest.pth", "checkpoint.pth", "3epoch.pth"], "valid.loss.best.pth"),
+        (["latest.pth", "checkpoint.pth", "3epoch.pth"], "latest.pth"),
+        (["checkpoint.pth", "3epoch.pth"], "checkpoint.pth"),
+        (["2epoch.pth", "10epoch.pth", "3epoch.pth"], "10epoch.pth"),
+        (["model.pth", "valid.loss.ave.pth"], "model.pth"),  # an imported reference dir
+    ],
+)
 def test_default_model_file_order(tmp_path, files, chosen):
     for name in files:
         (tmp_path / name).write_bytes(b"")
@@ -98,9 +105,28 @@ def test_stage5_default_is_the_file_from_pretrained_loads(model_dir, recipe, cas
     exp = _espnet_exp(model_dir, recipe / "exp" / "enh_train")
     extra = ["--inference_model", "latest.pth"] if case == "explicit" else []
     r = subprocess.run(
-        ["./tuss.sh", "--train_set", "train", "--valid_set", "dev", "--test_sets", "test",
-         "--train_config", "conf/train.yaml", "--stage", "5", "--stop_stage", "5", "--eval_modes", "", *extra],
-        cwd=recipe, capture_output=True, text=True, timeout=300,
+        [
+            "./tuss.sh",
+            "--train_set",
+            "train",
+            "--valid_set",
+            "dev",
+            "--test_sets",
+            "test",
+            "--train_config",
+            "conf/train.yaml",
+            "--stage",
+            "5",
+            "--stop_stage",
+            "5",
+            "--eval_modes",
+            "",
+            *extra,
+        ],
+        cwd=recipe,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     name = "latest.pth" if case == "explicit" else "valid.loss.ave.pth"

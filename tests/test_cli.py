@@ -2,15 +2,17 @@
 """The shared command-line plumbing (tuss_plugin.cli): one-line errors, exit
 statuses 1 / 130 (Ctrl-C) / 143 (SIGTERM), one spelling of the segment options
 (old tuss-separate spellings kept), and the data preparation runners."""
+
 import argparse
 
 import pytest
 
-from datagen import make_data_dir
 from tuss_plugin import cli
 from tuss_plugin.bin import separate, tuss_inference
 from tuss_plugin.dataprep import common, pool
 from tuss_plugin.fileio import Terminated
+
+from datagen import make_data_dir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -18,6 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def _raise(exc):
     def f():
         raise exc
+
     return f
 
 
@@ -27,11 +30,14 @@ def test_error_line_is_one_line():
     assert cli.error_line("prog", ValueError()) == "prog: error: ValueError"
 
 
-@pytest.mark.parametrize("exc,status,line", [
-    (cli.CLIError("bad\ninput"), 1, "prog: error: bad input"),
-    (KeyboardInterrupt(), 130, "prog: interrupted"),
-    (Terminated("terminated by signal 15"), 143, "prog: terminated"),
-])
+@pytest.mark.parametrize(
+    "exc,status,line",
+    [
+        (cli.CLIError("bad\ninput"), 1, "prog: error: bad input"),
+        (KeyboardInterrupt(), 130, "prog: interrupted"),
+        (Terminated("terminated by signal 15"), 143, "prog: terminated"),
+    ],
+)
 def test_run_main_statuses(capsys, exc, status, line):
     assert cli.run_main("prog", _raise(exc)) == status
     out, err = capsys.readouterr()
@@ -66,8 +72,9 @@ def test_segment_options_one_spelling_and_aliases():
     new = sp.parse_args(["-m", "m", "--segment_size", "6", "--hop_size", "3", "x.wav"])
     assert vars(old) == vars(new) and (new.segment_size, new.hop_size) == (6.0, 3.0)
     ip = tuss_inference.get_parser()
-    a = ip.parse_args(["--model", "m", "--data_dir", "d", "--output_dir", "o",
-                       "--segment_size", "6", "--hop_size", "3"])
+    a = ip.parse_args(
+        ["--model", "m", "--data_dir", "d", "--output_dir", "o", "--segment_size", "6", "--hop_size", "3"]
+    )
     assert (a.segment_size, a.hop_size) == (6.0, 3.0)
 
 
@@ -87,8 +94,9 @@ def test_tuss_inference_ctrl_c_is_one_line(model_dir, tmp_path, capsys, monkeypa
 
     monkeypatch.setattr(tuss_inference, "separate_utterance", interrupted)
     try:
-        rc = tuss_inference.main(["--model", str(model_dir), "--data_dir", str(data),
-                                  "--output_dir", str(tmp_path / "enh")])
+        rc = tuss_inference.main(
+            ["--model", str(model_dir), "--data_dir", str(data), "--output_dir", str(tmp_path / "enh")]
+        )
     except KeyboardInterrupt:
         pytest.fail("Ctrl-C ended tuss_inference with a traceback")
     assert rc == 130

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """tuss_plugin.cpu_memory: freed blocks are reused instead of page-faulted in again, and can be released."""
+
 import os
 import platform
 import subprocess
@@ -86,6 +87,11 @@ def test_workers_follow_the_entry_point(asked):
     env.pop("TUSS_RETAIN_FREED_MEMORY_IN_WORKERS", None)
     if asked:
         env["TUSS_RETAIN_FREED_MEMORY_IN_WORKERS"] = "1"
-    out = subprocess.run([sys.executable, "-c", WORKER, str(ROOT / "tuss_plugin" / "cpu_memory.py")],
-                         capture_output=True, text=True, env=env, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, str(ROOT / "tuss_plugin" / "cpu_memory.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.split()
     assert out == [str(asked), "True", "True"]

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The plugin reproduces the authors' implementation on the reference fixture."""
+
 import json
 
 import numpy as np
@@ -72,8 +73,10 @@ def test_rope_tables_match_release(fixture_dir):
 
 def test_medium_release_converts(fixture_dir, tmp_path):
     """A Medium checkpoint in the release format (909 keys) loads strictly."""
-    import yaml
     import argparse
+
+    import yaml
+
     from tuss_plugin.tasks.tuss import TUSSTask
 
     shapes = json.loads((fixture_dir / "medium_state_dict_shapes.json").read_text())
@@ -90,8 +93,14 @@ def test_medium_release_converts(fixture_dir, tmp_path):
     # the CLI path, through files
     torch.save(release, tmp_path / "model.pth")
     rc = import_release.main(
-        ["--hparams", str(fixture_dir / "medium_hparams.yaml"), "--checkpoint", str(tmp_path / "model.pth"),
-         "--outdir", str(tmp_path / "out")]
+        [
+            "--hparams",
+            str(fixture_dir / "medium_hparams.yaml"),
+            "--checkpoint",
+            str(tmp_path / "model.pth"),
+            "--outdir",
+            str(tmp_path / "out"),
+        ]
     )
     assert rc == 0 and (tmp_path / "out" / "config.yaml").exists()
 
@@ -101,8 +110,14 @@ def test_mismatched_checkpoint_is_an_error(fixture_dir, tmp_path, capsys):
     state.pop(next(iter(state)))
     torch.save(state, tmp_path / "bad.pth")
     rc = import_release.main(
-        ["--hparams", str(fixture_dir / "medium_hparams.yaml"), "--checkpoint", str(tmp_path / "bad.pth"),
-         "--outdir", str(tmp_path / "out")]
+        [
+            "--hparams",
+            str(fixture_dir / "medium_hparams.yaml"),
+            "--checkpoint",
+            str(tmp_path / "bad.pth"),
+            "--outdir",
+            str(tmp_path / "out"),
+        ]
     )
     assert rc == 1
     assert "does not match" in capsys.readouterr().err

@@ -6,6 +6,7 @@ MUSDB18-HQ (spaces and '&' in paths, stereo) goes through ``./run.sh --stage 1
 other corpora are checked through their python modules and format_data's
 ``main()`` in-process (each shell run pays the package import).
 """
+
 import importlib.util
 import os
 import subprocess
@@ -16,12 +17,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import fake_eval_corpora as fake
-from conftest import ROOT
 from tuss_plugin.bin import format_data
 from tuss_plugin.dataprep import dnr, fuss, musdb18hq, vctk_demand, wham
 from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.kaldi_io import read_dict, read_scp
+
+import fake_eval_corpora as fake
+from conftest import ROOT
 
 EGS = ROOT / "egs"
 CORPORA = {  # recipe: (db.sh variable, corpus rate, valid set, test set)
@@ -101,8 +103,10 @@ def prepare_and_format(module, tmp: Path, root: Path, fs: str, **kwargs) -> Dict
     dirs = module.prepare(root, data_dir=data, **kwargs)
     for name, d in dirs.items():
         assert validate_data_dir.validate(d) == [], name
-        assert format_data.main(["--fs", fs, "--mix_from_refs", "--on_error", "stop", str(d),
-                                 str(tmp / "dump" / name)]) == 0
+        assert (
+            format_data.main(["--fs", fs, "--mix_from_refs", "--on_error", "stop", str(d), str(tmp / "dump" / name)])
+            == 0
+        )
     return {name: tmp / "dump" / name for name in dirs}
 
 
@@ -114,9 +118,15 @@ def test_recipe_files():
         d = EGS / recipe / "tuss1"
         run_sh = (d / "run.sh").read_text()
         # the model's rate for training and validation; test sets scored at the corpus rate
-        for s in ("--fs 48k", "--test_fs native", "--train_config conf/train.yaml", "train_set=onthefly",
-                  f"valid_set={dev}",
-                  f"test_sets={test}", "--mix_from_refs true"):
+        for s in (
+            "--fs 48k",
+            "--test_fs native",
+            "--train_config conf/train.yaml",
+            "train_set=onthefly",
+            f"valid_set={dev}",
+            f"test_sets={test}",
+            "--mix_from_refs true",
+        ):
             assert s in run_sh, (recipe, s)
         assert f"dataprep.{recipe}" in (d / "local" / "data.sh").read_text()
         assert var in (d / "README.md").read_text()
@@ -146,8 +156,9 @@ def test_musdb18hq_recipe_stages_1_2(musdb_run, roots):
         chans = read_dict(d / "utt2channel")
         # two mono utterances per stereo test track; validation: channel 0 only, as the authors
         assert len(wavs) == (1 if s == "dev" else 2) * len(names)
-        assert sorted(set(wavs.values())) == sorted(str(roots["MUSDB18HQ"] / ("train" if s == "dev" else "test")
-                                                        / n / "mixture.wav") for n in names)
+        assert sorted(set(wavs.values())) == sorted(
+            str(roots["MUSDB18HQ"] / ("train" if s == "dev" else "test") / n / "mixture.wav") for n in names
+        )
         assert {u: c[0] for u, c in chans.items()} == {u: "0" if u.endswith("_CH1") else "1" for u in wavs}
         assert all(p == ["drums", "bass", "vocals", "other"] for p in read_dict(d / "utt2prompts").values())
         # validation at the model's rate, test at the corpus' own rate (--test_fs native)
@@ -166,8 +177,10 @@ def test_musdb18hq_recipe_stages_1_2(musdb_run, roots):
     assert not (work / "data" / "onthefly").exists() and not (work / "dump" / "raw" / "onthefly").exists()
 
 
-@pytest.mark.parametrize("recipe,n_dev,n_test,test_fs", [
-    ("vctk_demand", 3, 3, 48000), ("wham", 3, 2, 16000), ("fuss", 4, 2, 16000), ("dnr", 3, 2, 44100)])
+@pytest.mark.parametrize(
+    "recipe,n_dev,n_test,test_fs",
+    [("vctk_demand", 3, 3, 48000), ("wham", 3, 2, 16000), ("fuss", 4, 2, 16000), ("dnr", 3, 2, 44100)],
+)
 def test_recipe_stages_1_2(roots, tmp_path, recipe, n_dev, n_test, test_fs):
     """./run.sh --stage 1 --stop-stage 2 of each specialist recipe on its fake corpus:
     validation dumped at the model's 48 kHz, the test set at the corpus rate."""
@@ -184,7 +197,7 @@ def test_recipe_stages_1_2(roots, tmp_path, recipe, n_dev, n_test, test_fs):
 def test_unified_data_sh(roots, tmp_path):
     work = recipe_copy(tmp_path, "unified")
     env = {k: roots[k] for k in ("VCTK_DEMAND", "WHAM", "FUSS", "MUSDB18HQ", "DNR")}
-    r = run(["local/data.sh"], work, env)
+    run(["local/data.sh"], work, env)
     counts = {"vctk_demand": (3, 3), "wham": (3, 2), "fuss": (4, 2), "musdb18hq": (2, 4), "dnr": (3, 2)}
     for c, (n_dev, n_test) in counts.items():
         assert len(read_scp(work / "data" / f"dev_{c}" / "wav.scp")) == n_dev, c
@@ -324,8 +337,16 @@ def test_wham_neither_layout(tmp_path):
 
 
 def test_cli_error_is_one_line(tmp_path, capsys):
-    rc = musdb18hq.main(["--root", str(tmp_path / "nope"), "--data_dir", str(tmp_path / "data"),
-                         "--hint", "to download it: --download true"])
+    rc = musdb18hq.main(
+        [
+            "--root",
+            str(tmp_path / "nope"),
+            "--data_dir",
+            str(tmp_path / "data"),
+            "--hint",
+            "to download it: --download true",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 1 and err.count("\n") == 0
     assert err.startswith("error: MUSDB18HQ=") and "train/" in err and err.endswith("to download it: --download true")
@@ -339,8 +360,13 @@ def test_download_skipped_when_present(roots, tmp_path):
     wget.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
     for recipe, var in (("vctk_demand", "VCTK_DEMAND"), ("fuss", "FUSS"), ("musdb18hq", "MUSDB18HQ"), ("dnr", "DNR")):
-        r = subprocess.run([str(EGS / recipe / "tuss1" / "local" / "download.sh"), str(roots[var])],
-                           capture_output=True, text=True, env=env, timeout=60)
+        r = subprocess.run(
+            [str(EGS / recipe / "tuss1" / "local" / "download.sh"), str(roots[var])],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert r.returncode == 0 and "already present" in r.stdout, (recipe, r.stdout, r.stderr)
     assert not (tmp_path / "wget_called").exists()
 

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Evaluation modes of recipe stage 5 ("all" prompts vs "single" category) and
 the Table III layout of stage 6."""
+
 import numpy as np
-import pytest
+
+from tuss_plugin.bin import score, show_results, tuss_inference
 
 from datagen import make_data_dir
-from tuss_plugin.bin import score, show_results, tuss_inference
 
 
 def test_per_category_passes(model_dir):
@@ -26,17 +27,27 @@ def test_per_category_passes(model_dir):
 
 
 def test_single_mode_scores_and_table(model_dir, tmp_path):
-    data = make_data_dir(tmp_path / "data", [["speech", "speech", "sfxbg"], ["speech", "sfxbg"],
-                                             ["drums", "bass", "vocals", "other"]], fs=48000, seconds=0.5)
+    data = make_data_dir(
+        tmp_path / "data",
+        [["speech", "speech", "sfxbg"], ["speech", "sfxbg"], ["drums", "bass", "vocals", "other"]],
+        fs=48000,
+        seconds=0.5,
+    )
     exp = tmp_path / "exp" / "enh_model"
     for mode, tag in (("all", "enhanced_test"), ("single", "enhanced_single_test")):
         out = exp / tag
-        assert tuss_inference.main(["--model", str(model_dir), "--data_dir", str(data),
-                                    "--output_dir", str(out), "--eval_mode", mode]) == 0
+        assert (
+            tuss_inference.main(
+                ["--model", str(model_dir), "--data_dir", str(data), "--output_dir", str(out), "--eval_mode", mode]
+            )
+            == 0
+        )
         (out / "eval_mode").write_text(mode + "\n")
         (out / "eval_set").write_text("test\n")
-        assert score.main(["--ref_dir", str(data), "--inf_dir", str(out),
-                           "--output", str(out / "scoring" / "scores.tsv")]) == 0
+        assert (
+            score.main(["--ref_dir", str(data), "--inf_dir", str(out), "--output", str(out / "scoring" / "scores.tsv")])
+            == 0
+        )
         lines = (out / "spk3.scp").read_text().splitlines()
         assert [l.split()[0] for l in lines] == ["utt000", "utt002"]
     assert show_results.main([str(exp)]) == 0

@@ -4,6 +4,7 @@ prompts always gives S outputs; the references are padded with silence to S,
 the assignment is solved over all outputs with the training criterion and only
 the outputs matched to real references are scored, labelled with their
 reference's prompt. ``single`` evaluation is not defined for such models."""
+
 from pathlib import Path
 from typing import List, Optional
 
@@ -13,19 +14,21 @@ import soundfile as sf
 import torch
 import yaml
 
-from conftest import ROOT, TESTS
-from datagen import make_data_dir
 from tuss_plugin.bin import score, tuss_inference
 from tuss_plugin.kaldi_io import read_dict, read_scp
 from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs
+
+from conftest import ROOT, TESTS
+from datagen import make_data_dir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 FFN = [{"dim_inner": 16, "conv1d_kernel": 4}] * 2
 
 
-def fixed_output_model(root: Path, kind: str = "bslocoformer", num_spk: int = 4,
-                       output_prompts: Optional[List[str]] = None) -> Path:
+def fixed_output_model(
+    root: Path, kind: str = "bslocoformer", num_spk: int = 4, output_prompts: Optional[List[str]] = None
+) -> Path:
     """An untrained tiny fixed-output model as an experiment dir (config.yaml, valid.loss.best.pth):
     the conventional ``bslocoformer`` or ESPnet's stock ``tfgridnetv2``, 16 kHz."""
     from tuss_plugin.tasks.tuss import TUSSTask
@@ -34,17 +37,29 @@ def fixed_output_model(root: Path, kind: str = "bslocoformer", num_spk: int = 4,
     if kind == "bslocoformer":
         conf["separator"] = "bslocoformer"
         conf["separator_conf"] = dict(
-            num_spk=num_spk, fs=16000, n_fft=256, emb_dim=8, num_groups=2, first_blocks=1,
-            first_attention_dim=8, first_n_heads=2, first_freq_ffn=FFN, first_frame_ffn=FFN, second_blocks=0)
+            num_spk=num_spk,
+            fs=16000,
+            n_fft=256,
+            emb_dim=8,
+            num_groups=2,
+            first_blocks=1,
+            first_attention_dim=8,
+            first_n_heads=2,
+            first_freq_ffn=FFN,
+            first_frame_ffn=FFN,
+            second_blocks=0,
+        )
         if output_prompts is not None:
             conf["separator_conf"]["output_prompts"] = output_prompts
     else:
-        stock = yaml.safe_load((ROOT / "egs" / "mini_tuss" / "tuss1" / "conf" / "tuning"
-                                / "train_tfgridnetv2_se.yaml").read_text())
+        stock = yaml.safe_load(
+            (ROOT / "egs" / "mini_tuss" / "tuss1" / "conf" / "tuning" / "train_tfgridnetv2_se.yaml").read_text()
+        )
         for key in ("encoder", "encoder_conf", "decoder", "decoder_conf", "separator"):
             conf[key] = stock[key]
-        conf["separator_conf"] = dict(stock["separator_conf"], n_srcs=num_spk, n_layers=1, lstm_hidden_units=8,
-                                      attn_approx_qk_dim=16, emb_dim=8)
+        conf["separator_conf"] = dict(
+            stock["separator_conf"], n_srcs=num_spk, n_layers=1, lstm_hidden_units=8, attn_approx_qk_dim=16, emb_dim=8
+        )
     root.mkdir(parents=True, exist_ok=True)
     (root / "train.yaml").write_text(yaml.safe_dump(conf))
     args = TUSSTask.get_parser().parse_args(["--config", str(root / "train.yaml"), "--fs", "16000"])
@@ -73,9 +88,12 @@ def _hand_made(tmp_path: Path):
     refs = [sf.read(p)[0] for p in read_dict(data / "spk.scp")["utt000"]]
     rng = np.random.default_rng(0)
     n = len(refs[0])
-    outs = [1e-3 * rng.standard_normal(n), 1e-3 * rng.standard_normal(n),
-            refs[1] + 0.01 * np.std(refs[1]) * rng.standard_normal(n),
-            refs[0] + 0.01 * np.std(refs[0]) * rng.standard_normal(n)]
+    outs = [
+        1e-3 * rng.standard_normal(n),
+        1e-3 * rng.standard_normal(n),
+        refs[1] + 0.01 * np.std(refs[1]) * rng.standard_normal(n),
+        refs[0] + 0.01 * np.std(refs[0]) * rng.standard_normal(n),
+    ]
     inf = tmp_path / "inf"
     for k, o in enumerate(outs, 1):
         (inf / "wavs" / str(k)).mkdir(parents=True)
@@ -111,8 +129,9 @@ def test_more_references_than_outputs_are_refused(tmp_path, capsys):
     capsys.readouterr()
     assert score.main(["--ref_dir", str(data), "--inf_dir", str(inf), "--output", str(inf / "s.tsv")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0] == ("score: refused: utt000: 2 reference(s) for 1 interchangeable output(s) "
-                      "(more sources than outputs)")
+    assert err[0] == (
+        "score: refused: utt000: 2 reference(s) for 1 interchangeable output(s) (more sources than outputs)"
+    )
 
 
 def test_assignment_is_the_training_criterions():
@@ -125,8 +144,10 @@ def test_assignment_is_the_training_criterions():
     for trial in range(6):
         n_ref = 2 + trial % 3
         refs = [rng.standard_normal(400) * rng.uniform(0.1, 1) for _ in range(n_ref)]
-        infs = [refs[i % n_ref] * rng.uniform(0.3, 1) + rng.standard_normal(400) * rng.uniform(0.1, 1.5)
-                for i in rng.permutation(4)]
+        infs = [
+            refs[i % n_ref] * rng.uniform(0.3, 1) + rng.standard_normal(400) * rng.uniform(0.1, 1.5)
+            for i in rng.permutation(4)
+        ]
         pairs = match_fixed_outputs(refs, infs)
         padded = refs + [np.zeros(400)] * (4 - n_ref)
         solver = CategoryPITSolver(SNRWithZeroRefLoss())
@@ -140,17 +161,22 @@ def test_assignment_is_the_training_criterions():
 
 def test_stages_5_6_with_a_conventional_model(conventional, tmp_path):
     """2-, 3- and 4-prompt mixtures: 4 outputs each, every reference of every mixture scored once."""
-    lists = [["speech", "sfxbg"], ["speech", "speech", "sfxbg"], ["drums", "bass", "vocals", "other"],
-             ["sfx", "sfx", "sfx"]]
+    lists = [
+        ["speech", "sfxbg"],
+        ["speech", "speech", "sfxbg"],
+        ["drums", "bass", "vocals", "other"],
+        ["sfx", "sfx", "sfx"],
+    ]
     data = make_data_dir(tmp_path / "data", lists, fs=16000, seconds=0.25)
     out = tmp_path / "enhanced_test"
-    assert tuss_inference.main(["--model", str(conventional), "--data_dir", str(data),
-                                "--output_dir", str(out)]) == 0
+    assert tuss_inference.main(["--model", str(conventional), "--data_dir", str(data), "--output_dir", str(out)]) == 0
     for k in range(1, 5):  # every output of every mixture
         assert set(read_scp(out / f"spk{k}.scp")) == {f"utt{i:03d}" for i in range(len(lists))}
     assert set(map(tuple, read_dict(out / "utt2prompts").values())) == {(INTERCHANGEABLE,) * 4}
-    assert score.main(["--ref_dir", str(data), "--inf_dir", str(out),
-                       "--output", str(out / "scoring" / "scores.tsv")]) == 0
+    assert (
+        score.main(["--ref_dir", str(data), "--inf_dir", str(out), "--output", str(out / "scoring" / "scores.tsv")])
+        == 0
+    )
     rows = _rows(out / "scoring" / "scores.tsv")
     for i, prompts in enumerate(lists):
         mine = [r for r in rows if r["utt"] == f"utt{i:03d}"]
@@ -162,11 +188,17 @@ def test_stages_5_6_with_a_conventional_model(conventional, tmp_path):
 def test_single_mode_is_refused_for_a_model_without_prompts(conventional, tmp_path, capsys):
     data = make_data_dir(tmp_path / "data", [["drums", "bass", "vocals", "other"]], fs=16000, seconds=0.25)
     out = tmp_path / "enhanced_single_test"
-    assert tuss_inference.main(["--model", str(conventional), "--data_dir", str(data), "--output_dir", str(out),
-                                "--eval_mode", "single"]) == 1
+    assert (
+        tuss_inference.main(
+            ["--model", str(conventional), "--data_dir", str(data), "--output_dir", str(out), "--eval_mode", "single"]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["tuss_inference: error: --eval_mode single needs a model with prompts (one pass per prompt "
-                   "category); this model has fixed outputs and no prompts: use --eval_mode all"]
+    assert err == [
+        "tuss_inference: error: --eval_mode single needs a model with prompts (one pass per prompt "
+        "category); this model has fixed outputs and no prompts: use --eval_mode all"
+    ]
     assert not (out / "wavs").exists()
 
 
@@ -188,9 +220,29 @@ def test_recipe_skips_single_for_a_model_without_prompts(conventional, tmp_path)
     exp.mkdir(parents=True)
     for name in ("config.yaml", "valid.loss.best.pth", "train.yaml"):
         os.symlink(conventional / name, exp / name)
-    cmd = ["./tuss.sh", "--stage", "5", "--stop_stage", "6", "--train_set", "train", "--valid_set", "dev",
-           "--test_sets", "test", "--train_config", str(exp / "train.yaml"), "--tag", "conventional",
-           "--fs", "16k", "--inference_nj", "1", "--eval_modes", "all single"]
+    cmd = [
+        "./tuss.sh",
+        "--stage",
+        "5",
+        "--stop_stage",
+        "6",
+        "--train_set",
+        "train",
+        "--valid_set",
+        "dev",
+        "--test_sets",
+        "test",
+        "--train_config",
+        str(exp / "train.yaml"),
+        "--tag",
+        "conventional",
+        "--fs",
+        "16k",
+        "--inference_nj",
+        "1",
+        "--eval_modes",
+        "all single",
+    ]
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     skipped = [line for line in r.stdout.splitlines() if "single" in line and "Skipping" in line]

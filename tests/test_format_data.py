@@ -1,15 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Recipe stage 2 (format_data): target rates, including --fs native; dump
 names, reuse of finished utterances, list errors."""
+
 import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from datagen import make_data_dir
 from tuss_plugin.bin import format_data
 from tuss_plugin.kaldi_io import read_dict, read_scp
+
+from datagen import make_data_dir
 
 
 def _merge(dst, parts):
@@ -53,13 +55,18 @@ def _rename(d, old, new):
     """Rename utterance ``old`` to ``new`` in every list of data dir ``d``."""
     for f in d.iterdir():
         if f.is_file():
-            f.write_text("".join(f"{new}{line[len(old):]}" if line.split(maxsplit=1)[:1] == [old] else line
-                                 for line in f.read_text().splitlines(keepends=True)))
+            f.write_text(
+                "".join(
+                    f"{new}{line[len(old) :]}" if line.split(maxsplit=1)[:1] == [old] else line
+                    for line in f.read_text().splitlines(keepends=True)
+                )
+            )
 
 
 def _set_line(path, key, value):
-    path.write_text("".join(f"{key} {value}\n" if line.split()[0] == key else f"{line}\n"
-                            for line in path.read_text().splitlines()))
+    path.write_text(
+        "".join(f"{key} {value}\n" if line.split()[0] == key else f"{line}\n" for line in path.read_text().splitlines())
+    )
 
 
 def _dumped(out):
@@ -106,13 +113,13 @@ def test_duplicate_key_is_one_line(tmp_path, capsys):
         f.write(f"utt000 {src / 'wavs' / 'utt000_s1.wav'}\n")
     assert format_data.main(["--fs", "8k", str(src), str(tmp_path / "dump")]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"format_data: error: {src / 'spk2.scp'}:2: duplicate key utt000"]
+        f"format_data: error: {src / 'spk2.scp'}:2: duplicate key utt000"
+    ]
 
 
 def test_utt2corpus_is_carried_to_the_dump(tmp_path, capsys):
     """Stage 2 keeps the corpus of each validation item (equal-weight validation reads it)."""
-    d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["sfx", "sfx"], ["speech", "sfxbg"]],
-                      fs=16000, seconds=0.1)
+    d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["sfx", "sfx"], ["speech", "sfxbg"]], fs=16000, seconds=0.1)
     (d / "utt2corpus").write_text("utt000 wham\nutt001 fuss\nutt002 vctk_demand\n")
     out = tmp_path / "dump"
     assert format_data.main(["--fs", "16k", str(d), str(out)]) == 0

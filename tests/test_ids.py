@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """Utterance ids become file names: one rule (kaldi_io.check_utt_id) applied
 wherever lists are read, and pipe entries, which are never run, named as such."""
+
 import importlib.util
 
 import pytest
 
-from conftest import ROOT
-from datagen import make_data_dir
 from tuss_plugin.bin import format_data, tuss_inference
 from tuss_plugin.kaldi_io import read_dict, read_list, read_scp
+
+from conftest import ROOT
+from datagen import make_data_dir
 
 BAD_IDS = [
     ("/tmp/x/ABS", "'/'"),
@@ -32,8 +34,12 @@ def _with_id(d, old: str, new: str) -> None:
     """Rename utterance ``old`` to ``new`` in every list of data dir ``d``."""
     for f in d.iterdir():
         if f.is_file():
-            f.write_text("".join(f"{new}{line[len(old):]}" if line.split(maxsplit=1)[:1] == [old] else line
-                                 for line in f.read_text().splitlines(keepends=True)))
+            f.write_text(
+                "".join(
+                    f"{new}{line[len(old) :]}" if line.split(maxsplit=1)[:1] == [old] else line
+                    for line in f.read_text().splitlines(keepends=True)
+                )
+            )
 
 
 @pytest.mark.parametrize("bad,reason", BAD_IDS)
@@ -71,8 +77,9 @@ def test_format_data_writes_nothing_outside(tmp_path, capsys, bad):
 def test_tuss_inference_refuses_bad_id(tmp_path, capsys):
     data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]], seconds=0.05)
     _with_id(data, "utt000", "../TRAV")
-    rc = tuss_inference.main(["--model", str(tmp_path / "no_model"), "--data_dir", str(data),
-                              "--output_dir", str(tmp_path / "out")])
+    rc = tuss_inference.main(
+        ["--model", str(tmp_path / "no_model"), "--data_dir", str(data), "--output_dir", str(tmp_path / "out")]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "invalid id '../TRAV'" in err[0], err
 
@@ -95,5 +102,7 @@ def test_pipe_entries_are_named(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("format_data: skipped: utt001: ") and "pipe" in err[0], err
     problems = _validate_module().validate(data)  # without --check-audio too
-    assert [p for p in problems if "pipe" in p] == [f"{data / 'wav.scp'}: utt001: {PIPE!r} is a pipe command; "
-                                                   "pipe entries are never run (list the path of an audio file)"]
+    assert [p for p in problems if "pipe" in p] == [
+        f"{data / 'wav.scp'}: utt001: {PIPE!r} is a pipe command; "
+        "pipe entries are never run (list the path of an audio file)"
+    ]

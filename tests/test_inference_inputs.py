@@ -2,6 +2,7 @@
 """Inputs that used to hang, run for minutes or end in a traceback: FIFOs, tiny or
 infinite segments, transposed arrays, odd sampling rates, tensors with gradients,
 empty lists and pipe entries given to tuss_inference."""
+
 import math
 import os
 import threading
@@ -11,9 +12,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from datagen import make_data_dir
 from tuss_plugin.bin import separate, tuss_inference
 from tuss_plugin.inference import SeparateAudio
+
+from datagen import make_data_dir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -42,8 +44,12 @@ def test_fifo_input_is_refused_without_blocking(model_dir, tmp_path, capsys):
     fifo = tmp_path / "pipe.wav"
     os.mkfifo(fifo)
     result = {}
-    run = threading.Thread(target=lambda: result.setdefault("rc", separate.main(
-        ["-m", str(model_dir), "-p", *PROMPTS, "-o", str(tmp_path / "out"), "--quiet", str(fifo)])))
+    run = threading.Thread(
+        target=lambda: result.setdefault(
+            "rc",
+            separate.main(["-m", str(model_dir), "-p", *PROMPTS, "-o", str(tmp_path / "out"), "--quiet", str(fifo)]),
+        )
+    )
     run.start()
     run.join(timeout=60)
     blocked = run.is_alive()
@@ -57,16 +63,18 @@ def test_fifo_input_is_refused_without_blocking(model_dir, tmp_path, capsys):
     assert str(fifo) in line and "not a regular file" in line and "FIFO" in line
 
 
-@pytest.mark.parametrize("extra,msg", [
-    (["--segment", "0.001"], "shorter than one STFT window"),
-    (["--segment", "0.2", "--hop", "0.0005"], "shorter than one STFT frame shift"),
-    (["--segment", "inf"], "--segment must be a finite number of seconds"),
-])
+@pytest.mark.parametrize(
+    "extra,msg",
+    [
+        (["--segment", "0.001"], "shorter than one STFT window"),
+        (["--segment", "0.2", "--hop", "0.0005"], "shorter than one STFT frame shift"),
+        (["--segment", "inf"], "--segment must be a finite number of seconds"),
+    ],
+)
 def test_segment_bounds(model_dir, tmp_path, capsys, extra, msg):
     inp = tmp_path / "a.wav"
     sf.write(inp, _noise(300), 16000)
-    rc = separate.main(["-m", str(model_dir), "-p", *PROMPTS, "-o", str(tmp_path / "out"), "--quiet",
-                        *extra, str(inp)])
+    rc = separate.main(["-m", str(model_dir), "-p", *PROMPTS, "-o", str(tmp_path / "out"), "--quiet", *extra, str(inp)])
     line = _one_error_line(capsys)
     assert rc == 1 and msg in line, line
     if "STFT" in msg:  # the bound is stated in seconds, from the model's own window
@@ -101,12 +109,15 @@ def test_api_accepts_few_samples_with_channels(sep):
     assert sep(_noise(3, 2), 16000, PROMPTS).shape == (2, 3, 2)  # 3 samples of 2 channels
 
 
-@pytest.mark.parametrize("fs,msg", [
-    (True, "invalid sampling rate True"),
-    (np.bool_(True), "invalid sampling rate True"),
-    (1e9, "at most 768000 Hz"),
-    ("16000", "invalid sampling rate '16000'"),
-])
+@pytest.mark.parametrize(
+    "fs,msg",
+    [
+        (True, "invalid sampling rate True"),
+        (np.bool_(True), "invalid sampling rate True"),
+        (1e9, "at most 768000 Hz"),
+        ("16000", "invalid sampling rate '16000'"),
+    ],
+)
 def test_api_refuses_bad_rates(sep, fs, msg):
     with pytest.raises(ValueError) as e:
         sep(_noise(1600), fs, PROMPTS)
@@ -134,8 +145,7 @@ def data(tmp_path):
 
 
 def _infer(model_dir, data, out, *extra):
-    return tuss_inference.main(["--model", str(model_dir), "--data_dir", str(data), "--output_dir", str(out),
-                                *extra])
+    return tuss_inference.main(["--model", str(model_dir), "--data_dir", str(data), "--output_dir", str(out), *extra])
 
 
 def test_empty_key_file_is_an_error(model_dir, data, tmp_path, capsys):

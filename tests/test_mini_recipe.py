@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The mini recipe end to end (stages 1-8) with a tiny model and corpus."""
+
 import os
 import re
 import subprocess
@@ -21,8 +22,13 @@ def recipe(tmp_path_factory):
     work = tmp_path_factory.mktemp("mini_tuss")
     for name in ("run.sh", "run_add_prompt.sh", "tuss.sh", "path.sh", "cmd.sh", "db.sh", "utils", "conf", "local"):
         os.symlink((RECIPE / name).resolve(), work / name)
-    cmd = ["./run.sh", "--train_config", "conf/tuning/train_tuss_debug.yaml",
-           "--local_data_opts", "--num_train 2 --num_dev 1 --num_test 1 --seconds 1.0"]
+    cmd = [
+        "./run.sh",
+        "--train_config",
+        "conf/tuning/train_tuss_debug.yaml",
+        "--local_data_opts",
+        "--num_train 2 --num_dev 1 --num_test 1 --seconds 1.0",
+    ]
     r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return work, r.stdout
@@ -86,24 +92,37 @@ def test_packed_zip_and_model_card(recipe, tmp_path):
     # tuss-separate with the packed model on a generated 44.1 kHz stereo file
     x = np.random.default_rng(0).uniform(-0.2, 0.2, size=(44100, 2)).astype(np.float32)
     sf.write(tmp_path / "mix.wav", x, 44100)
-    rc = separate.main(["-m", str(zips[0]), "-p", "speech", "sfxbg", "-o", str(tmp_path / "out"), "--quiet",
-                        str(tmp_path / "mix.wav")])
+    rc = separate.main(
+        ["-m", str(zips[0]), "-p", "speech", "sfxbg", "-o", str(tmp_path / "out"), "--quiet", str(tmp_path / "mix.wav")]
+    )
     assert rc == 0
     y, fs = sf.read(tmp_path / "out" / "mix" / "2_sfxbg.wav")
     assert fs == 44100 and y.shape == (44100, 2)
 
 
 def _rerun(work, *args):
-    r = subprocess.run(["./run.sh", "--train_config", "conf/tuning/train_tuss_debug.yaml", *args],
-                       cwd=work, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        ["./run.sh", "--train_config", "conf/tuning/train_tuss_debug.yaml", *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     return r
 
 
 def test_stages_are_idempotent(recipe):
     work, _ = recipe
-    r = _rerun(work, "--stage", "1", "--stop_stage", "4",
-               "--local_data_opts", "--num_train 2 --num_dev 1 --num_test 1 --seconds 1.0")
+    r = _rerun(
+        work,
+        "--stage",
+        "1",
+        "--stop_stage",
+        "4",
+        "--local_data_opts",
+        "--num_train 2 --num_dev 1 --num_test 1 --seconds 1.0",
+    )
     assert "already synthesised" in r.stdout
     assert r.stdout.count("already formatted") == 3
     assert "already collected" in r.stdout and "already trained" in r.stdout
@@ -135,8 +154,19 @@ def test_add_prompt_workflow(recipe):
     """run_add_prompt.sh on the trained debug model: a prompt for a new category
     (bell), scored before and after training its vector; old outputs unchanged."""
     work, _ = recipe
-    cmd = ["./run_add_prompt.sh", "--base_tag", "train_tuss_debug", "--num_train", "2", "--num_dev", "1",
-           "--num_test", "1", "--train_args", "--max_epoch 1 --batch_size 2"]
+    cmd = [
+        "./run_add_prompt.sh",
+        "--base_tag",
+        "train_tuss_debug",
+        "--num_train",
+        "2",
+        "--num_dev",
+        "1",
+        "--num_test",
+        "1",
+        "--train_args",
+        "--max_epoch 1 --batch_size 2",
+    ]
     r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = (work / "exp" / "enh_train_tuss_debug_add_bell" / "NEW_PROMPT.md").read_text()

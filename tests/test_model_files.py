@@ -2,6 +2,7 @@
 """Model files: packed models unpack only what meta.yaml names, within a size limit,
 leave nothing behind when they fail, the cache is pruned, and a config is checked
 against the weights' shapes before the model is built."""
+
 import struct
 import zipfile
 from pathlib import Path
@@ -43,8 +44,11 @@ def _one_line(e) -> str:
 
 # ------------------------------------------------------------------ unpacking
 def test_only_the_files_meta_yaml_names_are_unpacked(model_dir, tmp_path):
-    z = _pack(tmp_path / "m.zip", model_dir,
-              extra=[("exp/m/RESULTS.md", b"# scores"), ("exp/m/images/zeros.bin", bytes(4 << 20))])
+    z = _pack(
+        tmp_path / "m.zip",
+        model_dir,
+        extra=[("exp/m/RESULTS.md", b"# scores"), ("exp/m/images/zeros.bin", bytes(4 << 20))],
+    )
     cache = tmp_path / "cache"
     config, model = resolve_model_files(z, cache_dir=str(cache))
     (entry,) = _entries(cache)
@@ -109,11 +113,14 @@ def test_zip_lying_about_sizes_leaves_nothing(model_dir, tmp_path):
     assert _entries(cache) == []
 
 
-@pytest.mark.parametrize("case,msg", [
-    ("missing_model", "the package has no exp/m/model.pth"),
-    ("no_meta_keys", "meta.yaml lacks train_config / model_file"),
-    ("no_meta", "packed model without meta.yaml"),
-])
+@pytest.mark.parametrize(
+    "case,msg",
+    [
+        ("missing_model", "the package has no exp/m/model.pth"),
+        ("no_meta_keys", "meta.yaml lacks train_config / model_file"),
+        ("no_meta", "packed model without meta.yaml"),
+    ],
+)
 def test_bad_package_leaves_no_directory(model_dir, tmp_path, case, msg):
     z = tmp_path / "m.zip"
     with zipfile.ZipFile(z, "w") as zf:
@@ -206,5 +213,7 @@ def test_mismatch_names_the_first_keys(model_dir, tmp_path):
     msg = _one_line(e)
     assert f"missing from the weights: {first}" in msg
     assert "not in the model: extra.weight" in msg
-    assert f"{second} (config {list(torch.load(model_dir / 'model.pth', weights_only=True)[second].shape)}, " \
-           "weights [7, 7])" in msg
+    assert (
+        f"{second} (config {list(torch.load(model_dir / 'model.pth', weights_only=True)[second].shape)}, "
+        "weights [7, 7])" in msg
+    )

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """On-the-fly training mixtures: pools, mixer, prompt dropout, ESPnet iterator, training."""
+
 from pathlib import Path
 from typing import Sequence, Tuple
 
@@ -10,8 +11,6 @@ import torch
 import yaml
 from espnet2.train.distributed_utils import DistributedOption
 
-from conftest import TESTS
-from datagen import make_data_dir, source
 from tuss_plugin.bin import tuss_train
 from tuss_plugin.onthefly import (
     Mixer,
@@ -23,6 +22,9 @@ from tuss_plugin.onthefly import (
     resolve_onthefly_conf,
 )
 from tuss_plugin.tasks.tuss import TUSSTask
+
+from conftest import TESTS
+from datagen import make_data_dir, source
 
 TINY = str(TESTS / "conf" / "tuss_tiny.yaml")
 ALL = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
@@ -55,10 +57,12 @@ def pools(tmp_path_factory):
     """Two pool dirs with all eight prompts, mixed rates, lengths and channel counts."""
     root = tmp_path_factory.mktemp("pools")
     rates = [16000, 22050, 44100]
-    a = make_pool(root / "pool_a", [(p, rates[i % 3], (0.4, 1.3)[i % 2], 1 + i % 2)
-                                    for p in ALL[:4] for i in range(6)])
-    b = make_pool(root / "pool_b", [(p, rates[(i + 1) % 3], (0.4, 1.3)[i % 2], 1 + i % 2)
-                                    for p in ALL[4:] for i in range(6)], seed=1)
+    a = make_pool(root / "pool_a", [(p, rates[i % 3], (0.4, 1.3)[i % 2], 1 + i % 2) for p in ALL[:4] for i in range(6)])
+    b = make_pool(
+        root / "pool_b",
+        [(p, rates[(i + 1) % 3], (0.4, 1.3)[i % 2], 1 + i % 2) for p in ALL[4:] for i in range(6)],
+        seed=1,
+    )
     return [str(a), str(b)]
 
 
@@ -263,11 +267,22 @@ def test_prompt_dropout_keeps_sources_in_the_mixture(pools):
 
 def _list_batch(data: Path):
     args = TUSSTask.get_parser().parse_args(
-        ["--config", TINY, "--batch_type", "unsorted", "--batch_size", "2",
-         "--train_data_path_and_name_and_type", f"{data}/wav.scp,speech_mix,sound",
-         "--train_data_path_and_name_and_type", f"{data}/spk.scp,speech_refs,variable_columns_sound",
-         "--train_data_path_and_name_and_type", f"{data}/utt2prompts,prompts,text",
-         "--train_shape_file", f"{data}/utt2num_samples"]
+        [
+            "--config",
+            TINY,
+            "--batch_type",
+            "unsorted",
+            "--batch_size",
+            "2",
+            "--train_data_path_and_name_and_type",
+            f"{data}/wav.scp,speech_mix,sound",
+            "--train_data_path_and_name_and_type",
+            f"{data}/spk.scp,speech_refs,variable_columns_sound",
+            "--train_data_path_and_name_and_type",
+            f"{data}/utt2prompts,prompts,text",
+            "--train_shape_file",
+            f"{data}/utt2num_samples",
+        ]
     )
     dist = DistributedOption(distributed=False)
     return next(iter(TUSSTask.build_iter_factory(args, dist, "train").build_iter(1)))
@@ -276,9 +291,7 @@ def _list_batch(data: Path):
 def test_batch_format_matches_list_path(tmp_path, pools):
     data = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["sfx", "speech"]], seconds=0.5)
     uids, ref_batch = _list_batch(data)
-    args = TUSSTask.get_parser().parse_args(
-        ["--config", TINY, "--train_data_source", "onthefly", "--batch_size", "2"]
-    )
+    args = TUSSTask.get_parser().parse_args(["--config", TINY, "--train_data_source", "onthefly", "--batch_size", "2"])
     args.onthefly_conf = dict(pools=pools, chunk_seconds=0.5, steps_per_epoch=2, num_prompts_weights={2: 1.0})
     dist = DistributedOption(distributed=False)
     factory = TUSSTask.build_iter_factory(args, dist, "train")
@@ -300,27 +313,67 @@ def test_training_run_and_collect_stats_on_the_fly(tmp_path, pools):
     conf = yaml.safe_load(open(TINY))
     conf.update(
         train_data_source="onthefly",
-        onthefly_conf=dict(pools=pools, chunk_seconds=0.5, steps_per_epoch=2, batch_size=2,
-                           num_prompts_weights={2: 0.5, 3: 0.5}, prompt_dropout_prob=0.25),
+        onthefly_conf=dict(
+            pools=pools,
+            chunk_seconds=0.5,
+            steps_per_epoch=2,
+            batch_size=2,
+            num_prompts_weights={2: 0.5, 3: 0.5},
+            prompt_dropout_prob=0.25,
+        ),
     )
     cfg = tmp_path / "train.yaml"
     cfg.write_text(yaml.safe_dump(conf))
     valid_args = [
-        "--valid_data_path_and_name_and_type", f"{valid}/wav.scp,speech_mix,sound",
-        "--valid_data_path_and_name_and_type", f"{valid}/spk.scp,speech_refs,variable_columns_sound",
-        "--valid_data_path_and_name_and_type", f"{valid}/utt2prompts,prompts,text",
-        "--valid_shape_file", f"{valid}/utt2num_samples",
+        "--valid_data_path_and_name_and_type",
+        f"{valid}/wav.scp,speech_mix,sound",
+        "--valid_data_path_and_name_and_type",
+        f"{valid}/spk.scp,speech_refs,variable_columns_sound",
+        "--valid_data_path_and_name_and_type",
+        f"{valid}/utt2prompts,prompts,text",
+        "--valid_shape_file",
+        f"{valid}/utt2num_samples",
     ]
     # statistics without training lists: the validation lists stand in
     stats = tmp_path / "stats"
-    tuss_train.main(["--config", str(cfg), "--collect_stats", "true", "--ngpu", "0", "--batch_type", "unsorted",
-                     "--batch_size", "1", "--output_dir", str(stats)] + valid_args)
+    tuss_train.main(
+        [
+            "--config",
+            str(cfg),
+            "--collect_stats",
+            "true",
+            "--ngpu",
+            "0",
+            "--batch_type",
+            "unsorted",
+            "--batch_size",
+            "1",
+            "--output_dir",
+            str(stats),
+        ]
+        + valid_args
+    )
     assert len((stats / "train" / "speech_mix_shape").read_text().splitlines()) == 3
     assert (stats / "valid" / "speech_mix_shape").exists()
 
     exp = tmp_path / "exp"
-    tuss_train.main(["--config", str(cfg), "--output_dir", str(exp), "--ngpu", "0", "--max_epoch", "1",
-                     "--fold_length", "80000", "--seed", "0"] + valid_args)
+    tuss_train.main(
+        [
+            "--config",
+            str(cfg),
+            "--output_dir",
+            str(exp),
+            "--ngpu",
+            "0",
+            "--max_epoch",
+            "1",
+            "--fold_length",
+            "80000",
+            "--seed",
+            "0",
+        ]
+        + valid_args
+    )
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["train_data_source"] == "onthefly" and config["train_data_path_and_name_and_type"] == []
     try:
@@ -334,9 +387,14 @@ def test_training_run_and_collect_stats_on_the_fly(tmp_path, pools):
 
 
 def test_sort_prompts(pools):
-    f = OnTheFlyIterFactory(_conf(pools, sort_prompts=["musicbg", "sfxbg", "speech"],
-                                  allowed_prompts=["speech", "sfxbg", "musicbg"],
-                                  num_prompts_weights={3: 1.0}))
+    f = OnTheFlyIterFactory(
+        _conf(
+            pools,
+            sort_prompts=["musicbg", "sfxbg", "speech"],
+            allowed_prompts=["speech", "sfxbg", "musicbg"],
+            num_prompts_weights={3: 1.0},
+        )
+    )
     for step in range(3):
         prompts, mixes, refs = f.dataset(1).simulate(step)
         order = ["musicbg", "sfxbg", "speech"]
@@ -349,8 +407,11 @@ def test_sort_prompts(pools):
 SHIPPED = sorted((TESTS.parent / "egs").glob("*/tuss1/conf/tuning/*.yaml"))
 
 
-@pytest.mark.parametrize("path", [p for p in SHIPPED if "train_data_source: onthefly" in p.read_text()],
-                         ids=lambda p: f"{p.parents[3].name}/{p.name}")
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SHIPPED if "train_data_source: onthefly" in p.read_text()],
+    ids=lambda p: f"{p.parents[3].name}/{p.name}",
+)
 def test_shipped_onthefly_configs(path):
     """Every on-the-fly recipe config parses, and its sampler only draws lists the model accepts."""
     from tuss_plugin.layers.prompt import DEFAULT_PROMPTS, PromptVocabulary

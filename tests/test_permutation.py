@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The one category-wise permutation search (tuss_plugin.permutation) and its users."""
+
 from itertools import permutations
 
 import numpy as np
@@ -9,8 +10,7 @@ import torch
 from tuss_plugin.inference.overlap_add import align_outputs
 from tuss_plugin.loss.category_pit import CategoryPITSolver
 from tuss_plugin.metrics import INTERCHANGEABLE
-from tuss_plugin.permutation import (BRUTE_FORCE_MAX_SIZE, best_assignment, category_groups, matched_groups,
-                                     pair_scores)
+from tuss_plugin.permutation import BRUTE_FORCE_MAX_SIZE, best_assignment, category_groups, matched_groups, pair_scores
 
 
 def first_best_square(scores, idx, maximize):

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Training source pools (tuss_plugin.dataprep.*) on fake corpus trees in the real layouts."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import fake_train_corpora as fake
 from tuss_plugin.dataprep import (
     demand,
     fma,
@@ -29,6 +29,8 @@ from tuss_plugin.dataprep import (
 )
 from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.dataprep.pool import PoolEntry, read_pool, write_pool
+
+import fake_train_corpora as fake
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,7 +91,10 @@ def test_pool_roundtrip_and_checks(tmp_path):
     # categories beyond the paper's eight (a prompt added to a trained model)
     (d / "utt2prompt").write_text("a_1 speech\nb_1 Bell\n")
     assert [e.prompt for e in read_pool(d)] == ["speech", "bell"]
-    assert pool.safe_uid("musdb", "Johnny Lokke - Promises & Lies", "bass", "0") == "musdb_Johnny_Lokke_-_Promises_Lies_bass_0"
+    assert (
+        pool.safe_uid("musdb", "Johnny Lokke - Promises & Lies", "bass", "0")
+        == "musdb_Johnny_Lokke_-_Promises_Lies_bass_0"
+    )
 
 
 def test_window_starts():
@@ -287,7 +292,16 @@ def test_librivox_pool(tmp_path, monkeypatch):
 
 def test_librivox_rules():
     assert [librivox.target_rate(b) for b in (3900, 4000, 4001, 11025, 11026, 12000, 22050, 23000, 24001)] == [
-        8000, 8000, 16000, 22050, 24000, 24000, 44100, 48000, 48000]
+        8000,
+        8000,
+        16000,
+        22050,
+        24000,
+        24000,
+        44100,
+        48000,
+        48000,
+    ]
     fs = 16000
     x = fake.source("speech", fs, fs, np.random.default_rng(0)) * 3
     assert librivox.speech_fraction(x, fs) >= 0.2
@@ -373,7 +387,7 @@ def test_wham_noise_pool(tmp_path, monkeypatch):
 
 def test_demand_pool(tmp_path):
     root = tmp_path / "demand"
-    exp = fake.make_demand(root, seconds=12.5)
+    fake.make_demand(root, seconds=12.5)
     out = tmp_path / "local" / "demand"
     entries = demand.build(root, tmp_path / "pool_demand", out)
     envs = sorted({e.uid.split("_")[1] for e in entries})
@@ -394,7 +408,7 @@ def test_demand_pool(tmp_path):
 
 def test_musdb_sad_pool(tmp_path, monkeypatch):
     root = tmp_path / "musdb18hq"
-    exp = fake.make_musdb(root, seconds=3.0)
+    fake.make_musdb(root, seconds=3.0)
     out = tmp_path / "local" / "musdb_sad"
     d = tmp_path / "pool_musdb_sad"
     # 1 s windows, 0.5 s hop on 3 s stems -> 5 windows per stem
@@ -427,13 +441,13 @@ def test_moisesdb_sad_pool(tmp_path):
     entries = moisesdb.build(root, exp["splits"], tmp_path / "pool", out, window_seconds=1.0, hop_seconds=0.5)
     got = {}
     for e in entries:
-        sid = e.uid[len("moisesdb_"):].rsplit("_", 1)[0]
+        sid = e.uid[len("moisesdb_") :].rsplit("_", 1)[0]
         got.setdefault(sid, set()).add(e.prompt)
         assert e.path.startswith(str(out / "data")) and e.fs == 44100
     assert {k: v.pop() for k, v in got.items()} == exp["expected"]  # folds 1-3 only, stem mapping
     n = {}
     for e in entries:
-        sid = e.uid[len("moisesdb_"):].rsplit("_", 1)[0]
+        sid = e.uid[len("moisesdb_") :].rsplit("_", 1)[0]
         n[sid] = n.get(sid, 0) + 1
     # 5 windows for fully active sources, 2 for the source active in its first second
     assert sorted(set(n.values())) == [2, 5] and list(n.values()).count(2) == 1
@@ -452,7 +466,15 @@ def test_fma_pool(tmp_path, monkeypatch):
     root = tmp_path / "fma"
     exp = fake.make_fma(root)
     d = tmp_path / "pool_fma"
-    assert fma.read_tracks(root / fma.TRACKS_CSV) == ["000002", "000005", "000140", "001482", "001483", "001484", "099999"]
+    assert fma.read_tracks(root / fma.TRACKS_CSV) == [
+        "000002",
+        "000005",
+        "000140",
+        "001482",
+        "001483",
+        "001484",
+        "099999",
+    ]
     entries = fma.build(root, d, nj=2)
     assert {e.uid: e.fs for e in entries} == exp["kept"]
     for e in entries:

@@ -14,7 +14,13 @@ def test_default_vocabulary_ids():
 
 @pytest.mark.parametrize(
     "alias,name",
-    [("sfx-mix", "sfxbg"), ("music-mix", "musicbg"), ("other inst.", "other"), (" Speech ", "speech"), ("DRUMS", "drums")],
+    [
+        ("sfx-mix", "sfxbg"),
+        ("music-mix", "musicbg"),
+        ("other inst.", "other"),
+        (" Speech ", "speech"),
+        ("DRUMS", "drums"),
+    ],
 )
 def test_aliases_and_case(alias, name):
     assert PromptVocabulary().validate([alias]) == [name]
@@ -38,16 +44,23 @@ def test_invalid_lists(prompts, match):
 
 @pytest.mark.parametrize(
     "prompts",
-    [["speech"] * 4, ["sfx", "sfx", "sfx"], ["speech", "sfxbg", "musicbg"], ["drums", "bass", "vocals", "other"],
-     ["sfx", "drums"], ["musicbg", "sfx"]],
+    [
+        ["speech"] * 4,
+        ["sfx", "sfx", "sfx"],
+        ["speech", "sfxbg", "musicbg"],
+        ["drums", "bass", "vocals", "other"],
+        ["sfx", "drums"],
+        ["musicbg", "sfx"],
+    ],
 )
 def test_valid_lists(prompts):
     assert PromptVocabulary().validate(prompts) == prompts
 
 
 def test_extended_vocabulary():
-    v = PromptVocabulary(list(DEFAULT_PROMPTS) + ["birds"], aliases={"bird": "birds"},
-                         exclusive={"sfxbg": ["sfx", "birds"]})
+    v = PromptVocabulary(
+        list(DEFAULT_PROMPTS) + ["birds"], aliases={"bird": "birds"}, exclusive={"sfxbg": ["sfx", "birds"]}
+    )
     assert v.encode(["bird", "speech"]) == [9, 1]
     with pytest.raises(ValueError, match="cannot be combined"):
         v.validate(["birds", "sfxbg"])

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Statistical checks of the on-the-fly prompt sampler (paper Sec. II-C, Table II)."""
+
 from collections import Counter
 
 import numpy as np
@@ -43,7 +44,7 @@ def test_zero_transitions_are_respected(draws):
     # every chosen prompt blocks the candidates its 'next' row gives weight 0
     for _, prompts in draws:
         for i, a in enumerate(prompts):
-            for b in prompts[i + 1:]:
+            for b in prompts[i + 1 :]:
                 assert DEFAULT_PROMPT_TABLE[a]["next"][b] > 0, prompts
 
 
@@ -87,8 +88,7 @@ def test_specialist_tables():
     for _ in range(300):
         assert sorted(s.sample(3, rng)) == ["sfxbg", "speech", "speech"]
     # MUSDB: four distinct stems
-    musdb = {p: {"next": {q: 0.0 if q == p else 0.3 for q in STEMS}, "init_prob": 0.25, "num_appear": 1}
-             for p in STEMS}
+    musdb = {p: {"next": {q: 0.0 if q == p else 0.3 for q in STEMS}, "init_prob": 0.25, "num_appear": 1} for p in STEMS}
     s = PromptSampler(musdb, {4: 1.0})
     for _ in range(300):
         assert set(s.sample(4, rng)) == STEMS

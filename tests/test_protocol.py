@@ -2,6 +2,7 @@
 """The training protocol of the paper's Table III runs: learning-rate schedule,
 output slots of the conventional models, precision and loss averaging of the
 shipped configs."""
+
 import importlib
 from pathlib import Path
 from typing import Dict, List
@@ -13,14 +14,15 @@ from espnet2.tasks.abs_task import scheduler_classes
 from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import Reporter
 
-import fake_eval_corpora as fake
-from conftest import ROOT, TESTS
-from datagen import make_data_dir, train_args
 from tuss_plugin.bin import tuss_train
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import resolve_onthefly_conf
 from tuss_plugin.separator.bslocoformer_separator import BSLocoformerSeparator
 from tuss_plugin.tasks.tuss import TUSSTask, apply_output_slots, check_slot_order, output_slots
+
+import fake_eval_corpora as fake
+from conftest import ROOT, TESTS
+from datagen import make_data_dir, train_args
 
 PAPER_CONF = ROOT / "egs" / "unified" / "tuss1" / "conf" / "tuning" / "train_tuss_medium.yaml"
 
@@ -39,9 +41,7 @@ class _Tiny(torch.nn.Module):
 
 def _paper_args(tmp_path: Path, *extra: str):
     """ESPnet's namespace of a shipped paper config (optimiser and scheduler as trained)."""
-    return TUSSTask.get_parser().parse_args(
-        ["--config", str(PAPER_CONF), "--output_dir", str(tmp_path), *extra]
-    )
+    return TUSSTask.get_parser().parse_args(["--config", str(PAPER_CONF), "--output_dir", str(tmp_path), *extra])
 
 
 def _build_optim(args, model: torch.nn.Module):
@@ -76,8 +76,14 @@ def test_warmup_starts_from_zero(tmp_path):
     batches = [([f"u{i}"], {"x": torch.ones(1, 4)}) for i in range(3)]
     with reporter.observe("train") as sub:
         TUSSTask.trainer.train_one_epoch(
-            model=model, iterator=batches, optimizers=[optim], schedulers=[scheduler], scaler=None,
-            reporter=sub, summary_writer=None, options=TUSSTask.trainer.build_options(args),
+            model=model,
+            iterator=batches,
+            optimizers=[optim],
+            schedulers=[scheduler],
+            scaler=None,
+            reporter=sub,
+            summary_writer=None,
+            options=TUSSTask.trainer.build_options(args),
             distributed_option=DistributedOption(distributed=False, ngpu=0),
         )
     assert seen == pytest.approx([peak * 1 / warmup, peak * 2 / warmup, peak * 3 / warmup], rel=1e-9)
@@ -96,8 +102,6 @@ def test_warmup_starts_from_zero(tmp_path):
     assert seen[warmup - 1] == pytest.approx(peak, rel=1e-9)  # step 10k: the peak
     assert seen[warmup] == pytest.approx(peak, rel=1e-9)  # and it stays there
     assert seen[warmup - 2] == pytest.approx(peak * (warmup - 1) / warmup, rel=1e-9)
-
-
 
 
 def test_hold_then_halve_on_plateau_after_warmup(tmp_path):
@@ -198,8 +202,17 @@ def _tiny_conventional(tmp_path: Path, slots: List[str]) -> Path:
     ffn = [{"dim_inner": 16, "conv1d_kernel": 4}] * 2
     conf["separator"] = "bslocoformer"
     conf["separator_conf"] = dict(
-        num_spk=len(slots), output_prompts=slots, fs=16000, n_fft=256, emb_dim=8, num_groups=2,
-        first_blocks=1, first_attention_dim=8, first_n_heads=2, first_freq_ffn=ffn, first_frame_ffn=ffn,
+        num_spk=len(slots),
+        output_prompts=slots,
+        fs=16000,
+        n_fft=256,
+        emb_dim=8,
+        num_groups=2,
+        first_blocks=1,
+        first_attention_dim=8,
+        first_n_heads=2,
+        first_freq_ffn=ffn,
+        first_frame_ffn=ffn,
         second_blocks=0,
     )
     path = tmp_path / "conventional.yaml"
@@ -216,8 +229,11 @@ def test_lists_in_another_order_are_refused(tmp_path):
     args[args.index(f"{good}/utt2prompts,prompts,text", args.index("--valid_data_path_and_name_and_type"))] = (
         f"{bad}/utt2prompts,prompts,text"
     )
-    with pytest.raises(ValueError, match=r"bad/utt2prompts:2: utterance utt001 lists prompts \['sfxbg', 'speech'\], "
-                                         r"but the model's output slots .* are \['speech', 'sfxbg'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"bad/utt2prompts:2: utterance utt001 lists prompts \['sfxbg', 'speech'\], "
+        r"but the model's output slots .* are \['speech', 'sfxbg'\]",
+    ):
         tuss_train.main(args)
     # the lists in slot order (aliases allowed) pass the check
     check_slot_order(str(good / "utt2prompts"), ["speech", "sfxbg"], PromptVocabulary())
@@ -233,12 +249,16 @@ def test_onthefly_mixing_must_agree_with_the_slots(tmp_path):
     assert apply_output_slots(dict(conf, sort_prompts=["speech", "sfx-mix", "musicbg"]), slots, vocab)
     bad = {
         "sort_prompts \\['speech', 'musicbg', 'sfxbg'\\] is another order": dict(
-            conf, sort_prompts=["speech", "musicbg", "sfxbg"]),
+            conf, sort_prompts=["speech", "musicbg", "sfxbg"]
+        ),
         "emit_prompts false": dict(conf, emit_prompts=False),
         "prompt_dropout_prob > 0": dict(conf, prompt_dropout_prob=0.1),
-        "num_prompts_weights draws \\[2, 3\\] prompts, the model has 3 slots": dict(conf, num_prompts_weights={2: 0.5, 3: 0.5}),
+        "num_prompts_weights draws \\[2, 3\\] prompts, the model has 3 slots": dict(
+            conf, num_prompts_weights={2: 0.5, 3: 0.5}
+        ),
         "prompts \\['sfx'\\] can be drawn but have no output slot": dict(
-            conf, prompts=dict(conf["prompts"], sfx=dict(conf["prompts"]["sfx"], init_prob=0.1))),
+            conf, prompts=dict(conf["prompts"], sfx=dict(conf["prompts"]["sfx"], init_prob=0.1))
+        ),
     }
     for message, c in bad.items():
         with pytest.raises(ValueError, match="contradicts separator_conf.output_prompts .*: " + message):
@@ -249,9 +269,19 @@ def test_onthefly_mixing_must_agree_with_the_slots(tmp_path):
 
 
 def test_separator_output_slots():
-    sep = BSLocoformerSeparator(129, num_spk=2, fs=16000, n_fft=256, emb_dim=8, num_groups=2,
-                                first_blocks=1, first_attention_dim=8, first_n_heads=2, second_blocks=0,
-                                output_prompts=[" Speech", "sfxbg"])
+    sep = BSLocoformerSeparator(
+        129,
+        num_spk=2,
+        fs=16000,
+        n_fft=256,
+        emb_dim=8,
+        num_groups=2,
+        first_blocks=1,
+        first_attention_dim=8,
+        first_n_heads=2,
+        second_blocks=0,
+        output_prompts=[" Speech", "sfxbg"],
+    )
     assert sep.output_prompts == ["speech", "sfxbg"]
     assert BSLocoformerSeparator(129, num_spk=2, fs=16000, n_fft=256, second_blocks=0).output_prompts is None
     with pytest.raises(ValueError, match="name 3 slots for num_spk=2 outputs"):
@@ -264,11 +294,13 @@ def test_onthefly_training_mixtures_follow_the_slots(tmp_path):
     """The task's on-the-fly iterator puts every training mixture into the slot order."""
     from test_onthefly import make_pool
 
-    pool = make_pool(tmp_path / "pool", [(p, 16000, 1.0, 1) for p in ("speech", "sfx", "sfxbg", "musicbg")
-                                         for _ in range(4)])
+    pool = make_pool(
+        tmp_path / "pool", [(p, 16000, 1.0, 1) for p in ("speech", "sfx", "sfxbg", "musicbg") for _ in range(4)]
+    )
     path = ROOT / "egs" / "dnr" / "tuss1" / "conf" / "tuning" / "train_bslocoformer_medium.yaml"
     args = TUSSTask.get_parser().parse_args(
-        ["--config", str(path), "--batch_size", "4", "--num_workers", "0", "--fs", "16000"])
+        ["--config", str(path), "--batch_size", "4", "--num_workers", "0", "--fs", "16000"]
+    )
     args.onthefly_conf = dict(args.onthefly_conf, pools=[str(pool)], chunk_seconds=0.25, steps_per_epoch=2)
     factory = TUSSTask.build_iter_factory(args, DistributedOption(distributed=False), "train")
     vocab = PromptVocabulary()
@@ -303,8 +335,14 @@ def test_cpu_training_stays_fp32_with_a_gpu_config(tmp_path, caplog):
     data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]] * 2, seconds=0.1)
     exp = tmp_path / "exp"
     with caplog.at_level("INFO"):
-        tuss_train.main(train_args(data, exp, str(TESTS / "conf" / "tuss_tiny.yaml"),
-                                   extra=["--use_amp", "true", "--num_iters_per_epoch", "1"]))
+        tuss_train.main(
+            train_args(
+                data,
+                exp,
+                str(TESTS / "conf" / "tuss_tiny.yaml"),
+                extra=["--use_amp", "true", "--num_iters_per_epoch", "1"],
+            )
+        )
     assert yaml.safe_load((exp / "config.yaml").read_text())["use_amp"] is False
     assert "--use_amp true ignored with --ngpu 0: training in float32" in caplog.text
 
@@ -330,16 +368,27 @@ def test_gpu_training_runs_in_bf16_autocast(tmp_path):
     linear.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
     n = 4000
     refs = [torch.randn(2, n) * 0.1, torch.randn(2, n) * 0.05]
-    batch = {"speech_mix": refs[0] + refs[1], "speech_mix_lengths": torch.tensor([n, n]),
-             "speech_ref1": refs[0], "speech_ref2": refs[1],
-             "prompts": torch.tensor([[1, 3], [1, 3]]), "prompts_lengths": torch.tensor([2, 2])}
+    batch = {
+        "speech_mix": refs[0] + refs[1],
+        "speech_mix_lengths": torch.tensor([n, n]),
+        "speech_ref1": refs[0],
+        "speech_ref2": refs[1],
+        "prompts": torch.tensor([[1, 3], [1, 3]]),
+        "prompts_lengths": torch.tensor([2, 2]),
+    }
     before = [p.detach().clone() for p in model.parameters()]
     reporter = Reporter()
     reporter.set_epoch(1)
     with reporter.observe("train") as sub:
         TUSSTask.trainer.train_one_epoch(
-            model=model, iterator=[(["a", "b"], batch)], optimizers=[optim], schedulers=[scheduler],
-            scaler=scaler, reporter=sub, summary_writer=None, options=options,
+            model=model,
+            iterator=[(["a", "b"], batch)],
+            optimizers=[optim],
+            schedulers=[scheduler],
+            scaler=scaler,
+            reporter=sub,
+            summary_writer=None,
+            options=options,
             distributed_option=DistributedOption(distributed=False, ngpu=1),
         )
     assert dtypes and set(dtypes) == {torch.bfloat16}

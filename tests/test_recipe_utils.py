@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """utils/: options parser, job runners, list splitting and validation."""
+
 import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +15,13 @@ UTILS = ROOT / "utils"
 
 
 def bash(script: str, *args, cwd=None):
-    return subprocess.run(["bash", "-c", script, "test", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "PATH": f"{UTILS}:{os.environ['PATH']}"})
+    return subprocess.run(
+        ["bash", "-c", script, "test", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PATH": f"{UTILS}:{os.environ['PATH']}"},
+    )
 
 
 PARSE = f"""
@@ -28,17 +33,35 @@ echo "stage=$stage stop_stage=$stop_stage fs=$fs use_gpu=$use_gpu prompts=[$infe
 
 
 def test_parse_options_sets_variables():
-    r = bash(PARSE, "--stage", "3", "--stop-stage", "5", "--fs=44.1k", "--use_gpu", "true",
-             "--inference_prompts", "speech sfxbg", "extra", "--not-parsed")
+    r = bash(
+        PARSE,
+        "--stage",
+        "3",
+        "--stop-stage",
+        "5",
+        "--fs=44.1k",
+        "--use_gpu",
+        "true",
+        "--inference_prompts",
+        "speech sfxbg",
+        "extra",
+        "--not-parsed",
+    )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "stage=3 stop_stage=5 fs=44.1k use_gpu=true prompts=[speech sfxbg] rest=[extra --not-parsed]"
+    assert (
+        r.stdout.strip()
+        == "stage=3 stop_stage=5 fs=44.1k use_gpu=true prompts=[speech sfxbg] rest=[extra --not-parsed]"
+    )
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--nonexistent", "1"], "invalid option --nonexistent"),
-    (["--use_gpu", "yes"], "takes true or false"),
-    (["--stage"], "needs a value"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--nonexistent", "1"], "invalid option --nonexistent"),
+        (["--use_gpu", "yes"], "takes true or false"),
+        (["--stage"], "needs a value"),
+    ],
+)
 def test_parse_options_errors(args, msg):
     r = bash(PARSE, *args)
     assert r.returncode != 0 and msg in r.stderr
@@ -74,7 +97,7 @@ def test_run_jobs_reports_failures(tmp_path):
 def test_run_jobs_limits_parallelism(tmp_path):
     marker = tmp_path / "running"
     marker.mkdir()
-    cmd = (f"'mkdir {marker}/JOB; n=$(ls {marker} | wc -l); echo $n > {tmp_path}/n.JOB; sleep 0.3; rmdir {marker}/JOB'")
+    cmd = f"'mkdir {marker}/JOB; n=$(ls {marker} | wc -l); echo $n > {tmp_path}/n.JOB; sleep 0.3; rmdir {marker}/JOB'"
     r = bash(f"run_jobs.sh --max-jobs-run 2 JOB=1:6 {tmp_path}/l.JOB.log {cmd}")
     assert r.returncode == 0, r.stderr
     assert max(int((tmp_path / f"n.{j}").read_text()) for j in range(1, 7)) <= 2
@@ -83,8 +106,10 @@ def test_run_jobs_limits_parallelism(tmp_path):
 def test_slurm_runner_with_stub_srun(tmp_path):
     stub = tmp_path / "bin"
     stub.mkdir()
-    (stub / "srun").write_text('#!/usr/bin/env bash\necho "srun $*" >> "$(dirname "$0")/calls"\n'
-                               'while [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')
+    (stub / "srun").write_text(
+        '#!/usr/bin/env bash\necho "srun $*" >> "$(dirname "$0")/calls"\n'
+        'while [[ "$1" == --* ]]; do shift; done\nexec "$@"\n'
+    )
     (stub / "srun").chmod(0o755)
     r = bash(f"PATH={stub}:$PATH slurm_jobs.sh --gpu 1 --mem 2G JOB=1:2 {tmp_path}/s.JOB.log echo hi JOB")
     assert r.returncode == 0, r.stderr
@@ -101,14 +126,18 @@ def test_split_scp(tmp_path):
     parts = [(tmp_path / f"o.{j}.scp").read_text().splitlines() for j in (1, 2, 3)]
     assert [len(p) for p in parts] == [3, 2, 2]
     assert sum(parts, []) == src.read_text().splitlines()
-    bad = subprocess.run([sys.executable, UTILS / "split_scp.py", "--num", "9", src, tmp_path / "o.JOB.scp"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, UTILS / "split_scp.py", "--num", "9", src, tmp_path / "o.JOB.scp"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and "cannot split 7 line(s) into 9 parts" in bad.stderr
 
 
 def _validate(d, *extra):
-    return subprocess.run([sys.executable, UTILS / "validate_data_dir.py", *extra, str(d)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, UTILS / "validate_data_dir.py", *extra, str(d)], capture_output=True, text=True
+    )
 
 
 def test_validate_good_dir(tmp_path):
@@ -117,15 +146,28 @@ def test_validate_good_dir(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize("breakage,msg", [
-    (lambda d: (d / "utt2prompts").write_text("utt000 speech sfxbg\nutt001 speech sfx sfxbg\n"), "cannot be combined"),
-    (lambda d: (d / "utt2prompts").write_text("utt000 speech sfxbg\nutt001 speach speech sfxbg\n"), "unknown prompt"),
-    (lambda d: (d / "spk3.scp").unlink(), "spk"),
-    (lambda d: (d / "wav.scp").write_text((d / "wav.scp").read_text().splitlines()[1] + "\n"
-                                          + (d / "wav.scp").read_text().splitlines()[0] + "\n"), "not sorted"),
-    (lambda d: (d / "wavs" / "utt001_s2.wav").unlink(), "unreadable"),
-    (lambda d: (d / "utt2prompts").unlink(), "missing"),
-])
+@pytest.mark.parametrize(
+    "breakage,msg",
+    [
+        (
+            lambda d: (d / "utt2prompts").write_text("utt000 speech sfxbg\nutt001 speech sfx sfxbg\n"),
+            "cannot be combined",
+        ),
+        (
+            lambda d: (d / "utt2prompts").write_text("utt000 speech sfxbg\nutt001 speach speech sfxbg\n"),
+            "unknown prompt",
+        ),
+        (lambda d: (d / "spk3.scp").unlink(), "spk"),
+        (
+            lambda d: (d / "wav.scp").write_text(
+                (d / "wav.scp").read_text().splitlines()[1] + "\n" + (d / "wav.scp").read_text().splitlines()[0] + "\n"
+            ),
+            "not sorted",
+        ),
+        (lambda d: (d / "wavs" / "utt001_s2.wav").unlink(), "unreadable"),
+        (lambda d: (d / "utt2prompts").unlink(), "missing"),
+    ],
+)
 def test_validate_reports_problems(tmp_path, breakage, msg):
     d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["speech", "speech", "sfxbg"]])
     (d / "spk.scp").unlink()
@@ -154,8 +196,9 @@ def test_validate_same_file_twice(tmp_path, where):
     d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["speech", "sfxbg"]], seconds=0.05)
     ref = _first_ref(d, "utt000")
     name, utt = ("wav.scp", "utt001") if where == "mixture of another" else ("spk2.scp", "utt000")
-    (d / name).write_text("".join(f"{utt} {ref}\n" if l.startswith(utt) else f"{l}\n"
-                                  for l in (d / name).read_text().splitlines()))
+    (d / name).write_text(
+        "".join(f"{utt} {ref}\n" if l.startswith(utt) else f"{l}\n" for l in (d / name).read_text().splitlines())
+    )
     (d / "spk.scp").unlink()
     problems = _validate_in_process(d)
     assert len(problems) == 1 and "same file" in problems[0] and ref in problems[0], problems

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Crash-safe training: resume after a kill, skipped NaN/Inf steps, inference re-runs."""
+
 import logging
 import os
 import re
@@ -10,10 +11,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import TESTS
-from datagen import make_data_dir, train_args
 from tuss_plugin.bin import tuss_inference, tuss_train
 from tuss_plugin.trainer import PREVIOUS, check_checkpoint, recover_checkpoints
+
+from conftest import TESTS
+from datagen import make_data_dir, train_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,14 +42,21 @@ def _assert_same_training_state(a, b):
         assert torch.allclose(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"], atol=1e-8)
 
 
-
 def _espnet_like_checkpoint(path, stats_value):
     """A training checkpoint as ESPnet writes it, with one epoch of reporter stats."""
     import datetime
 
     stats = {"train": {"loss": stats_value, "time": datetime.timedelta(seconds=3)}, "valid": {"loss": stats_value}}
-    torch.save({"model": {"w": torch.zeros(2)}, "reporter": {"stats": {1: stats}, "epoch": 1},
-                "optimizers": [{"state": {}, "param_groups": []}], "schedulers": [None], "scaler": None}, path)
+    torch.save(
+        {
+            "model": {"w": torch.zeros(2)},
+            "reporter": {"stats": {1: stats}, "epoch": 1},
+            "optimizers": [{"state": {}, "param_groups": []}],
+            "schedulers": [None],
+            "scaler": None,
+        },
+        path,
+    )
 
 
 def test_check_checkpoint_reads_numpy_reporter_stats(tmp_path):
@@ -139,8 +148,9 @@ def test_nan_loss_step_is_skipped_and_counted(tmp_path, caplog):
     exp = tmp_path / "exp"
     with caplog.at_level(logging.INFO):
         tuss_train.main(train_args(data, exp, TINY, epochs=1, extra=["--batch_size", "1"]))
-    counts = re.findall(r"epoch 1: (\d+) of (\d+) updates skipped .*?; (\d+) of (\d+) batches had a non-finite loss",
-                        caplog.text)
+    counts = re.findall(
+        r"epoch 1: (\d+) of (\d+) updates skipped .*?; (\d+) of (\d+) batches had a non-finite loss", caplog.text
+    )
     assert counts == [("1", "4", "1", "4")], caplog.text[-2000:]
     ck = _ckpt(exp / "checkpoint.pth")
     assert all(torch.isfinite(v).all() for v in ck["model"].values())
@@ -150,8 +160,9 @@ def test_nan_loss_step_is_skipped_and_counted(tmp_path, caplog):
 
 
 def test_inference_rerun_completes_only_missing(model_dir, tmp_path, capsys):
-    data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"], ["sfx", "sfx"], ["speech", "sfxbg"]],
-                         fs=16000, seconds=0.1)
+    data = make_data_dir(
+        tmp_path / "data", [["speech", "sfxbg"], ["sfx", "sfx"], ["speech", "sfxbg"]], fs=16000, seconds=0.1
+    )
     out = tmp_path / "enh"
     args = ["--model", str(model_dir), "--data_dir", str(data), "--output_dir", str(out)]
     assert tuss_inference.main(args) == 0

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bad input to tuss-separate / SeparateAudio: a correct result or one clear error line,
 never a partial output; streaming equals in-memory separation; safe package unpacking."""
+
 import io
 import os
 import struct
@@ -73,17 +74,20 @@ def _make_input(case, d: Path) -> Path:
     return p
 
 
-@pytest.mark.parametrize("case,msg", [
-    ("empty_file", "not a readable audio file"),
-    ("zero_samples", "contains no samples"),
-    ("truncated", "truncated audio file"),
-    ("corrupt_header", "not a readable audio file"),
-    ("not_audio", "not a readable audio file"),
-    ("nan", "NaN or Inf samples (first at 0.375 s)"),
-    ("inf", "NaN or Inf samples"),
-    ("directory", "is a directory"),
-    ("missing", "no such file"),
-])
+@pytest.mark.parametrize(
+    "case,msg",
+    [
+        ("empty_file", "not a readable audio file"),
+        ("zero_samples", "contains no samples"),
+        ("truncated", "truncated audio file"),
+        ("corrupt_header", "not a readable audio file"),
+        ("not_audio", "not a readable audio file"),
+        ("nan", "NaN or Inf samples (first at 0.375 s)"),
+        ("inf", "NaN or Inf samples"),
+        ("directory", "is a directory"),
+        ("missing", "no such file"),
+    ],
+)
 def test_bad_input_file_is_one_line_error(model_dir, tmp_path, capsys, case, msg):
     inp = _make_input(case, tmp_path)
     out = tmp_path / "out"
@@ -249,8 +253,14 @@ def _make_case(case, model_dir: Path, tmp_path: Path):
         extra, msg = ["--subtype", "MP3"], "invalid --subtype"
     elif case == "bad_hop":
         extra, msg = ["--segment", "1", "--hop", "2"], "--hop must be in"
-    elif case in ("truncated_checkpoint", "garbage_checkpoint", "mismatched_checkpoint", "bad_yaml",
-                  "bad_config_value", "pickled_checkpoint"):
+    elif case in (
+        "truncated_checkpoint",
+        "garbage_checkpoint",
+        "mismatched_checkpoint",
+        "bad_yaml",
+        "bad_config_value",
+        "pickled_checkpoint",
+    ):
         d = tmp_path / "model"
         d.mkdir()
         (d / "config.yaml").write_bytes((model_dir / "config.yaml").read_bytes())
@@ -296,12 +306,30 @@ def _make_case(case, model_dir: Path, tmp_path: Path):
     return model, prompts, out, extra, msg
 
 
-@pytest.mark.parametrize("case", [
-    "unknown_prompt", "empty_prompt", "no_prompts", "forbidden_sfx", "forbidden_music",
-    "outdir_is_file", "outdir_under_file", "bad_subtype", "bad_hop",
-    "truncated_checkpoint", "garbage_checkpoint", "pickled_checkpoint", "mismatched_checkpoint",
-    "bad_yaml", "bad_config_value", "corrupt_zip", "zip_slip", "zip_absolute", "missing_model",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown_prompt",
+        "empty_prompt",
+        "no_prompts",
+        "forbidden_sfx",
+        "forbidden_music",
+        "outdir_is_file",
+        "outdir_under_file",
+        "bad_subtype",
+        "bad_hop",
+        "truncated_checkpoint",
+        "garbage_checkpoint",
+        "pickled_checkpoint",
+        "mismatched_checkpoint",
+        "bad_yaml",
+        "bad_config_value",
+        "corrupt_zip",
+        "zip_slip",
+        "zip_absolute",
+        "missing_model",
+    ],
+)
 def test_bad_options_and_models_are_one_line_errors(model_dir, tmp_path, capsys, case):
     inp = _write(tmp_path / "good.wav", _noise(2000), fs=16000)
     model, prompts, out, extra, msg = _make_case(case, model_dir, tmp_path)
@@ -344,7 +372,9 @@ def test_zip_slip_is_refused_before_anything_is_unpacked(tmp_path):
 def test_packed_zip_loads(model_dir, tmp_path):
     z = tmp_path / "good.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("meta.yaml", "files: {model_file: exp/m/model.pth}\nyaml_files: {train_config: exp/m/config.yaml}\n")
+        zf.writestr(
+            "meta.yaml", "files: {model_file: exp/m/model.pth}\nyaml_files: {train_config: exp/m/config.yaml}\n"
+        )
         zf.write(model_dir / "config.yaml", "exp/m/config.yaml")
         zf.write(model_dir / "model.pth", "exp/m/model.pth")
     sep = SeparateAudio.from_pretrained(z, cache_dir=str(tmp_path / "cache"))
@@ -352,12 +382,23 @@ def test_packed_zip_loads(model_dir, tmp_path):
 
 
 # ------------------------------------------------------------------ the SeparateAudio API
-@pytest.mark.parametrize("case,msg", [
-    ("empty", "no samples"), ("no_channels", "no channels"), ("nan", "NaN or Inf"), ("inf", "NaN or Inf"),
-    ("int16", "expected float samples"), ("3d", "expected (n_samples,)"), ("fs0", "invalid sampling rate"),
-    ("fs_frac", "invalid sampling rate"), ("no_prompts", "needs prompts"), ("empty_prompts", "empty prompt list"),
-    ("unknown", "unknown prompt 'birds'"), ("forbidden", "cannot be combined"),
-])
+@pytest.mark.parametrize(
+    "case,msg",
+    [
+        ("empty", "no samples"),
+        ("no_channels", "no channels"),
+        ("nan", "NaN or Inf"),
+        ("inf", "NaN or Inf"),
+        ("int16", "expected float samples"),
+        ("3d", "expected (n_samples,)"),
+        ("fs0", "invalid sampling rate"),
+        ("fs_frac", "invalid sampling rate"),
+        ("no_prompts", "needs prompts"),
+        ("empty_prompts", "empty prompt list"),
+        ("unknown", "unknown prompt 'birds'"),
+        ("forbidden", "cannot be combined"),
+    ],
+)
 def test_api_rejects_bad_input(sep, case, msg):
     x, fs, prompts = _noise(1600)[:, 0], 16000, PROMPTS
     if case == "empty":
@@ -388,8 +429,15 @@ def test_api_rejects_bad_input(sep, case, msg):
     assert msg in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("x", [np.zeros(1, np.float32), np.zeros((3000, 2), np.float32),
-                               np.full(500, 1.0, np.float32), np.full(500, 1e-30, np.float32)])
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.zeros(1, np.float32),
+        np.zeros((3000, 2), np.float32),
+        np.full(500, 1.0, np.float32),
+        np.full(500, 1e-30, np.float32),
+    ],
+)
 def test_api_edge_signals(sep, x):
     y = sep(x, 16000, [" SPEECH", "sfx_mix"])
     assert y.shape == (2,) + x.shape and np.isfinite(y).all()
@@ -423,7 +471,7 @@ def test_wav_with_unknown_length_header_is_read(tmp_path):
     p = _write(tmp_path / "stream.wav", _noise(1000))
     b = bytearray(p.read_bytes())
     pos = b.index(b"data")
-    b[pos + 4: pos + 8] = struct.pack("<I", 0xFFFFFFFF)  # written by a recorder that never knew the length
+    b[pos + 4 : pos + 8] = struct.pack("<I", 0xFFFFFFFF)  # written by a recorder that never knew the length
     p.write_bytes(bytes(b))
     assert check_audio_file(p).frames == 1000
 
@@ -431,8 +479,9 @@ def test_wav_with_unknown_length_header_is_read(tmp_path):
 # ------------------------------------------------------------------ recipe stage 2 (format_data)
 @pytest.mark.parametrize("on_error", ["skip", "stop"])
 def test_format_data_reports_every_bad_entry(tmp_path, capsys, on_error):
-    from datagen import make_data_dir
     from tuss_plugin.bin import format_data
+
+    from datagen import make_data_dir
 
     data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]] * 5, seconds=0.05)
     (data / "wavs" / "utt001_mix.wav").unlink()  # missing mixture
@@ -444,12 +493,18 @@ def test_format_data_reports_every_bad_entry(tmp_path, capsys, on_error):
     out = tmp_path / "dump"
     rc = format_data.main(["--fs", "8k", "--on_error", on_error, str(data), str(out)])
     err = capsys.readouterr().err.strip().splitlines()
-    expected = {"utt001": "utt001_mix.wav: no such file", "utt002": "utt002_s2.wav: truncated audio file",
-                "utt003": "utt003_s1.wav: not a readable audio file", "ghost": "not in"}
+    expected = {
+        "utt001": "utt001_mix.wav: no such file",
+        "utt002": "utt002_s2.wav: truncated audio file",
+        "utt003": "utt003_s1.wav: not a readable audio file",
+        "ghost": "not in",
+    }
     assert len(err) == 4, err
     for utt, msg in expected.items():
-        assert any(e.startswith(f"format_data: {'error' if on_error == 'stop' else 'skipped'}: {utt}: ")
-                   and msg in e for e in err), (utt, err)
+        assert any(
+            e.startswith(f"format_data: {'error' if on_error == 'stop' else 'skipped'}: {utt}: ") and msg in e
+            for e in err
+        ), (utt, err)
     if on_error == "stop":
         assert rc == 1 and not (out / "wav.scp").exists()
     else:

@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Recipe stage 6 (score): entries whose signals cannot be paired are refused
 with one line naming the utterance and counted; list errors are one line."""
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from datagen import make_data_dir
 from tuss_plugin.bin import score
 from tuss_plugin.kaldi_io import read_dict, read_scp
+
+from datagen import make_data_dir
 
 
 def _outputs(data, inf, noise: float = 0.1):
@@ -53,12 +55,18 @@ def _resample_ref(data, utt, k, fs=None, n=None):
 
 BREAKAGES = {
     # the utterance's prompt count differs from its reference count
-    "fewer references": (lambda d, i: _set_line(d / "spk.scp", "utt001", read_dict(d / "spk.scp")["utt001"][0]),
-                         "utt001: 1 reference(s) for 2 prompt(s)"),
-    "fewer prompts": (lambda d, i: _set_line(d / "utt2prompts", "utt001", "sfxbg"),
-                      "utt001: 2 reference(s) for 1 prompt(s)"),
-    "fewer outputs": (lambda d, i: (i / "spk2.scp").write_text("utt000 " + read_scp(i / "spk2.scp")["utt000"] + "\n"),
-                      "utt001: 1 output(s) for 2 prompt(s)"),
+    "fewer references": (
+        lambda d, i: _set_line(d / "spk.scp", "utt001", read_dict(d / "spk.scp")["utt001"][0]),
+        "utt001: 1 reference(s) for 2 prompt(s)",
+    ),
+    "fewer prompts": (
+        lambda d, i: _set_line(d / "utt2prompts", "utt001", "sfxbg"),
+        "utt001: 2 reference(s) for 1 prompt(s)",
+    ),
+    "fewer outputs": (
+        lambda d, i: (i / "spk2.scp").write_text("utt000 " + read_scp(i / "spk2.scp")["utt000"] + "\n"),
+        "utt001: 1 output(s) for 2 prompt(s)",
+    ),
     "reference rate": (lambda d, i: _resample_ref(d, "utt001", 2, fs=4000), "4000 Hz"),
     "reference length": (lambda d, i: _resample_ref(d, "utt001", 1, n=1000), "1000 samples"),
     "missing output": (lambda d, i: (i / "wavs" / "utt001_2.wav").unlink(), "utt001_2.wav: no such file"),

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Segment-wise (CSS-style) processing in SeparateAudio."""
+
 import numpy as np
 import pytest
 import torch
@@ -55,7 +56,10 @@ def test_repeated_prompts_are_aligned_across_segments():
     def swapping(mix, prompts):  # returns the true sources, swapped on every other segment
         start = state["pos"].pop(0)
         l = mix.shape[-1]
-        s = [torch.tensor(a[start:start + l], dtype=torch.float32), torch.tensor(b[start:start + l], dtype=torch.float32)]
+        s = [
+            torch.tensor(a[start : start + l], dtype=torch.float32),
+            torch.tensor(b[start : start + l], dtype=torch.float32),
+        ]
         if state["n"] % 2:
             s = s[::-1]
         state["n"] += 1
@@ -75,7 +79,7 @@ def test_other_prompts_are_never_exchanged():
     def swapped(mix, prompts):
         start = pos.pop(0)
         l = mix.shape[-1]
-        return torch.stack([torch.tensor(b[start:start + l]), torch.tensor(a[start:start + l])]).float()[None]
+        return torch.stack([torch.tensor(b[start : start + l]), torch.tensor(a[start : start + l])]).float()[None]
 
     sep = FakeModelSep(swapped, 1.0, 0.5)
     out = sep((a + b).astype(np.float32), fs=100, prompts=["speech", "sfxbg"])
@@ -111,7 +115,7 @@ def test_interchangeable_outputs_are_aligned_across_segments():
     def swapping(mix, prompts):
         assert prompts is None
         start, l = pos.pop(0), mix.shape[-1]
-        s = [torch.tensor(a[start:start + l]), torch.tensor(b[start:start + l])]
+        s = [torch.tensor(a[start : start + l]), torch.tensor(b[start : start + l])]
         state["n"] += 1
         return torch.stack(s[::-1] if state["n"] % 2 else s).float()[None]
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """tuss-separate: files in, one file per prompt out, clear errors."""
+
 import os
 import signal
 import subprocess
@@ -10,7 +11,6 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.bin import separate
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,8 +24,20 @@ def _wav(path, n, fs, ch=1, subtype="PCM_16", seed=0):
 @pytest.mark.parametrize("fs,ch,subtype", [(16000, 1, "PCM_16"), (44100, 2, "PCM_24"), (48000, 1, "FLOAT")])
 def test_outputs_named_and_shaped(model_dir, tmp_path, fs, ch, subtype):
     inp = _wav(tmp_path / "song.wav", fs // 2, fs, ch, subtype)
-    rc = separate.main(["--model", str(model_dir), "--prompts", "speech", "sfxbg", "musicbg",
-                        "--outdir", str(tmp_path / "out"), "--quiet", str(inp)])
+    rc = separate.main(
+        [
+            "--model",
+            str(model_dir),
+            "--prompts",
+            "speech",
+            "sfxbg",
+            "musicbg",
+            "--outdir",
+            str(tmp_path / "out"),
+            "--quiet",
+            str(inp),
+        ]
+    )
     assert rc == 0
     files = sorted(p.name for p in (tmp_path / "out" / "song").iterdir())
     assert files == ["1_speech.wav", "2_sfxbg.wav", "3_musicbg.wav"]
@@ -36,23 +48,42 @@ def test_outputs_named_and_shaped(model_dir, tmp_path, fs, ch, subtype):
 
 def test_repeated_prompts_segments_and_spectrogram(model_dir, tmp_path):
     inp = _wav(tmp_path / "long.flac", 48000 * 3, 48000)
-    rc = separate.main(["-m", str(model_dir), "-p", "speech", "Speech", "sfx-mix", "--segment", "1", "--hop", "0.5",
-                        "-o", str(tmp_path / "o"), "--spectrogram", str(inp)])
+    rc = separate.main(
+        [
+            "-m",
+            str(model_dir),
+            "-p",
+            "speech",
+            "Speech",
+            "sfx-mix",
+            "--segment",
+            "1",
+            "--hop",
+            "0.5",
+            "-o",
+            str(tmp_path / "o"),
+            "--spectrogram",
+            str(inp),
+        ]
+    )
     assert rc == 0
     d = tmp_path / "o" / "long"
     assert {p.name for p in d.iterdir()} == {"1_speech.wav", "2_speech.wav", "3_sfxbg.wav", "spectrogram.png"}
     assert (d / "spectrogram.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("case,msg", [
-    ("missing", "no such file"),
-    ("directory", "is a directory"),
-    ("not_audio", "not a readable audio file"),
-    ("empty", "not a readable audio file"),
-    ("bad_prompt", "invalid prompt list: unknown prompt 'noise'"),
-    ("forbidden", "cannot be combined"),
-    ("bad_model", "cannot load model"),
-])
+@pytest.mark.parametrize(
+    "case,msg",
+    [
+        ("missing", "no such file"),
+        ("directory", "is a directory"),
+        ("not_audio", "not a readable audio file"),
+        ("empty", "not a readable audio file"),
+        ("bad_prompt", "invalid prompt list: unknown prompt 'noise'"),
+        ("forbidden", "cannot be combined"),
+        ("bad_model", "cannot load model"),
+    ],
+)
 def test_errors_are_one_line_and_write_nothing(model_dir, tmp_path, capsys, case, msg):
     good = _wav(tmp_path / "good.wav", 8000, 16000)
     inp, prompts, model = str(good), ["speech", "sfxbg"], str(model_dir)
@@ -87,8 +118,11 @@ def test_list_prompts(model_dir, capsys):
 def test_console_script_installed(model_dir, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "tuss-separate")
     inp = _wav(tmp_path / "a.wav", 4000, 16000)
-    r = subprocess.run([exe, "-m", str(model_dir), "-p", "speech", "-o", str(tmp_path / "o"), "--quiet", str(inp)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [exe, "-m", str(model_dir), "-p", "speech", "-o", str(tmp_path / "o"), "--quiet", str(inp)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o" / "a" / "1_speech.wav").exists()
 
@@ -100,8 +134,11 @@ def test_second_run_on_the_same_outputs_is_refused(model_dir, tmp_path, capsys):
     second = _long_input(tmp_path / "b" / "take.wav", seconds=0.05)  # same stem: same output dir
     out = tmp_path / "out"
     dest = out / "take"
-    pid = _forked(lambda: separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(out), "--segment", "0.1",
-                                         "--quiet", str(first)]))
+    pid = _forked(
+        lambda: separate.main(
+            ["-m", str(model_dir), "-p", "speech", "-o", str(out), "--segment", "0.1", "--quiet", str(first)]
+        )
+    )
     try:
         _wait_until(pid, lambda: dest.is_dir() and any(dest.glob(".1_speech.wav.*")))
         rc = separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(out), "--quiet", str(second)])

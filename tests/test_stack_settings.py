@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """StackSettings: the five settings of one TF-Locoformer stack, from flat separator_conf keys."""
+
 import dataclasses
 import inspect
 
@@ -17,10 +18,17 @@ TINY = dict(fs=16000, n_fft=256, emb_dim=8, num_groups=2)
 
 def _tuss(**kw):
     conf = dict(
-        TINY, cross_prompt_blocks=1, cross_prompt_attention_dim=8, cross_prompt_n_heads=2,
-        cross_prompt_freq_ffn=FFN, cross_prompt_frame_ffn=FFN,
-        cond_tse_blocks=1, cond_tse_attention_dim=8, cond_tse_n_heads=2,
-        cond_tse_freq_ffn=FFN, cond_tse_frame_ffn=FFN,
+        TINY,
+        cross_prompt_blocks=1,
+        cross_prompt_attention_dim=8,
+        cross_prompt_n_heads=2,
+        cross_prompt_freq_ffn=FFN,
+        cross_prompt_frame_ffn=FFN,
+        cond_tse_blocks=1,
+        cond_tse_attention_dim=8,
+        cond_tse_n_heads=2,
+        cond_tse_freq_ffn=FFN,
+        cond_tse_frame_ffn=FFN,
     )
     conf.update(kw)
     return TUSSSeparator(129, **conf)
@@ -28,16 +36,28 @@ def _tuss(**kw):
 
 def _bs(**kw):
     conf = dict(
-        TINY, num_spk=2, first_blocks=1, first_attention_dim=8, first_n_heads=2,
-        first_freq_ffn=FFN, first_frame_ffn=FFN, second_blocks=0,
+        TINY,
+        num_spk=2,
+        first_blocks=1,
+        first_attention_dim=8,
+        first_n_heads=2,
+        first_freq_ffn=FFN,
+        first_frame_ffn=FFN,
+        second_blocks=0,
     )
     conf.update(kw)
     return BSLocoformerSeparator(129, **conf)
 
 
 def test_from_prefixed_round_trip():
-    conf = {"emb_dim": 8, "cond_tse_blocks": 2, "cond_tse_attention_dim": 12, "cond_tse_n_heads": 3,
-            "cond_tse_freq_ffn": FFN, "cond_tse_frame_ffn": FFN}
+    conf = {
+        "emb_dim": 8,
+        "cond_tse_blocks": 2,
+        "cond_tse_attention_dim": 12,
+        "cond_tse_n_heads": 3,
+        "cond_tse_freq_ffn": FFN,
+        "cond_tse_frame_ffn": FFN,
+    }
     s = StackSettings.from_prefixed(conf, "cond_tse")
     assert (s.blocks, s.attention_dim, s.n_heads, s.head_dim, s.prefix) == (2, 12, 3, 4, "cond_tse")
     assert s.freq_ffn == tuple(FFN) and isinstance(s.frame_ffn, tuple)
@@ -64,10 +84,14 @@ def test_settings_are_frozen_copies():
         (dict(cross_prompt_n_heads=3), "cross_prompt_attention_dim=8 is not divisible by cross_prompt_n_heads=3"),
         (dict(cond_tse_attention_dim=12, cond_tse_n_heads=4), r"RoPE needs an even head dimension, got 3 \(cond_tse"),
         (dict(cond_tse_frame_ffn=FFN[:1]), "cond_tse_frame_ffn: a macaron path needs 2 FFN configs, got 1"),
-        (dict(cross_prompt_freq_ffn=[{"dim_inner": 8, "typo": 1}] * 2),
-         r"cross_prompt_freq_ffn\[0\]: unknown FFN option\(s\) \['typo'\]"),
-        (dict(cross_prompt_frame_ffn=[{"dim_inner": 8}, {"conv1d_kernel": 3}]),
-         r"cross_prompt_frame_ffn\[1\]: FFN config .* lacks 'dim_inner'"),
+        (
+            dict(cross_prompt_freq_ffn=[{"dim_inner": 8, "typo": 1}] * 2),
+            r"cross_prompt_freq_ffn\[0\]: unknown FFN option\(s\) \['typo'\]",
+        ),
+        (
+            dict(cross_prompt_frame_ffn=[{"dim_inner": 8}, {"conv1d_kernel": 3}]),
+            r"cross_prompt_frame_ffn\[1\]: FFN config .* lacks 'dim_inner'",
+        ),
     ],
 )
 def test_tuss_messages_name_the_key(kw, message):
@@ -112,8 +136,11 @@ def test_separators_gather_their_flat_keys():
     sep = _tuss(cond_tse_blocks=2, cond_tse_attention_dim=12, cond_tse_n_heads=3)
     assert sep.cross_prompt.settings.prefix == "cross_prompt"
     assert sep.cond_tse.settings.to_prefixed() == {
-        "cond_tse_blocks": 2, "cond_tse_attention_dim": 12, "cond_tse_n_heads": 3,
-        "cond_tse_freq_ffn": FFN, "cond_tse_frame_ffn": FFN,
+        "cond_tse_blocks": 2,
+        "cond_tse_attention_dim": 12,
+        "cond_tse_n_heads": 3,
+        "cond_tse_freq_ffn": FFN,
+        "cond_tse_frame_ffn": FFN,
     }
     bs = _bs()
     assert bs.first.settings == StackSettings.from_prefixed(
@@ -130,11 +157,17 @@ def test_separators_gather_their_flat_keys():
 
 def test_default_stacks_of_both_separators():
     medium = dict(
-        blocks=(4, 2), attention_dim=(128, 96), n_heads=(4, 4),
-        freq_ffn=(({"dim_inner": 384, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2,
-                  ({"dim_inner": 256, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2),
-        frame_ffn=(({"dim_inner": 384, "conv1d_kernel": 1, "conv1d_shift": 1},) * 2,
-                   ({"dim_inner": 256, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2),
+        blocks=(4, 2),
+        attention_dim=(128, 96),
+        n_heads=(4, 4),
+        freq_ffn=(
+            ({"dim_inner": 384, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2,
+            ({"dim_inner": 256, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2,
+        ),
+        frame_ffn=(
+            ({"dim_inner": 384, "conv1d_kernel": 1, "conv1d_shift": 1},) * 2,
+            ({"dim_inner": 256, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2,
+        ),
     )
     for cls, prefixes in ((TUSSSeparator, ("cross_prompt", "cond_tse")), (BSLocoformerSeparator, ("first", "second"))):
         params = inspect.signature(cls).parameters

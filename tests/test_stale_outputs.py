@@ -4,6 +4,7 @@ behind: tuss_inference redoes what changed (model weights, prompts, eval mode,
 segment settings, inference config, mixture) and removes outputs no longer used;
 tuss-separate removes outputs of an earlier prompt list; temporary files are
 removed on SIGTERM and swept on the next run after a kill -9."""
+
 import os
 import shutil
 import signal
@@ -16,8 +17,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from datagen import make_data_dir
 from tuss_plugin.bin import separate, tuss_inference
+
+from datagen import make_data_dir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -56,16 +58,19 @@ def _model_copy(model_dir: Path, dst: Path, perturb: bool) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("case,redone", [
-    ("prompts", True),
-    ("segment", True),
-    ("eval_mode", True),
-    ("config", True),
-    ("weights", True),
-    ("same_weights_elsewhere", False),
-    ("device_options", False),
-    ("same_settings_via_config", False),
-])
+@pytest.mark.parametrize(
+    "case,redone",
+    [
+        ("prompts", True),
+        ("segment", True),
+        ("eval_mode", True),
+        ("config", True),
+        ("weights", True),
+        ("same_weights_elsewhere", False),
+        ("device_options", False),
+        ("same_settings_via_config", False),
+    ],
+)
 def test_inference_redoes_what_changed(model_dir, first_run, tmp_path, capsys, case, redone):
     data, base = first_run
     out = tmp_path / "enh"
@@ -122,14 +127,19 @@ def test_inference_redoes_a_changed_mixture(model_dir, tmp_path, capsys):
 
 
 def test_inference_removes_outputs_of_fewer_prompts(model_dir, tmp_path):
-    data = make_data_dir(tmp_path / "data", [["speech", "speech", "sfxbg"], ["sfx", "sfx", "sfx"]],
-                         fs=16000, seconds=0.1)
+    data = make_data_dir(
+        tmp_path / "data", [["speech", "speech", "sfxbg"], ["sfx", "sfx", "sfx"]], fs=16000, seconds=0.1
+    )
     out, lists = tmp_path / "enh", tmp_path / "lists"
     assert _infer(model_dir, data, out, "--list_dir", str(lists)) == 0
     assert (lists / "spk3.scp").exists()
     assert _infer(model_dir, data, out, "--list_dir", str(lists), "--prompts", "speech", "sfxbg") == 0
     assert sorted(p.relative_to(out).as_posix() for p in (out / "wavs").rglob("*.wav")) == [
-        "wavs/1/utt000.wav", "wavs/1/utt001.wav", "wavs/2/utt000.wav", "wavs/2/utt001.wav"]
+        "wavs/1/utt000.wav",
+        "wavs/1/utt001.wav",
+        "wavs/2/utt000.wav",
+        "wavs/2/utt001.wav",
+    ]
     assert sorted(p.name for p in lists.iterdir()) == ["spk1.scp", "spk2.scp", "utt2prompts"]
 
 
@@ -185,8 +195,23 @@ def _long_input(path: Path, seconds: float = 3.0, fs: int = 48000) -> Path:
 def test_separate_sigterm_leaves_no_temp_files(model_dir, tmp_path):
     inp = _long_input(tmp_path / "in" / "clip.wav")
     dest = tmp_path / "out" / "clip"
-    pid = _forked(lambda: separate.main(["-m", str(model_dir), "-p", "speech", "sfxbg", "-o", str(tmp_path / "out"),
-                                         "--segment", "0.1", "--quiet", str(inp)]))
+    pid = _forked(
+        lambda: separate.main(
+            [
+                "-m",
+                str(model_dir),
+                "-p",
+                "speech",
+                "sfxbg",
+                "-o",
+                str(tmp_path / "out"),
+                "--segment",
+                "0.1",
+                "--quiet",
+                str(inp),
+            ]
+        )
+    )
     try:
         _wait_until(pid, lambda: dest.is_dir() and any(dest.glob(".1_speech.wav.*")))
     finally:
@@ -198,8 +223,11 @@ def test_separate_sigterm_leaves_no_temp_files(model_dir, tmp_path):
 def test_separate_sweeps_temp_files_of_a_killed_run(model_dir, tmp_path):
     inp = _long_input(tmp_path / "long" / "clip.wav")
     dest = tmp_path / "out" / "clip"
-    pid = _forked(lambda: separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(tmp_path / "out"),
-                                         "--segment", "0.1", "--quiet", str(inp)]))
+    pid = _forked(
+        lambda: separate.main(
+            ["-m", str(model_dir), "-p", "speech", "-o", str(tmp_path / "out"), "--segment", "0.1", "--quiet", str(inp)]
+        )
+    )
     try:
         _wait_until(pid, lambda: dest.is_dir() and any(dest.glob(".1_speech.wav.*")))
     finally:
@@ -207,8 +235,9 @@ def test_separate_sweeps_temp_files_of_a_killed_run(model_dir, tmp_path):
     assert _exit_code(pid) == -signal.SIGKILL
     assert any(dest.glob(".1_speech.wav.*"))  # what kill -9 leaves behind
     short = _long_input(tmp_path / "short" / "clip.wav", seconds=0.05)
-    assert separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(tmp_path / "out"), "--quiet",
-                          str(short)]) == 0
+    assert (
+        separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(tmp_path / "out"), "--quiet", str(short)]) == 0
+    )
     assert sorted(p.name for p in dest.iterdir()) == ["1_speech.wav"]
 
 

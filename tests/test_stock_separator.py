@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """A stock ESPnet separator (TF-GridNetV2) as a task specialist through TUSSTask."""
+
 import numpy as np
 import torch
 import yaml
 
-from conftest import ROOT
 from tuss_plugin.inference import SeparateAudio
 from tuss_plugin.tasks.tuss import TUSSTask
+
+from conftest import ROOT
 
 CONF = ROOT / "egs" / "mini_tuss" / "tuss1" / "conf" / "tuning" / "train_tfgridnetv2_se.yaml"
 
@@ -17,9 +19,14 @@ def test_specialist_trains_and_separates(tmp_path):
     model = TUSSTask.build_model(args)
     n = 4000
     refs = [torch.randn(2, n) * 0.1, torch.randn(2, n) * 0.05]
-    batch = {"speech_mix": refs[0] + refs[1], "speech_mix_lengths": torch.tensor([n, n]),
-             "speech_ref1": refs[0], "speech_ref2": refs[1],
-             "prompts": torch.tensor([[1, 3], [1, 3]]), "prompts_lengths": torch.tensor([2, 2])}
+    batch = {
+        "speech_mix": refs[0] + refs[1],
+        "speech_mix_lengths": torch.tensor([n, n]),
+        "speech_ref1": refs[0],
+        "speech_ref2": refs[1],
+        "prompts": torch.tensor([[1, 3], [1, 3]]),
+        "prompts_lengths": torch.tensor([2, 2]),
+    }
     loss, stats, _ = model(**batch)
     loss.backward()
     assert torch.isfinite(loss)

@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """ESPnet integration: registration, preprocessing, the model glue and real training."""
-import argparse
+
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +9,14 @@ import torch
 import yaml
 from espnet2.tasks.enh import EnhancementTask, criterion_choices, loss_wrapper_choices, separator_choices
 
-from conftest import TESTS
-from datagen import make_data_dir, source, train_args
 from tuss_plugin.bin import tuss_train
 from tuss_plugin.inference import SeparateAudio
 from tuss_plugin.preprocessor import TUSSPreprocessor
 from tuss_plugin.separator.tuss_separator import TUSSSeparator
 from tuss_plugin.tasks.tuss import TUSSTask, check_homogeneous_batches
+
+from conftest import TESTS
+from datagen import make_data_dir, source, train_args
 
 TINY = str(TESTS / "conf" / "tuss_tiny.yaml")
 PROMPTS = [
@@ -87,10 +87,15 @@ def test_mixed_prompt_counts_rejected(tmp_path):
 def _batch(prompts, fs=16000, n=8000, seed=0):
     rng = np.random.default_rng(seed)
     refs = [torch.from_numpy(np.stack([source(p, n, fs, rng) for _ in range(2)])) for p in prompts]
-    ids = torch.tensor([[["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"].index(p) + 1
-                         for p in prompts]] * 2)
-    batch = {"speech_mix": sum(refs), "speech_mix_lengths": torch.tensor([n, n]), "prompts": ids,
-             "prompts_lengths": torch.tensor([len(prompts)] * 2)}
+    ids = torch.tensor(
+        [[["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"].index(p) + 1 for p in prompts]] * 2
+    )
+    batch = {
+        "speech_mix": sum(refs),
+        "speech_mix_lengths": torch.tensor([n, n]),
+        "prompts": ids,
+        "prompts_lengths": torch.tensor([len(prompts)] * 2),
+    }
     batch.update({f"speech_ref{k}": r for k, r in enumerate(refs, 1)})
     return batch
 
@@ -185,11 +190,21 @@ def test_bslocoformer_trains_with_zero_references(tmp_path):
     conf["separator"] = "bslocoformer"
     sc = conf["separator_conf"]
     conf["separator_conf"] = dict(
-        num_spk=4, fs=16000, n_fft=256, emb_dim=16, num_groups=4,
-        first_blocks=1, first_attention_dim=16, first_n_heads=2,
-        first_freq_ffn=sc["cross_prompt_freq_ffn"], first_frame_ffn=sc["cross_prompt_frame_ffn"],
-        second_blocks=1, second_attention_dim=16, second_n_heads=2,
-        second_freq_ffn=sc["cond_tse_freq_ffn"], second_frame_ffn=sc["cond_tse_frame_ffn"],
+        num_spk=4,
+        fs=16000,
+        n_fft=256,
+        emb_dim=16,
+        num_groups=4,
+        first_blocks=1,
+        first_attention_dim=16,
+        first_n_heads=2,
+        first_freq_ffn=sc["cross_prompt_freq_ffn"],
+        first_frame_ffn=sc["cross_prompt_frame_ffn"],
+        second_blocks=1,
+        second_attention_dim=16,
+        second_n_heads=2,
+        second_freq_ffn=sc["cond_tse_freq_ffn"],
+        second_frame_ffn=sc["cond_tse_frame_ffn"],
     )
     args = TUSSTask.get_parser().parse_args([])
     for k, v in conf.items():
@@ -215,9 +230,16 @@ def test_interchangeable_outputs_ignore_list_order_at_full_count():
     sc = conf["separator_conf"]
     conf["separator"] = "bslocoformer"
     conf["separator_conf"] = dict(
-        num_spk=4, fs=16000, n_fft=256, emb_dim=16, num_groups=4,
-        first_blocks=1, first_attention_dim=16, first_n_heads=2,
-        first_freq_ffn=sc["cross_prompt_freq_ffn"], first_frame_ffn=sc["cross_prompt_frame_ffn"],
+        num_spk=4,
+        fs=16000,
+        n_fft=256,
+        emb_dim=16,
+        num_groups=4,
+        first_blocks=1,
+        first_attention_dim=16,
+        first_n_heads=2,
+        first_freq_ffn=sc["cross_prompt_freq_ffn"],
+        first_frame_ffn=sc["cross_prompt_frame_ffn"],
         second_blocks=0,
     )
     args = TUSSTask.get_parser().parse_args([])

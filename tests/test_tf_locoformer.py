@@ -117,7 +117,8 @@ def test_swiglu_without_autograd_over_groups(k, monkeypatch):
 
 
 def test_attention_of_short_sequences_matches_fused_kernel(monkeypatch):
-    """Without autograd, sequences up to ``short_attention_length`` use explicit products: same result, same FLOP count."""
+    """Without autograd, sequences up to ``short_attention_length`` use explicit products:
+    same result, same FLOP count."""
     from tuss_plugin.bin.benchmark import flop_counter
     from tuss_plugin.layers.tf_locoformer import MultiHeadSelfAttention
 
@@ -199,7 +200,8 @@ def test_swiglu_flop_count_does_not_depend_on_the_formulation():
 
 
 def test_rms_group_norm_backward_matches_autograd():
-    """The written-out backward of RMSGroupNorm: gradcheck (float64) and plain autograd (float32, with an all-zero group)."""
+    """The written-out backward of RMSGroupNorm: gradcheck (float64) and plain autograd
+    (float32, with an all-zero group)."""
     from tuss_plugin.layers.kernels import _RMSGroupNormFunction
 
     x = torch.randn(5, 7, 8, dtype=torch.float64, requires_grad=True)
@@ -316,7 +318,18 @@ def test_layers_take_neither_release_ffn_format_nor_flash_attention():
         TFLocoformerStack(1, 8, 2, 8, 2, [{"conf": {"dim_inner": 8}}] * 2, ffn)
     assert "flash_attention" not in inspect.signature(TFLocoformerStack).parameters
     sep = BSLocoformerSeparator(
-        65, num_spk=2, fs=8000, n_fft=128, emb_dim=8, num_groups=2, first_blocks=1, first_attention_dim=8,
-        first_n_heads=2, first_freq_ffn=ffn, first_frame_ffn=ffn, second_blocks=0, flash_attention=True,
+        65,
+        num_spk=2,
+        fs=8000,
+        n_fft=128,
+        emb_dim=8,
+        num_groups=2,
+        first_blocks=1,
+        first_attention_dim=8,
+        first_n_heads=2,
+        first_freq_ffn=ffn,
+        first_frame_ffn=ffn,
+        second_blocks=0,
+        flash_attention=True,
     )
     assert len(sep(torch.randn(1, 3, 65, dtype=torch.complex64), torch.tensor([3]))[0]) == 2

@@ -11,11 +11,20 @@ FRAME_FFN = [{"dim_inner": 16, "conv1d_kernel": 1}] * 2
 
 def tiny(fs=16000, n_fft=256, **kw):
     conf = dict(
-        fs=fs, n_fft=n_fft, emb_dim=8, num_groups=2,
-        cross_prompt_blocks=1, cross_prompt_attention_dim=8, cross_prompt_n_heads=2,
-        cross_prompt_freq_ffn=FFN, cross_prompt_frame_ffn=FRAME_FFN,
-        cond_tse_blocks=1, cond_tse_attention_dim=8, cond_tse_n_heads=2,
-        cond_tse_freq_ffn=FFN, cond_tse_frame_ffn=FFN,
+        fs=fs,
+        n_fft=n_fft,
+        emb_dim=8,
+        num_groups=2,
+        cross_prompt_blocks=1,
+        cross_prompt_attention_dim=8,
+        cross_prompt_n_heads=2,
+        cross_prompt_freq_ffn=FFN,
+        cross_prompt_frame_ffn=FRAME_FFN,
+        cond_tse_blocks=1,
+        cond_tse_attention_dim=8,
+        cond_tse_n_heads=2,
+        cond_tse_freq_ffn=FFN,
+        cond_tse_frame_ffn=FFN,
     )
     conf.update(kw)
     return TUSSSeparator(n_fft // 2 + 1, **conf)
@@ -106,17 +115,36 @@ def test_default_constructor_is_medium():
 
 def test_large_parameter_count():
     sep = TUSSSeparator(
-        1025, emb_dim=128, cross_prompt_blocks=6, cross_prompt_attention_dim=256, cross_prompt_n_heads=8,
-        cond_tse_blocks=3, cond_tse_attention_dim=192, cond_tse_n_heads=8,
+        1025,
+        emb_dim=128,
+        cross_prompt_blocks=6,
+        cross_prompt_attention_dim=256,
+        cross_prompt_n_heads=8,
+        cond_tse_blocks=3,
+        cond_tse_attention_dim=192,
+        cond_tse_n_heads=8,
     )
     assert _count(sep) == 38_210_112
 
 
 def test_bslocoformer_forward_backward():
     sep = BSLocoformerSeparator(
-        129, num_spk=3, fs=16000, n_fft=256, emb_dim=8, num_groups=2,
-        first_blocks=1, first_attention_dim=8, first_n_heads=2, first_freq_ffn=FFN, first_frame_ffn=FRAME_FFN,
-        second_blocks=1, second_attention_dim=8, second_n_heads=2, second_freq_ffn=FFN, second_frame_ffn=FFN,
+        129,
+        num_spk=3,
+        fs=16000,
+        n_fft=256,
+        emb_dim=8,
+        num_groups=2,
+        first_blocks=1,
+        first_attention_dim=8,
+        first_n_heads=2,
+        first_freq_ffn=FFN,
+        first_frame_ffn=FRAME_FFN,
+        second_blocks=1,
+        second_attention_dim=8,
+        second_n_heads=2,
+        second_freq_ffn=FFN,
+        second_frame_ffn=FFN,
     )
     x = torch.randn(2, 6, 129, dtype=torch.complex64)
     out, _, others = sep(x, torch.tensor([6, 6]))

@@ -4,6 +4,7 @@ weighs the same in ``valid/loss`` (per-corpus losses logged as
 ``loss_<corpus>``), long tracks are separated in fixed segments, one MUSDB
 channel. The trainer tests run ESPnet's real trainer (``tuss_train``) and
 read the reporter's statistics from the checkpoint."""
+
 import contextlib
 import logging
 from typing import Dict, List, Optional
@@ -13,12 +14,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import TESTS
-from datagen import make_data_dir, train_args
 from tuss_plugin.bin import tuss_train
 from tuss_plugin.kaldi_io import read_dict, read_scp
 from tuss_plugin.tasks.tuss import TUSSTask
 from tuss_plugin.trainer import check_checkpoint
+
+from conftest import TESTS
+from datagen import make_data_dir, train_args
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -56,16 +58,18 @@ def _log_messages():
 def _valid_stats(exp, epoch: int = 1) -> Dict[str, float]:
     state, why = check_checkpoint(exp / "checkpoint.pth")
     assert state, why
-    return {k: float(v) for k, v in state["reporter"]["stats"][epoch]["valid"].items()
-            if isinstance(v, (int, float, np.floating))}
+    return {
+        k: float(v)
+        for k, v in state["reporter"]["stats"][epoch]["valid"].items()
+        if isinstance(v, (int, float, np.floating))
+    }
 
 
 def _item_inputs(data, utt: str, pre) -> Dict[str, torch.Tensor]:
     """One utterance of a make_data_dir dir as a batch of 1, preprocessed as in validation."""
     mix = sf.read(read_scp(data / "wav.scp")[utt], dtype="float32")[0]
     refs = np.stack([sf.read(p, dtype="float32")[0] for p in read_dict(data / "spk.scp")[utt]])
-    item = pre(utt, {"speech_mix": mix, "speech_refs": refs,
-                     "prompts": " ".join(read_dict(data / "utt2prompts")[utt])})
+    item = pre(utt, {"speech_mix": mix, "speech_refs": refs, "prompts": " ".join(read_dict(data / "utt2prompts")[utt])})
     batch = {k: torch.from_numpy(np.asarray(v))[None] for k, v in item.items()}
     batch["speech_mix_lengths"] = torch.tensor([mix.shape[0]])
     batch["prompts_lengths"] = torch.tensor([batch["prompts"].shape[1]])
@@ -82,7 +86,7 @@ def _segmentwise_loss(model, batch: Dict[str, torch.Tensor], segment: int) -> fl
     padded = torch.nn.functional.pad(mix, (0, n_seg * segment - n))
     pieces = []
     for s in range(n_seg):
-        chunk = padded[:, s * segment:(s + 1) * segment]
+        chunk = padded[:, s * segment : (s + 1) * segment]
         est = model.separate(chunk, torch.tensor([segment]), prompts)[0]
         pieces.append(torch.stack(est))  # (N, 1, segment)
     est = list(torch.cat(pieces, dim=-1)[..., :n])
@@ -92,8 +96,9 @@ def _segmentwise_loss(model, batch: Dict[str, torch.Tensor], segment: int) -> fl
 
 
 @torch.no_grad()
-def _item_losses(exp, data, utts: List[str], segment: Optional[int] = None,
-                 segmented: frozenset = frozenset()) -> Dict[str, float]:
+def _item_losses(
+    exp, data, utts: List[str], segment: Optional[int] = None, segmented: frozenset = frozenset()
+) -> Dict[str, float]:
     """Per-utterance validation losses of the model saved after epoch 1, one item at a time."""
     model, args = TUSSTask.build_model_from_file(exp / "config.yaml", exp / "1epoch.pth", "cpu")
     model.eval()
@@ -135,8 +140,9 @@ def test_per_corpus_losses_are_logged(equal_weight_run):
     data, exp, log = equal_weight_run
     item = _item_losses(exp, data, sorted(CORPUS))
     stats = _valid_stats(exp)
-    assert stats["loss_aa"] == pytest.approx(np.mean([item[u] for u in ("utt000", "utt001", "utt002")]),
-                                             rel=1e-4, abs=1e-4)
+    assert stats["loss_aa"] == pytest.approx(
+        np.mean([item[u] for u in ("utt000", "utt001", "utt002")]), rel=1e-4, abs=1e-4
+    )
     assert stats["loss_bb"] == pytest.approx(item["utt003"], rel=1e-4, abs=1e-4)
     valid_lines = [m for m in log if "[valid]" in m]
     assert valid_lines and "loss_aa=" in valid_lines[-1] and "loss_bb=" in valid_lines[-1]
@@ -150,8 +156,15 @@ def segment_run(tmp_path_factory):
     data = make_data_dir(root / "data", PROMPTS, seconds=0.25)
     _write_utt2corpus(data, CORPUS)
     exp = root / "exp"
-    tuss_train.main(train_args(data, exp, TINY, epochs=1, extra=[
-        "--valid_batch_size", "1", "--valid_segment_seconds", "0.1", "--valid_segment_corpora", "bb"]))
+    tuss_train.main(
+        train_args(
+            data,
+            exp,
+            TINY,
+            epochs=1,
+            extra=["--valid_batch_size", "1", "--valid_segment_seconds", "0.1", "--valid_segment_corpora", "bb"],
+        )
+    )
     return data, exp
 
 
@@ -247,9 +260,10 @@ def test_bad_utt2corpus_is_refused_with_file_and_line(tmp_path):
 
 
 def test_eval_sets_list_their_corpus_and_musdb_validates_one_channel(tmp_path):
-    import fake_eval_corpora as fake
     from tuss_plugin.dataprep import dnr, musdb18hq
     from tuss_plugin.dataprep.common import combine_data_dirs
+
+    import fake_eval_corpora as fake
 
     roots = fake.make_all(tmp_path / "corpora", ["MUSDB18HQ", "DNR"])
     data = tmp_path / "data"

@@ -4,6 +4,7 @@
 ``--matrix`` prints the supported stacks of tools/stacks.txt instead (needs
 nothing but the standard library).
 """
+
 import argparse
 import importlib
 import sys
@@ -73,8 +74,10 @@ def main() -> int:
     if args.brief:
         import torch
 
-        print(f"python {py}, torch {torch.__version__}, " + (
-            "all dependencies present" if not missing else f"missing: {missing}"))
+        print(
+            f"python {py}, torch {torch.__version__}, "
+            + ("all dependencies present" if not missing else f"missing: {missing}")
+        )
     else:
         print(f"python {py} ({sys.executable})")
         print("\n".join(lines))

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Audio helpers shared by inference, the CLI and the recipe tools."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -8,6 +8,7 @@ gives one line and status 130, SIGTERM (with ``sigterm=True``) one line and
 status 143, as a shell reports a process killed by these signals. Anything
 else is a bug and keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,7 +87,19 @@ def run_main(
 def add_segment_options(parser: argparse.ArgumentParser, aliases: bool = False) -> None:
     """``--segment_size`` / ``--hop_size`` (seconds; ESPnet's spelling), with
     ``aliases`` also ``--segment`` / ``--hop`` (the first spelling of ``tuss-separate``)."""
-    parser.add_argument("--segment_size", *(["--segment"] if aliases else []), dest="segment_size", type=float,
-                        default=None, help="segment length in seconds (long files; default: whole files)")
-    parser.add_argument("--hop_size", *(["--hop"] if aliases else []), dest="hop_size", type=float, default=None,
-                        help="segment shift in seconds (default: the segment length)")
+    parser.add_argument(
+        "--segment_size",
+        *(["--segment"] if aliases else []),
+        dest="segment_size",
+        type=float,
+        default=None,
+        help="segment length in seconds (long files; default: whole files)",
+    )
+    parser.add_argument(
+        "--hop_size",
+        *(["--hop"] if aliases else []),
+        dest="hop_size",
+        type=float,
+        default=None,
+        help="segment shift in seconds (default: the segment length)",
+    )

@@ -30,6 +30,7 @@ variable ``TUSS_RETAIN_FREED_MEMORY=0`` turns it off. Programs that use the
 plugin as a library can call it themselves. On other C libraries it does
 nothing.
 """
+
 from __future__ import annotations
 
 import ctypes

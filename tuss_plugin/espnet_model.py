@@ -9,6 +9,7 @@ It also applies the released models' variance normalisation
 mixture into NaN), and can separate long inputs segment-wise before the loss
 (``segment_samples``: the TUSS authors' validation of long tracks).
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
@@ -84,9 +85,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
             std = std + self.normalize_variance_eps
             speech_mix = speech_mix / std
         additional = {} if prompts is None else {"prompts": prompts}
-        speech_pre, feature_mix, feature_pre, others = self.forward_enhance(
-            speech_mix, speech_lengths, additional
-        )
+        speech_pre, feature_mix, feature_pre, others = self.forward_enhance(speech_mix, speech_lengths, additional)
         if self.normalize_variance:
             speech_pre = [s * std for s in speech_pre]
         if prompts is not None and isinstance(prompts, torch.Tensor) and isinstance(others, dict):
@@ -140,9 +139,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
                     "number of prompts (utt2category + --batch_type folded)"
                 )
             if prompts.shape[1] != len(refs):
-                raise ValueError(
-                    f"{prompts.shape[1]} prompts but {len(refs)} references in the batch"
-                )
+                raise ValueError(f"{prompts.shape[1]} prompts but {len(refs)} references in the batch")
         max_len = int(lengths.max())
         speech_mix = speech_mix[:, :max_len]
         refs = [r[:, :max_len] for r in refs]
@@ -177,9 +174,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         )
         return loss, stats, weight
 
-    def separate_segments(
-        self, speech_mix: torch.Tensor, prompts, segment: int
-    ) -> Tuple[List[torch.Tensor], Dict]:
+    def separate_segments(self, speech_mix: torch.Tensor, prompts, segment: int) -> Tuple[List[torch.Tensor], Dict]:
         """Separation in consecutive, non-overlapping segments.
 
         Args:

@@ -8,6 +8,7 @@ beside their target: :func:`sweep_temp_files` recognises this toolkit's own
 leftovers by that name and removes those whose writer (same host, that pid) is
 no longer running.
 """
+
 from __future__ import annotations
 
 import contextlib

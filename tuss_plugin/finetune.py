@@ -9,6 +9,7 @@ other parameter is frozen: it has no gradient, no optimizer state and no
 weight decay, and it is bit-identical before and after training, also in the
 averaged model files ESPnet writes at the end (:func:`restore_frozen`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,7 +69,9 @@ def trainable_names(model: torch.nn.Module, prompts: Sequence[str], modules: Seq
         hits = [n for n in names if n == m or n.startswith(m + ".")]
         if not hits:
             tops = sorted({".".join(n.split(".")[:2]) for n in names})
-            raise ValueError(f"--finetune_modules {m}: no parameter of the model starts with it (e.g. {', '.join(tops[:8])})")
+            raise ValueError(
+                f"--finetune_modules {m}: no parameter of the model starts with it (e.g. {', '.join(tops[:8])})"
+            )
         keep.extend(hits)
     return [n for n in names if n in set(keep)]
 

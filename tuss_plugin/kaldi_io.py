@@ -6,6 +6,7 @@ every reader checks each key with :func:`check_utt_id`. The module needs
 nothing beyond the standard library to be loaded (``utils/validate_data_dir.py``
 loads it from its file without importing the package).
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -48,8 +49,9 @@ def check_not_pipe(value: str, where: str) -> str:
     """``value`` unless it is a Kaldi pipe command (``... |``); such entries are
     never run, so they get one ``ValueError`` naming ``where``."""
     if value.rstrip().endswith("|"):
-        raise ValueError(f"{where}: {value.strip()!r} is a pipe command; pipe entries are never run "
-                         "(list the path of an audio file)")
+        raise ValueError(
+            f"{where}: {value.strip()!r} is a pipe command; pipe entries are never run (list the path of an audio file)"
+        )
     return value
 
 

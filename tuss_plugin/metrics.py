@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Separation metrics and the task patterns of the TUSS paper (Table I)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -59,8 +60,12 @@ def si_sdr(est: np.ndarray, ref: np.ndarray, clamp_db: float = SI_SDR_CLAMP_DB) 
     """
     import fast_bss_eval
 
-    val = fast_bss_eval.si_sdr(np.asarray(ref, dtype=np.float64)[None], np.asarray(est, dtype=np.float64)[None],
-                               zero_mean=False, clamp_db=clamp_db)  # (1,)
+    val = fast_bss_eval.si_sdr(
+        np.asarray(ref, dtype=np.float64)[None],
+        np.asarray(est, dtype=np.float64)[None],
+        zero_mean=False,
+        clamp_db=clamp_db,
+    )  # (1,)
     return float(np.asarray(val).reshape(-1)[0])
 
 
@@ -79,13 +84,15 @@ def sdr(est: np.ndarray, ref: np.ndarray, filter_length: int = 512) -> float:
     n = min(len(est), len(ref))
     if n <= filter_length:
         return snr(est[:n], ref[:n])
-    val = fast_bss_eval.sdr(ref[None, :n].astype(np.float64), est[None, :n].astype(np.float64),
-                            filter_length=filter_length, load_diag=1e-10)
+    val = fast_bss_eval.sdr(
+        ref[None, :n].astype(np.float64), est[None, :n].astype(np.float64), filter_length=filter_length, load_diag=1e-10
+    )
     return float(np.asarray(val).reshape(-1)[0])
 
 
-def match_outputs(ref_prompts: Sequence[str], inf_prompts: Sequence[str],
-                  refs: List[np.ndarray], infs: List[np.ndarray]) -> List[tuple]:
+def match_outputs(
+    ref_prompts: Sequence[str], inf_prompts: Sequence[str], refs: List[np.ndarray], infs: List[np.ndarray]
+) -> List[tuple]:
     """Pair outputs with references of the same prompt, best SI-SNR first.
 
     Returns ``(inf_index, ref_index)`` pairs; outputs of prompts without a

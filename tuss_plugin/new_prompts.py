@@ -14,6 +14,7 @@ training config that trains only the new vectors (``finetune_prompts``, see
 :mod:`tuss_plugin.finetune`). The command line is
 :mod:`tuss_plugin.bin.add_prompts`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -37,8 +38,19 @@ PathLike = Union[str, Path]
 #: keys of a training config that define the model; a fine-tuning YAML may not
 #: set them (they come from the base model, extended by the new prompts)
 MODEL_KEYS = (
-    "encoder", "encoder_conf", "separator", "separator_conf", "decoder", "decoder_conf",
-    "mask_module", "mask_module_conf", "model", "model_conf", "preprocessor", "preprocessor_conf", "fs",
+    "encoder",
+    "encoder_conf",
+    "separator",
+    "separator_conf",
+    "decoder",
+    "decoder_conf",
+    "mask_module",
+    "mask_module_conf",
+    "model",
+    "model_conf",
+    "preprocessor",
+    "preprocessor_conf",
+    "fs",
 )
 #: state-dict key of a prompt vector (``TUSSEnhancementModel`` -> ``TUSSSeparator.prompt_encoder``)
 PROMPT_KEY = "separator.prompt_encoder.prompts.{}"
@@ -183,8 +195,9 @@ def extended_state(
     return out
 
 
-def finetune_config(extended: Mapping, finetune: Mapping, added: Sequence[str], init_file: str,
-                    where: str = "fine-tuning config") -> Dict:
+def finetune_config(
+    extended: Mapping, finetune: Mapping, added: Sequence[str], init_file: str, where: str = "fine-tuning config"
+) -> Dict:
     """A complete training config: the model keys (and, unless given, the
     criterions) of the extended model, the training options of ``finetune``,
     ``finetune_prompts`` = the added prompts unless ``finetune`` names them, and

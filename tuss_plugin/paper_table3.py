@@ -20,6 +20,7 @@ certainty; ``None`` marks a number or description that has not been entered,
 and ``show_results`` leaves such cells empty with a footnote. When entering a
 number, read it twice from the paper's Table III.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -91,12 +92,14 @@ def _row(label: str) -> PaperRow:
 # from a copy of the paper with certainty when this table was written, so every
 # cell is None (left empty in RESULTS.md).
 ROWS: Tuple[PaperRow, ...] = tuple(
-    _row(label) for label in ("M0", "M1", "M2", "M3", "M4", "M5", "L3", "L4", "L5", "L5s", "L6", "L6s"))
+    _row(label) for label in ("M0", "M1", "M2", "M3", "M4", "M5", "L3", "L4", "L5", "L5s", "L6", "L6s")
+)
 
 for _r in ROWS:
     if len(_r.values) != len(COLUMNS) or _r.mode not in ("all", "single"):
-        raise ValueError(f"paper_table3: row {_r.label}: {len(_r.values)} values for {len(COLUMNS)} columns, "
-                         f"mode {_r.mode!r}")
+        raise ValueError(
+            f"paper_table3: row {_r.label}: {len(_r.values)} values for {len(COLUMNS)} columns, mode {_r.mode!r}"
+        )
 
 
 def corpus_of_set(name: str) -> Optional[str]:

@@ -19,6 +19,7 @@ pairing of outputs with references in scoring (:mod:`tuss_plugin.metrics`):
 numpy only at import time; torch is used only for torch scores (when the
 caller has imported it) and scipy only for the exact solver.
 """
+
 from __future__ import annotations
 
 import sys
@@ -57,8 +58,9 @@ def category_groups(prompts: Sequence[Hashable]) -> List[List[int]]:
     return list(groups.values())
 
 
-def matched_groups(row_prompts: Sequence[Hashable],
-                   col_prompts: Sequence[Hashable]) -> List[Tuple[List[int], List[int]]]:
+def matched_groups(
+    row_prompts: Sequence[Hashable], col_prompts: Sequence[Hashable]
+) -> List[Tuple[List[int], List[int]]]:
     """``(rows, cols)`` of each prompt of ``row_prompts`` that ``col_prompts`` has
     too, in order of first appearance in ``row_prompts`` (e.g. outputs and
     references of one prompt; ``*`` as in :func:`category_groups`).
@@ -77,8 +79,7 @@ def _sides(group: Group) -> Tuple[List[int], List[int]]:
     return list(group), list(group)
 
 
-def pair_scores(shape: Tuple[int, int], groups: Sequence[Group],
-                score: Callable[[int, int], float]) -> np.ndarray:
+def pair_scores(shape: Tuple[int, int], groups: Sequence[Group], score: Callable[[int, int], float]) -> np.ndarray:
     """(n_rows, n_cols) float64 matrix of ``score(i, j)`` for every pair of rows
     and columns of one group (what :func:`best_assignment` may read); NaN elsewhere."""
     out = np.full(shape, np.nan)  # (n_rows, n_cols)
@@ -133,8 +134,9 @@ def _exact(scores, rows: List[int], cols: List[int], maximize: bool) -> List[Tup
     return [(rows[int(a)], cols[int(b)]) for a, b in zip(r, c)]
 
 
-def best_assignment(scores, groups: Sequence[Group], maximize: bool = False,
-                    solver: str = "auto") -> List[Tuple[int, int]]:
+def best_assignment(
+    scores, groups: Sequence[Group], maximize: bool = False, solver: str = "auto"
+) -> List[Tuple[int, int]]:
     """The pairing of rows with columns of ``scores`` with the best summed score,
     searched inside each group and never across groups (Saijo et al., ICASSP
     2025, Sec. II-B: category-wise PIT).

@@ -9,6 +9,7 @@ prompts varies within a set, as one multi-column ``spk.scp``
 (``uttid ref1.wav ref2.wav ...``, type ``variable_columns_sound``, name
 ``speech_refs``), split here into ``speech_ref1..N``.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Mapping, Optional, Sequence, Union
@@ -59,9 +60,7 @@ class TUSSPreprocessor(AbsPreprocessor):
         self.speech_segment = speech_segment
         self.avoid_allzero_segment = avoid_allzero_segment
 
-    def __call__(
-        self, uid: str, data: Dict[str, Union[str, np.ndarray]]
-    ) -> Dict[str, np.ndarray]:
+    def __call__(self, uid: str, data: Dict[str, Union[str, np.ndarray]]) -> Dict[str, np.ndarray]:
         n_prompts = None
         if self.prompts_name in data:
             text = data[self.prompts_name]
@@ -84,9 +83,7 @@ class TUSSPreprocessor(AbsPreprocessor):
         while f"{self.ref_prefix}{n_refs + 1}" in data:
             n_refs += 1
         if n_prompts is not None and n_refs and n_refs != n_prompts:
-            raise ValueError(
-                f"utterance {uid}: {n_prompts} prompts but {n_refs} references"
-            )
+            raise ValueError(f"utterance {uid}: {n_prompts} prompts but {n_refs} references")
         mix = data.get("speech_mix")
         if isinstance(mix, np.ndarray) and mix.ndim > 1:
             raise ValueError(
@@ -96,10 +93,7 @@ class TUSSPreprocessor(AbsPreprocessor):
         for k in range(1, n_refs + 1):
             r = data[f"{self.ref_prefix}{k}"]
             if isinstance(mix, np.ndarray) and r.shape[0] != mix.shape[0]:
-                raise ValueError(
-                    f"utterance {uid}: reference {k} has {r.shape[0]} samples, "
-                    f"the mixture {mix.shape[0]}"
-                )
+                raise ValueError(f"utterance {uid}: reference {k} has {r.shape[0]} samples, the mixture {mix.shape[0]}")
         if self.train and self.speech_segment and isinstance(mix, np.ndarray):
             self._crop(data, mix.shape[0], n_refs)
         return data
@@ -111,9 +105,7 @@ class TUSSPreprocessor(AbsPreprocessor):
         keys = ["speech_mix"] + [f"{self.ref_prefix}{k}" for k in range(1, n_refs + 1)]
         for _ in range(10):
             start = np.random.randint(0, length - seg + 1)
-            if not self.avoid_allzero_segment or all(
-                np.any(data[k][start : start + seg]) for k in keys[1:]
-            ):
+            if not self.avoid_allzero_segment or all(np.any(data[k][start : start + seg]) for k in keys[1:]):
                 break
         for k in keys:
             data[k] = data[k][start : start + seg]

@@ -14,6 +14,7 @@ model without importing torch or ESPnet. A trained model's vocabulary can grow
 (:mod:`tuss_plugin.bin.add_prompts`): new names are appended, so old ids keep
 their meaning.
 """
+
 from __future__ import annotations
 
 import re
@@ -92,9 +93,7 @@ class PromptVocabulary:
             raise ValueError(f"the prompt vocabulary has duplicate names: {list(prompts)}")
         self.names: List[str] = names
         self._ids = {n: i + 1 for i, n in enumerate(names)}
-        self.aliases: Dict[str, str] = {
-            k: v for k, v in DEFAULT_ALIASES.items() if v in self._ids
-        }
+        self.aliases: Dict[str, str] = {k: v for k, v in DEFAULT_ALIASES.items() if v in self._ids}
         for k, v in (aliases or {}).items():
             v = str(v).strip().lower()
             if v not in self._ids:
@@ -151,8 +150,7 @@ class PromptVocabulary:
             clash = sorted(present & self.exclusive.get(a, set()))
             if clash:
                 raise ValueError(
-                    f"prompt {a!r} cannot be combined with {', '.join(map(repr, clash))} "
-                    f"in one prompt list {names}"
+                    f"prompt {a!r} cannot be combined with {', '.join(map(repr, clash))} in one prompt list {names}"
                 )
         return names
 

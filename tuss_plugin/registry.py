@@ -7,6 +7,7 @@ classes to them (nothing in ESPnet's files is changed), so ``--separator tuss``
 works with ESPnet's own ``EnhancementTask`` loaders too. The paper's
 learning-rate schedule is added to ESPnet's scheduler table the same way.
 """
+
 from __future__ import annotations
 
 import espnet2.tasks.abs_task as abs_task

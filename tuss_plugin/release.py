@@ -6,6 +6,7 @@ flat state dict whose keys start with ``model.``. This module maps the
 hyper-parameters onto an ESPnet ``config.yaml`` for :class:`TUSSTask` and the
 weights onto this plugin's module names.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -113,8 +114,14 @@ def full_config(conf: Mapping) -> Dict:
 
     parser = TUSSTask.get_parser()
     args = parser.parse_args(
-        ["--separator", conf.get("separator", "tuss"), "--encoder", conf.get("encoder", "tuss_stft"),
-         "--decoder", conf.get("decoder", "tuss_stft")]
+        [
+            "--separator",
+            conf.get("separator", "tuss"),
+            "--encoder",
+            conf.get("encoder", "tuss_stft"),
+            "--decoder",
+            conf.get("decoder", "tuss_stft"),
+        ]
     )
     config = vars(args)
     for key, value in conf.items():

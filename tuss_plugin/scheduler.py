@@ -11,6 +11,7 @@ update k (1-based) is set before it runs: ``peak * min(1, k / warmup_steps)``
 (update 1 at ``peak / warmup_steps``, update ``warmup_steps`` at the peak).
 Registered with ESPnet's scheduler table as ``tusswarmupplateau``.
 """
+
 from __future__ import annotations
 
 from typing import Union

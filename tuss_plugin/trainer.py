@@ -28,6 +28,7 @@
 
 TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -127,8 +128,7 @@ class TUSSTrainer(Trainer):
             type=str,
             nargs="*",
             default=[],
-            help="corpora (names in the validation set's utt2corpus) validated "
-            "segment-wise, e.g. musdb18hq dnr",
+            help="corpora (names in the validation set's utt2corpus) validated segment-wise, e.g. musdb18hq dnr",
         )
 
     @classmethod
@@ -158,7 +158,8 @@ class TUSSTrainer(Trainer):
                 _warned.add("segment")
                 logger.warning(
                     "--valid_segment_corpora %s: the validation set has no utt2corpus, so "
-                    "every item is validated whole and items are averaged", segment_corpora,
+                    "every item is validated whole and items are averaged",
+                    segment_corpora,
                 )
         else:
             tally = CorpusValidation(model, corpora, segment_samples(options, model), segment_corpora)
@@ -175,8 +176,17 @@ class TUSSTrainer(Trainer):
         tally.report(reporter, distributed=distributed_option.distributed, device=device)
 
     @classmethod
-    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
-            plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+    def run(
+        cls,
+        model,
+        optimizers,
+        schedulers,
+        train_iter_factory,
+        valid_iter_factory,
+        plot_attention_iter_factory,
+        trainer_options,
+        distributed_option,
+    ) -> None:
         """ESPnet's ``run`` after checking the checkpoints of a resumed run; when
         fine-tuning, frozen tensors are then restored in the averaged model files
         (:func:`tuss_plugin.finetune.restore_frozen`)."""
@@ -202,8 +212,9 @@ class TUSSTrainer(Trainer):
             restore_frozen(out, model)
 
     @classmethod
-    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer,
-                        options, distributed_option) -> bool:
+    def train_one_epoch(
+        cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options, distributed_option
+    ) -> bool:
         epoch = getattr(reporter, "epoch", None)
         rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
         out = Path(options.output_dir)
@@ -214,9 +225,7 @@ class TUSSTrainer(Trainer):
             atomic_copy(out / CHECKPOINT, out / PREVIOUS)
         guard = FiniteLossGuard(model)
         stepped: set = set()
-        hooks = [
-            o.register_step_post_hook(lambda *_: stepped.add(guard.n_forward)) for o in optimizers
-        ]
+        hooks = [o.register_step_post_hook(lambda *_: stepped.add(guard.n_forward)) for o in optimizers]
         try:
             all_invalid = super().train_one_epoch(
                 model=guard,
@@ -235,9 +244,12 @@ class TUSSTrainer(Trainer):
         n_updates = guard.n_forward // max(1, int(options.accum_grad))
         skipped = max(0, n_updates - len(stepped))
         logger.info(
-            "epoch %s: %d of %d updates skipped (non-finite loss or gradient); "
-            "%d of %d batches had a non-finite loss",
-            epoch, skipped, n_updates, guard.n_nonfinite, guard.n_forward,
+            "epoch %s: %d of %d updates skipped (non-finite loss or gradient); %d of %d batches had a non-finite loss",
+            epoch,
+            skipped,
+            n_updates,
+            guard.n_nonfinite,
+            guard.n_forward,
         )
         return all_invalid
 
@@ -311,8 +323,9 @@ def read_utt2corpus(path: Union[str, Path]) -> Dict[str, str]:
         if len(fields) != 1:
             raise ValueError(f"{path}: utterance {utt}: expected '<utt> <corpus>', got {len(fields)} fields")
         if not _CORPUS_NAME.fullmatch(fields[0]):
-            raise ValueError(f"{path}: utterance {utt}: invalid corpus name {fields[0]!r} "
-                             "(letters, digits, '_', '.', '-')")
+            raise ValueError(
+                f"{path}: utterance {utt}: invalid corpus name {fields[0]!r} (letters, digits, '_', '.', '-')"
+            )
         out[utt] = fields[0]
     return out
 
@@ -332,8 +345,7 @@ class CorpusTagger:
             run need the same list); default: those of ``corpus_of``.
     """
 
-    def __init__(self, collate_fn: Callable, corpus_of: Dict[str, str],
-                 corpora: Optional[Sequence[str]] = None):
+    def __init__(self, collate_fn: Callable, corpus_of: Dict[str, str], corpora: Optional[Sequence[str]] = None):
         self.collate_fn = collate_fn
         self.corpus_of = dict(corpus_of)
         self.corpora = sorted(set(corpora if corpora is not None else corpus_of.values()))
@@ -386,8 +398,13 @@ class CorpusValidation(torch.nn.Module):
         segment_corpora: corpora validated segment-wise.
     """
 
-    def __init__(self, module: torch.nn.Module, corpora: Sequence[str],
-                 segment_samples: Optional[int] = None, segment_corpora: Sequence[str] = ()):
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        corpora: Sequence[str],
+        segment_samples: Optional[int] = None,
+        segment_corpora: Sequence[str] = (),
+    ):
         super().__init__()
         self.module = module
         self.corpora = sorted(corpora)
@@ -438,8 +455,9 @@ class CorpusValidation(torch.nn.Module):
         """``{corpus: mean loss}`` (NaN for a corpus without a finite loss),
         summed over all ranks when ``distributed``."""
         names = sorted(self.totals)
-        sums = torch.tensor([[self.totals[c][0], self.totals[c][1]] for c in names],
-                            dtype=torch.float64, device=device)  # (n_corpora, 2)
+        sums = torch.tensor(
+            [[self.totals[c][0], self.totals[c][1]] for c in names], dtype=torch.float64, device=device
+        )  # (n_corpora, 2)
         if distributed:
             torch.distributed.all_reduce(sums, op=torch.distributed.ReduceOp.SUM)
         return {c: float(s / n) if n > 0 else math.nan for c, (s, n) in zip(names, sums.tolist())}

@@ -8,6 +8,7 @@
 Lines keep their order; part sizes differ by at most one line. There may not
 be more parts than lines.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def split_lines(lines, n):
     out, start = [], 0
     for i in range(n):
         size = base + (1 if i < extra else 0)
-        out.append(lines[start:start + size])
+        out.append(lines[start : start + size])
         start += size
     return out
 

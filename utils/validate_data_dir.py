@@ -9,8 +9,9 @@ Checks: wav.scp and utt2prompts exist, keys are unique, sorted and valid ids
 control characters, leading '.' or '-'), no entry is a pipe command (pipes are
 never run), no file is both a mixture and a reference or listed twice for one
 utterance (at the same utt2channel channel), every mixture has a prompt list
-that is valid (known names, not empty, no forbidden combination), spk<k>.scp holds exactly the utterances with >= k prompts (or
-spk.scp lists one reference per prompt), utt2spk/spk2utt agree when present.
+that is valid (known names, not empty, no forbidden combination), spk<k>.scp
+holds exactly the utterances with >= k prompts (or spk.scp lists one
+reference per prompt), utt2spk/spk2utt agree when present.
 An optional utt2channel (`<utt> <channel>`, 0-based) selects one channel of the
 mixture and of the references of an utterance. In wav.scp and spk<k>.scp the rest
 of a line after the key is the path, so paths may contain spaces.
@@ -19,11 +20,13 @@ With --check-audio the files are opened: they must exist, be readable, be mono
 share rate and length.
 Exit status 1 and one line per problem (file and key named) when invalid.
 """
+
 import argparse
 import importlib.util
 import os
 import sys
 from pathlib import Path
+
 
 def _load_plugin_module(name):
     """A standard-library-only module of the plugin, loaded from its file:
@@ -43,8 +46,6 @@ DEFAULT_PROMPTS = list(PROMPTS.DEFAULT_PROMPTS)
 def load_kaldi_io():
     """The plugin's list module (id rule, pipe check)."""
     return _load_plugin_module("kaldi_io")
-
-
 
 
 def read(path, problems, min_fields=2, rest_is_path=False):
@@ -87,8 +88,10 @@ def config_vocabulary(config_file):
         config = yaml.safe_load(f) or {}
     sep = config.get("separator_conf") or {}
     pre = config.get("preprocessor_conf") or {}
-    pick = {k: pre.get(k) if pre.get(k) is not None else sep.get(k)
-            for k in ("prompts", "prompt_aliases", "exclusive_prompts")}
+    pick = {
+        k: pre.get(k) if pre.get(k) is not None else sep.get(k)
+        for k in ("prompts", "prompt_aliases", "exclusive_prompts")
+    }
     return load_vocabulary(pick["prompts"] or DEFAULT_PROMPTS, pick["prompt_aliases"], pick["exclusive_prompts"])
 
 
@@ -178,8 +181,9 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
             if u in prompts and len(paths) != len(prompts[u]):
                 problems.append(f"{d / 'spk.scp'}: {u} has {len(paths)} references, {len(prompts[u])} prompts")
         if spk and not ref_lists:
-            ref_lists = {u: [spk[k][u][0] for k in range(1, len(p) + 1) if u in spk.get(k, {})]
-                         for u, p in prompts.items()}
+            ref_lists = {
+                u: [spk[k][u][0] for k in range(1, len(p) + 1) if u in spk.get(k, {})] for u, p in prompts.items()
+            }
     if (d / "utt2spk").exists():
         u2s = read(d / "utt2spk", problems)
         for u in wav:
@@ -194,8 +198,12 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
                 problems.append(f"{d / 'utt2channel'}: {u}: expected one channel index (0, 1, ...), got {fields}")
             else:
                 channel[u] = int(fields[0])
-    problems += same_file_problems(d, {u: p for u, p in wav.items() if u not in pipes},
-                                   {u: p for u, p in ref_lists.items() if u not in pipes}, channel)
+    problems += same_file_problems(
+        d,
+        {u: p for u, p in wav.items() if u not in pipes},
+        {u: p for u, p in ref_lists.items() if u not in pipes},
+        channel,
+    )
 
     def channel_problem(u, info):
         if u in channel and channel[u] >= info.channels:
@@ -228,8 +236,10 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
                 if msg:
                     problems.append(f"{d}: {u}: reference {rp}: {msg}")
                 if ri.samplerate != info.samplerate or ri.frames != info.frames:
-                    problems.append(f"{d}: {u}: reference {rp}: {ri.frames} samples at {ri.samplerate} Hz, "
-                                    f"mixture {info.frames} at {info.samplerate} Hz")
+                    problems.append(
+                        f"{d}: {u}: reference {rp}: {ri.frames} samples at {ri.samplerate} Hz, "
+                        f"mixture {info.frames} at {info.samplerate} Hz"
+                    )
     return problems
 
 
@@ -239,8 +249,11 @@ def main(argv=None) -> int:
     p.add_argument("--check-audio", action="store_true", help="open every audio file")
     p.add_argument("--no-refs", action="store_true", help="the dir has no references (inference only)")
     p.add_argument("--prompts", nargs="+", default=None, help="prompt vocabulary (default: the 8 TUSS prompts)")
-    p.add_argument("--config", default=None,
-                   help="take the prompt vocabulary from this training config (e.g. a model with added prompts)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="take the prompt vocabulary from this training config (e.g. a model with added prompts)",
+    )
     a = p.parse_args(argv)
     d = Path(a.dir)
     if not d.is_dir():

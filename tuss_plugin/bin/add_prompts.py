@@ -20,6 +20,7 @@ also ``train.yaml``, the complete config that fine-tunes only the new vectors
 written when anything is wrong (one-line error, exit status 1).
 See :mod:`tuss_plugin.new_prompts` (Saijo et al., ICASSP 2025).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,15 +33,25 @@ from tuss_plugin.cli import run_main
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="trained model: exp dir, model file or packed zip")
-    parser.add_argument("--add", action="append", required=True, metavar="NAME[=INIT]",
-                        help="a prompt to add, starting from prompt INIT's vector (default: random); repeatable")
-    parser.add_argument("--exclusive", action="append", default=[], metavar="NAME:OTHER[,OTHER...]",
-                        help="an added prompt may not be combined with these prompts; repeatable")
-    parser.add_argument("--alias", action="append", default=[], metavar="ALIAS=NAME",
-                        help="another name of an added prompt; repeatable")
+    parser.add_argument(
+        "--add",
+        action="append",
+        required=True,
+        metavar="NAME[=INIT]",
+        help="a prompt to add, starting from prompt INIT's vector (default: random); repeatable",
+    )
+    parser.add_argument(
+        "--exclusive",
+        action="append",
+        default=[],
+        metavar="NAME:OTHER[,OTHER...]",
+        help="an added prompt may not be combined with these prompts; repeatable",
+    )
+    parser.add_argument(
+        "--alias", action="append", default=[], metavar="ALIAS=NAME", help="another name of an added prompt; repeatable"
+    )
     parser.add_argument("--outdir", required=True, help="directory of the extended model")
-    parser.add_argument("--train_config", default=None,
-                        help="YAML of fine-tuning options; writes <outdir>/train.yaml")
+    parser.add_argument("--train_config", default=None, help="YAML of fine-tuning options; writes <outdir>/train.yaml")
     parser.add_argument("--seed", type=int, default=0, help="seed of random initial vectors (0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --outdir")
     return parser
@@ -57,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not alias.strip() or not name.strip():
             raise ValueError(f"--alias {text}: expected ALIAS=NAME")
         aliases[alias] = name
-    out = add_prompts(args.model, additions, args.outdir, exclusions, aliases, args.seed,
-                      args.train_config, args.overwrite)
+    out = add_prompts(
+        args.model, additions, args.outdir, exclusions, aliases, args.seed, args.train_config, args.overwrite
+    )
     names = ", ".join(f"{a.name} (from {a.init or 'random'})" for a in additions)
     extra = " and train.yaml" if args.train_config else ""
     print(f"add_prompts: added {names}: wrote {out}/config.yaml, model.pth{extra}")

@@ -34,12 +34,12 @@ Like the toolkit's programs, the benchmark lets malloc keep freed memory for
 reuse (:mod:`tuss_plugin.cpu_memory`; ``retain_freed_memory`` in the output;
 ``TUSS_RETAIN_FREED_MEMORY=0`` turns it off).
 """
+
 from __future__ import annotations
 
 import argparse
 import copy
 import json
-import os
 import platform
 import resource
 import statistics
@@ -56,16 +56,25 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="training config (conf/tuss_medium.yaml style)")
     p.add_argument("--seconds", type=float, default=6.0, help="mixture length in seconds (default: 6)")
-    p.add_argument("--fs", type=int, default=None,
-                   help="sample rate of the mixture (default: the config's separator_conf.fs or fs)")
-    p.add_argument("--prompts", nargs="+", default=["speech", "sfxbg", "musicbg"],
-                   help="prompt list (default: speech sfxbg musicbg)")
+    p.add_argument(
+        "--fs",
+        type=int,
+        default=None,
+        help="sample rate of the mixture (default: the config's separator_conf.fs or fs)",
+    )
+    p.add_argument(
+        "--prompts",
+        nargs="+",
+        default=["speech", "sfxbg", "musicbg"],
+        help="prompt list (default: speech sfxbg musicbg)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--mode", choices=("infer", "train"), default="infer", help="default: infer")
     p.add_argument("--runs", type=int, default=3, help="timed runs, >= 3 (default: 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
-    p.add_argument("--compare", nargs="*", default=[], choices=COMPARE_CHOICES,
-                   help="also measure ESPnet's stock separators")
+    p.add_argument(
+        "--compare", nargs="*", default=[], choices=COMPARE_CHOICES, help="also measure ESPnet's stock separators"
+    )
     p.add_argument("--compare-runs", type=int, default=None, help="timed runs of --compare models (default: --runs)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (meant for CUDA)")
@@ -143,8 +152,9 @@ def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=N
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-def _cpu_attention_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args,
-                                  out_shape=None, **kwargs) -> int:
+def _cpu_attention_backward_flops(
+    grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs
+) -> int:
     from torch.utils.flop_counter import sdpa_backward_flop_count
 
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
@@ -227,17 +237,21 @@ def compare_conf(name: str, conf: Dict, n_src: int) -> Dict:
             subbands.append([starts, starts + w - 1])
             starts += w
         out.update(
-            encoder="tuss_stft", encoder_conf=stft, decoder="tuss_stft", decoder_conf=stft,
+            encoder="tuss_stft",
+            encoder_conf=stft,
+            decoder="tuss_stft",
+            decoder_conf=stft,
             separator="bsrnn",
-            separator_conf=dict(num_spk=n_src, num_channels=emb, num_layers=n_blocks,
-                                target_fs=fs, subbands=subbands),
+            separator_conf=dict(num_spk=n_src, num_channels=emb, num_layers=n_blocks, target_fs=fs, subbands=subbands),
         )
     elif name == "tfgridnetv2":
         out.update(
-            encoder="same", encoder_conf={}, decoder="same", decoder_conf={},
+            encoder="same",
+            encoder_conf={},
+            decoder="same",
+            decoder_conf={},
             separator="tfgridnetv2",
-            separator_conf=dict(n_srcs=n_src, n_fft=n_fft, stride=hop, window="hann",
-                                emb_ks=4, emb_hs=4),
+            separator_conf=dict(n_srcs=n_src, n_fft=n_fft, stride=hop, window="hann", emb_ks=4, emb_hs=4),
         )
     else:
         raise ValueError(f"unknown comparison model {name!r}; choose from {COMPARE_CHOICES}")
@@ -407,8 +421,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for name in args.compare:
             cconf = compare_conf(name, conf, len(args.prompts))
             cmodel = build_model(cconf)
-            r = measure(cmodel, args.mode, n_samples, ids, device, args.bf16,
-                        args.compare_runs or args.runs, args.warmup, args.seed)
+            r = measure(
+                cmodel,
+                args.mode,
+                n_samples,
+                ids,
+                device,
+                args.bf16,
+                args.compare_runs or args.runs,
+                args.warmup,
+                args.seed,
+            )
             del cmodel
             r["efficiency"] = round(r["gflop_per_s"] / matmul, 4)
             r["separator_conf"] = cconf["separator_conf"]

@@ -30,13 +30,14 @@ Optional inputs and options:
   references and the ``wav.scp`` file is not read, as in the TUSS authors'
   evaluation (the references then sum exactly to the mixture).
 """
+
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import hashlib
+import json
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
@@ -89,8 +90,9 @@ class Job(NamedTuple):
 def dump_paths(outdir: Path, utt: str, n_refs: int) -> List[Path]:
     """[mixture, reference 1, ...] of ``utt`` in the dump dir: one folder per role
     (``data/mix``, ``data/s1``, ...), the id as file name (ids hold no ``/``)."""
-    return [outdir / "data" / "mix" / f"{utt}.wav"] + [outdir / "data" / f"s{k}" / f"{utt}.wav"
-                                                      for k in range(1, n_refs + 1)]
+    return [outdir / "data" / "mix" / f"{utt}.wav"] + [
+        outdir / "data" / f"s{k}" / f"{utt}.wav" for k in range(1, n_refs + 1)
+    ]
 
 
 def input_key(job: Job, options: Dict[str, object]) -> str:
@@ -125,8 +127,9 @@ def read_state(path: Path) -> Dict[str, str]:
 def _load_mono(path: str, channel: Optional[int]) -> Tuple[np.ndarray, int]:
     x, sr = load_audio(path, channel)
     if x.ndim != 1:
-        raise ValueError(f"{path}: {x.shape[1]} channels; list a channel in utt2channel or split channels "
-                         "in local/data.sh")
+        raise ValueError(
+            f"{path}: {x.shape[1]} channels; list a channel in utt2channel or split channels in local/data.sh"
+        )
     return x, sr
 
 
@@ -140,8 +143,10 @@ def _refs_and_sum(paths: List[str], channel: Optional[int], fs: Optional[int]) -
         rates.append(sr)
     for p, x, sr in zip(paths[1:], refs[1:], rates[1:]):
         if sr != rates[0] or x.shape[0] != refs[0].shape[0]:
-            raise ValueError(f"{p}: {x.shape[0]} samples at {sr} Hz, but {paths[0]} has "
-                             f"{refs[0].shape[0]} at {rates[0]} Hz (--mix_from_refs needs equal lengths)")
+            raise ValueError(
+                f"{p}: {x.shape[0]} samples at {sr} Hz, but {paths[0]} has "
+                f"{refs[0].shape[0]} at {rates[0]} Hz (--mix_from_refs needs equal lengths)"
+            )
     fs = fs or rates[0]  # native: the references' rate
     refs = [resample(x, rates[0], fs) for x in refs]
     mix = np.sum(np.stack(refs), axis=0, dtype=np.float64).astype(np.float32)  # (K, n) -> (n,)
@@ -196,8 +201,9 @@ def read_refs(src: Path) -> Dict[int, Dict[str, str]]:
     return refs
 
 
-def utterance_paths(src: Path, utt: str, mix: str, prompts: Dict[str, List[str]],
-                    refs: Dict[int, Dict[str, str]]) -> List[str]:
+def utterance_paths(
+    src: Path, utt: str, mix: str, prompts: Dict[str, List[str]], refs: Dict[int, Dict[str, str]]
+) -> List[str]:
     """[mixture, reference 1, ...] of ``utt``; ``ValueError`` (one line) for a
     missing prompt list or reference and for pipe entries."""
     if utt not in prompts:
@@ -240,15 +246,23 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src", help="data dir (wav.scp, spk*.scp, utt2prompts)")
     parser.add_argument("dst", help="output dump dir")
-    parser.add_argument("--fs", default="16k",
-                        help="target sampling rate (16k, 44.1k, 48000, ...), or 'native' to keep "
-                        "each utterance's rate (that of its mixture, or first reference with --mix_from_refs)")
+    parser.add_argument(
+        "--fs",
+        default="16k",
+        help="target sampling rate (16k, 44.1k, 48000, ...), or 'native' to keep "
+        "each utterance's rate (that of its mixture, or first reference with --mix_from_refs)",
+    )
     parser.add_argument("--nj", type=int, default=1, help="parallel processes")
     parser.add_argument("--subtype", default="FLOAT", help="WAV subtype of the written audio")
-    parser.add_argument("--on_error", choices=["skip", "stop"], default="skip",
-                        help="unreadable/missing audio: report and skip, or stop")
-    parser.add_argument("--mix_from_refs", action="store_true",
-                        help="mixture = sum of the references (wav.scp audio is not read)")
+    parser.add_argument(
+        "--on_error",
+        choices=["skip", "stop"],
+        default="skip",
+        help="unreadable/missing audio: report and skip, or stop",
+    )
+    parser.add_argument(
+        "--mix_from_refs", action="store_true", help="mixture = sum of the references (wav.scp audio is not read)"
+    )
     return parser
 
 
@@ -280,8 +294,12 @@ def run(args: argparse.Namespace) -> int:
             problems.append(f"{utt}: {e}")
             continue
         jobs.append(Job(utt, paths, dst.resolve(), fs, args.subtype, channels.get(utt), args.mix_from_refs))
-    listed = {u: f for f, d in [("utt2prompts", prompts)] + [(f"spk{k}.scp", r) for k, r in refs.items()]
-              for u in d if u not in wavs}
+    listed = {
+        u: f
+        for f, d in [("utt2prompts", prompts)] + [(f"spk{k}.scp", r) for k, r in refs.items()]
+        for u in d
+        if u not in wavs
+    }
     for utt, f in listed.items():  # data that would otherwise vanish without a word
         problems.append(f"{utt}: listed in {src / f} but not in {src / 'wav.scp'}")
     dst.mkdir(parents=True, exist_ok=True)
@@ -307,8 +325,9 @@ def run(args: argparse.Namespace) -> int:
     if corpora is not None:
         missing = sorted(u for u in done if u not in corpora)
         if missing:
-            raise CLIError(f"{src / 'utt2corpus'}: no corpus for {len(missing)} utterance(s), "
-                           f"e.g. {', '.join(missing[:3])}")
+            raise CLIError(
+                f"{src / 'utt2corpus'}: no corpus for {len(missing)} utterance(s), e.g. {', '.join(missing[:3])}"
+            )
         write_list(dst / "utt2corpus", ((u, corpora[u]) for u in done))
     elif (dst / "utt2corpus").exists():
         (dst / "utt2corpus").unlink()  # from an earlier source that had one
@@ -338,8 +357,10 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(dst / "format_skipped.txt", "".join(f"{p}\n" for p in problems))
     atomic_write_text(dst / STATE_FILE, "".join(f"{u} {keys[u]}\n" for u in sorted(done)))
     rate_text = f"{fs} Hz" if len(rates) == 1 else f"their own rates ({', '.join(map(str, rates))} Hz)"
-    print(f"format_data: {src} -> {dst}: {len(done)} utterances at {rate_text}"
-          + (f", {len(problems)} skipped (listed above)" if problems else ""))
+    print(
+        f"format_data: {src} -> {dst}: {len(done)} utterances at {rate_text}"
+        + (f", {len(problems)} skipped (listed above)" if problems else "")
+    )
     return 0
 
 

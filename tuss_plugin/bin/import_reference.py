@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """The earlier name of :mod:`tuss_plugin.bin.import_release` (same options and outputs)."""
+
 import sys
 from typing import List, Optional
 

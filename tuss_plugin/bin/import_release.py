@@ -10,6 +10,7 @@
 writes ``config.yaml`` + ``model.pth`` that ``SeparateAudio.from_pretrained``
 and ``tuss-separate --model`` load.
 """
+
 import argparse
 import sys
 from typing import List, Optional

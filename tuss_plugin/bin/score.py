@@ -37,6 +37,7 @@ empty, or when a list cannot be read.
 and hops, median over windows, as in SiSEC 2018 / MUSDB18), computed jointly
 over the paired outputs of a mixture; the MSS benchmark's optional metric.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,7 @@ import soundfile as sf
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_not_pipe, read_dict, read_list, read_scp
-from tuss_plugin.metrics import (INTERCHANGEABLE, match_fixed_outputs, match_outputs, sdr, si_sdr, si_snr, snr,
-                                  task_of)
+from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs, match_outputs, sdr, si_sdr, si_snr, snr, task_of
 
 COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
 
@@ -78,8 +78,9 @@ def museval_sdr(refs: List[np.ndarray], ests: List[np.ndarray], fs: int) -> List
     metrics = _museval_metrics()
     R = np.stack(refs)[..., None]  # (n_src, n_samples, 1)
     E = np.stack(ests)[..., None]
-    sdr_frames = metrics.bss_eval(R, E, compute_permutation=False, window=fs, hop=fs,
-                                  framewise_filters=False, bsseval_sources_version=False)[0]  # (n_src, n_win)
+    sdr_frames = metrics.bss_eval(
+        R, E, compute_permutation=False, window=fs, hop=fs, framewise_filters=False, bsseval_sources_version=False
+    )[0]  # (n_src, n_win)
     with np.errstate(all="ignore"):
         return [float(np.nanmedian(f)) if np.isfinite(f).any() else float("nan") for f in sdr_frames]
 
@@ -111,19 +112,25 @@ def refusal(entry: ScoreEntry) -> Optional[str]:
     length and channel count.
     """
     if len(entry.refs) != len(entry.ref_prompts):
-        return (f"{len(entry.refs)} reference(s) for {len(entry.ref_prompts)} prompt(s) "
-                "(spk.scp and utt2prompts of the references)")
+        return (
+            f"{len(entry.refs)} reference(s) for {len(entry.ref_prompts)} prompt(s) "
+            "(spk.scp and utt2prompts of the references)"
+        )
     missing = [k for k, o in enumerate(entry.outs, 1) if o is None]
     if missing:
         return f"no output {missing[0]} (not in spk{missing[0]}.scp of the outputs)"
     if len(entry.outs) != len(entry.out_prompts):
         return f"{len(entry.outs)} output(s) for {len(entry.out_prompts)} prompt(s) (utt2prompts of the outputs)"
     if entry.interchangeable and set(entry.out_prompts) != {INTERCHANGEABLE}:
-        return (f"output prompts {entry.out_prompts} mix interchangeable outputs ({INTERCHANGEABLE}) "
-                "with prompted ones (utt2prompts of the outputs)")
+        return (
+            f"output prompts {entry.out_prompts} mix interchangeable outputs ({INTERCHANGEABLE}) "
+            "with prompted ones (utt2prompts of the outputs)"
+        )
     if entry.interchangeable and len(entry.refs) > len(entry.outs):
-        return (f"{len(entry.refs)} reference(s) for {len(entry.outs)} interchangeable output(s) "
-                "(more sources than outputs)")
+        return (
+            f"{len(entry.refs)} reference(s) for {len(entry.outs)} interchangeable output(s) "
+            "(more sources than outputs)"
+        )
     files = [("mixture", entry.mix)] + [(f"reference {k}", p) for k, p in enumerate(entry.refs, 1)]
     files += [(f"output {k}", p) for k, p in enumerate(entry.outs, 1)]
     try:
@@ -133,8 +140,10 @@ def refusal(entry: ScoreEntry) -> Optional[str]:
     mix = infos[0]
     for (role, p), info in zip(files[1:], infos[1:]):
         if (info.samplerate, info.frames, info.channels) != (mix.samplerate, mix.frames, mix.channels):
-            return (f"{role} {p}: {info.frames} samples at {info.samplerate} Hz, {info.channels} channel(s); "
-                    f"the mixture {mix.frames} at {mix.samplerate} Hz, {mix.channels}")
+            return (
+                f"{role} {p}: {info.frames} samples at {info.samplerate} Hz, {info.channels} channel(s); "
+                f"the mixture {mix.frames} at {mix.samplerate} Hz, {mix.channels}"
+            )
     return None
 
 
@@ -167,11 +176,19 @@ def score_utterance(entry: ScoreEntry, use_museval: bool = False) -> List[dict]:
     rows = []
     for i, r in pairs:
         s = si_snr(infs[i], refs[r])
-        rows.append({
-            "utt": entry.utt, "output": i + 1, "prompt": entry.ref_prompts[r], "task": task,
-            "si_snr": s, "si_snri": s - si_snr(mix, refs[r]),
-            "snr": snr(infs[i], refs[r]), "sdr": sdr(infs[i], refs[r]), "si_sdr": si_sdr(infs[i], refs[r]),
-        })
+        rows.append(
+            {
+                "utt": entry.utt,
+                "output": i + 1,
+                "prompt": entry.ref_prompts[r],
+                "task": task,
+                "si_snr": s,
+                "si_snri": s - si_snr(mix, refs[r]),
+                "snr": snr(infs[i], refs[r]),
+                "sdr": sdr(infs[i], refs[r]),
+                "si_sdr": si_sdr(infs[i], refs[r]),
+            }
+        )
     if use_museval and rows:
         vals = museval_sdr([refs[r] for _, r in pairs], [infs[i] for i, _ in pairs], fs)
         for row, v in zip(rows, vals):
@@ -204,16 +221,22 @@ def read_lists(ref: Path, inf: Path) -> Lists:
         while o[-1] is None:  # fewer outputs than the longest prompt list
             o.pop()
         outs[utt] = o
-    return Lists(read_scp(ref / "wav.scp"), read_dict(ref / "utt2prompts"), read_dict(ref / "spk.scp"),
-                 read_dict(inf / "utt2prompts"), outs)
+    return Lists(
+        read_scp(ref / "wav.scp"),
+        read_dict(ref / "utt2prompts"),
+        read_dict(ref / "spk.scp"),
+        read_dict(inf / "utt2prompts"),
+        outs,
+    )
 
 
 def make_entry(utt: str, lists: Lists) -> Optional[ScoreEntry]:
     """The files of ``utt``; None when a list lacks it altogether."""
     if any(utt not in d for d in lists):
         return None
-    return ScoreEntry(utt, lists.mixes[utt], lists.refs[utt], lists.ref_prompts[utt], lists.outs[utt],
-                      lists.out_prompts[utt])
+    return ScoreEntry(
+        utt, lists.mixes[utt], lists.refs[utt], lists.ref_prompts[utt], lists.outs[utt], lists.out_prompts[utt]
+    )
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -222,8 +245,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--inf_dir", required=True, help="inference dir: spk<k>.scp, utt2prompts")
     parser.add_argument("--output", required=True, help="scores file (TSV)")
     parser.add_argument("--key_file", default=None)
-    parser.add_argument("--museval", action="store_true",
-                        help="also compute museval's BSS Eval v4 SDR (median of 1-s windows)")
+    parser.add_argument(
+        "--museval", action="store_true", help="also compute museval's BSS Eval v4 SDR (median of 1-s windows)"
+    )
     return parser
 
 
@@ -265,8 +289,11 @@ def run(args: argparse.Namespace) -> int:
         lines.append("\t".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in columns))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.output, "\n".join(lines) + "\n")
-    print(f"score: {len(rows)} outputs of {len(keys)} utterance(s)"
-          + (f", {len(refused)} refused (listed above)" if refused else "") + f" -> {args.output}")
+    print(
+        f"score: {len(rows)} outputs of {len(keys)} utterance(s)"
+        + (f", {len(refused)} refused (listed above)" if refused else "")
+        + f" -> {args.output}"
+    )
     return 0
 
 

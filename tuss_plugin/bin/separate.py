@@ -20,6 +20,7 @@ an earlier prompt list (``<k>_<prompt>.wav``, ``spectrogram.png``) from
 ``OUTDIR/<input stem>/``, and a run finding another one writing there stops.
 Problems are reported in one line naming the file, with exit status 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,15 +43,17 @@ OUTPUT_NAME = re.compile(r"[0-9]+_[^/]+\.wav")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="IN", help="audio files")
     p.add_argument("-m", "--model", required=True, help="exp dir, packed zip, model file or imported dir")
     p.add_argument("-p", "--prompts", nargs="+", default=None, help="one output per prompt")
     p.add_argument("-o", "--outdir", default="separated", help="output root (default: separated)")
     add_segment_options(p, aliases=True)
-    p.add_argument("--spectrogram", action="store_true",
-                   help="also write a PNG of mixture and outputs (reads the whole signals into memory)")
+    p.add_argument(
+        "--spectrogram",
+        action="store_true",
+        help="also write a PNG of mixture and outputs (reads the whole signals into memory)",
+    )
     p.add_argument("--subtype", default="FLOAT", help="WAV subtype of the outputs (FLOAT, PCM_16, PCM_24)")
     p.add_argument("-d", "--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--list-prompts", action="store_true", help="print the model's prompts and exit")
@@ -92,8 +95,9 @@ def spectrogram_png(path: Path, signals: List[np.ndarray], titles: List[str], fs
     plt.close(fig)
 
 
-def separate_file(sep, path: str, outdir: Path, prompts: List[str], subtype: str,
-                  spectrogram: bool, progress: bool) -> List[Path]:
+def separate_file(
+    sep, path: str, outdir: Path, prompts: List[str], subtype: str, spectrogram: bool, progress: bool
+) -> List[Path]:
     """Separate one file into ``outdir/<stem>/<k>_<prompt>.wav`` (streamed, atomic).
 
     Holds a lock in ``outdir/<stem>/`` meanwhile (``CLIError`` if another run
@@ -111,8 +115,10 @@ def separate_file(sep, path: str, outdir: Path, prompts: List[str], subtype: str
             written = write_outputs(sep, path, dest, prompts, subtype, spectrogram, progress)
             remove_stale_outputs(dest, written)
     except LockedError:
-        raise CLIError(f"{dest}: another tuss-separate run is writing these outputs now; "
-                       "wait for it to end or use another --outdir") from None
+        raise CLIError(
+            f"{dest}: another tuss-separate run is writing these outputs now; "
+            "wait for it to end or use another --outdir"
+        ) from None
     except BaseException:
         if created:
             try:
@@ -133,8 +139,9 @@ def remove_stale_outputs(dest: Path, written: List[Path]) -> None:
             f.unlink()
 
 
-def write_outputs(sep, path: str, dest: Path, prompts: List[str], subtype: str,
-                  spectrogram: bool, progress: bool) -> List[Path]:
+def write_outputs(
+    sep, path: str, dest: Path, prompts: List[str], subtype: str, spectrogram: bool, progress: bool
+) -> List[Path]:
     """Write ``dest/<k>_<prompt>.wav`` (and ``spectrogram.png``); returns the paths."""
     targets = [dest / f"{k}_{p}.wav" for k, p in enumerate(prompts, 1)]
     sep.separate_file(path, targets, prompts, subtype=subtype, progress=progress)
@@ -206,8 +213,9 @@ def check_options(args: argparse.Namespace) -> List[str]:
         if stem in stems:
             if Path(stems[stem]).resolve() == Path(path).resolve():
                 continue  # the same file twice
-            raise CLIError(f"{path}: same name as {stems[stem]}; outputs would overwrite each other "
-                           f"in {Path(args.outdir) / stem}")
+            raise CLIError(
+                f"{path}: same name as {stems[stem]}; outputs would overwrite each other in {Path(args.outdir) / stem}"
+            )
         stems[stem] = path
         inputs.append(path)
     return inputs
@@ -235,8 +243,9 @@ def run(args: argparse.Namespace) -> int:
     check_outdir(outdir)
     for path in inputs:
         try:
-            files = separate_file(sep, path, outdir, prompts, args.subtype.upper(), args.spectrogram,
-                                  progress=not args.quiet)
+            files = separate_file(
+                sep, path, outdir, prompts, args.subtype.upper(), args.spectrogram, progress=not args.quiet
+            )
         except ValueError as e:
             msg = one_line(e)
             raise CLIError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
@@ -252,8 +261,14 @@ def run(args: argparse.Namespace) -> int:
 
 def main(cmd: Optional[List[str]] = None) -> int:
     args = get_parser().parse_args(cmd)
-    return run_main(PROG, run, args, sigterm=True, interrupted="interrupted (no partial outputs were left)",
-                    terminated="terminated (no partial outputs were left)")
+    return run_main(
+        PROG,
+        run,
+        args,
+        sigterm=True,
+        interrupted="interrupted (no partial outputs were left)",
+        terminated="terminated (no partial outputs were left)",
+    )
 
 
 if __name__ == "__main__":

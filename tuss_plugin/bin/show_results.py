@@ -59,6 +59,7 @@ model over all outputs), which can differ where the criteria disagree.
 Sets that are not one of the paper's five get a second table in the block,
 one column per task pattern and set, averaged the same way.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -147,8 +148,9 @@ def environment() -> List[str]:
     ]
     try:
         root = Path(tuss_plugin.__file__).resolve().parent.parent
-        commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H %cd"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%H %cd"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         if commit:
             h, d = commit.split(" ", 1)
             lines.append(f"- Git hash: `{h}`")
@@ -187,8 +189,13 @@ def exp_section(exp: Path, scores) -> List[str]:
             lines.append(f"|{ds}|{p}|{s['n']}" + _fmt(s))
     museval_sets = [(ds, rows) for ds, rows in scores.items() if rows and "museval_sdr" in rows[0]]
     if museval_sets:
-        lines += ["", "### museval SDR (BSS Eval v4, median of 1-s windows; median / mean over outputs)", "",
-                  "|dataset|prompt|n_outputs|median|mean|", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "### museval SDR (BSS Eval v4, median of 1-s windows; median / mean over outputs)",
+            "",
+            "|dataset|prompt|n_outputs|median|mean|",
+            "|---|---|---|---|---|",
+        ]
         for ds, rows in museval_sets:
             for p in _ordered({r["prompt"] for r in rows}, PROMPT_ORDER):
                 v = np.array([r["museval_sdr"] for r in rows if r["prompt"] == p], dtype=float)
@@ -262,11 +269,16 @@ def paper_table(runs: List[Tuple[str, str, str, str, List[dict]]]) -> List[str]:
         table.setdefault(key, {}).update(vals)
     if not table:
         return []
-    lines = ["|model|inference|prompts|" + "|".join(c.header for c in PAPER_COLUMNS) + "|",
-             "|---|---|---|" + "|".join("---" for _ in PAPER_COLUMNS) + "|"]
+    lines = [
+        "|model|inference|prompts|" + "|".join(c.header for c in PAPER_COLUMNS) + "|",
+        "|---|---|---|" + "|".join("---" for _ in PAPER_COLUMNS) + "|",
+    ]
     for r in PAPER_ROWS:
-        lines.append(f"|{r.label} (paper)|{r.description or ''}|{r.mode}|"
-                     + "|".join(_cell(v, missing="") for v in r.values) + "|")
+        lines.append(
+            f"|{r.label} (paper)|{r.description or ''}|{r.mode}|"
+            + "|".join(_cell(v, missing="") for v in r.values)
+            + "|"
+        )
     for key in sorted(table, key=_row_order):
         lines.append(_label(key) + "|".join(_cell(table[key].get(i)) for i in range(len(PAPER_COLUMNS))) + "|")
     return lines
@@ -283,15 +295,19 @@ def other_sets_table(runs: List[Tuple[str, str, str, str, List[dict]]]) -> List[
         for t in {r["task"] for r in rows}:
             metric = TASK_METRIC.get(t, DEFAULT_METRIC)[0]
             table.setdefault((name, tag, "", mode), {})[(t, dset)] = item_mean(
-                [r for r in rows if r["task"] == t], metric)[0]
+                [r for r in rows if r["task"] == t], metric
+            )[0]
             cols.add((t, dset))
     if not table:
         return []
     order = {t: i for i, t in enumerate(TASK_ORDER)}
     cols = sorted(cols, key=lambda c: (order.get(c[0], len(order)), c[0], c[1]))
-    lines = ["|model|inference|prompts|"
-             + "|".join(f"{t} {TASK_METRIC.get(t, DEFAULT_METRIC)[1]} ({d})" for t, d in cols) + "|",
-             "|---|---|---|" + "|".join("---" for _ in cols) + "|"]
+    lines = [
+        "|model|inference|prompts|"
+        + "|".join(f"{t} {TASK_METRIC.get(t, DEFAULT_METRIC)[1]} ({d})" for t, d in cols)
+        + "|",
+        "|---|---|---|" + "|".join("---" for _ in cols) + "|",
+    ]
     for key in sorted(table, key=_row_order):
         lines.append(_label(key) + "|".join(_cell(table[key].get(c)) for c in cols) + "|")
     return lines
@@ -305,16 +321,20 @@ def table3(exps: List[Path]) -> List[str]:
         return []
     notes = []
     if paper:
-        notes += ["- columns of Saijo et al., ICASSP 2025, Table III: SI-SNR (dB), SNR (dB) for MUSDB-HQ, "
-                  "the authors' definitions (SI-SNR: scores.tsv si_sdr, no mean removal, clamped to "
-                  f"[-{SI_SDR_CLAMP_DB:g}, {SI_SDR_CLAMP_DB:g}] dB; SNR unclamped); "
-                  "each cell: mean over the set's mixtures (MUSDB-HQ: channel utterances) of the mean over "
-                  "the mixture's outputs of that prompt",
-                  "- (paper) rows: the published Table III (tuss_plugin/paper_table3.py); "
-                  "an empty cell is a number or description not entered there"]
+        notes += [
+            "- columns of Saijo et al., ICASSP 2025, Table III: SI-SNR (dB), SNR (dB) for MUSDB-HQ, "
+            "the authors' definitions (SI-SNR: scores.tsv si_sdr, no mean removal, clamped to "
+            f"[-{SI_SDR_CLAMP_DB:g}, {SI_SDR_CLAMP_DB:g}] dB; SNR unclamped); "
+            "each cell: mean over the set's mixtures (MUSDB-HQ: channel utterances) of the mean over "
+            "the mixture's outputs of that prompt",
+            "- (paper) rows: the published Table III (tuss_plugin/paper_table3.py); "
+            "an empty cell is a number or description not entered there",
+        ]
     if other:
-        notes += ["- sets other than the paper's five: one column per task pattern and set, "
-                  "averaged per mixture in the same way"]
+        notes += [
+            "- sets other than the paper's five: one column per task pattern and set, "
+            "averaged per mixture in the same way"
+        ]
     lines = notes + [""] + paper
     if paper and other:
         lines.append("")

@@ -32,6 +32,7 @@ reported in one line per utterance; the others are still separated, and the
 command then exits with status 1 without writing the lists. An empty list of
 utterances is an error too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,19 @@ PROG = "tuss_inference"
 STAMP_DIR = "stamps"
 # options that do not change the outputs (or enter the stamp in another form:
 # the model by its weights, the prompts per utterance, the segments as applied)
-NOT_OUTPUT_OPTIONS = ("model", "data_dir", "output_dir", "key_file", "list_dir", "config", "device", "num_threads",
-                      "prompts", "segment_size", "hop_size")
+NOT_OUTPUT_OPTIONS = (
+    "model",
+    "data_dir",
+    "output_dir",
+    "key_file",
+    "list_dir",
+    "config",
+    "device",
+    "num_threads",
+    "prompts",
+    "segment_size",
+    "hop_size",
+)
 # bump when the way outputs are computed changes
 STAMP_VERSION = 1
 
@@ -67,15 +79,20 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", required=True, help="dir with wav.scp and utt2prompts")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--key_file", default=None, help="only these utterances (first column)")
-    p.add_argument("--list_dir", default=None,
-                   help="where spk<k>.scp / utt2prompts go (default: output_dir; one per parallel job)")
-    p.add_argument("--prompts", nargs="+", default=None,
-                   help="use this prompt list for every mixture instead of utt2prompts")
+    p.add_argument(
+        "--list_dir", default=None, help="where spk<k>.scp / utt2prompts go (default: output_dir; one per parallel job)"
+    )
+    p.add_argument(
+        "--prompts", nargs="+", default=None, help="use this prompt list for every mixture instead of utt2prompts"
+    )
     add_segment_options(p)
-    p.add_argument("--config", default=None,
-                   help="YAML whose keys are options of this command (e.g. segment_size: 6)")
-    p.add_argument("--eval_mode", choices=["all", "single"], default="all",
-                   help="all prompts in one pass, or one pass per prompt category")
+    p.add_argument("--config", default=None, help="YAML whose keys are options of this command (e.g. segment_size: 6)")
+    p.add_argument(
+        "--eval_mode",
+        choices=["all", "single"],
+        default="all",
+        help="all prompts in one pass, or one pass per prompt category",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--num_threads", type=int, default=None)
     return p
@@ -146,8 +163,10 @@ def is_done(stamp_file: Path, expected: Optional[Dict[str, object]], paths: List
 def pipe_problem(entry: str) -> Optional[str]:
     """Why a wav.scp entry cannot be read (a Kaldi pipe command), else None."""
     if entry.rstrip().endswith("|"):
-        return (f"wav.scp entry {entry.strip()!r} is a pipe command; pipe commands are never run "
-                "(list the path of an audio file)")
+        return (
+            f"wav.scp entry {entry.strip()!r} is a pipe command; pipe commands are never run "
+            "(list the path of an audio file)"
+        )
     return None
 
 
@@ -195,8 +214,10 @@ def write_lists(lists: Path, out: Path, used: Dict[str, List[str]]) -> None:
     lists.mkdir(parents=True, exist_ok=True)
     kmax = max((len(v) for v in used.values()), default=0)
     for k in range(1, kmax + 1):
-        write_list(lists / f"spk{k}.scp",
-                   ((u, str(out / "wavs" / str(k) / f"{u}.wav")) for u, v in used.items() if len(v) >= k))
+        write_list(
+            lists / f"spk{k}.scp",
+            ((u, str(out / "wavs" / str(k) / f"{u}.wav")) for u, v in used.items() if len(v) >= k),
+        )
     for f in lists.glob("spk*.scp"):
         m = re.fullmatch(r"spk([0-9]+)\.scp", f.name)
         if m and int(m.group(1)) > kmax:
@@ -217,8 +238,9 @@ def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str,
     if not keys:
         raise ValueError(f"{args.key_file or data / 'wav.scp'}: no utterances to separate")
     prompts = read_dict(data / "utt2prompts") if args.prompts is None else {}
-    sep = SeparateAudio.from_pretrained(args.model, device=args.device,
-                                        segment_size=args.segment_size, hop_size=args.hop_size)
+    sep = SeparateAudio.from_pretrained(
+        args.model, device=args.device, segment_size=args.segment_size, hop_size=args.hop_size
+    )
     return wavs, keys, prompts, sep
 
 
@@ -243,8 +265,10 @@ def run(args: argparse.Namespace) -> int:
         wavs, keys, prompts, sep = load(args)
         fixed = sep.validate_prompts(args.prompts) if args.prompts is not None and sep.vocab is not None else None
         if args.eval_mode == "single" and sep.vocab is None:
-            raise ValueError("--eval_mode single needs a model with prompts (one pass per prompt category); "
-                             "this model has fixed outputs and no prompts: use --eval_mode all")
+            raise ValueError(
+                "--eval_mode single needs a model with prompts (one pass per prompt category); "
+                "this model has fixed outputs and no prompts: use --eval_mode all"
+            )
         rid = run_id(sep, args)
     except (OSError, ValueError, KeyError) as e:
         return report(PROG, e)
@@ -303,8 +327,11 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         for f in failed:
             report(PROG, f)
-        print(f"tuss_inference: {len(failed)} of {len(keys)} utterances failed (listed on stderr); "
-              f"separated {n_done}, already done {n_skipped}; re-run to complete", flush=True)
+        print(
+            f"tuss_inference: {len(failed)} of {len(keys)} utterances failed (listed on stderr); "
+            f"separated {n_done}, already done {n_skipped}; re-run to complete",
+            flush=True,
+        )
         return 1
     write_lists(lists, out, used)
     print(f"tuss_inference: separated {n_done}, already done {n_skipped} -> {out}")

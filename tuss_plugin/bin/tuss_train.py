@@ -16,6 +16,7 @@ the previous epoch (see :mod:`tuss_plugin.trainer`). Batches with a NaN/Inf
 loss are skipped and counted in the log, once per epoch. Ctrl-C ends the run
 with one line and exit status 130.
 """
+
 import os
 import sys
 from typing import List, Optional
@@ -37,8 +38,9 @@ def _is_first_process() -> bool:
 
 def main(cmd: Optional[List[str]] = None) -> int:
     """Run training (``cmd``: argument list, default ``sys.argv[1:]``); returns the exit status."""
-    return run_main("tuss_train", train, cmd,
-                    interrupted="interrupted (--resume true continues after the last complete epoch)")
+    return run_main(
+        "tuss_train", train, cmd, interrupted="interrupted (--resume true continues after the last complete epoch)"
+    )
 
 
 def train(cmd: Optional[List[str]] = None) -> None:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Helpers shared by the corpus preparation modules."""
+
 from __future__ import annotations
 
 import argparse
@@ -34,14 +35,11 @@ def require_root(variable: str, root: PathLike, must_contain: Iterable[str]) -> 
         )
     path = Path(root)
     if not path.is_dir():
-        raise DataPrepError(
-            f"{variable}={root}: no such directory (it must hold {', '.join(need)})"
-        )
+        raise DataPrepError(f"{variable}={root}: no such directory (it must hold {', '.join(need)})")
     missing = [m for m in need if not (path / m).exists()]
     if missing:
         raise DataPrepError(
-            f"{variable}={root}: missing {', '.join(missing)} "
-            f"(the directory must hold {', '.join(need)})"
+            f"{variable}={root}: missing {', '.join(missing)} (the directory must hold {', '.join(need)})"
         )
     return path
 
@@ -159,12 +157,15 @@ def natural_key(name: str) -> Tuple[int, Union[int, str]]:
 def eval_set_parser(description: str, corpus: str, variable: str) -> argparse.ArgumentParser:
     """Common options of the ``python -m tuss_plugin.dataprep.<corpus>`` commands."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", default=os.environ.get(variable, ""),
-                   help=f"corpus root (default: ${variable})")
-    p.add_argument("--data_dir", default="data",
-                   help=f"writes <data_dir>/dev_{corpus} and <data_dir>/test_{corpus}")
-    p.add_argument("--sets", nargs="+", choices=["dev", "test"], default=["dev", "test"],
-                   help="which sets to write (default: dev test)")
+    p.add_argument("--root", default=os.environ.get(variable, ""), help=f"corpus root (default: ${variable})")
+    p.add_argument("--data_dir", default="data", help=f"writes <data_dir>/dev_{corpus} and <data_dir>/test_{corpus}")
+    p.add_argument(
+        "--sets",
+        nargs="+",
+        choices=["dev", "test"],
+        default=["dev", "test"],
+        help="which sets to write (default: dev test)",
+    )
     p.add_argument("--force", action="store_true", help="redo even if a finished run is recorded")
     p.add_argument("--hint", default="", help="text appended to a missing-corpus error (e.g. how to download)")
     return p
@@ -210,8 +211,16 @@ def read_data_dir(d: PathLike) -> List[Mixture]:
             raise DataPrepError(f"{d}: {utt}: prompts or references missing")
         ch = channels.get(utt)
         corpus = corpora.get(utt)
-        out.append(Mixture(utt, mix, [refs[k][utt] for k in range(len(p))], list(p),
-                           int(ch[0]) if ch else None, corpus[0] if corpus else None))
+        out.append(
+            Mixture(
+                utt,
+                mix,
+                [refs[k][utt] for k in range(len(p))],
+                list(p),
+                int(ch[0]) if ch else None,
+                corpus[0] if corpus else None,
+            )
+        )
     return out
 
 

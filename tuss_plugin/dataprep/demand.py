@@ -16,6 +16,7 @@ CLI::
     python -m tuss_plugin.dataprep.demand --root "$DEMAND" \
         --pool_dir data/pool_demand --out_dir data/local/demand
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,24 @@ from tuss_plugin.dataprep.pool import (
 log = logging.getLogger("tuss_plugin.dataprep")
 
 ENVIRONMENTS = (
-    "DKITCHEN", "DLIVING", "DWASHING", "NFIELD", "NPARK", "NRIVER", "OHALLWAY", "OMEETING", "OOFFICE",
-    "PCAFETER", "PRESTO", "PSTATION", "SCAFE", "SPSQUARE", "STRAFFIC", "TBUS", "TCAR", "TMETRO",
+    "DKITCHEN",
+    "DLIVING",
+    "DWASHING",
+    "NFIELD",
+    "NPARK",
+    "NRIVER",
+    "OHALLWAY",
+    "OMEETING",
+    "OOFFICE",
+    "PCAFETER",
+    "PRESTO",
+    "PSTATION",
+    "SCAFE",
+    "SPSQUARE",
+    "STRAFFIC",
+    "TBUS",
+    "TCAR",
+    "TMETRO",
 )
 #: the Valentini (VCTK-DEMAND) test noises
 TEST_ENVIRONMENTS = ("DLIVING", "OOFFICE", "TBUS", "PCAFETER", "SPSQUARE")
@@ -51,7 +68,11 @@ TRAIN_ENVIRONMENTS = tuple(e for e in ENVIRONMENTS if e not in TEST_ENVIRONMENTS
 
 def _segment(env: str, root: str, out_dir: str, window: float, hop: float) -> List[dict]:
     return cut_windows(
-        Path(root) / env / "ch01.wav", out_dir, lambda i: f"{env}_{i:03d}.wav", window, hop,
+        Path(root) / env / "ch01.wav",
+        out_dir,
+        lambda i: f"{env}_{i:03d}.wav",
+        window,
+        hop,
         Path(out_dir) / f".{env}.segments.json",
     )
 
@@ -77,8 +98,12 @@ def build(
     if absent:
         log.warning("DEMAND=%s: environments %s missing (no <ENV>/ch01.wav); skipped", root, ", ".join(absent))
     key = make_key(
-        "demand", root=root.resolve(), out_dir=Path(out_dir).resolve(), envs=",".join(present),
-        window=window_seconds, hop=hop_seconds,
+        "demand",
+        root=root.resolve(),
+        out_dir=Path(out_dir).resolve(),
+        envs=",".join(present),
+        window=window_seconds,
+        hop=hop_seconds,
     )
     cached = up_to_date("demand", pool_dir, key, force)
     if cached is not None:

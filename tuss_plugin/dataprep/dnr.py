@@ -13,6 +13,7 @@ and ``tt/``, one sub-folder per mixture; other files in a split folder are
 skipped. Writes ``data/test_dnr`` (all of ``tt``, 973 mixtures) and
 ``data/dev_dnr`` (the first 100 of ``cv`` in numeric folder order).
 """
+
 from __future__ import annotations
 
 import os
@@ -60,8 +61,13 @@ def collect(split_dir: Path, num: Optional[int]) -> List[Mixture]:
     return out
 
 
-def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = ("dev", "test"),
-            num_dev: Optional[int] = 100, force: bool = False) -> Dict[str, Path]:
+def prepare(
+    root: PathLike,
+    data_dir: PathLike = "data",
+    sets: Sequence[str] = ("dev", "test"),
+    num_dev: Optional[int] = 100,
+    force: bool = False,
+) -> Dict[str, Path]:
     """Write ``<data_dir>/{dev,test}_dnr``; returns {set name: dir}.
 
     ``num_dev`` caps the validation mixtures (default 100; None: all 487).
@@ -75,8 +81,7 @@ def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = (
         print(f"{CORPUS}: already prepared ({key})")
         return dirs
     for s in sets:
-        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base / SPLITS[s], num_dev if s == "dev" else None),
-                       corpus=CORPUS)
+        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base / SPLITS[s], num_dev if s == "dev" else None), corpus=CORPUS)
     mark_done(marker, key)
     return dirs
 
@@ -85,8 +90,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = eval_set_parser(__doc__, CORPUS, VARIABLE)
     p.add_argument("--num_dev", type=int, default=100, help="validation mixtures (default 100; <=0: all)")
     a = p.parse_args(argv)
-    return run_cli(prepare, hint=a.hint, root=a.root, data_dir=a.data_dir, sets=a.sets,
-                   num_dev=a.num_dev if a.num_dev > 0 else None, force=a.force)
+    return run_cli(
+        prepare,
+        hint=a.hint,
+        root=a.root,
+        data_dir=a.data_dir,
+        sets=a.sets,
+        num_dev=a.num_dev if a.num_dev > 0 else None,
+        force=a.force,
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ CLI::
 
     python -m tuss_plugin.dataprep.fma --root "$FMA" --pool_dir data/pool_fma --nj 2
 """
+
 from __future__ import annotations
 
 import argparse

@@ -25,6 +25,7 @@ CLI::
 
     python -m tuss_plugin.dataprep.fsd50k --root "$FSD50K" --pool_dir data/pool_fsd50k
 """
+
 from __future__ import annotations
 
 import argparse

@@ -14,6 +14,7 @@ with 2-4 such sources are kept (single-source mixtures removed). Writes
 ``data/test_fuss`` (``eval``) and ``data/dev_fuss`` (``validation``, the first
 200 examples of each source count).
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,10 @@ def check_root(root: PathLike, sets: Sequence[str] = ("dev", "test")) -> Path:
     base = require_root(VARIABLE, root, ["ssdata/"])
     for s in sets:
         if not (base / "ssdata" / SPLITS[s]).is_dir():
-            raise DataPrepError(f"{VARIABLE}={root}: missing ssdata/{SPLITS[s]}/ (the directory must hold ssdata/ "
-                                f"with validation/ and eval/ from FUSS_ssdata.tar.gz)")
+            raise DataPrepError(
+                f"{VARIABLE}={root}: missing ssdata/{SPLITS[s]}/ (the directory must hold ssdata/ "
+                f"with validation/ and eval/ from FUSS_ssdata.tar.gz)"
+            )
     return base
 
 
@@ -79,9 +82,15 @@ def collect(split_dir: Path, min_sources: int, max_sources: int, num_per_count: 
     return out
 
 
-def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = ("dev", "test"),
-            num_dev_per_count: Optional[int] = 200, min_sources: int = 2, max_sources: int = 4,
-            force: bool = False) -> Dict[str, Path]:
+def prepare(
+    root: PathLike,
+    data_dir: PathLike = "data",
+    sets: Sequence[str] = ("dev", "test"),
+    num_dev_per_count: Optional[int] = 200,
+    min_sources: int = 2,
+    max_sources: int = 4,
+    force: bool = False,
+) -> Dict[str, Path]:
     """Write ``<data_dir>/{dev,test}_fuss``; returns {set name: dir}.
 
     ``num_dev_per_count`` caps the validation examples per number of sources
@@ -91,28 +100,42 @@ def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = (
     data_dir = Path(data_dir)
     dirs = {f"{s}_{CORPUS}": data_dir / f"{s}_{CORPUS}" for s in sets}
     marker = data_dir / f".{CORPUS}.done"
-    key = (f"root={base} sets={' '.join(sets)} num_dev_per_count={num_dev_per_count} "
-           f"sources={min_sources}-{max_sources}")
+    key = f"root={base} sets={' '.join(sets)} num_dev_per_count={num_dev_per_count} sources={min_sources}-{max_sources}"
     if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
         print(f"{CORPUS}: already prepared ({key})")
         return dirs
     for s in sets:
-        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base / "ssdata" / SPLITS[s], min_sources, max_sources,
-                                                     num_dev_per_count if s == "dev" else None), corpus=CORPUS)
+        write_data_dir(
+            dirs[f"{s}_{CORPUS}"],
+            collect(base / "ssdata" / SPLITS[s], min_sources, max_sources, num_dev_per_count if s == "dev" else None),
+            corpus=CORPUS,
+        )
     mark_done(marker, key)
     return dirs
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = eval_set_parser(__doc__, CORPUS, VARIABLE)
-    p.add_argument("--num_dev_per_count", type=int, default=200,
-                   help="validation examples per source count (default 200; <=0: all)")
+    p.add_argument(
+        "--num_dev_per_count",
+        type=int,
+        default=200,
+        help="validation examples per source count (default 200; <=0: all)",
+    )
     p.add_argument("--min_sources", type=int, default=2, help="fewest non-silent sources kept (default 2)")
     p.add_argument("--max_sources", type=int, default=4, help="most non-silent sources kept (default 4)")
     a = p.parse_args(argv)
-    return run_cli(prepare, hint=a.hint, root=a.root, data_dir=a.data_dir, sets=a.sets,
-                   num_dev_per_count=a.num_dev_per_count if a.num_dev_per_count > 0 else None,
-                   min_sources=a.min_sources, max_sources=a.max_sources, force=a.force)
+    return run_cli(
+        prepare,
+        hint=a.hint,
+        root=a.root,
+        data_dir=a.data_dir,
+        sets=a.sets,
+        num_dev_per_count=a.num_dev_per_count if a.num_dev_per_count > 0 else None,
+        min_sources=a.min_sources,
+        max_sources=a.max_sources,
+        force=a.force,
+    )
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ CLI::
     python -m tuss_plugin.dataprep.librivox --root "$LIBRIVOX_URGENT" \
         --pool_dir data/pool_librivox --out_dir data/local/librivox --nj 4
 """
+
 from __future__ import annotations
 
 import argparse
@@ -224,8 +225,14 @@ def build(
     mos_path = find_list(root, DNSMOS_JSON, dnsmos_json, "--dnsmos_json")
     out = Path(out_dir)
     key = make_key(
-        "librivox", root=root.resolve(), bandwidth=bw_path.resolve(), dnsmos=mos_path.resolve(), out_dir=out.resolve(),
-        vad_mode=vad_mode, vad_threshold=vad_threshold, bak_threshold=bak_threshold,
+        "librivox",
+        root=root.resolve(),
+        bandwidth=bw_path.resolve(),
+        dnsmos=mos_path.resolve(),
+        out_dir=out.resolve(),
+        vad_mode=vad_mode,
+        vad_threshold=vad_threshold,
+        bak_threshold=bak_threshold,
     )
     cached = up_to_date("librivox", pool_dir, key, force)
     if cached is not None:
@@ -282,7 +289,12 @@ def build(
         entries.append(PoolEntry(safe_uid("librivox", uid), path, "speech", fs, n))
     log.info(
         "LibriVox: %d clips, %d dropped by VAD (< %.2f speech), %d by DNSMOS (BAK < %.1f or unscored), %d kept",
-        len(clips), n_vad, vad_threshold, n_mos, bak_threshold, len(entries),
+        len(clips),
+        n_vad,
+        vad_threshold,
+        n_mos,
+        bak_threshold,
+        len(entries),
     )
     return finish("librivox", pool_dir, entries, key)
 
@@ -299,8 +311,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     add_common_args(parser, "librivox", derived=True)
     args = parser.parse_args(argv)
     build(
-        args.root, args.pool_dir, args.out_dir, args.bandwidth_json, args.dnsmos_json,
-        args.vad_mode, args.vad_threshold, args.bak_threshold, nj=args.nj, force=args.force,
+        args.root,
+        args.pool_dir,
+        args.out_dir,
+        args.bandwidth_json,
+        args.dnsmos_json,
+        args.vad_mode,
+        args.vad_threshold,
+        args.bak_threshold,
+        nj=args.nj,
+        force=args.force,
     )
 
 

@@ -21,6 +21,7 @@ CLI::
     python -m tuss_plugin.dataprep.moisesdb --root "$MOISESDB" --splits_csv splits.csv \
         --pool_dir data/pool_moisesdb_sad --out_dir data/local/moisesdb_sad --nj 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -153,8 +154,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     add_common_args(parser, "moisesdb_sad", derived=True)
     args = parser.parse_args(argv)
     build(
-        args.root, args.splits_csv, args.pool_dir, args.out_dir, args.window_seconds, args.hop_seconds,
-        nj=args.nj, force=args.force,
+        args.root,
+        args.splits_csv,
+        args.pool_dir,
+        args.out_dir,
+        args.window_seconds,
+        args.hop_seconds,
+        nj=args.nj,
+        force=args.force,
     )
 
 

@@ -19,6 +19,7 @@ as the authors validate on one channel). Track folder names hold
 spaces and '&': the lists keep them verbatim (the rest of an scp line is the
 path), utterance ids replace them with '_'.
 """
+
 from __future__ import annotations
 
 import os
@@ -81,8 +82,7 @@ def track_mixtures(track: Path, channels: Optional[Sequence[int]] = None) -> Lis
         raise DataPrepError(f"{files[0]}: unreadable ({e})") from None
     base = f"{CORPUS}_{safe_id(track.name)}"
     keep = range(n_channels) if channels is None else [c for c in channels if c < n_channels]
-    return [Mixture(f"{base}_CH{c + 1}", str(files[0]), [str(f) for f in files[1:]], list(STEMS), c)
-            for c in keep]
+    return [Mixture(f"{base}_CH{c + 1}", str(files[0]), [str(f) for f in files[1:]], list(STEMS), c) for c in keep]
 
 
 def collect(root: Path, split: str, num_dev: Optional[int]) -> List[Mixture]:
@@ -93,8 +93,10 @@ def collect(root: Path, split: str, num_dev: Optional[int]) -> List[Mixture]:
         if num_dev is not None:
             tracks = tracks[:num_dev]
     if not tracks:
-        raise DataPrepError(f"{VARIABLE}={root}: no track folders in "
-                            + ("test/" if split == "test" else "train/ among the official validation tracks"))
+        raise DataPrepError(
+            f"{VARIABLE}={root}: no track folders in "
+            + ("test/" if split == "test" else "train/ among the official validation tracks")
+        )
     out: List[Mixture] = []
     ids: Dict[str, Path] = {}
     for t in tracks:
@@ -106,8 +108,13 @@ def collect(root: Path, split: str, num_dev: Optional[int]) -> List[Mixture]:
     return out
 
 
-def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = ("dev", "test"),
-            num_dev: Optional[int] = 12, force: bool = False) -> Dict[str, Path]:
+def prepare(
+    root: PathLike,
+    data_dir: PathLike = "data",
+    sets: Sequence[str] = ("dev", "test"),
+    num_dev: Optional[int] = 12,
+    force: bool = False,
+) -> Dict[str, Path]:
     """Write ``<data_dir>/{dev,test}_musdb18hq`` (with ``utt2channel``; dev: channel 0
     only); returns {set name: dir}.
 
@@ -132,8 +139,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = eval_set_parser(__doc__, CORPUS, VARIABLE)
     p.add_argument("--num_dev", type=int, default=12, help="validation tracks (default 12; <=0: all 14)")
     a = p.parse_args(argv)
-    return run_cli(prepare, hint=a.hint, root=a.root, data_dir=a.data_dir, sets=a.sets,
-                   num_dev=a.num_dev if a.num_dev > 0 else None, force=a.force)
+    return run_cli(
+        prepare,
+        hint=a.hint,
+        root=a.root,
+        data_dir=a.data_dir,
+        sets=a.sets,
+        num_dev=a.num_dev if a.num_dev > 0 else None,
+        force=a.force,
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ CLI::
     python -m tuss_plugin.dataprep.musdb_sad --root "$MUSDB18HQ" \
         --pool_dir data/pool_musdb_sad --out_dir data/local/musdb_sad --nj 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from tuss_plugin.dataprep.common import DataPrepError, require_root
+from tuss_plugin.dataprep.musdb18hq import VALIDATION_TRACKS  # official validation tracks (from train/)
 from tuss_plugin.dataprep.pool import (
     PathLike,
     PoolEntry,
@@ -34,7 +36,6 @@ from tuss_plugin.dataprep.pool import (
     safe_uid,
     up_to_date,
 )
-from tuss_plugin.dataprep.musdb18hq import VALIDATION_TRACKS  # official validation tracks (from train/)
 from tuss_plugin.dataprep.sad import MUSDB_SAD, SADConfig, sad_files
 
 STEMS = ("drums", "bass", "vocals", "other")

@@ -18,6 +18,7 @@ module has the helpers every corpus module shares: fixed-window cutting with a
 per-source manifest (resumable), a parallel map with a progress bar, safe
 uids and the ``--force``/``--nj`` CLI plumbing.
 """
+
 from __future__ import annotations
 
 import json

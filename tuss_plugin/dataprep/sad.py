@@ -21,6 +21,7 @@ CLI (one stem file, for inspection)::
 
     python -m tuss_plugin.dataprep.sad --out_dir data/local/sad some/track/drums.wav
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,9 +94,7 @@ def detect(audio: np.ndarray, fs: int, cfg: SADConfig = SADConfig()) -> Tuple[Li
     return kept, len(starts)
 
 
-def sad_file(
-    path: PathLike, out_dir: PathLike, cfg: SADConfig = SADConfig()
-) -> List[dict]:
+def sad_file(path: PathLike, out_dir: PathLike, cfg: SADConfig = SADConfig()) -> List[dict]:
     """Run :func:`detect` on one stem file and write the kept windows (resumable).
 
     Output: ``<out_dir>/data/<parent folder name>/<stem>_<k>.wav``; a manifest

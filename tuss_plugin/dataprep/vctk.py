@@ -13,6 +13,7 @@ CLI::
 
     python -m tuss_plugin.dataprep.vctk --root "$VCTK" --pool_dir data/pool_vctk
 """
+
 from __future__ import annotations
 
 import argparse

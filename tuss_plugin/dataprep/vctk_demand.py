@@ -17,6 +17,7 @@ float WAV (exact for the 16-bit sources) under ``--work_dir``, never into the
 corpus root, which may be read-only. Each file is written atomically and kept
 on a re-run, so an interrupted run resumes.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,8 +87,10 @@ def collect(root: Path, split: str, work_dir: Path, num: Optional[int]) -> List[
     if num is not None:
         names = names[:num]
     if not names:
-        raise DataPrepError(f"{VARIABLE}={root}: no .wav files in {noisy_dir}/"
-                            + (f" of the speakers {', '.join(DEV_SPEAKERS)}" if split == "dev" else ""))
+        raise DataPrepError(
+            f"{VARIABLE}={root}: no .wav files in {noisy_dir}/"
+            + (f" of the speakers {', '.join(DEV_SPEAKERS)}" if split == "dev" else "")
+        )
     noise_dir = work_dir / noise_name
     noise_dir.mkdir(parents=True, exist_ok=True)
     out = []
@@ -100,9 +103,14 @@ def collect(root: Path, split: str, work_dir: Path, num: Optional[int]) -> List[
     return out
 
 
-def prepare(root: PathLike, data_dir: PathLike = "data", work_dir: Optional[PathLike] = None,
-            sets: Sequence[str] = ("dev", "test"), num_dev: Optional[int] = 500,
-            force: bool = False) -> Dict[str, Path]:
+def prepare(
+    root: PathLike,
+    data_dir: PathLike = "data",
+    work_dir: Optional[PathLike] = None,
+    sets: Sequence[str] = ("dev", "test"),
+    num_dev: Optional[int] = 500,
+    force: bool = False,
+) -> Dict[str, Path]:
     """Write ``<data_dir>/{dev,test}_vctk_demand``; returns {set name: dir}.
 
     ``work_dir`` (default ``<data_dir>/local/vctk_demand``) receives the noise
@@ -119,20 +127,32 @@ def prepare(root: PathLike, data_dir: PathLike = "data", work_dir: Optional[Path
         print(f"{CORPUS}: already prepared ({key})")
         return dirs
     for s in sets:
-        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(root_abs, s, work, num_dev if s == "dev" else None),
-                       corpus=CORPUS)
+        write_data_dir(
+            dirs[f"{s}_{CORPUS}"], collect(root_abs, s, work, num_dev if s == "dev" else None), corpus=CORPUS
+        )
     mark_done(marker, key)
     return dirs
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = eval_set_parser(__doc__, CORPUS, VARIABLE)
-    p.add_argument("--work_dir", default=None, help="where noise = noisy - clean is written "
-                   "(default: <data_dir>/local/vctk_demand)")
+    p.add_argument(
+        "--work_dir",
+        default=None,
+        help="where noise = noisy - clean is written (default: <data_dir>/local/vctk_demand)",
+    )
     p.add_argument("--num_dev", type=int, default=500, help="validation mixtures (default 500; <=0: all)")
     a = p.parse_args(argv)
-    return run_cli(prepare, hint=a.hint, root=a.root, data_dir=a.data_dir, work_dir=a.work_dir, sets=a.sets,
-                   num_dev=a.num_dev if a.num_dev > 0 else None, force=a.force)
+    return run_cli(
+        prepare,
+        hint=a.hint,
+        root=a.root,
+        data_dir=a.data_dir,
+        work_dir=a.work_dir,
+        sets=a.sets,
+        num_dev=a.num_dev if a.num_dev > 0 else None,
+        force=a.force,
+    )
 
 
 if __name__ == "__main__":

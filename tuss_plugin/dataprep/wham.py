@@ -15,6 +15,7 @@ noise``); the WHAMR! folders are used when both exist. Writes
 500 of ``cv`` in name order). The recipe downloads neither WSJ0 nor WHAM!:
 the mixtures are generated from the licensed WSJ0 corpus.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,27 +44,32 @@ SCHEMES: Dict[str, Tuple[str, str, str, str]] = {
     "whamr": ("mix_both_anechoic", "s1_anechoic", "s2_anechoic", "noise"),
     "wham": ("mix_both", "s1", "s2", "noise"),
 }
-NEED = ("wav16k/ with wav16k/<mode>/{cv,tt}/ holding either mix_both/ s1/ s2/ noise/ (WHAM!) "
-        "or mix_both_anechoic/ s1_anechoic/ s2_anechoic/ noise/ (WHAMR!)")
+NEED = (
+    "wav16k/ with wav16k/<mode>/{cv,tt}/ holding either mix_both/ s1/ s2/ noise/ (WHAM!) "
+    "or mix_both_anechoic/ s1_anechoic/ s2_anechoic/ noise/ (WHAMR!)"
+)
 
 
 def find_scheme(split_dir: Path, scheme: str = "auto") -> Tuple[str, str, str, str]:
     """The folder names of the layout found in ``split_dir``."""
-    for name in (SCHEMES if scheme == "auto" else [scheme]):
+    for name in SCHEMES if scheme == "auto" else [scheme]:
         folders = SCHEMES[name]
         if all((split_dir / f).is_dir() for f in folders):
             return folders
-    raise DataPrepError(f"{VARIABLE}: {split_dir}: neither a WHAM! (mix_both/ s1/ s2/ noise/) nor a WHAMR! "
-                        f"(mix_both_anechoic/ s1_anechoic/ s2_anechoic/ noise/) layout (the directory must hold {NEED})")
+    raise DataPrepError(
+        f"{VARIABLE}: {split_dir}: neither a WHAM! (mix_both/ s1/ s2/ noise/) nor a WHAMR! "
+        f"(mix_both_anechoic/ s1_anechoic/ s2_anechoic/ noise/) layout (the directory must hold {NEED})"
+    )
 
 
-def check_root(root: PathLike, sets: Sequence[str] = ("dev", "test"), mode: str = "max",
-               scheme: str = "auto") -> Path:
+def check_root(root: PathLike, sets: Sequence[str] = ("dev", "test"), mode: str = "max", scheme: str = "auto") -> Path:
     base = require_root(VARIABLE, root, ["wav16k/"])
     for s in sets:
         d = base / "wav16k" / mode / SPLITS[s]
         if not d.is_dir():
-            raise DataPrepError(f"{VARIABLE}={root}: missing wav16k/{mode}/{SPLITS[s]}/ (the directory must hold {NEED})")
+            raise DataPrepError(
+                f"{VARIABLE}={root}: missing wav16k/{mode}/{SPLITS[s]}/ (the directory must hold {NEED})"
+            )
         find_scheme(d, scheme)
     return base
 
@@ -81,14 +87,23 @@ def collect(split_dir: Path, scheme: str, num: Optional[int]) -> List[Mixture]:
         for r in refs:
             if not r.is_file():
                 raise DataPrepError(f"{r}: missing (a reference of {split_dir / mix_dir / name})")
-        out.append(Mixture(f"{CORPUS}_{Path(name).stem}", str(split_dir / mix_dir / name),
-                           [str(r) for r in refs], list(PROMPTS)))
+        out.append(
+            Mixture(
+                f"{CORPUS}_{Path(name).stem}", str(split_dir / mix_dir / name), [str(r) for r in refs], list(PROMPTS)
+            )
+        )
     return out
 
 
-def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = ("dev", "test"),
-            num_dev: Optional[int] = 500, mode: str = "max", scheme: str = "auto",
-            force: bool = False) -> Dict[str, Path]:
+def prepare(
+    root: PathLike,
+    data_dir: PathLike = "data",
+    sets: Sequence[str] = ("dev", "test"),
+    num_dev: Optional[int] = 500,
+    mode: str = "max",
+    scheme: str = "auto",
+    force: bool = False,
+) -> Dict[str, Path]:
     """Write ``<data_dir>/{dev,test}_wham``; returns {set name: dir}.
 
     ``mode`` is the WHAM! length mode (``max``, as in the paper, or ``min``);
@@ -103,8 +118,11 @@ def prepare(root: PathLike, data_dir: PathLike = "data", sets: Sequence[str] = (
         print(f"{CORPUS}: already prepared ({key})")
         return dirs
     for s in sets:
-        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base / "wav16k" / mode / SPLITS[s], scheme,
-                                                     num_dev if s == "dev" else None), corpus=CORPUS)
+        write_data_dir(
+            dirs[f"{s}_{CORPUS}"],
+            collect(base / "wav16k" / mode / SPLITS[s], scheme, num_dev if s == "dev" else None),
+            corpus=CORPUS,
+        )
     mark_done(marker, key)
     return dirs
 
@@ -113,11 +131,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = eval_set_parser(__doc__, CORPUS, VARIABLE)
     p.add_argument("--num_dev", type=int, default=500, help="validation mixtures (default 500; <=0: all)")
     p.add_argument("--mode", choices=["max", "min"], default="max", help="WHAM! length mode (default max)")
-    p.add_argument("--scheme", choices=["auto", "wham", "whamr"], default="auto",
-                   help="folder layout (default: auto, WHAMR! names preferred)")
+    p.add_argument(
+        "--scheme",
+        choices=["auto", "wham", "whamr"],
+        default="auto",
+        help="folder layout (default: auto, WHAMR! names preferred)",
+    )
     a = p.parse_args(argv)
-    return run_cli(prepare, hint=a.hint, root=a.root, data_dir=a.data_dir, sets=a.sets,
-                   num_dev=a.num_dev if a.num_dev > 0 else None, mode=a.mode, scheme=a.scheme, force=a.force)
+    return run_cli(
+        prepare,
+        hint=a.hint,
+        root=a.root,
+        data_dir=a.data_dir,
+        sets=a.sets,
+        num_dev=a.num_dev if a.num_dev > 0 else None,
+        mode=a.mode,
+        scheme=a.scheme,
+        force=a.force,
+    )
 
 
 if __name__ == "__main__":

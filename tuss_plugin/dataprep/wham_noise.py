@@ -17,6 +17,7 @@ CLI::
     python -m tuss_plugin.dataprep.wham_noise --root "$WHAM_NOISE" \
         --pool_dir data/pool_wham_noise --out_dir data/local/wham_noise
 """
+
 from __future__ import annotations
 
 import argparse

@@ -22,6 +22,7 @@ CLI::
     python -m tuss_plugin.dataprep.wsj0 --root "$WSJ0" --mix_list mix_2_spk_tr.txt \
         --pool_dir data/pool_wsj0 --out_dir data/local/wsj0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -203,9 +204,7 @@ def build(
             paths[utt] = dst
     order = sorted(paths)
     headers = list(parallel_map(_header, [paths[u] for u in order], nj=nj, desc="WSJ0 headers", chunksize=256))
-    entries = [
-        PoolEntry(safe_uid("wsj0", utt), paths[utt], "speech", fs, n) for utt, (fs, n) in zip(order, headers)
-    ]
+    entries = [PoolEntry(safe_uid("wsj0", utt), paths[utt], "speech", fs, n) for utt, (fs, n) in zip(order, headers)]
     return finish("wsj0", pool_dir, entries, key)
 
 

@@ -24,26 +24,79 @@ The package, by job:
 
 Every name importable from ``tuss_plugin.inference`` before the split still is.
 """
+
 # every name is re-exported, the private ones of the module before the split included
 from tuss_plugin.inference.api import SeparateAudio  # noqa: F401
 from tuss_plugin.inference.inputs import MAX_CHANNELS, MAX_FS  # noqa: F401
-from tuss_plugin.inference.model_files import (MODEL_FILE_CANDIDATES, _build_model, _check_shapes,  # noqa: F401
-                                               _download, _read_config, _read_state, _state_digest,
-                                               default_model_file, load_model, logger, resolve_model_files)
-from tuss_plugin.inference.overlap_add import (OverlapAdd, _check_segment_values, _crossfade,  # noqa: F401
-                                               align_outputs, segment_samples, segment_starts)
-from tuss_plugin.inference.streaming import (ForwardReader, _check_length, _SegmentProgress,  # noqa: F401
-                                             read_blocks, resampled_length)
-from tuss_plugin.inference.unpack import (_ENTRY_NAME, _MARKER, _MAX_META_BYTES, _META,  # noqa: F401
-                                          _STALE_TEMP_S, _TEMP_NAME, _ZIP_ERRORS, DEFAULT_CACHE_KEEP,
-                                          DEFAULT_MAX_UNPACK_BYTES, _cache_base, _check_member_names,
-                                          _discard_unpacked, _extract_member, _is_pack, _pack_members,
-                                          _positive_setting, _prune_cache, _safe_extract, _select_members,
-                                          _unpack_once, _zip_stamp, max_unpack_bytes)
+from tuss_plugin.inference.model_files import (  # noqa: F401
+    MODEL_FILE_CANDIDATES,
+    _build_model,
+    _check_shapes,
+    _download,
+    _read_config,
+    _read_state,
+    _state_digest,
+    default_model_file,
+    load_model,
+    logger,
+    resolve_model_files,
+)
+from tuss_plugin.inference.overlap_add import (  # noqa: F401
+    OverlapAdd,
+    _check_segment_values,
+    _crossfade,
+    align_outputs,
+    segment_samples,
+    segment_starts,
+)
+from tuss_plugin.inference.streaming import (  # noqa: F401
+    ForwardReader,
+    _check_length,
+    _SegmentProgress,
+    read_blocks,
+    resampled_length,
+)
+from tuss_plugin.inference.unpack import (  # noqa: F401
+    _ENTRY_NAME,
+    _MARKER,
+    _MAX_META_BYTES,
+    _META,
+    _STALE_TEMP_S,
+    _TEMP_NAME,
+    _ZIP_ERRORS,
+    DEFAULT_CACHE_KEEP,
+    DEFAULT_MAX_UNPACK_BYTES,
+    _cache_base,
+    _check_member_names,
+    _discard_unpacked,
+    _extract_member,
+    _is_pack,
+    _pack_members,
+    _positive_setting,
+    _prune_cache,
+    _safe_extract,
+    _select_members,
+    _unpack_once,
+    _zip_stamp,
+    max_unpack_bytes,
+)
 
 __all__ = [
-    "SeparateAudio", "OverlapAdd", "ForwardReader",
-    "resolve_model_files", "default_model_file", "load_model", "MODEL_FILE_CANDIDATES",
-    "read_blocks", "resampled_length", "segment_starts", "segment_samples", "align_outputs",
-    "max_unpack_bytes", "DEFAULT_MAX_UNPACK_BYTES", "DEFAULT_CACHE_KEEP", "MAX_CHANNELS", "MAX_FS",
+    "SeparateAudio",
+    "OverlapAdd",
+    "ForwardReader",
+    "resolve_model_files",
+    "default_model_file",
+    "load_model",
+    "MODEL_FILE_CANDIDATES",
+    "read_blocks",
+    "resampled_length",
+    "segment_starts",
+    "segment_samples",
+    "align_outputs",
+    "max_unpack_bytes",
+    "DEFAULT_MAX_UNPACK_BYTES",
+    "DEFAULT_CACHE_KEEP",
+    "MAX_CHANNELS",
+    "MAX_FS",
 ]

@@ -5,6 +5,7 @@ TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 Model files: :mod:`.model_files`; streaming: :mod:`.streaming`; segment-wise
 processing: :mod:`.overlap_add`; input checks: :mod:`.inputs`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,14 @@ from tuss_plugin.audio import resample
 from tuss_plugin.inference.inputs import as_array, check_fs, check_mixture
 from tuss_plugin.inference.model_files import _state_digest, load_model, resolve_model_files
 from tuss_plugin.inference.overlap_add import OverlapAdd, _check_segment_values, check_segment_span
-from tuss_plugin.inference.streaming import (ForwardReader, _check_length, _SegmentProgress, read_blocks,
-                                             resampled_length, write_blocks)
+from tuss_plugin.inference.streaming import (
+    ForwardReader,
+    _check_length,
+    _SegmentProgress,
+    read_blocks,
+    resampled_length,
+    write_blocks,
+)
 from tuss_plugin.inference.unpack import _discard_unpacked
 from tuss_plugin.permutation import category_groups
 
@@ -47,8 +54,14 @@ class SeparateAudio:
         hop_size: segment shift in seconds (default: ``segment_size``, no overlap).
     """
 
-    def __init__(self, model, config: dict, device: str = "cpu",
-                 segment_size: Optional[float] = None, hop_size: Optional[float] = None):
+    def __init__(
+        self,
+        model,
+        config: dict,
+        device: str = "cpu",
+        segment_size: Optional[float] = None,
+        hop_size: Optional[float] = None,
+    ):
         self.model = model
         self.config = config
         self.device = device
@@ -63,9 +76,15 @@ class SeparateAudio:
         self.set_segments(segment_size, hop_size)
 
     @classmethod
-    def from_pretrained(cls, path: Union[str, Path], device: str = "cpu", cache_dir: Optional[str] = None,
-                        segment_size: Optional[float] = None, hop_size: Optional[float] = None,
-                        max_unpack_bytes: Optional[int] = None) -> "SeparateAudio":
+    def from_pretrained(
+        cls,
+        path: Union[str, Path],
+        device: str = "cpu",
+        cache_dir: Optional[str] = None,
+        segment_size: Optional[float] = None,
+        hop_size: Optional[float] = None,
+        max_unpack_bytes: Optional[int] = None,
+    ) -> "SeparateAudio":
         """Load an experiment dir (``config.yaml`` + ``.pth``), an imported
         reference dir, a model file, or a packed model zip.
 
@@ -89,8 +108,12 @@ class SeparateAudio:
         shift = int(getattr(enc, "hop_length", 0) or getattr(enc, "stride", 0) or 0)
         return window, shift
 
-    def set_segments(self, segment_size: Optional[float], hop_size: Optional[float] = None,
-                     names: Tuple[str, str] = ("segment_size", "hop_size")) -> None:
+    def set_segments(
+        self,
+        segment_size: Optional[float],
+        hop_size: Optional[float] = None,
+        names: Tuple[str, str] = ("segment_size", "hop_size"),
+    ) -> None:
         """Set segment-wise processing (seconds; ``segment_size=None``: whole recordings).
 
         ``segment_size`` must be finite, > 0 and span at least one STFT window
@@ -109,9 +132,13 @@ class SeparateAudio:
         the device: hashes of the weights and of the config, the model's rate and
         the segment settings (``tuss_inference`` keys its finished outputs on it)."""
         config = json.dumps(self.config, sort_keys=True, default=str)
-        return {"weights": _state_digest(self.model.state_dict()),
-                "config": hashlib.sha256(config.encode("utf-8")).hexdigest(),
-                "fs": self.fs, "segment_size": self.segment_size, "hop_size": self.hop_size}
+        return {
+            "weights": _state_digest(self.model.state_dict()),
+            "config": hashlib.sha256(config.encode("utf-8")).hexdigest(),
+            "fs": self.fs,
+            "segment_size": self.segment_size,
+            "hop_size": self.hop_size,
+        }
 
     @property
     def prompts(self) -> Sequence[str]:
@@ -152,8 +179,9 @@ class SeparateAudio:
             return []
         return [list(range(int(separator.num_spk)))]
 
-    def iter_separate(self, x: Union[np.ndarray, ForwardReader],
-                      prompts: Optional[Sequence[str]]) -> Iterator[np.ndarray]:
+    def iter_separate(
+        self, x: Union[np.ndarray, ForwardReader], prompts: Optional[Sequence[str]]
+    ) -> Iterator[np.ndarray]:
         """Separate ``x`` (n_samples, C) at the model's rate, yielding finished
         blocks (N, n_block, C) in order; segment-wise when configured.
 
@@ -164,8 +192,9 @@ class SeparateAudio:
             mix = torch.from_numpy(np.ascontiguousarray(x[0:n].T))  # (C, L)
             yield self.separate_tensor(mix, prompts).cpu().numpy().transpose(1, 2, 0)  # (N, L, C)
             return
-        stitcher = OverlapAdd.from_seconds(n, self.fs, self.segment_size, self.hop_size,
-                                           self._exchangeable_groups(prompts))
+        stitcher = OverlapAdd.from_seconds(
+            n, self.fs, self.segment_size, self.hop_size, self._exchangeable_groups(prompts)
+        )
         for start, end in stitcher.segments():
             mix = torch.from_numpy(np.ascontiguousarray(x[start:end].T))  # (C, l)
             y = self.separate_tensor(mix, prompts).cpu().numpy().transpose(1, 2, 0)  # (N, l, C)
@@ -177,11 +206,13 @@ class SeparateAudio:
         """Segments (forward passes) for a recording of ``n_samples`` at ``fs``."""
         if self.segment_size is None:
             return 1
-        return len(OverlapAdd.from_seconds(resampled_length(n_samples, fs, self.fs), self.fs, self.segment_size,
-                                           self.hop_size))
+        return len(
+            OverlapAdd.from_seconds(resampled_length(n_samples, fs, self.fs), self.fs, self.segment_size, self.hop_size)
+        )
 
-    def __call__(self, mixture: Union[np.ndarray, torch.Tensor], fs: int,
-                 prompts: Optional[Sequence[str]] = None) -> np.ndarray:
+    def __call__(
+        self, mixture: Union[np.ndarray, torch.Tensor], fs: int, prompts: Optional[Sequence[str]] = None
+    ) -> np.ndarray:
         """Separate one recording held in memory (see :meth:`separate_file` for long files).
 
         Args:
@@ -222,9 +253,15 @@ class SeparateAudio:
         out = out[:, :n].astype(np.float32)
         return out[..., 0] if mono else out
 
-    def separate_file(self, path: Union[str, Path], outputs: Sequence[Union[str, Path]],
-                      prompts: Optional[Sequence[str]] = None, subtype: str = "FLOAT",
-                      blocksize: int = 1 << 16, progress: bool = False) -> None:
+    def separate_file(
+        self,
+        path: Union[str, Path],
+        outputs: Sequence[Union[str, Path]],
+        prompts: Optional[Sequence[str]] = None,
+        subtype: str = "FLOAT",
+        blocksize: int = 1 << 16,
+        progress: bool = False,
+    ) -> None:
         """Separate an audio file into one WAV file per prompt, streaming.
 
         The input is read block-wise and resampled on the fly; outputs are
@@ -265,11 +302,13 @@ class SeparateAudio:
         if progress:
             from tqdm import tqdm
 
-            blocks = _SegmentProgress(blocks, tqdm(total=self.num_segments(n_in, fs_in), desc=Path(path).name,
-                                                   unit="seg", file=sys.stderr))
+            blocks = _SegmentProgress(
+                blocks, tqdm(total=self.num_segments(n_in, fs_in), desc=Path(path).name, unit="seg", file=sys.stderr)
+            )
         with atomic_outputs(outputs) as tmps:
-            files = [sf.SoundFile(t, "w", samplerate=fs_in, channels=channels, subtype=subtype, format="WAV")
-                     for t in tmps]
+            files = [
+                sf.SoundFile(t, "w", samplerate=fs_in, channels=channels, subtype=subtype, format="WAV") for t in tmps
+            ]
             try:
                 write_blocks(blocks, files, self.fs, fs_in, channels, n_in, path)
             finally:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Checks of what :meth:`tuss_plugin.inference.SeparateAudio.__call__` is given:
 a mixture held in memory and its sampling rate, each refused with one line."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,10 @@ def check_mixture(x: np.ndarray) -> np.ndarray:
     if x.ndim == 2 and x.shape[1] == 0:
         raise ValueError("the mixture has no channels")
     if x.ndim == 2 and (x.shape[1] > x.shape[0] or x.shape[1] > MAX_CHANNELS):
-        raise ValueError(f"got shape {x.shape}: expected (n_samples, n_channels) with at most {MAX_CHANNELS} "
-                         "channels and no more channels than samples (transpose a channel-first array)")
+        raise ValueError(
+            f"got shape {x.shape}: expected (n_samples, n_channels) with at most {MAX_CHANNELS} "
+            "channels and no more channels than samples (transpose a channel-first array)"
+        )
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"expected float samples, got {x.dtype}")
     if not np.isfinite(x).all():

@@ -7,6 +7,7 @@ model-zoo tag; :func:`load_model` builds the ``TUSSTask`` model of the config,
 checks its shapes against the weights on the meta device and loads them with
 ``weights_only``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -185,8 +186,9 @@ def _check_shapes(
     raise ValueError(f"{model_file} does not match {config_file}: {'; '.join(parts)}")
 
 
-def load_model(config_file: Union[str, Path], model_file: Union[str, Path],
-               device: str = "cpu") -> Tuple[torch.nn.Module, dict]:
+def load_model(
+    config_file: Union[str, Path], model_file: Union[str, Path], device: str = "cpu"
+) -> Tuple[torch.nn.Module, dict]:
     """Build a ``TUSSTask`` model from ``config.yaml`` and load weights safely and strictly.
 
     The config is first built on the meta device and its parameter and buffer

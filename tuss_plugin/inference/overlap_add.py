@@ -9,6 +9,7 @@ outputs of one repeated prompt, Saijo et al., "Task-aware Unified Source
 Separation", ICASSP 2025, Sec. II-B, searched by
 :func:`tuss_plugin.permutation.best_assignment`).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,8 @@ def _crossfade(length: int, fade_in: int, fade_out: int) -> np.ndarray:
     if fade_in > 0:
         w[:fade_in] = np.arange(1, fade_in + 1, dtype=np.float32) / (fade_in + 1)
     if fade_out > 0:
-        w[length - fade_out:] = np.minimum(
-            w[length - fade_out:], np.arange(fade_out, 0, -1, dtype=np.float32) / (fade_out + 1)
+        w[length - fade_out :] = np.minimum(
+            w[length - fade_out :], np.arange(fade_out, 0, -1, dtype=np.float32) / (fade_out + 1)
         )
     return w
 
@@ -50,8 +51,9 @@ def _check_segment_values(
     seg_name, hop_name = names
     if segment_size is not None and not (math.isfinite(segment_size) and segment_size > 0):
         raise ValueError(f"{seg_name} must be a finite number of seconds > 0, got {segment_size}")
-    if hop_size is not None and (segment_size is None or not (math.isfinite(hop_size)
-                                                              and 0 < hop_size <= segment_size)):
+    if hop_size is not None and (
+        segment_size is None or not (math.isfinite(hop_size) and 0 < hop_size <= segment_size)
+    ):
         raise ValueError(f"{hop_name} must be a finite number of seconds in (0, {seg_name}], got {hop_size}")
 
 
@@ -106,8 +108,9 @@ class OverlapAdd:
         self._next = 0  # the segment add() takes next
 
     @classmethod
-    def from_seconds(cls, n: int, fs: int, segment_size: float, hop_size: float,
-                     groups: Sequence[Sequence[int]] = ()) -> "OverlapAdd":
+    def from_seconds(
+        cls, n: int, fs: int, segment_size: float, hop_size: float, groups: Sequence[Sequence[int]] = ()
+    ) -> "OverlapAdd":
         """The stitcher of settings in seconds at the rate ``fs``."""
         seg, hop = segment_samples(segment_size, hop_size, fs)
         return cls(n, seg, hop, groups)
@@ -157,13 +160,23 @@ class OverlapAdd:
         return out
 
 
-def check_segment_span(segment_size: float, hop_size: float, fs: int, window: int, shift: int,
-                       names: Tuple[str, str] = ("segment_size", "hop_size")) -> None:
+def check_segment_span(
+    segment_size: float,
+    hop_size: float,
+    fs: int,
+    window: int,
+    shift: int,
+    names: Tuple[str, str] = ("segment_size", "hop_size"),
+) -> None:
     """Refuse a segment shorter than one STFT ``window`` or a hop shorter than one
     frame ``shift`` (samples at ``fs``; 0: no bound), naming the option (``names``)."""
-    for value, name, bound, what in ((segment_size, names[0], window, "window"),
-                                     (hop_size, names[1], shift, "frame shift")):
+    for value, name, bound, what in (
+        (segment_size, names[0], window, "window"),
+        (hop_size, names[1], shift, "frame shift"),
+    ):
         if bound and int(round(value * fs)) < bound:
             least = math.ceil(bound / fs * 1e4) / 1e4
-            raise ValueError(f"{name} {value:g} s is shorter than one STFT {what} of this model "
-                             f"({bound} samples at {fs} Hz); use at least {least:g} s")
+            raise ValueError(
+                f"{name} {value:g} s is shorter than one STFT {what} of this model "
+                f"({bound} samples at {fs} Hz); use at least {least:g} s"
+            )

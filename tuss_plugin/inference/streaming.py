@@ -4,6 +4,7 @@ input (:func:`read_blocks`, :class:`ForwardReader`) and block-wise writing of
 the outputs (:func:`write_blocks`), so memory depends on the segment, not on
 the length of the file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -74,7 +75,7 @@ class ForwardReader:
         self._drop_before(start)
         while self._start + self._buf.shape[0] < stop and not self._done:
             self._pull()
-        out = self._buf[start - self._start: stop - self._start]
+        out = self._buf[start - self._start : stop - self._start]
         if out.shape[0] < stop - start:
             out = np.concatenate([out, np.zeros((stop - start - out.shape[0], self._c), np.float32)])
         return out
@@ -120,12 +121,21 @@ def read_blocks(path: Union[str, Path], fs_out: int, blocksize: int = 1 << 16) -
 def _check_length(n: int, fs: int, fs_model: int, where: str = "") -> None:
     """Refuse a signal that resamples to no sample at all at the model's rate."""
     if resampled_length(n, fs, fs_model) == 0:
-        raise ValueError(f"{where}shorter than one sample at the model's rate "
-                         f"({n} samples at {fs} Hz; the model runs at {fs_model} Hz)")
+        raise ValueError(
+            f"{where}shorter than one sample at the model's rate "
+            f"({n} samples at {fs} Hz; the model runs at {fs_model} Hz)"
+        )
 
 
-def write_blocks(blocks: Iterable[np.ndarray], files: Sequence, fs_model: int, fs_in: int, channels: int,
-                 n_in: int, path: Union[str, Path]) -> None:
+def write_blocks(
+    blocks: Iterable[np.ndarray],
+    files: Sequence,
+    fs_model: int,
+    fs_in: int,
+    channels: int,
+    n_in: int,
+    path: Union[str, Path],
+) -> None:
     """Write output blocks (N, n_block, C) at ``fs_model`` to ``files`` (one open
     ``soundfile.SoundFile`` per output, at ``fs_in`` with ``channels``), resampled
     on the fly and cut or zero-padded to ``n_in`` samples. Raises ``ValueError``
@@ -143,7 +153,7 @@ def write_blocks(blocks: Iterable[np.ndarray], files: Sequence, fs_model: int, f
         nonlocal written
         take = min(y.shape[0], n_in - written)
         for k, f in enumerate(files):
-            f.write(y[:take, k * channels:(k + 1) * channels])
+            f.write(y[:take, k * channels : (k + 1) * channels])
         written += take
 
     for block in blocks:  # (N, n_block, C) at the model rate

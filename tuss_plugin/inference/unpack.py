@@ -8,6 +8,7 @@ than a limit; the cache keeps the most recently used copies
 (:func:`_prune_cache`). :func:`tuss_plugin.inference.model_files.resolve_model_files`
 is the caller.
 """
+
 from __future__ import annotations
 
 import contextlib

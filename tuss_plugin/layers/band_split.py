@@ -6,6 +6,7 @@ Unified Source Separation", ICASSP 2025): narrow bands at low frequencies,
 wider ones higher up. The table is derived from the sample rate and FFT size
 and clipped at Nyquist, so it builds for any ``fs`` / ``n_fft``.
 """
+
 from __future__ import annotations
 
 import math

@@ -23,6 +23,7 @@ Every path performs the same operations in the same order as the plain
 formulation (weight gradients summed group by group differ by round-off).
 The tuning knobs are the fields of :data:`SETTINGS`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -170,8 +171,14 @@ def _unfold_padded(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _ffn_forward_into(
-    x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
-    y: torch.Tensor, h: torch.Tensor, keep_h: bool = True,
+    x: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    y: torch.Tensor,
+    h: torch.Tensor,
+    keep_h: bool = True,
 ) -> None:
     """SwiGLU conv-deconv FFN as matrix products, written into ``y`` (n, L, C) and ``h`` (n, L+k-1, 2I).
 
@@ -341,9 +348,7 @@ def _attention_short(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
 # --- residual branches of one TF-Locoformer path
 
 
-def residual_branches(
-    x: torch.Tensor, branches: Sequence[Callable[[torch.Tensor], torch.Tensor]]
-) -> torch.Tensor:
+def residual_branches(x: torch.Tensor, branches: Sequence[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
     """``x = x + f(x)`` for each branch ``f`` in turn: x (B', L, C) -> (B', L, C).
 
     The branches act on each of the B' sequences independently. Without

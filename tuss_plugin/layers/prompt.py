@@ -6,6 +6,7 @@ selects what to separate with one learnable vector per source category; the
 names, aliases and exclusion rules are :mod:`tuss_plugin.prompts` (re-exported
 here for the import paths of earlier versions).
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Union
@@ -43,9 +44,7 @@ class PromptEncoder(nn.Module):
     ):
         super().__init__()
         self.vocab = PromptVocabulary(prompts, aliases, exclusive)
-        self.prompts = nn.ParameterDict(
-            {n: nn.Parameter(torch.randn(emb_dim)) for n in self.vocab.names}
-        )
+        self.prompts = nn.ParameterDict({n: nn.Parameter(torch.randn(emb_dim)) for n in self.vocab.names})
         self.sos_token = nn.Parameter(torch.randn(emb_dim)) if use_sos_token else None
 
     def to_ids(self, prompts: PromptList, batch_size: int, device=None) -> torch.Tensor:

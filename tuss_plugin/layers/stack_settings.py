@@ -9,6 +9,7 @@ them and names the offending key in its messages, and builds the stack with
 :meth:`TFLocoformerStack.from_settings
 <tuss_plugin.layers.tf_locoformer.TFLocoformerStack.from_settings>`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,8 +76,7 @@ class StackSettings:
             raise ValueError(f"{key('n_heads')} must be >= 1, got {self.n_heads}")
         if self.attention_dim % self.n_heads != 0:
             raise ValueError(
-                f"{key('attention_dim')}={self.attention_dim} is not divisible by "
-                f"{key('n_heads')}={self.n_heads}"
+                f"{key('attention_dim')}={self.attention_dim} is not divisible by {key('n_heads')}={self.n_heads}"
             )
         if self.head_dim % 2 != 0:
             raise ValueError(
@@ -88,9 +88,7 @@ class StackSettings:
             if isinstance(configs, (str, Mapping)) or not isinstance(configs, Sequence):
                 raise ValueError(f"{key(name)} must be a list of 2 FFN configs, got {configs!r}")
             if len(configs) != 2:
-                raise ValueError(
-                    f"{key(name)}: a macaron path needs 2 FFN configs, got {len(configs)}"
-                )
+                raise ValueError(f"{key(name)}: a macaron path needs 2 FFN configs, got {len(configs)}")
             checked = []
             for i, conf in enumerate(configs):
                 if not isinstance(conf, Mapping):

@@ -8,6 +8,7 @@ without centring; the inverse uses a centred iSTFT and cuts the result to the
 input length. ESPnet's stock ``stft`` encoder pads by reflection, so these are
 separate ESPnet encoder/decoder classes (registered as ``tuss_stft``).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple

@@ -15,6 +15,7 @@ with SwiGLU convolution-deconvolution feed-forward networks. The modules here
 state the math; how it runs (written-out backwards, chunking, explicit attention
 for short sequences) is decided in :mod:`tuss_plugin.layers.kernels`.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
@@ -24,7 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tuss_plugin.layers import kernels
-from tuss_plugin.layers.stack_settings import StackSettings, ffn_kwargs as _ffn_kwargs
+from tuss_plugin.layers.stack_settings import StackSettings
+from tuss_plugin.layers.stack_settings import ffn_kwargs as _ffn_kwargs
 
 
 class RMSGroupNorm(nn.Module):
@@ -181,15 +183,11 @@ class MultiHeadSelfAttention(nn.Module):
     ):
         super().__init__()
         if attention_dim % n_heads != 0:
-            raise ValueError(
-                f"attention_dim={attention_dim} is not divisible by n_heads={n_heads}"
-            )
+            raise ValueError(f"attention_dim={attention_dim} is not divisible by n_heads={n_heads}")
         self.n_heads = n_heads
         self.dropout = dropout
         self.qkv = nn.Linear(emb_dim, 3 * attention_dim, bias=False)
-        self.aggregate_heads = nn.Sequential(
-            nn.Linear(attention_dim, emb_dim, bias=False), nn.Dropout(dropout)
-        )
+        self.aggregate_heads = nn.Sequential(nn.Linear(attention_dim, emb_dim, bias=False), nn.Dropout(dropout))
         self.rope = rope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -240,8 +238,7 @@ class LocoformerPath(nn.Module):
             raise ValueError(f"a macaron path needs 2 FFN configs, got {len(ffn_config)}")
         self.ffn_norm = nn.ModuleList(RMSGroupNorm(num_groups, emb_dim) for _ in range(2))
         self.ffn = nn.ModuleList(
-            SwiGLUConvDeconv1d(emb_dim, dropout=dropout, **_ffn_kwargs(c))
-            for c in reversed(list(ffn_config))
+            SwiGLUConvDeconv1d(emb_dim, dropout=dropout, **_ffn_kwargs(c)) for c in reversed(list(ffn_config))
         )
         self.attn_norm = RMSGroupNorm(num_groups, emb_dim)
         self.attn = MultiHeadSelfAttention(emb_dim, attention_dim, n_heads, rope, dropout)
@@ -358,31 +355,53 @@ class TFLocoformerStack(nn.Module):
     ):
         super().__init__()
         self.settings = settings = StackSettings(  # checked; messages use the names above
-            blocks=n_blocks, attention_dim=attention_dim, n_heads=n_heads,
-            freq_ffn=freq_ffn_config, frame_ffn=frame_ffn_config)
+            blocks=n_blocks,
+            attention_dim=attention_dim,
+            n_heads=n_heads,
+            freq_ffn=freq_ffn_config,
+            frame_ffn=frame_ffn_config,
+        )
         rope_freq = RotaryEmbedding(settings.head_dim, rope_theta)
         rope_frame = RotaryEmbedding(settings.head_dim, rope_theta)
         self.blocks = nn.ModuleList(
             TFLocoformerBlock(
-                emb_dim=emb_dim, num_groups=num_groups,
-                attention_dim=settings.attention_dim, n_heads=settings.n_heads,
-                freq_ffn_config=settings.freq_ffn, frame_ffn_config=settings.frame_ffn,
-                rope_freq=rope_freq, rope_frame=rope_frame, tf_order=tf_order, dropout=dropout,
+                emb_dim=emb_dim,
+                num_groups=num_groups,
+                attention_dim=settings.attention_dim,
+                n_heads=settings.n_heads,
+                freq_ffn_config=settings.freq_ffn,
+                frame_ffn_config=settings.frame_ffn,
+                rope_freq=rope_freq,
+                rope_frame=rope_frame,
+                tf_order=tf_order,
+                dropout=dropout,
             )
             for _ in range(settings.blocks)
         )
 
     @classmethod
     def from_settings(
-        cls, settings: StackSettings, *, emb_dim: int, num_groups: int,
-        tf_order: str = "ft", dropout: float = 0.0, rope_theta: float = 10000.0,
+        cls,
+        settings: StackSettings,
+        *,
+        emb_dim: int,
+        num_groups: int,
+        tf_order: str = "ft",
+        dropout: float = 0.0,
+        rope_theta: float = 10000.0,
     ) -> "TFLocoformerStack":
         """The stack of ``settings`` (checked where they were made, with their key names)."""
         stack = cls(
-            n_blocks=settings.blocks, emb_dim=emb_dim, num_groups=num_groups,
-            attention_dim=settings.attention_dim, n_heads=settings.n_heads,
-            freq_ffn_config=settings.freq_ffn, frame_ffn_config=settings.frame_ffn,
-            tf_order=tf_order, dropout=dropout, rope_theta=rope_theta,
+            n_blocks=settings.blocks,
+            emb_dim=emb_dim,
+            num_groups=num_groups,
+            attention_dim=settings.attention_dim,
+            n_heads=settings.n_heads,
+            freq_ffn_config=settings.freq_ffn,
+            frame_ffn_config=settings.frame_ffn,
+            tf_order=tf_order,
+            dropout=dropout,
+            rope_theta=rope_theta,
         )
         stack.settings = settings  # the same settings, with their prefix for messages
         return stack

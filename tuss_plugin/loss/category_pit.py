@@ -11,6 +11,7 @@ category, which is plain PIT. The search is
 :func:`tuss_plugin.permutation.best_assignment` (brute force over the
 permutations of a category, the first best wins ties).
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
@@ -107,8 +108,7 @@ class CategoryPITSolver(AbsLossWrapper):
 
         # pairwise losses, only for pairs that share a category in some item
         need = [[any(r[i] == r[j] for r in rows) for j in range(N)] for i in range(N)]
-        pair = [[self._pair_loss(ref, inf, i, j, mix) if need[i][j] else None for j in range(N)]
-                for i in range(N)]
+        pair = [[self._pair_loss(ref, inf, i, j, mix) if need[i][j] else None for j in range(N)] for i in range(N)]
 
         given = others.get("perm") if not self.independent_perm else None
         table = self._score_table(pair, B)  # (B, N, N), detached

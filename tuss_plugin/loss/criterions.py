@@ -13,6 +13,7 @@ takes the place of ``||s||^2`` in the threshold and the term is
 ``w * 10 log10(||y||^2 + tau ||x||^2 + eps)`` (w = ``zero_ref_loss_weight``),
 which pushes the output towards silence without dominating training.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -55,9 +56,7 @@ class SNRWithZeroRefLoss(TimeDomainLoss):
         self.zero_ref_loss_weight = zero_ref_loss_weight
         self.eps = eps
 
-    def forward(
-        self, ref: torch.Tensor, inf: torch.Tensor, mix: Optional[torch.Tensor] = None
-    ) -> torch.Tensor:
+    def forward(self, ref: torch.Tensor, inf: torch.Tensor, mix: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Loss per item.
 
         Args:

@@ -7,6 +7,7 @@
 * :mod:`~tuss_plugin.onthefly.iterator`: ESPnet iterator factory, prompt dropout
   and the ``--onthefly_conf`` schema used by ``TUSSTask``.
 """
+
 from tuss_plugin.onthefly.iterator import (  # noqa: F401
     ONTHEFLY_CONF_DEFAULTS,
     OnTheFlyBatches,

@@ -23,6 +23,7 @@ never removed (which of the two speakers would be meant?), so M is at most the
 smallest number of single-occurrence prompts in the batch; all items drop the
 same number, so the batch stays rectangular.
 """
+
 from __future__ import annotations
 
 import copy
@@ -72,9 +73,7 @@ def resolve_onthefly_conf(conf: Optional[Mapping], args: Any = None) -> Dict[str
     conf = dict(conf or {})
     unknown = sorted(set(conf) - set(ONTHEFLY_CONF_DEFAULTS))
     if unknown:
-        raise ValueError(
-            f"--onthefly_conf: unknown key(s) {unknown}; known: {sorted(ONTHEFLY_CONF_DEFAULTS)}"
-        )
+        raise ValueError(f"--onthefly_conf: unknown key(s) {unknown}; known: {sorted(ONTHEFLY_CONF_DEFAULTS)}")
     out = {**copy.deepcopy(ONTHEFLY_CONF_DEFAULTS), **conf}
     if not out["pools"]:
         raise ValueError("--onthefly_conf: 'pools' is required (pool dirs, see tuss_plugin.onthefly.mixer)")
@@ -94,8 +93,7 @@ def resolve_onthefly_conf(conf: Optional[Mapping], args: Any = None) -> Dict[str
     for p, v in (out["prompt_overrides"] or {}).items():
         if p not in table:
             raise ValueError(
-                f"--onthefly_conf: prompt_overrides names unknown prompt {p!r} "
-                "(a new category goes into new_prompts)"
+                f"--onthefly_conf: prompt_overrides names unknown prompt {p!r} (a new category goes into new_prompts)"
             )
         table[p].update(v)
     table = add_new_prompts(table, out["new_prompts"])
@@ -131,7 +129,13 @@ def resolve_onthefly_conf(conf: Optional[Mapping], args: Any = None) -> Dict[str
 #: settings of one category in the prompt table (``new_prompts`` entries may
 #: also give ``incoming``: existing prompt -> transition weight towards it)
 PROMPT_SETTINGS = (
-    "init_prob", "next", "num_appear", "gain", "exclusive", "dynamic_mixing_prob", "num_sources_weights",
+    "init_prob",
+    "next",
+    "num_appear",
+    "gain",
+    "exclusive",
+    "dynamic_mixing_prob",
+    "num_sources_weights",
 )
 
 
@@ -359,7 +363,8 @@ class OnTheFlyIterFactory(AbsIterFactory):
             max_draws=int(conf["max_draws"]),
         )
         drawable = [
-            p for i, p in enumerate(self.sampler.names)
+            p
+            for i, p in enumerate(self.sampler.names)
             if self.sampler.init_prob[i] > 0 or self.sampler.next[:, i].any()
         ]
         self.mixer.check_prompts(drawable)

@@ -25,6 +25,7 @@ Pool directories (Kaldi style, written by the corpus scripts) hold
 ``utt2num_samples`` (``<uid> <n>``); they are read with
 :func:`tuss_plugin.dataprep.pool.read_pool`, the one reader of the format.
 """
+
 from __future__ import annotations
 
 import logging
@@ -166,8 +167,7 @@ class Mixer:
                 missing = [s for s in subs if s not in self.pools]
                 if missing:
                     raise ValueError(
-                        f"prompt {p!r}: dynamic mixing needs pools for {missing} "
-                        f"(pools: {self.pools.summary()})"
+                        f"prompt {p!r}: dynamic mixing needs pools for {missing} (pools: {self.pools.summary()})"
                     )
                 if not self.table[p].get("num_sources_weights"):
                     raise ValueError(f"prompt {p!r}: dynamic mixing needs num_sources_weights")
@@ -192,9 +192,7 @@ class Mixer:
             raise ValueError(f"{e.path}: no samples read ({e.pool} utt2num_samples says {e.num_samples})")
         return x[:, 0]  # channel 0 (the reference channel)
 
-    def _load(
-        self, prompt: str, rng: np.random.Generator, used: Set[int]
-    ) -> Tuple[np.ndarray, int]:
+    def _load(self, prompt: str, rng: np.random.Generator, used: Set[int]) -> Tuple[np.ndarray, int]:
         """A random non-silent crop of a file of ``prompt`` not used yet in this mixture."""
         entries = self.pools.entries.get(prompt) or []
         if not entries:
@@ -239,9 +237,7 @@ class Mixer:
         g_db = float(rng.uniform(float(g[0]), float(g[1]))) if isinstance(g, (list, tuple)) else float(g)
         return (x * 10 ** (g_db / 20)).astype(np.float32)
 
-    def _dynamic_mix(
-        self, prompt: str, rng: np.random.Generator, used: Set[int]
-    ) -> Tuple[np.ndarray, int]:
+    def _dynamic_mix(self, prompt: str, rng: np.random.Generator, used: Set[int]) -> Tuple[np.ndarray, int]:
         weights = self.table[prompt]["num_sources_weights"]
         ks = np.array([int(k) for k in weights])
         p = np.array([float(w) for w in weights.values()])
@@ -260,9 +256,7 @@ class Mixer:
         return np.sum(parts, axis=0).astype(np.float32), fs_min
 
     # ------------------------------------------------------------ mixtures
-    def make(
-        self, prompts: Sequence[str], rng: np.random.Generator
-    ) -> Tuple[np.ndarray, np.ndarray]:
+    def make(self, prompts: Sequence[str], rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
         """Simulate one mixture.
 
         Returns:

@@ -16,6 +16,7 @@ On top of the tables, pairs that make the task ill-posed are never produced:
 (:data:`tuss_plugin.prompts.DEFAULT_EXCLUSIVE`, or the rules of the model's
 vocabulary), nor pairs a table entry lists under ``exclusive``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,11 +51,7 @@ DEFAULT_PROMPT_TABLE: Dict[str, Dict] = {
         "next": dict(zip(_NEXT_ORDER, _NEXT_ROWS[p])),
         "num_appear": 100 if p in ("speech", "sfx") else 1,
         "gain": [-20.0, 0.0] if p in ("sfx", "sfxbg", "musicbg") else [-10.0, 0.0],
-        **(
-            {"dynamic_mixing_prob": 0.25, "num_sources_weights": dict(_DYN_MIX_K)}
-            if p in ("sfxbg", "musicbg")
-            else {}
-        ),
+        **({"dynamic_mixing_prob": 0.25, "num_sources_weights": dict(_DYN_MIX_K)} if p in ("sfxbg", "musicbg") else {}),
     }
     for p in DEFAULT_PROMPTS
 }
@@ -122,9 +119,7 @@ class PromptSampler:
                 self.next[i, self.index[q]] = float(w)
             if (self.next[i] < 0).any():
                 raise ValueError(f"prompt {p}: negative 'next' weight")
-        self.num_appear = np.array(
-            [int(table[p].get("num_appear", 10**6)) for p in self.names], dtype=np.int64
-        )
+        self.num_appear = np.array([int(table[p].get("num_appear", 10**6)) for p in self.names], dtype=np.int64)
         excl = {a: list(bs) for a, bs in (DEFAULT_EXCLUSIVE if exclusive is None else exclusive).items()}
         for p in self.names:
             bs = table[p].get("exclusive") or []

@@ -19,6 +19,7 @@ another order (:func:`tuss_plugin.tasks.tuss.output_slots`). Without
 ``output_prompts`` the outputs are interchangeable (PIT over all outputs; the
 mixtures then carry no prompts).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -91,21 +92,26 @@ class BSLocoformerSeparator(AbsSeparator):
     ):
         super().__init__()
         if input_dim != n_fft // 2 + 1:
-            raise ValueError(
-                f"input_dim={input_dim} does not match n_fft={n_fft} "
-                f"(expected {n_fft // 2 + 1} bins)"
-            )
+            raise ValueError(f"input_dim={input_dim} does not match n_fft={n_fft} (expected {n_fft // 2 + 1} bins)")
         if num_spk < 1:
             raise ValueError(f"num_spk must be >= 1, got {num_spk}")
         # one checked settings object per stack, named by its separator_conf keys
         first = StackSettings(
-            blocks=first_blocks, attention_dim=first_attention_dim, n_heads=first_n_heads,
-            freq_ffn=first_freq_ffn, frame_ffn=first_frame_ffn, prefix="first",
+            blocks=first_blocks,
+            attention_dim=first_attention_dim,
+            n_heads=first_n_heads,
+            freq_ffn=first_freq_ffn,
+            frame_ffn=first_frame_ffn,
+            prefix="first",
         )
         second = (  # second_blocks <= 0: no second stack, its other keys unused
             StackSettings(
-                blocks=second_blocks, attention_dim=second_attention_dim, n_heads=second_n_heads,
-                freq_ffn=second_freq_ffn, frame_ffn=second_frame_ffn, prefix="second",
+                blocks=second_blocks,
+                attention_dim=second_attention_dim,
+                n_heads=second_n_heads,
+                freq_ffn=second_freq_ffn,
+                frame_ffn=second_frame_ffn,
+                prefix="second",
             )
             if second_blocks > 0
             else None
@@ -154,9 +160,7 @@ class BSLocoformerSeparator(AbsSeparator):
             feats = self.second(feats)
         masks = self.decoder(feats)  # (B, S, T, F)
         est = masks * input.unsqueeze(1)  # (B, S, T, F)
-        others = OrderedDict(
-            (f"mask_spk{n + 1}", masks[:, n]) for n in range(self._num_spk)
-        )
+        others = OrderedDict((f"mask_spk{n + 1}", masks[:, n]) for n in range(self._num_spk))
         return list(est.unbind(dim=1)), ilens, others
 
 
@@ -164,13 +168,9 @@ def slot_names(output_prompts: Optional[Sequence[str]], num_spk: int) -> Optiona
     """Checked ``output_prompts``: ``num_spk`` non-empty names, stripped and lower-cased."""
     if output_prompts is None:
         return None
-    if isinstance(output_prompts, str) or not all(
-        isinstance(p, str) and p.strip() for p in output_prompts
-    ):
+    if isinstance(output_prompts, str) or not all(isinstance(p, str) and p.strip() for p in output_prompts):
         raise ValueError(f"output_prompts must be a list of prompt names, got {output_prompts!r}")
     names = tuple(p.strip().lower() for p in output_prompts)
     if len(names) != num_spk:
-        raise ValueError(
-            f"output_prompts {list(names)} name {len(names)} slots for num_spk={num_spk} outputs"
-        )
+        raise ValueError(f"output_prompts {list(names)} name {len(names)} slots for num_spk={num_spk} outputs")
     return names

@@ -9,6 +9,7 @@ Pipeline (Fig. 1 of the paper): band-split encoder -> cross-prompt module
 conditional TSE module applied to ``mixture feature * prompt vector`` for each
 prompt with shared weights -> band-wise decoding -> complex mask.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -98,13 +99,20 @@ class TUSSSeparator(AbsSeparator):
             )
         # one checked settings object per module, named by its separator_conf keys
         cross_prompt = StackSettings(
-            blocks=cross_prompt_blocks, attention_dim=cross_prompt_attention_dim,
-            n_heads=cross_prompt_n_heads, freq_ffn=cross_prompt_freq_ffn,
-            frame_ffn=cross_prompt_frame_ffn, prefix="cross_prompt",
+            blocks=cross_prompt_blocks,
+            attention_dim=cross_prompt_attention_dim,
+            n_heads=cross_prompt_n_heads,
+            freq_ffn=cross_prompt_freq_ffn,
+            frame_ffn=cross_prompt_frame_ffn,
+            prefix="cross_prompt",
         )
         cond_tse = StackSettings(
-            blocks=cond_tse_blocks, attention_dim=cond_tse_attention_dim, n_heads=cond_tse_n_heads,
-            freq_ffn=cond_tse_freq_ffn, frame_ffn=cond_tse_frame_ffn, prefix="cond_tse",
+            blocks=cond_tse_blocks,
+            attention_dim=cond_tse_attention_dim,
+            n_heads=cond_tse_n_heads,
+            freq_ffn=cond_tse_freq_ffn,
+            frame_ffn=cond_tse_frame_ffn,
+            prefix="cond_tse",
         )
         stack_kw = dict(emb_dim=emb_dim, num_groups=num_groups, tf_order=tf_order, dropout=dropout)
         self.fs = fs
@@ -112,9 +120,7 @@ class TUSSSeparator(AbsSeparator):
         self._num_spk = num_spk
         widths = band_widths(fs, n_fft)
         self.encoder = BandSplitEncoder(widths, emb_dim)
-        self.prompt_encoder = PromptEncoder(
-            emb_dim, prompts, prompt_aliases, exclusive_prompts, use_sos_token
-        )
+        self.prompt_encoder = PromptEncoder(emb_dim, prompts, prompt_aliases, exclusive_prompts, use_sos_token)
         self.cross_prompt = TFLocoformerStack.from_settings(cross_prompt, **stack_kw)
         self.cond_tse = TFLocoformerStack.from_settings(cond_tse, **stack_kw)
         self.decoder = BandwiseDecoder(widths, emb_dim, num_outputs=1)

@@ -30,6 +30,7 @@ DDP and the optimisers, is ESPnet's own):
   that also counts skipped non-finite losses per epoch and resumes from the
   last complete checkpoint after an interruption.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,9 @@ import logging
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import espnet2.tasks.enh as enh
 import numpy as np
 import torch
-import espnet2.tasks.enh as enh
 from espnet2.tasks.abs_task import optim_classes
 from espnet2.tasks.enh import EnhancementTask
 from espnet2.torch_utils.initialize import initialize
@@ -48,8 +49,7 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
-from tuss_plugin import finetune
-from tuss_plugin import cpu_memory
+from tuss_plugin import cpu_memory, finetune
 from tuss_plugin.espnet_model import TUSSEnhancementModel
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
@@ -67,9 +67,7 @@ preprocessor_choices = ClassChoices(
 # vocabulary keys shared by the separator and the preprocessor
 _VOCAB_KEYS = ("prompts", "prompt_aliases", "exclusive_prompts")
 
-DEFAULT_CRITERIONS = [
-    {"name": "snr_zeroref", "conf": {}, "wrapper": "category_pit", "wrapper_conf": {}}
-]
+DEFAULT_CRITERIONS = [{"name": "snr_zeroref", "conf": {}, "wrapper": "category_pit", "wrapper_conf": {}}]
 
 
 class TUSSTask(EnhancementTask):
@@ -79,8 +77,7 @@ class TUSSTask(EnhancementTask):
     trainer = TUSSTrainer
 
     class_choices_list = [
-        preprocessor_choices if c.name == "preprocessor" else c
-        for c in EnhancementTask.class_choices_list
+        preprocessor_choices if c.name == "preprocessor" else c for c in EnhancementTask.class_choices_list
     ]
 
     @classmethod
@@ -119,15 +116,11 @@ class TUSSTask(EnhancementTask):
         )
 
     @classmethod
-    def required_data_names(
-        cls, train: bool = True, inference: bool = False
-    ) -> Tuple[str, ...]:
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
         return ("speech_mix",)
 
     @classmethod
-    def optional_data_names(
-        cls, train: bool = True, inference: bool = False
-    ) -> Tuple[str, ...]:
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
         return tuple(super().optional_data_names(train, inference)) + (
             "speech_ref1",
             "speech_refs",
@@ -148,9 +141,7 @@ class TUSSTask(EnhancementTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> TUSSEnhancementModel:
         encoder = enh.encoder_choices.get_class(args.encoder)(**args.encoder_conf)
-        separator = enh.separator_choices.get_class(args.separator)(
-            encoder.output_dim, **args.separator_conf
-        )
+        separator = enh.separator_choices.get_class(args.separator)(encoder.output_dim, **args.separator_conf)
         decoder = enh.decoder_choices.get_class(args.decoder)(**args.decoder_conf)
         if args.separator.endswith("nomask"):
             raise ValueError("mask-module separators (*nomask) are not supported by TUSSTask")
@@ -158,9 +149,7 @@ class TUSSTask(EnhancementTask):
         for ctr in getattr(args, "criterions", None) or []:
             criterion = enh.criterion_choices.get_class(ctr["name"])(**ctr.get("conf", {}))
             loss_wrappers.append(
-                enh.loss_wrapper_choices.get_class(ctr["wrapper"])(
-                    criterion=criterion, **ctr.get("wrapper_conf", {})
-                )
+                enh.loss_wrapper_choices.get_class(ctr["wrapper"])(criterion=criterion, **ctr.get("wrapper_conf", {}))
             )
         model = TUSSEnhancementModel(
             encoder=encoder,
@@ -184,8 +173,9 @@ class TUSSTask(EnhancementTask):
         if not (getattr(args, "finetune_prompts", None) or getattr(args, "finetune_modules", None)):
             return super().build_optimizers(args, model)
         if getattr(args, "sharded_ddp", False) or getattr(args, "exclude_weight_decay", False):
-            raise ValueError("--finetune_prompts/--finetune_modules: not supported with --sharded_ddp "
-                             "or --exclude_weight_decay")
+            raise ValueError(
+                "--finetune_prompts/--finetune_modules: not supported with --sharded_ddp or --exclude_weight_decay"
+            )
         optim_class = optim_classes.get(args.optim)
         if optim_class is None:
             raise ValueError(f"must be one of {list(optim_classes)}: {args.optim}")
@@ -233,9 +223,7 @@ class TUSSTask(EnhancementTask):
     @classmethod
     def build_sequence_iter_factory(cls, args, iter_options, mode: str):
         factory = super().build_sequence_iter_factory(args, iter_options, mode)
-        prompt_files = [
-            p for p, name, _ in iter_options.data_path_and_name_and_type if name == "prompts"
-        ]
+        prompt_files = [p for p, name, _ in iter_options.data_path_and_name_and_type if name == "prompts"]
         batches = getattr(getattr(factory, "sampler", None), "batches", None)
         if prompt_files and batches is not None:
             check_homogeneous_batches(batches, prompt_files[0])
@@ -284,8 +272,9 @@ def tag_valid_corpora(factory, iter_options) -> None:
     batches = getattr(getattr(factory, "sampler", None), "batches", None) or []
     for utt in list(keys or []) + [u for b in batches for u in b]:
         if utt not in corpus_of:
-            raise ValueError(f"{path}: no corpus for validation utterance {utt} "
-                             "(list every utterance of the validation set)")
+            raise ValueError(
+                f"{path}: no corpus for validation utterance {utt} (list every utterance of the validation set)"
+            )
     corpora = {corpus_of[u] for u in keys} if keys else set(corpus_of.values())
     factory.collate_fn = CorpusTagger(factory.collate_fn, corpus_of, sorted(corpora))
 

@@ -9,6 +9,7 @@ on-the-fly training path (``train_data_source: onthefly``, see
 corpus. Writes ``wav.scp``, ``utt2prompt``, ``utt2fs`` and
 ``utt2num_samples`` into ``<pool_dir>`` (atomically).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def main() -> int:
     counts = {}
     for _, p in rows["utt2prompt"]:
         counts[p] = counts.get(p, 0) + 1
-    print(f"make_pool.py: {args.pool_dir}: {len(rows['wav.scp'])} sources "
-          f"({', '.join(f'{p} {n}' for p, n in sorted(counts.items()))})")
+    print(
+        f"make_pool.py: {args.pool_dir}: {len(rows['wav.scp'])} sources "
+        f"({', '.join(f'{p} {n}' for p, n in sorted(counts.items()))})"
+    )
     return 0
 
 

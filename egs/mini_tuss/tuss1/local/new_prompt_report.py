@@ -12,6 +12,7 @@ model whose new vector was fine-tuned, and writes a Markdown report:
 * how many of the old test set's outputs are bit-identical between the base
   and the fine-tuned model (they all must be: only the new vector changed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,8 +82,9 @@ def main() -> int:
     lines = [f"# Prompt `{args.prompt}` added to `{args.base}`", ""]
     lines += [f"Mean SI-SNRi (dB) on `test_{args.prompt}` (mixtures with the new category):", ""]
     lines += table("prompt", ["initial vector", "fine-tuned vector"], [init, ft], prompts + ["all"]) + [""]
-    lines += table("task pattern", ["initial vector", "fine-tuned vector"], [init_t, ft_t],
-                   sorted(k for k in ft_t if k != "all")) + [""]
+    lines += table(
+        "task pattern", ["initial vector", "fine-tuned vector"], [init_t, ft_t], sorted(k for k in ft_t if k != "all")
+    ) + [""]
     lines += ["Mean SI-SNRi (dB) on the old test set (the eight prompts):", ""]
     lines += table("prompt", ["base model", "fine-tuned model"], [base_old, ft_old], old_prompts + ["all"]) + [""]
     lines += [f"Old test set outputs bit-identical between the base and the fine-tuned model: {same} of {total}", ""]

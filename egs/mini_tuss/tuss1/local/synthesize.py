@@ -29,10 +29,10 @@ Output (Kaldi style) for each set and, for specialists, each set and task
 (``<set>_<task>``, task in se/ss/uss/mss/cass): wav.scp, spk1.scp..spkN.scp,
 utt2prompts, utt2spk, spk2utt; float wav files under <audio_dir>/<set>/.
 """
+
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -50,8 +50,16 @@ TASKS: Dict[str, List[str]] = {
 # gain ranges (dB) as the paper states them: [-10, 0] for single sources,
 # [-20, 0] for the mix categories (the authors' released configs use [-20, 0]
 # for sfx too)
-GAINS = {"speech": (-10, 0), "sfx": (-10, 0), "sfxbg": (-20, 0), "drums": (-10, 0),
-         "bass": (-10, 0), "vocals": (-10, 0), "other": (-10, 0), "musicbg": (-20, 0)}
+GAINS = {
+    "speech": (-10, 0),
+    "sfx": (-10, 0),
+    "sfxbg": (-20, 0),
+    "drums": (-10, 0),
+    "bass": (-10, 0),
+    "vocals": (-10, 0),
+    "other": (-10, 0),
+    "musicbg": (-20, 0),
+}
 SET_SEEDS = {"train": 1, "dev": 2, "test": 3}
 # mixtures with a category beyond the eight (never in the sets above); bell is a
 # sound event, so it is not asked for together with an SFX mix (sfxbg)
@@ -130,8 +138,8 @@ def speech(rng, n: int, fs: int) -> np.ndarray:
             x *= envelope(seg, int(0.02 * fs), int(0.03 * fs))
         else:
             x = band_noise(rng, seg, rng.uniform(1800, 3500), 7000, fs) * envelope(seg, 80, int(0.02 * fs))
-            x *= 0.5 * np.std(out[max(0, t - fs // 4):t]) / (np.std(x) + 1e-9) if t > 0 and out[:t].any() else 0.3
-        out[t:t + seg] += x
+            x *= 0.5 * np.std(out[max(0, t - fs // 4) : t]) / (np.std(x) + 1e-9) if t > 0 and out[:t].any() else 0.3
+        out[t : t + seg] += x
         t += seg
         if rng.random() < 0.3:  # word gap
             t += int(rng.uniform(0.05, 0.2) * fs)
@@ -160,9 +168,9 @@ def sfx(rng, n: int, fs: int, kinds=None) -> np.ndarray:
             x = np.zeros(dur)
             step = int(fs / rng.uniform(15, 40))
             for s in range(0, dur - 60, step):
-                x[s:s + 60] += rng.standard_normal(60) * np.exp(-np.arange(60) / 12)
+                x[s : s + 60] += rng.standard_normal(60) * np.exp(-np.arange(60) / 12)
         start = rng.integers(0, max(1, n - dur))
-        out[start:start + dur] += x / (np.std(x) + 1e-9)
+        out[start : start + dur] += x / (np.std(x) + 1e-9)
     return out
 
 
@@ -225,14 +233,15 @@ class Song:
                 m = min(int(0.18 * fs), self.n - s)
                 tt = np.arange(m) / fs
                 f = 50 + 70 * np.exp(-tt / 0.03)
-                out[s:s + m] += 1.2 * np.sin(2 * np.pi * np.cumsum(f) / fs) * np.exp(-tt / 0.08)
+                out[s : s + m] += 1.2 * np.sin(2 * np.pi * np.cumsum(f) / fs) * np.exp(-tt / 0.08)
             if i % 4 == 2:  # snare
                 m = min(int(0.15 * fs), self.n - s)
                 tt = np.arange(m) / fs
-                out[s:s + m] += (0.8 * band_noise(rng, m, 800, 7000, fs) / 0.1 * 0.1
-                                 + 0.4 * np.sin(2 * np.pi * 185 * tt)) * np.exp(-tt / 0.05)
+                out[s : s + m] += (
+                    0.8 * band_noise(rng, m, 800, 7000, fs) / 0.1 * 0.1 + 0.4 * np.sin(2 * np.pi * 185 * tt)
+                ) * np.exp(-tt / 0.05)
             m = min(int(0.04 * fs), self.n - s)  # hi-hat on every eighth
-            out[s:s + m] += 0.25 * band_noise(rng, m, 6000, 7900, fs) * np.exp(-np.arange(m) / (0.01 * fs)) * 8
+            out[s : s + m] += 0.25 * band_noise(rng, m, 6000, 7900, fs) * np.exp(-np.arange(m) / (0.01 * fs)) * 8
         return out
 
     def bass(self) -> np.ndarray:
@@ -242,7 +251,7 @@ class Song:
             root = self.chord_at(s)[0] + 36
             f0 = np.full(m, midi_hz(root))
             x = harmonics(f0, self.fs, lambda k, fk: 1.0 / k**1.5, max_hz=800)
-            out[s:s + m] += x * envelope(m, 80, int(0.05 * self.fs)) * np.exp(-np.arange(m) / (0.4 * self.fs))
+            out[s : s + m] += x * envelope(m, 80, int(0.05 * self.fs)) * np.exp(-np.arange(m) / (0.4 * self.fs))
         return out
 
     def vocals(self) -> np.ndarray:
@@ -258,7 +267,7 @@ class Song:
             def amp(k, fk):
                 return sum(np.exp(-0.5 * ((fk - F) / 150.0) ** 2) * w for F, w in zip(vowel, (1.0, 0.5, 0.25))) + 0.02
 
-            out[s:s + m] += harmonics(f0, fs, amp, max_hz=6000) * envelope(m, int(0.05 * fs), int(0.05 * fs))
+            out[s : s + m] += harmonics(f0, fs, amp, max_hz=6000) * envelope(m, int(0.05 * fs), int(0.05 * fs))
             if rng.random() < 0.3:
                 vowel = VOWELS[rng.integers(5)]
             s += m + (int(0.5 * self.beat) if rng.random() < 0.2 else 0)
@@ -272,7 +281,7 @@ class Song:
             for note in self.chord_at(s):
                 f0 = np.full(m, midi_hz(note + 48))
                 x = harmonics(f0, self.fs, lambda k, fk: 0.7**k, max_hz=4000)
-                out[s:s + m] += x * envelope(m, 40, 200) * np.exp(-np.arange(m) / (0.6 * self.fs))
+                out[s : s + m] += x * envelope(m, 40, 200) * np.exp(-np.arange(m) / (0.6 * self.fs))
         return out
 
     def mix(self) -> np.ndarray:
@@ -327,8 +336,17 @@ def write_lists(data_dir: Path, lines: Dict[str, List[str]], spk: Dict[int, List
     (data_dir / "spk2utt").write_text("".join(f"{u} {u}\n" for u in keys))
 
 
-def write_set(data_root: Path, audio_root: Path, name: str, per_task: int, seconds: float, fs: int,
-              tasks: List[str], seed: int = None, patterns: Dict[str, List[str]] = None) -> None:
+def write_set(
+    data_root: Path,
+    audio_root: Path,
+    name: str,
+    per_task: int,
+    seconds: float,
+    fs: int,
+    tasks: List[str],
+    seed: int = None,
+    patterns: Dict[str, List[str]] = None,
+) -> None:
     """Write data/<name>/ (all tasks) and data/<name>_<task>/ (one task each, not
     for ``patterns``).
 
@@ -385,14 +403,27 @@ def main() -> int:
     parser.add_argument("--num_test", type=int, default=10, help="test mixtures per task")
     parser.add_argument("--seconds", type=float, default=2.0, help="mixture duration")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--new_category", choices=sorted(NEW_TASKS), default=None,
-                        help="write only the sets <set>_<category> of this new category (NEW_TASKS)")
+    parser.add_argument(
+        "--new_category",
+        choices=sorted(NEW_TASKS),
+        default=None,
+        help="write only the sets <set>_<category> of this new category (NEW_TASKS)",
+    )
     args = parser.parse_args()
     for name, count in (("train", args.num_train), ("dev", args.num_dev), ("test", args.num_test)):
         if args.new_category:
             patterns = NEW_TASKS[args.new_category]
-            write_set(Path(args.data_dir), Path(args.audio_dir), f"{name}_{args.new_category}", count,
-                      args.seconds, args.fs, list(patterns), NEW_SEED + SET_SEEDS[name], patterns)
+            write_set(
+                Path(args.data_dir),
+                Path(args.audio_dir),
+                f"{name}_{args.new_category}",
+                count,
+                args.seconds,
+                args.fs,
+                list(patterns),
+                NEW_SEED + SET_SEEDS[name],
+                patterns,
+            )
         else:
             write_set(Path(args.data_dir), Path(args.audio_dir), name, count, args.seconds, args.fs, args.tasks)
     return 0
