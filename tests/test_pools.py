@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.dataprep import (
+    build_pools,
     demand,
     fma,
     fsd50k,
@@ -498,11 +499,11 @@ def test_build_pools_checks_roots_first(tmp_path):
     root = tmp_path / "fsd50k"
     fake.make_fsd50k(root, bg_seconds=1.0)
     with pytest.raises(DataPrepError, match=r"VCTK='' is not a directory.*DEMAND='/nonexistent'"):
-        pool.build_pools(["vctk", "demand"], {"DEMAND": "/nonexistent"}, tmp_path / "data")
+        build_pools.build_pools(["vctk", "demand"], {"DEMAND": "/nonexistent"}, tmp_path / "data")
     assert not (tmp_path / "data").exists()
     with pytest.raises(DataPrepError, match="unknown pool"):
-        pool.build_pools(["speech"], {}, tmp_path / "data")
-    out = pool.build_pools(["fsd50k"], {"FSD50K": str(root)}, tmp_path / "data", tmp_path / "data" / "local")
+        build_pools.build_pools(["speech"], {}, tmp_path / "data")
+    out = build_pools.build_pools(["fsd50k"], {"FSD50K": str(root)}, tmp_path / "data", tmp_path / "data" / "local")
     # all fake clips are < 8 s: single-label ones are sfx, multi-label ones dropped
     assert {e.prompt for e in out["fsd50k"]} == {"sfx"}
     assert read_pool(tmp_path / "data" / "pool_fsd50k") == out["fsd50k"]
@@ -520,7 +521,7 @@ def test_pools_sh_fuss(tmp_path):
     for f in ("path.sh", "db.sh"):
         (rec / f).symlink_to(ROOT / "egs" / "TEMPLATE" / "tuss1" / f)
     shutil.copy(ROOT / "egs" / "fuss" / "tuss1" / "local" / "pools.sh", rec / "local" / "pools.sh")
-    env = {k: v for k, v in os.environ.items() if k not in pool.POOL_CORPORA}
+    env = {k: v for k, v in os.environ.items() if k not in build_pools.POOL_CORPORA}
     env["FSD50K"] = str(tmp_path / "missing")
     res = subprocess.run(["local/pools.sh"], cwd=rec, env=env, capture_output=True, text=True)
     assert res.returncode != 0 and "FSD50K=" in res.stderr and "not a directory" in res.stderr

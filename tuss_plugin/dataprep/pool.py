@@ -5,7 +5,8 @@ A pool is a directory ``data/pool_<name>/`` holding four Kaldi-style lists,
 sorted by key and written atomically:
 
 - ``wav.scp``          ``<uid> <path>`` (the rest of the line is the path; it may contain spaces)
-- ``utt2prompt``       ``<uid> <prompt>`` (one of speech, sfx, sfxbg, drums, bass, vocals, other, musicbg)
+- ``utt2prompt``       ``<uid> <prompt>`` (speech, sfx, sfxbg, drums, bass, vocals, other, musicbg,
+                       or a category beyond them, e.g. of an added prompt)
 - ``utt2fs``           ``<uid> <Hz>``
 - ``utt2num_samples``  ``<uid> <n>``
 
@@ -16,7 +17,8 @@ resampled clips) with the ``--out_dir`` given; relative ones are relative to
 the recipe dir, as in ESPnet data dirs. Besides the writer and reader this
 module has the helpers every corpus module shares: fixed-window cutting with a
 per-source manifest (resumable), a parallel map with a progress bar, safe
-uids and the ``--force``/``--nj`` CLI plumbing.
+uids and the ``--force``/``--nj`` CLI plumbing. The builders of the recipes'
+pools are registered in :mod:`tuss_plugin.dataprep.build_pools`.
 """
 
 from __future__ import annotations
@@ -51,18 +53,6 @@ log = logging.getLogger("tuss_plugin.dataprep")
 #: :func:`tuss_plugin.prompts.check_prompt_name`), e.g. for a prompt added to a
 #: trained model (:mod:`tuss_plugin.bin.add_prompts`)
 POOL_PROMPTS = DEFAULT_PROMPTS
-#: pool names (``data/pool_<name>``) used by the recipes
-POOL_NAMES = (
-    "vctk",
-    "wsj0",
-    "librivox",
-    "fsd50k",
-    "wham_noise",
-    "demand",
-    "musdb_sad",
-    "moisesdb_sad",
-    "fma",
-)
 POOL_FILES = ("wav.scp", "utt2prompt", "utt2fs", "utt2num_samples")
 COMPLETE_MARKER = ".complete"
 
@@ -402,96 +392,3 @@ def up_to_date(name: str, pool_dir: PathLike, key: str, force: bool) -> Optional
 # ------------------------------------------------------------------ recipe entry point
 
 #: pool name -> (db.sh variable of its corpus root, what the root must hold)
-POOL_CORPORA = {
-    "vctk": ("VCTK", "VCTK 0.92: wav48_silence_trimmed/"),
-    "wsj0": ("WSJ0", "LDC93S6A CD folders <disc>/wsj0/si_tr_s/ (or a converted copy)"),
-    "librivox": ("LIBRIVOX_URGENT", "dns5_fullband/ and the URGENT json.gz lists"),
-    "fsd50k": ("FSD50K", "FSD50K.dev_audio/, FSD50K.ground_truth/, FSD50K.metadata/, ontology.json"),
-    "wham_noise": ("WHAM_NOISE", "high_res_wham/{audio/,high_res_metadata.csv}"),
-    "demand": ("DEMAND", "<ENV>/ch01.wav (48 kHz)"),
-    "musdb_sad": ("MUSDB18HQ", "train/<track>/{drums,bass,vocals,other}.wav"),
-    "moisesdb_sad": ("MOISESDB", "moisesdb_v0.1/<track>/data.json and splits.csv"),
-    "fma": ("FMA", "fma_medium/ and fma_metadata/tracks.csv"),
-}
-
-
-def build_pools(
-    names: Sequence[str],
-    env: Dict[str, str],
-    data_dir: PathLike = "data",
-    local_dir: PathLike = "data/local",
-    nj: int = 1,
-    force: bool = False,
-) -> Dict[str, List[PoolEntry]]:
-    """Build ``<data_dir>/pool_<name>`` for each name, roots taken from ``env`` (db.sh variables).
-
-    Every needed root is checked before anything is built, so a missing corpus
-    fails at once with the variable to set. Extra inputs: ``WSJ0_2MIX_TR``
-    (default ``$WSJ0/mix_2_spk_tr.txt``), ``FSD50K_ONTOLOGY`` (default
-    ``$FSD50K/ontology.json``), ``MOISESDB_SPLITS`` (default ``$MOISESDB/splits.csv``).
-    Derived audio goes to ``<local_dir>/<name>``.
-    """
-    unknown = [n for n in names if n not in POOL_CORPORA]
-    if unknown:
-        raise DataPrepError(f"unknown pool(s) {', '.join(unknown)} (known: {', '.join(POOL_CORPORA)})")
-    problems = []
-    for n in names:
-        var, what = POOL_CORPORA[n]
-        val = env.get(var, "")
-        if not val or not Path(val).is_dir():
-            problems.append(f"{var}={val!r} is not a directory (pool_{n} needs {what})")
-    if problems:
-        raise DataPrepError("; ".join(problems) + "; set the variable(s) in db.sh or the environment")
-    from tuss_plugin.dataprep import demand, fma, fsd50k, librivox, moisesdb, musdb_sad, vctk, wham_noise, wsj0
-
-    data_dir, local_dir = Path(data_dir), Path(local_dir)
-    out: Dict[str, List[PoolEntry]] = {}
-    for n in names:
-        pool_dir = data_dir / f"pool_{n}"
-        local = local_dir / n
-        root = env[POOL_CORPORA[n][0]]
-        log.info("building %s from %s=%s", pool_dir, POOL_CORPORA[n][0], root)
-        if n == "vctk":
-            out[n] = vctk.build(root, pool_dir, nj=nj, force=force)
-        elif n == "wsj0":
-            mix = env.get("WSJ0_2MIX_TR") or str(Path(root) / "mix_2_spk_tr.txt")
-            out[n] = wsj0.build(root, mix, pool_dir, local, nj=nj, force=force)
-        elif n == "librivox":
-            out[n] = librivox.build(root, pool_dir, local, nj=nj, force=force)
-        elif n == "fsd50k":
-            out[n] = fsd50k.build(root, pool_dir, env.get("FSD50K_ONTOLOGY") or None, nj=nj, force=force)
-        elif n == "wham_noise":
-            out[n] = wham_noise.build(root, pool_dir, local, nj=nj, force=force)
-        elif n == "demand":
-            out[n] = demand.build(root, pool_dir, local, nj=nj, force=force)
-        elif n == "musdb_sad":
-            out[n] = musdb_sad.build(root, pool_dir, local, nj=nj, force=force)
-        elif n == "moisesdb_sad":
-            out[n] = moisesdb.build(root, env.get("MOISESDB_SPLITS") or None, pool_dir, local, nj=nj, force=force)
-        elif n == "fma":
-            out[n] = fma.build(root, pool_dir, nj=nj, force=force)
-    return out
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """``python -m tuss_plugin.dataprep.pool --pools vctk,demand`` (roots from the environment)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        description="Build the training source pools named by --pools; corpus roots come from the "
-        "environment variables of db.sh (" + ", ".join(sorted({v for v, _ in POOL_CORPORA.values()})) + ")."
-    )
-    parser.add_argument("--pools", required=True, help="comma/space separated: " + ", ".join(POOL_NAMES))
-    parser.add_argument("--data_dir", default="data", help="pools go to <data_dir>/pool_<name> (default: %(default)s)")
-    parser.add_argument(
-        "--local_dir", default="data/local", help="derived audio under <local_dir>/<name> (default: %(default)s)"
-    )
-    parser.add_argument("--nj", type=int, default=1, help="parallel processes (default: %(default)s)")
-    parser.add_argument("--force", action="store_true", help="rebuild pools that are up to date")
-    args = parser.parse_args(argv)
-    names = [n for n in re.split(r"[,\s]+", args.pools) if n]
-    build_pools(names, dict(os.environ), args.data_dir, args.local_dir, nj=args.nj, force=args.force)
-
-
-if __name__ == "__main__":
-    run_cli(main)

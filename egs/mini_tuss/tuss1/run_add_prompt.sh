@@ -86,7 +86,7 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ]; then
     log "Stage 3: the initial vector on test_${prompt}"
     ./tuss.sh "${tuss_opts[@]}" --test_sets "test_${prompt}" --stage 2 --stop_stage 2
     ./tuss.sh "${tuss_opts[@]}" --test_sets "test_${prompt}" --stage 5 --stop_stage 6 \
-        --tag "${init_tag}" --inference_model model.pth
+        --tag "${init_tag}" --inference_model model.pth --inference_tag enhanced
 fi
 
 if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ]; then
