@@ -48,7 +48,8 @@ setup(
     packages=find_packages(include=["tuss_plugin", "tuss_plugin.*"]),
     python_requires=">=3.11",
     install_requires=install_requires,
-    extras_require={"test": ["pytest", "pytest-timeout", "ruff"]},
+    # ruff pinned: its format check is part of CI, and formatting differs between versions
+    extras_require={"test": ["pytest", "pytest-timeout", "ruff==0.17.6"]},
     entry_points={
         "console_scripts": [
             "tuss-train=tuss_plugin.bin.tuss_train:main",
