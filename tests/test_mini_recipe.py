@@ -170,7 +170,7 @@ def test_add_prompt_workflow(recipe):
     r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = (work / "exp" / "enh_train_tuss_debug_add_bell" / "NEW_PROMPT.md").read_text()
-    same = re.search(r"bit-identical between the base and the fine-tuned model: (\d+) of (\d+)", report)
+    same = re.search(r"bit-identical \(samples\) between the base and the fine-tuned model: (\d+) of (\d+)", report)
     assert "| bell |" in report and same and same.group(1) == same.group(2) and int(same.group(2)) >= 10
     init = work / "exp" / "enh_train_tuss_debug_add_bell_init"
     assert (init / "model.pth").is_file() and (init / "enhanced_test_bell" / "scoring" / "scores.tsv").is_file()

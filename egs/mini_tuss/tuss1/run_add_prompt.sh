@@ -5,8 +5,8 @@
 # (stages 1-6) first; then
 #   ./run_add_prompt.sh
 # synthesises mixtures with a category the base model never saw (struck bells,
-# local/synthesize.py --new_category bell), adds the prompt `bell` (vector
-# copied from `sfx`, excluded with `sfxbg`), scores the initial vector, trains
+# local/synthesize.py --new_category bell), adds the prompt `bell` (a random
+# vector, excluded with `sfxbg`), scores the initial vector, trains
 # only the new vector (everything else frozen), scores again, and checks that
 # every old prompt list gives bit-identical outputs.
 #
@@ -29,7 +29,7 @@ stage=1
 stop_stage=5
 base_tag=train_tuss_mini # the base model: exp/enh_<base_tag> (./run.sh trains exp/enh_train_tuss_mini)
 prompt=bell
-init=sfx                # start from this prompt's vector ("random" for a random one)
+init=random             # start from a random vector, or from this prompt's vector (e.g. sfx)
 exclusive=sfxbg         # prompts the new one may not be combined with ("" for none)
 finetune_config=conf/tuning/finetune_prompt.yaml
 train_args=             # extra tuss_train options of the fine-tuning (e.g. "--max_epoch 2")
@@ -79,6 +79,8 @@ print(default_model_file(sys.argv[1]))' "${base}")" | md5sum | cut -c1-16)" ${ad
     else
         python3 -m tuss_plugin.bin.add_prompts "${add_opts[@]}" --overwrite
         echo "${key}" > "${init_dir}/.done"
+        # a fine-tuning of an earlier initial model would be resumed by stage 4
+        rm -rf "exp/enh_${tag}"
     fi
 fi
 
