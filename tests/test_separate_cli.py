@@ -130,7 +130,7 @@ def test_console_script_installed(model_dir, tmp_path):
 def test_second_run_on_the_same_outputs_is_refused(model_dir, tmp_path, capsys):
     from test_stale_outputs import _exit_code, _forked, _long_input, _wait_until
 
-    first = _long_input(tmp_path / "a" / "take.wav")
+    first = _long_input(tmp_path / "a" / "take.wav", seconds=30.0)  # still running when the second starts
     second = _long_input(tmp_path / "b" / "take.wav", seconds=0.05)  # same stem: same output dir
     out = tmp_path / "out"
     dest = out / "take"
