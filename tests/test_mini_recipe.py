@@ -166,6 +166,8 @@ def test_add_prompt_workflow(recipe):
         "1",
         "--train_args",
         "--max_epoch 1 --batch_size 2",
+        "--nj",
+        "1",
     ]
     r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
