@@ -4,8 +4,9 @@
 * :mod:`~tuss_plugin.onthefly.prompt_sampler`: number of prompts per batch and
   prompt lists per mixture (the authors' Markov tables);
 * :mod:`~tuss_plugin.onthefly.mixer`: source pools and mixture simulation;
-* :mod:`~tuss_plugin.onthefly.iterator`: ESPnet iterator factory, prompt dropout
-  and the ``--onthefly_conf`` schema used by ``TUSSTask``.
+* :mod:`~tuss_plugin.onthefly.conf`: the ``--onthefly_conf`` options used by
+  ``TUSSTask`` (defaults, prompt table, new categories);
+* :mod:`~tuss_plugin.onthefly.iterator`: ESPnet iterator factory and prompt dropout.
 """
 
 from tuss_plugin.onthefly.iterator import (  # noqa: F401
