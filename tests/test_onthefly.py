@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """On-the-fly training mixtures: pools, mixer, prompt dropout, ESPnet iterator, training."""
 
+import dataclasses
 from pathlib import Path
 from typing import Sequence, Tuple
 
@@ -15,6 +16,7 @@ from tuss_plugin.bin import tuss_train
 from tuss_plugin.onthefly import (
     Mixer,
     OnTheFlyIterFactory,
+    OnTheFlyOptions,
     PromptSampler,
     SourcePools,
     default_prompt_table,
@@ -194,6 +196,32 @@ def test_pools_per_prompt_and_allowed_prompts(pools):
         assert all(set(p) <= {"speech", "sfxbg"} for p in prompts)
     with pytest.raises(ValueError, match="unknown key"):
         resolve_onthefly_conf({"pools": pools, "chunk": 1})
+
+
+@pytest.mark.parametrize(
+    "key, value, why",
+    [
+        ("batch_size", "8", "expected an integer"),
+        ("batch_size", 8.5, "expected an integer"),
+        ("seed", True, "expected an integer"),
+        ("chunk_seconds", "6", "expected a number"),
+        ("emit_prompts", "no", "expected true or false"),
+        ("on_bad_file", "ignore", r"expected one of \['raise', 'skip'\]"),
+        ("allowed_prompts", "speech", "expected a list of names"),
+        ("prompt_overrides", ["speech"], "expected a mapping"),
+        ("num_prompts_weights", {"two": 1.0}, "expected {number of prompts: weight}"),
+        ("fs", "fast", "invalid sampling rate"),
+    ],
+)
+def test_onthefly_options_reject_wrong_types_naming_the_key(key, value, why):
+    with pytest.raises(ValueError, match=f"^--onthefly_conf: {key}: {why}"):
+        resolve_onthefly_conf({"pools": ["p"], key: value})
+
+
+def test_onthefly_options_normalise_values():
+    conf = resolve_onthefly_conf({"pools": ["p"], "fs": "16k", "chunk_seconds": 2, "num_prompts_weights": {"2": 1}})
+    assert conf["fs"] == 16000 and conf["chunk_seconds"] == 2.0 and conf["num_prompts_weights"] == {2: 1.0}
+    assert set(conf) == {f.name for f in dataclasses.fields(OnTheFlyOptions)}
 
 
 def test_determinism_per_seed_epoch_rank_step(pools):

@@ -24,6 +24,11 @@ class CLIError(Exception):
     """A problem reported as one line, with exit status 1."""
 
 
+class DataPrepError(CLIError, RuntimeError):
+    """A corpus, data dir or source pool cannot be used (the message names the
+    file and the problem); raised by data preparation and the pool format."""
+
+
 def one_line(error: object) -> str:
     """The text of ``error`` (an exception or a string) with every run of
     whitespace, line breaks included, made one space; an exception without a

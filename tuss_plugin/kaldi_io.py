@@ -9,6 +9,7 @@ loads it from its file without importing the package).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple, Union
@@ -43,6 +44,21 @@ def check_utt_id(key: str, where: str) -> str:
     if problem:
         raise ValueError(f"{where}: invalid id {key!r}: {problem} (ids become file names)")
     return key
+
+
+_ID_ODD = re.compile(r"[^A-Za-z0-9.+-]+")
+
+
+def make_id(*parts: object) -> str:
+    """An id made from free-form names (corpus file names, MUSDB track folders
+    with spaces and ``&``), the one sanitiser of the data preparation: within
+    each part every run of characters other than letters, digits, ``.``, ``+``
+    and ``-`` becomes one ``_`` (none at the part's ends); the non-empty parts
+    are joined with ``_``. ``ValueError`` when nothing is left."""
+    out = "_".join(filter(None, (_ID_ODD.sub("_", str(p)).strip("_") for p in parts)))
+    if not out:
+        raise ValueError(f"cannot make an id from {parts!r}")
+    return out
 
 
 def check_not_pipe(value: str, where: str) -> str:

@@ -40,6 +40,7 @@ def _load_plugin_module(name):
 
 
 PROMPTS = _load_plugin_module("prompts")  # names, aliases, exclusion rules
+DATADIR = _load_plugin_module("datadir")  # the spk<k>.scp lists
 DEFAULT_PROMPTS = list(PROMPTS.DEFAULT_PROMPTS)
 
 
@@ -158,12 +159,10 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
                 ref_lists[u] = paths
                 if is_pipe(" ".join(paths), f"{d / 'spk.scp'}: {u}", problems):
                     pipes.add(u)
-        k = 1
         spk = {}
-        while (d / f"spk{k}.scp").exists():
-            spk[k] = read(d / f"spk{k}.scp", problems, rest_is_path=True)
-            pipes |= {u for u, (path, *_) in spk[k].items() if is_pipe(path, f"{d / f'spk{k}.scp'}: {u}", problems)}
-            k += 1
+        for k, path in enumerate(DATADIR.ref_list_files(d), 1):
+            spk[k] = read(path, problems, rest_is_path=True)
+            pipes |= {u for u, (p, *_) in spk[k].items() if is_pipe(p, f"{path}: {u}", problems)}
         if not spk and not ref_lists:
             problems.append(f"{d}: no spk1.scp (references)")
         if spk:

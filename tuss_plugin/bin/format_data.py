@@ -47,6 +47,7 @@ import soundfile as sf
 
 from tuss_plugin.audio import resample
 from tuss_plugin.cli import CLIError, one_line, run_main
+from tuss_plugin.datadir import read_ref_lists, write_ref_lists
 from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_not_pipe, parse_fs, read_dict, read_scp, write_list
 
@@ -193,12 +194,7 @@ def read_channels(path: Path) -> Dict[str, int]:
 
 def read_refs(src: Path) -> Dict[int, Dict[str, str]]:
     """``{k: spk<k>.scp}`` for k = 1, 2, ... as long as the lists exist."""
-    refs: Dict[int, Dict[str, str]] = {}
-    k = 1
-    while (src / f"spk{k}.scp").exists():
-        refs[k] = read_scp(src / f"spk{k}.scp")
-        k += 1
-    return refs
+    return dict(enumerate(read_ref_lists(src), 1))
 
 
 def utterance_paths(
@@ -333,12 +329,7 @@ def run(args: argparse.Namespace) -> int:
         (dst / "utt2corpus").unlink()  # from an earlier source that had one
     write_list(dst / "wav.scp", ((u, o[0]) for u, o in done.items()))
     write_list(dst / "spk.scp", ((u, o[1:]) for u, o in done.items()))
-    kmax = max(len(o) - 1 for o in done.values())
-    for k in range(1, kmax + 1):
-        write_list(dst / f"spk{k}.scp", ((u, o[k]) for u, o in done.items() if len(o) > k))
-    for k in range(kmax + 1, 100):  # stale lists of an earlier run
-        if (dst / f"spk{k}.scp").exists():
-            (dst / f"spk{k}.scp").unlink()
+    write_ref_lists(dst, {u: o[1:] for u, o in done.items()})
     write_list(dst / "utt2prompts", ((u, prompts[u]) for u in done))
     write_list(dst / "utt2category", ((u, f"{len(prompts[u])}src") for u in done))
     infos = {u: sf.info(o[0]) for u, o in done.items()}

@@ -49,6 +49,7 @@ import numpy as np
 import soundfile as sf
 
 from tuss_plugin.cli import CLIError, one_line, run_main
+from tuss_plugin.datadir import read_ref_lists, refs_by_utt
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_not_pipe, read_dict, read_list, read_scp
 from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs, match_outputs, sdr, si_sdr, si_snr, snr, task_of
@@ -210,17 +211,7 @@ def read_lists(ref: Path, inf: Path) -> Lists:
     """Mixtures, reference prompts, references (``spk.scp``) of ``ref``; output
     prompts and outputs (``spk1.scp``, ``spk2.scp``, ...) of ``inf``. List errors
     raise ``ValueError`` naming the file and line."""
-    out_lists = []
-    k = 1
-    while (inf / f"spk{k}.scp").exists():
-        out_lists.append(read_scp(inf / f"spk{k}.scp"))
-        k += 1
-    outs: Dict[str, List[Optional[str]]] = {}
-    for utt in sorted(set().union(*out_lists)):
-        o = [lst.get(utt) for lst in out_lists]
-        while o[-1] is None:  # fewer outputs than the longest prompt list
-            o.pop()
-        outs[utt] = o
+    outs = refs_by_utt(read_ref_lists(inf))  # fewer outputs than the longest prompt list: shorter
     return Lists(
         read_scp(ref / "wav.scp"),
         read_dict(ref / "utt2prompts"),

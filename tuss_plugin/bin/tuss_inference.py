@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ import numpy as np
 import soundfile as sf
 
 from tuss_plugin.cli import add_segment_options, report, run_main
+from tuss_plugin.datadir import write_ref_lists
 from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, sweep_temp_files
 from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, write_list
 
@@ -211,17 +211,8 @@ def separate_utterance(sep, wav: str, plist: List[str], eval_mode: str, paths: L
 
 def write_lists(lists: Path, out: Path, used: Dict[str, List[str]]) -> None:
     """``spk<k>.scp`` and ``utt2prompts``; ``spk<k>.scp`` of a longer, earlier prompt list are removed."""
-    lists.mkdir(parents=True, exist_ok=True)
-    kmax = max((len(v) for v in used.values()), default=0)
-    for k in range(1, kmax + 1):
-        write_list(
-            lists / f"spk{k}.scp",
-            ((u, str(out / "wavs" / str(k) / f"{u}.wav")) for u, v in used.items() if len(v) >= k),
-        )
-    for f in lists.glob("spk*.scp"):
-        m = re.fullmatch(r"spk([0-9]+)\.scp", f.name)
-        if m and int(m.group(1)) > kmax:
-            f.unlink()
+    outputs = {u: [str(out / "wavs" / str(k) / f"{u}.wav") for k in range(1, len(v) + 1)] for u, v in used.items()}
+    write_ref_lists(lists, outputs)
     write_list(lists / "utt2prompts", used.items())
 
 

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from tuss_plugin.cli import CLIError, report, run_main
+from tuss_plugin.cli import DataPrepError, report, run_main
+from tuss_plugin.datadir import read_ref_lists, write_ref_lists
 from tuss_plugin.fileio import atomic_write_text
-from tuss_plugin.kaldi_io import read_dict, read_scp, write_list
+from tuss_plugin.kaldi_io import make_id, read_dict, read_scp, write_list
 
 PathLike = Union[str, Path]
-
-
-class DataPrepError(CLIError, RuntimeError):
-    """A corpus is missing or not in the expected layout (message names both)."""
 
 
 def require_root(variable: str, root: PathLike, must_contain: Iterable[str]) -> Path:
@@ -74,12 +70,12 @@ def check_utt_id(utt: str) -> str:
 
 
 def safe_id(name: str) -> str:
-    """A key made from a free-form name (MUSDB track folders hold spaces and '&'):
-    characters other than letters, digits, '.', '-' become '_', runs of '_' merge."""
-    out = re.sub(r"[^A-Za-z0-9.\-]+", "_", name).strip("_")
-    if not out:
-        raise DataPrepError(f"cannot make an utterance id from {name!r}")
-    return out
+    """A key made from a free-form name (MUSDB track folders hold spaces and
+    '&'): :func:`tuss_plugin.kaldi_io.make_id`, the one sanitiser of ids."""
+    try:
+        return make_id(name)
+    except ValueError:
+        raise DataPrepError(f"cannot make an utterance id from {name!r}") from None
 
 
 def write_data_dir(out_dir: PathLike, mixtures: Sequence[Mixture], corpus: Optional[str] = None) -> Path:
@@ -106,13 +102,7 @@ def write_data_dir(out_dir: PathLike, mixtures: Sequence[Mixture], corpus: Optio
             raise DataPrepError(f"{out}: {m.utt}: {len(m.refs)} references for {len(m.prompts)} prompts")
     out.mkdir(parents=True, exist_ok=True)
     write_list(out / "wav.scp", ((m.utt, m.mix) for m in mixtures))
-    kmax = max(len(m.refs) for m in mixtures)
-    for k in range(1, kmax + 1):
-        write_list(out / f"spk{k}.scp", ((m.utt, m.refs[k - 1]) for m in mixtures if len(m.refs) >= k))
-    k = kmax + 1
-    while (out / f"spk{k}.scp").exists():  # stale lists of an earlier run
-        (out / f"spk{k}.scp").unlink()
-        k += 1
+    write_ref_lists(out, {m.utt: m.refs for m in mixtures})
     write_list(out / "utt2prompts", ((m.utt, m.prompts) for m in mixtures))
     write_list(out / "utt2spk", ((m.utt, m.utt) for m in mixtures))
     write_list(out / "spk2utt", ((m.utt, m.utt) for m in mixtures))
@@ -197,11 +187,7 @@ def read_data_dir(d: PathLike) -> List[Mixture]:
         prompts = read_dict(d / "utt2prompts")
         channels = read_dict(d / "utt2channel") if (d / "utt2channel").exists() else {}
         corpora = read_dict(d / "utt2corpus") if (d / "utt2corpus").exists() else {}
-        refs = []
-        k = 1
-        while (d / f"spk{k}.scp").exists():
-            refs.append(read_scp(d / f"spk{k}.scp"))
-            k += 1
+        refs = read_ref_lists(d)
     except (OSError, ValueError) as e:
         raise DataPrepError(f"{d}: cannot read the data dir ({e})") from None
     out = []

@@ -13,6 +13,7 @@ from tuss_plugin.onthefly.iterator import (  # noqa: F401
     ONTHEFLY_CONF_DEFAULTS,
     OnTheFlyBatches,
     OnTheFlyIterFactory,
+    OnTheFlyOptions,
     prompt_dropout,
     resolve_onthefly_conf,
 )

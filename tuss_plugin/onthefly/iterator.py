@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset
 from tuss_plugin.onthefly.conf import (  # noqa: F401  (re-exported: the names of earlier versions)
     ONTHEFLY_CONF_DEFAULTS,
     PROMPT_SETTINGS,
+    OnTheFlyOptions,
     add_new_prompts,
     resolve_onthefly_conf,
 )
@@ -277,6 +278,7 @@ __all__ = [
     "ONTHEFLY_CONF_DEFAULTS",
     "OnTheFlyBatches",
     "OnTheFlyIterFactory",
+    "OnTheFlyOptions",
     "prompt_dropout",
     "resolve_onthefly_conf",
 ]
