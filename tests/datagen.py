@@ -1,13 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Tiny deterministic Kaldi-style data dirs for tests."""
+"""Tiny deterministic test data: Kaldi-style data dirs, source pools and
+untrained fixed-output model dirs."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
+import torch
+import yaml
+
+from conftest import ROOT, TESTS
 
 
 def source(prompt: str, n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
@@ -109,3 +114,74 @@ def train_args(data: Path, outdir: Path, config: str, epochs: int = 1, extra: Se
             f"{data}/utt2num_samples",
         ]
     return args + list(extra)
+
+
+def make_pool(root: Path, specs: Sequence[Tuple[str, int, float, int]], seed: int = 0) -> Path:
+    """A pool dir from (prompt, fs, seconds, channels) specs; file names contain spaces."""
+    rng = np.random.default_rng(seed)
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    lines = {k: [] for k in ("wav.scp", "utt2prompt", "utt2fs", "utt2num_samples")}
+    for i, (p, fs, sec, ch) in enumerate(specs):
+        n = int(fs * sec)
+        x = source(p, n, fs, rng)
+        if ch > 1:  # other channels silent: channel 0 must be the one read
+            x = np.stack([x] + [np.zeros(n, np.float32)] * (ch - 1), axis=1)
+        uid = f"{root.name}_{p}_{i:03d}"
+        path = root / "wav" / f"{uid} take.wav"
+        sf.write(path, x, fs, subtype="FLOAT")
+        lines["wav.scp"].append(f"{uid} {path}")
+        lines["utt2prompt"].append(f"{uid} {p}")
+        lines["utt2fs"].append(f"{uid} {fs}")
+        lines["utt2num_samples"].append(f"{uid} {n}")
+    for k, v in lines.items():
+        (root / k).write_text("\n".join(v) + "\n")
+    return root
+
+
+FFN = [{"dim_inner": 16, "conv1d_kernel": 4}] * 2
+
+
+def fixed_output_model(
+    root: Path, kind: str = "bslocoformer", num_spk: int = 4, output_prompts: Optional[List[str]] = None
+) -> Path:
+    """An untrained tiny fixed-output model as an experiment dir (config.yaml, valid.loss.best.pth):
+    the conventional ``bslocoformer`` or ESPnet's stock ``tfgridnetv2``, 16 kHz."""
+    from tuss_plugin.tasks.tuss import TUSSTask
+
+    conf = yaml.safe_load((TESTS / "conf" / "tuss_tiny.yaml").read_text())
+    if kind == "bslocoformer":
+        conf["separator"] = "bslocoformer"
+        conf["separator_conf"] = dict(
+            num_spk=num_spk,
+            fs=16000,
+            n_fft=256,
+            emb_dim=8,
+            num_groups=2,
+            first_blocks=1,
+            first_attention_dim=8,
+            first_n_heads=2,
+            first_freq_ffn=FFN,
+            first_frame_ffn=FFN,
+            second_blocks=0,
+        )
+        if output_prompts is not None:
+            conf["separator_conf"]["output_prompts"] = output_prompts
+    else:
+        stock = yaml.safe_load(
+            (ROOT / "egs" / "mini_tuss" / "tuss1" / "conf" / "tuning" / "train_tfgridnetv2_se.yaml").read_text()
+        )
+        for key in ("encoder", "encoder_conf", "decoder", "decoder_conf", "separator"):
+            conf[key] = stock[key]
+        conf["separator_conf"] = dict(
+            stock["separator_conf"], n_srcs=num_spk, n_layers=1, lstm_hidden_units=8, attn_approx_qk_dim=16, emb_dim=8
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "train.yaml").write_text(yaml.safe_dump(conf))
+    args = TUSSTask.get_parser().parse_args(["--config", str(root / "train.yaml"), "--fs", "16000"])
+    torch.manual_seed(0)
+    model = TUSSTask.build_model(args)
+    config = vars(args)
+    config.pop("config", None)
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.save(model.state_dict(), root / "valid.loss.best.pth")
+    return root

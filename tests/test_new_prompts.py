@@ -281,7 +281,7 @@ def test_onthefly_new_category_with_transitions_and_exclusions():
 
 def test_finetune_on_the_fly_with_a_new_category(base, tmp_path):
     """Pools with a category beyond the eight; mixtures draw it with the old ones."""
-    from test_onthefly import make_pool
+    from datagen import make_pool
 
     pool = make_pool(tmp_path / "pool", [(p, 16000, 1.0, 1) for p in ("bell", "speech", "sfx") for _ in range(3)])
     ft = dict(

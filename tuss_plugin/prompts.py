@@ -22,6 +22,10 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 DEFAULT_PROMPTS = ("speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg")
 
+#: the four stems of MUSDB18(-HQ), in the order of the vocabulary (and of the
+#: references of the MSS sets)
+MUSIC_STEMS = ("drums", "bass", "vocals", "other")
+
 # the paper's names for the mix categories and the "other" stem
 DEFAULT_ALIASES: Dict[str, str] = {
     "sfx-mix": "sfxbg",
@@ -39,7 +43,7 @@ DEFAULT_ALIASES: Dict[str, str] = {
 # a prompt (key) that may not appear together with any of the listed prompts
 DEFAULT_EXCLUSIVE: Dict[str, List[str]] = {
     "sfxbg": ["sfx"],
-    "musicbg": ["drums", "bass", "vocals", "other"],
+    "musicbg": list(MUSIC_STEMS),
 }
 
 #: a canonical prompt name: lower-case letters, digits, ``_``, ``+``, ``-``

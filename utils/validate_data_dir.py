@@ -130,7 +130,95 @@ def same_file_problems(d: Path, wav, ref_lists, channel):
     return problems
 
 
+def check_refs(d: Path, prompts, problems, pipes):
+    """Check spk.scp / spk<k>.scp against utt2prompts -> {utt: [reference paths]}
+    (utterances with pipe entries are added to ``pipes``)."""
+    ref_lists = {}
+    if (d / "spk.scp").exists():
+        for u, paths in read(d / "spk.scp", problems).items():
+            ref_lists[u] = paths
+            if is_pipe(" ".join(paths), f"{d / 'spk.scp'}: {u}", problems):
+                pipes.add(u)
+    spk = {}
+    for k, path in enumerate(DATADIR.ref_list_files(d), 1):
+        spk[k] = read(path, problems, rest_is_path=True)
+        pipes |= {u for u, (p, *_) in spk[k].items() if is_pipe(p, f"{path}: {u}", problems)}
+    if not spk and not ref_lists:
+        problems.append(f"{d}: no spk1.scp (references)")
+    if spk:
+        max_n = max((len(p) for p in prompts.values()), default=0)
+        for k in range(len(spk) + 1, max_n + 1):
+            n = sum(1 for p in prompts.values() if len(p) >= k)
+            problems.append(f"{DATADIR.ref_list(d, k)}: missing ({n} utterance(s) have {k} or more prompts)")
+    for k, lst in spk.items():
+        need = {u for u, p in prompts.items() if len(p) >= k}
+        for u in sorted(need - set(lst)):
+            problems.append(f"{DATADIR.ref_list(d, k)}: no reference for {u} ({len(prompts[u])} prompts)")
+        for u in sorted(set(lst) - need):
+            problems.append(f"{DATADIR.ref_list(d, k)}: {u} has fewer than {k} prompts")
+    for u, paths in ref_lists.items():
+        if u in prompts and len(paths) != len(prompts[u]):
+            problems.append(f"{d / 'spk.scp'}: {u} has {len(paths)} references, {len(prompts[u])} prompts")
+    if spk and not ref_lists:
+        ref_lists = {u: [spk[k][u][0] for k in range(1, len(p) + 1) if u in spk.get(k, {})] for u, p in prompts.items()}
+    return ref_lists
+
+
+def read_channels(d: Path, wav, problems):
+    """utt2channel (when present) -> {utt: channel index}."""
+    channel = {}
+    if (d / "utt2channel").exists():
+        for u, fields in read(d / "utt2channel", problems).items():
+            if u not in wav:
+                problems.append(f"{d / 'utt2channel'}: {u} is not in wav.scp")
+            if len(fields) != 1 or not fields[0].isdigit():
+                problems.append(f"{d / 'utt2channel'}: {u}: expected one channel index (0, 1, ...), got {fields}")
+            else:
+                channel[u] = int(fields[0])
+    return channel
+
+
+def check_audio_files(d: Path, wav, ref_lists, channel, pipes, problems):
+    """Open every mixture and reference: readable, mono or the channel
+    utt2channel selects, references as long as and at the rate of their mixture."""
+    import soundfile as sf
+
+    def channel_problem(u, info):
+        if u in channel and channel[u] >= info.channels:
+            return f"{info.channels} channel(s), utt2channel selects channel {channel[u]}"
+        if u not in channel and info.channels != 1:
+            return f"{info.channels} channels, mono expected (or a channel in utt2channel)"
+        return None
+
+    for u, (path, *rest) in wav.items():
+        if u in pipes:  # reported above
+            continue
+        try:
+            info = sf.info(path)
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"{d / 'wav.scp'}: {u}: {path}: unreadable ({str(e).splitlines()[0]})")
+            continue
+        msg = channel_problem(u, info)
+        if msg:
+            problems.append(f"{d / 'wav.scp'}: {u}: {path}: {msg}")
+        for rp in ref_lists.get(u, []):
+            try:
+                ri = sf.info(rp)
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{d}: {u}: reference {rp}: unreadable ({str(e).splitlines()[0]})")
+                continue
+            msg = channel_problem(u, ri)
+            if msg:
+                problems.append(f"{d}: {u}: reference {rp}: {msg}")
+            if ri.samplerate != info.samplerate or ri.frames != info.frames:
+                problems.append(
+                    f"{d}: {u}: reference {rp}: {ri.frames} samples at {ri.samplerate} Hz, "
+                    f"mixture {info.frames} at {info.samplerate} Hz"
+                )
+
+
 def validate(d: Path, check_audio=False, refs=True, vocab=None):
+    """Every problem of the data dir ``d``, one line each (see the module docstring)."""
     problems = []
     for name in ("wav.scp", "utt2prompts"):
         if not (d / name).is_file():
@@ -152,93 +240,21 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
                 voc.validate(p)
             except ValueError as e:
                 problems.append(f"{d / 'utt2prompts'}: {u}: {e}")
-    ref_lists = {}
-    if refs:
-        if (d / "spk.scp").exists():
-            for u, paths in read(d / "spk.scp", problems).items():
-                ref_lists[u] = paths
-                if is_pipe(" ".join(paths), f"{d / 'spk.scp'}: {u}", problems):
-                    pipes.add(u)
-        spk = {}
-        for k, path in enumerate(DATADIR.ref_list_files(d), 1):
-            spk[k] = read(path, problems, rest_is_path=True)
-            pipes |= {u for u, (p, *_) in spk[k].items() if is_pipe(p, f"{path}: {u}", problems)}
-        if not spk and not ref_lists:
-            problems.append(f"{d}: no spk1.scp (references)")
-        if spk:
-            max_n = max((len(p) for p in prompts.values()), default=0)
-            for k in range(len(spk) + 1, max_n + 1):
-                n = sum(1 for p in prompts.values() if len(p) >= k)
-                problems.append(f"{d / f'spk{k}.scp'}: missing ({n} utterance(s) have {k} or more prompts)")
-        for k, lst in spk.items():
-            need = {u for u, p in prompts.items() if len(p) >= k}
-            for u in sorted(need - set(lst)):
-                problems.append(f"{d / f'spk{k}.scp'}: no reference for {u} ({len(prompts[u])} prompts)")
-            for u in sorted(set(lst) - need):
-                problems.append(f"{d / f'spk{k}.scp'}: {u} has fewer than {k} prompts")
-        for u, paths in ref_lists.items():
-            if u in prompts and len(paths) != len(prompts[u]):
-                problems.append(f"{d / 'spk.scp'}: {u} has {len(paths)} references, {len(prompts[u])} prompts")
-        if spk and not ref_lists:
-            ref_lists = {
-                u: [spk[k][u][0] for k in range(1, len(p) + 1) if u in spk.get(k, {})] for u, p in prompts.items()
-            }
+    ref_lists = check_refs(d, prompts, problems, pipes) if refs else {}
     if (d / "utt2spk").exists():
         u2s = read(d / "utt2spk", problems)
         for u in wav:
             if u not in u2s:
                 problems.append(f"{d / 'utt2spk'}: no entry for {u}")
-    channel = {}
-    if (d / "utt2channel").exists():
-        for u, fields in read(d / "utt2channel", problems).items():
-            if u not in wav:
-                problems.append(f"{d / 'utt2channel'}: {u} is not in wav.scp")
-            if len(fields) != 1 or not fields[0].isdigit():
-                problems.append(f"{d / 'utt2channel'}: {u}: expected one channel index (0, 1, ...), got {fields}")
-            else:
-                channel[u] = int(fields[0])
+    channel = read_channels(d, wav, problems)
     problems += same_file_problems(
         d,
         {u: p for u, p in wav.items() if u not in pipes},
         {u: p for u, p in ref_lists.items() if u not in pipes},
         channel,
     )
-
-    def channel_problem(u, info):
-        if u in channel and channel[u] >= info.channels:
-            return f"{info.channels} channel(s), utt2channel selects channel {channel[u]}"
-        if u not in channel and info.channels != 1:
-            return f"{info.channels} channels, mono expected (or a channel in utt2channel)"
-        return None
-
     if check_audio:
-        import soundfile as sf
-
-        for u, (path, *rest) in wav.items():
-            if u in pipes:  # reported above
-                continue
-            try:
-                info = sf.info(path)
-            except Exception as e:  # noqa: BLE001
-                problems.append(f"{d / 'wav.scp'}: {u}: {path}: unreadable ({str(e).splitlines()[0]})")
-                continue
-            msg = channel_problem(u, info)
-            if msg:
-                problems.append(f"{d / 'wav.scp'}: {u}: {path}: {msg}")
-            for rp in ref_lists.get(u, []):
-                try:
-                    ri = sf.info(rp)
-                except Exception as e:  # noqa: BLE001
-                    problems.append(f"{d}: {u}: reference {rp}: unreadable ({str(e).splitlines()[0]})")
-                    continue
-                msg = channel_problem(u, ri)
-                if msg:
-                    problems.append(f"{d}: {u}: reference {rp}: {msg}")
-                if ri.samplerate != info.samplerate or ri.frames != info.frames:
-                    problems.append(
-                        f"{d}: {u}: reference {rp}: {ri.frames} samples at {ri.samplerate} Hz, "
-                        f"mixture {info.frames} at {info.samplerate} Hz"
-                    )
+        check_audio_files(d, wav, ref_lists, channel, pipes, problems)
     return problems
 
 

@@ -14,7 +14,7 @@ the config, backward, ``AdamW.step``. ``gflop`` is what
 ``torch.utils.flop_counter.FlopCounterMode`` counts for one forward (infer) or
 one forward + backward (train; the optimizer step is not counted; the
 TUSS layers with a written-out backward are counted as autograd through
-the plain modules would be, see tests/test_tf_locoformer.py). It counts
+the plain modules would be, see tests/layers/test_tf_locoformer.py). It counts
 matrix products, convolutions and attention only (2 FLOP per multiply-add;
 attention on the CPU too, see :func:`flop_counter`), so
 ``efficiency = gflop_per_s / matmul_gflop_per_s`` compares the model with a
@@ -40,14 +40,20 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
-import resource
 import statistics
 import sys
-import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
+
+from tuss_plugin.profiling import (
+    flop_counter,
+    matmul_gflop_per_s,
+    peak_rss_mb,
+    reset_peak_rss,
+    software_versions,
+    time_runs,
+)
 
 COMPARE_CHOICES = ("tfgridnetv2", "bsrnn")
 
@@ -80,109 +86,6 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (meant for CUDA)")
     p.add_argument("--seed", type=int, default=0)
     return p
-
-
-# ---------------------------------------------------------------- memory
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux); False if unsupported.
-
-    The memory that malloc keeps for reuse (``retain_freed_memory``) is
-    returned to the kernel first, so that it does not count for the next model.
-    """
-    from tuss_plugin.cpu_memory import release_freed_memory
-
-    release_freed_memory()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0  # kB -> MB
-    except OSError:
-        pass
-    scale = 1.0 if sys.platform == "darwin" else 1024.0  # ru_maxrss: bytes on macOS, kB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-
-
-# ---------------------------------------------------------------- timing
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _time(
-    fn: Callable[[], None], runs: int, warmup: int, device: torch.device, cpu_times: Optional[List[float]] = None
-) -> List[float]:
-    """Wall-clock seconds of ``runs`` calls after ``warmup`` calls; process CPU seconds go to ``cpu_times``."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(runs):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-        if cpu_times is not None:
-            cpu_times.append(time.process_time() - c0)
-    return times
-
-
-def matmul_gflop_per_s(device: torch.device, n: int = 2048, runs: int = 5) -> float:
-    """Median float32 throughput of an ``n x n x n`` matmul (2 n^3 FLOP)."""
-    g = torch.Generator(device="cpu").manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(device)
-    b = torch.randn(n, n, generator=g).to(device)
-    out = torch.empty(n, n, device=device)
-    times = _time(lambda: torch.mm(a, b, out=out), runs, 1, device)
-    return 2 * n**3 / statistics.median(times) / 1e9
-
-
-def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    from torch.utils.flop_counter import sdpa_flop_count
-
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-def _cpu_attention_backward_flops(
-    grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs
-) -> int:
-    from torch.utils.flop_counter import sdpa_backward_flop_count
-
-    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
-
-
-def flop_counter():
-    """``FlopCounterMode`` that also counts attention on the CPU.
-
-    torch (up to at least 2.11) has FLOP formulas for its CUDA attention
-    kernels but none for the CPU one
-    (``aten._scaled_dot_product_flash_attention_for_cpu`` and its backward), so
-    ``scaled_dot_product_attention`` on the CPU would count 0 FLOP. Those
-    two operators get torch's own formulas of the other kernels (2 FLOP per
-    multiply-add of ``q k^T`` and ``p v`` and of their gradients) unless torch
-    already has a formula for them.
-    """
-    from torch.utils.flop_counter import FlopCounterMode, flop_registry
-
-    aten = torch.ops.aten
-    mapping = {}
-    for name, formula in (
-        ("_scaled_dot_product_flash_attention_for_cpu", _cpu_attention_flops),
-        ("_scaled_dot_product_flash_attention_for_cpu_backward", _cpu_attention_backward_flops),
-    ):
-        op = getattr(aten, name, None)
-        if op is not None and op not in flop_registry and op.default not in flop_registry:
-            mapping[op] = formula
-    return FlopCounterMode(display=False, custom_mapping=mapping)
 
 
 # ---------------------------------------------------------------- models
@@ -319,11 +222,11 @@ def measure(
         model.zero_grad(set_to_none=True)
     gflop = counter.get_total_flops() / 1e9
 
-    reset = _reset_peak_rss() if device.type == "cpu" else False
+    reset = reset_peak_rss() if device.type == "cpu" else False
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     cpu_times: List[float] = []
-    times = _time(step, runs, warmup, device, cpu_times)
+    times = time_runs(step, runs, warmup, device, cpu_times)
     med = statistics.median(times)
     res = {
         "params": sum(p.numel() for p in model.parameters()),
@@ -335,7 +238,7 @@ def measure(
         # CPU time of the whole process (all threads) per run: less sensitive than
         # wall time to other processes on the machine
         "cpu_seconds_median": round(statistics.median(cpu_times), 4),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_rss_is_per_model": reset,
     }
     if device.type == "cuda":
@@ -344,14 +247,22 @@ def measure(
     return res
 
 
-def _versions() -> Dict[str, str]:
-    try:
-        import espnet
-
-        espnet_version = espnet.__version__
-    except Exception:  # noqa: BLE001 - version is informative only
-        espnet_version = "unknown"
-    return {"torch": torch.__version__, "espnet": espnet_version, "python": platform.python_version()}
+def compare_separators(
+    args: argparse.Namespace, conf: Dict, n_samples: int, ids: torch.Tensor, device: torch.device, matmul: float
+) -> Dict[str, Dict]:
+    """The figures of ``measure`` for each of ESPnet's stock separators of
+    ``--compare``, built at a size comparable to ``conf`` (:func:`compare_conf`)."""
+    out = {}
+    for name in args.compare:
+        cconf = compare_conf(name, conf, len(args.prompts))
+        cmodel = build_model(cconf)
+        runs = args.compare_runs or args.runs
+        r = measure(cmodel, args.mode, n_samples, ids, device, args.bf16, runs, args.warmup, args.seed)
+        del cmodel
+        r["efficiency"] = round(r["gflop_per_s"] / matmul, 4)
+        r["separator_conf"] = cconf["separator_conf"]
+        out[name] = r
+    return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -415,27 +326,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result["matmul_gflop_per_s"] = round(matmul, 3)
     result["matmul_gflop_per_s_before_after"] = [round(m, 3) for m in matmul_runs]
     result["efficiency"] = round(result["gflop_per_s"] / matmul, 4)
-    result.update(_versions())
+    result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
     if args.compare:
-        result["compare"] = {}
-        for name in args.compare:
-            cconf = compare_conf(name, conf, len(args.prompts))
-            cmodel = build_model(cconf)
-            r = measure(
-                cmodel,
-                args.mode,
-                n_samples,
-                ids,
-                device,
-                args.bf16,
-                args.compare_runs or args.runs,
-                args.warmup,
-                args.seed,
-            )
-            del cmodel
-            r["efficiency"] = round(r["gflop_per_s"] / matmul, 4)
-            r["separator_conf"] = cconf["separator_conf"]
-            result["compare"][name] = r
+        result["compare"] = compare_separators(args, conf, n_samples, ids, device, matmul)
     print(json.dumps(result))
     return 0
 

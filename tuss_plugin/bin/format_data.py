@@ -266,13 +266,8 @@ def main(cmd: Optional[List[str]] = None) -> int:
     return run_main("format_data", run, get_parser().parse_args(cmd))
 
 
-def run(args: argparse.Namespace) -> int:
-    """The command; problems raise ``CLIError`` (or are listed, see ``--on_error``)."""
-    src, dst = Path(args.src), Path(args.dst)
-    try:
-        fs = None if args.fs.strip().lower() == "native" else parse_fs(args.fs)
-    except ValueError as e:
-        raise CLIError(one_line(e)) from None
+def read_source(src: Path) -> Tuple[Dict[str, str], Dict[str, List[str]], Dict[str, int], Optional[Dict], Dict]:
+    """(wav.scp, utt2prompts, utt2channel, utt2corpus or None, {k: spk<k>.scp}) of ``src``."""
     try:
         wavs = read_scp(src / "wav.scp")
         prompts = read_dict(src / "utt2prompts")
@@ -281,6 +276,56 @@ def run(args: argparse.Namespace) -> int:
         refs = read_refs(src)
     except (OSError, ValueError) as e:
         raise CLIError(one_line(e)) from None
+    return wavs, prompts, channels, corpora, refs
+
+
+def write_lists(
+    dst: Path,
+    done: Dict[str, List[str]],
+    prompts: Dict[str, List[str]],
+    corpora: Optional[Dict[str, List[str]]],
+    fs: Optional[int],
+    src: Path,
+) -> Tuple[object, List[int]]:
+    """The lists of the formatted dir for the utterances ``done`` ({utt: [mix,
+    ref1, ...]}); returns (the ``fs`` written: a rate or ``native``, the rates found)."""
+    if corpora is not None:
+        missing = sorted(u for u in done if u not in corpora)
+        if missing:
+            raise CLIError(
+                f"{src / 'utt2corpus'}: no corpus for {len(missing)} utterance(s), e.g. {', '.join(missing[:3])}"
+            )
+        write_list(dst / "utt2corpus", ((u, corpora[u]) for u in done))
+    elif (dst / "utt2corpus").exists():
+        (dst / "utt2corpus").unlink()  # from an earlier source that had one
+    write_list(dst / "wav.scp", ((u, o[0]) for u, o in done.items()))
+    write_list(dst / "spk.scp", ((u, o[1:]) for u, o in done.items()))
+    write_ref_lists(dst, {u: o[1:] for u, o in done.items()})
+    write_list(dst / "utt2prompts", ((u, prompts[u]) for u in done))
+    write_list(dst / "utt2category", ((u, f"{len(prompts[u])}src") for u in done))
+    infos = {u: sf.info(o[0]) for u, o in done.items()}
+    write_list(dst / "utt2num_samples", ((u, str(i.frames)) for u, i in infos.items()))
+    rates = sorted({i.samplerate for i in infos.values()})
+    written: object = fs
+    if fs is None:
+        write_list(dst / "utt2fs", ((u, str(i.samplerate)) for u, i in infos.items()))
+        written = rates[0] if len(rates) == 1 else "native"
+    elif (dst / "utt2fs").exists():  # from an earlier run with --fs native
+        (dst / "utt2fs").unlink()
+    write_list(dst / "utt2spk", ((u, u) for u in done))
+    write_list(dst / "spk2utt", ((u, u) for u in done))
+    atomic_write_text(dst / "fs", f"{written}\n")
+    return written, rates
+
+
+def run(args: argparse.Namespace) -> int:
+    """The command; problems raise ``CLIError`` (or are listed, see ``--on_error``)."""
+    src, dst = Path(args.src), Path(args.dst)
+    try:
+        fs = None if args.fs.strip().lower() == "native" else parse_fs(args.fs)
+    except ValueError as e:
+        raise CLIError(one_line(e)) from None
+    wavs, prompts, channels, corpora, refs = read_source(src)
     problems = []
     jobs = []
     for utt, mix in wavs.items():
@@ -318,31 +363,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if not done:
         raise CLIError(f"no usable utterance in {src}")
-    if corpora is not None:
-        missing = sorted(u for u in done if u not in corpora)
-        if missing:
-            raise CLIError(
-                f"{src / 'utt2corpus'}: no corpus for {len(missing)} utterance(s), e.g. {', '.join(missing[:3])}"
-            )
-        write_list(dst / "utt2corpus", ((u, corpora[u]) for u in done))
-    elif (dst / "utt2corpus").exists():
-        (dst / "utt2corpus").unlink()  # from an earlier source that had one
-    write_list(dst / "wav.scp", ((u, o[0]) for u, o in done.items()))
-    write_list(dst / "spk.scp", ((u, o[1:]) for u, o in done.items()))
-    write_ref_lists(dst, {u: o[1:] for u, o in done.items()})
-    write_list(dst / "utt2prompts", ((u, prompts[u]) for u in done))
-    write_list(dst / "utt2category", ((u, f"{len(prompts[u])}src") for u in done))
-    infos = {u: sf.info(o[0]) for u, o in done.items()}
-    write_list(dst / "utt2num_samples", ((u, str(i.frames)) for u, i in infos.items()))
-    rates = sorted({i.samplerate for i in infos.values()})
-    if fs is None:
-        write_list(dst / "utt2fs", ((u, str(i.samplerate)) for u, i in infos.items()))
-        fs = rates[0] if len(rates) == 1 else "native"
-    elif (dst / "utt2fs").exists():  # from an earlier run with --fs native
-        (dst / "utt2fs").unlink()
-    write_list(dst / "utt2spk", ((u, u) for u in done))
-    write_list(dst / "spk2utt", ((u, u) for u in done))
-    atomic_write_text(dst / "fs", f"{fs}\n")
+    fs, rates = write_lists(dst, done, prompts, corpora, fs, src)
     summary = {"utterances": len(done), "skipped": len(problems), "fs": fs, "mix_from_refs": args.mix_from_refs}
     atomic_write_text(dst / "format_summary.json", json.dumps(summary) + "\n")
     atomic_write_text(dst / "format_skipped.txt", "".join(f"{p}\n" for p in problems))

@@ -65,7 +65,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import platform
 import subprocess
 import sys
 from collections import OrderedDict
@@ -80,11 +79,12 @@ from tuss_plugin.metrics import SI_SDR_CLAMP_DB, summarize
 from tuss_plugin.paper_table3 import COLUMNS as PAPER_COLUMNS
 from tuss_plugin.paper_table3 import ROWS as PAPER_ROWS
 from tuss_plugin.paper_table3 import corpus_of_set
+from tuss_plugin.prompts import DEFAULT_PROMPTS
 
 METRICS = ("si_snr", "si_snri", "snr", "sdr")
 HEAD = "|SI_SNR|SI_SNRi|SNR|SDR|"
 TASK_ORDER = ["SE", "SS", "USS", "MSS", "CASS"]
-PROMPT_ORDER = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
+PROMPT_ORDER = list(DEFAULT_PROMPTS)
 
 
 # metric of each task in the paper's Table III protocol: (scores.tsv column, name);
@@ -128,23 +128,18 @@ def _ordered(keys, order):
 
 
 def environment() -> List[str]:
-    import torch
-
-    try:
-        from importlib.metadata import version
-
-        espnet_version = version("espnet")
-    except Exception:  # noqa: BLE001
-        espnet_version = "unknown"
+    """The "Environments" section of ESPnet's RESULTS.md (date, versions, commit)."""
     import tuss_plugin
+    from tuss_plugin.profiling import software_versions
 
+    v = software_versions()
     lines = [
         "## Environments",
         f"- date: `{datetime.datetime.now().astimezone().strftime('%a %b %d %H:%M:%S %Z %Y')}`",
-        f"- python version: `{platform.python_version()}`",
-        f"- espnet version: `espnet {espnet_version}`",
-        f"- pytorch version: `pytorch {torch.__version__}`",
-        f"- tuss_plugin version: `{tuss_plugin.__version__}`",
+        f"- python version: `{v['python']}`",
+        f"- espnet version: `espnet {v['espnet']}`",
+        f"- pytorch version: `pytorch {v['torch']}`",
+        f"- tuss_plugin version: `{v['tuss_plugin']}`",
     ]
     try:
         root = Path(tuss_plugin.__file__).resolve().parent.parent

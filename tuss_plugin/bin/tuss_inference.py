@@ -241,6 +241,36 @@ def main(cmd: Optional[List[str]] = None) -> int:
     return run_main(PROG, run, args, sigterm=True, interrupted=f"interrupted; {kept}", terminated=f"terminated; {kept}")
 
 
+def utterance_prompts(
+    sep: object,
+    utt: str,
+    wavs: Dict[str, str],
+    prompts: Dict[str, List[str]],
+    fixed: Optional[List[str]],
+    given: Optional[List[str]],
+    data: Path,
+) -> List[str]:
+    """The prompt list ``utt`` is separated with: ``fixed`` (``--prompts``, checked),
+    else its line of utt2prompts. ``ValueError`` for an utterance missing from
+    wav.scp or a pipe entry, ``KeyError`` for one missing from utt2prompts."""
+    if utt not in wavs:
+        raise ValueError(f"not in {data / 'wav.scp'}")
+    problem = pipe_problem(wavs[utt])
+    if problem:
+        raise ValueError(problem)
+    if sep.vocab is not None:
+        return fixed if fixed is not None else sep.validate_prompts(prompts[utt])
+    # separators without prompts: with output slots (output_prompts) output k is
+    # reference k, labelled with the reference prompts in order; without (the
+    # conventional unified model, stock ESPnet separators) all S outputs are
+    # written, labelled interchangeable, and score pairs them by assignment
+    from tuss_plugin.metrics import INTERCHANGEABLE
+
+    if getattr(sep.model.separator, "output_prompts", None) is not None:
+        return given or prompts[utt]
+    return [INTERCHANGEABLE] * sep.model.separator.num_spk
+
+
 def run(args: argparse.Namespace) -> int:
     """The command (see the module docstring); returns the exit status."""
     import torch
@@ -270,24 +300,7 @@ def run(args: argparse.Namespace) -> int:
     n_done = n_skipped = 0
     for i, utt in enumerate(keys, 1):
         try:
-            if utt not in wavs:
-                raise ValueError(f"not in {data / 'wav.scp'}")
-            problem = pipe_problem(wavs[utt])
-            if problem:
-                raise ValueError(problem)
-            if sep.vocab is None:
-                # separators without prompts: with output slots (output_prompts) output k is
-                # reference k, labelled with the reference prompts in order; without (the
-                # conventional unified model, stock ESPnet separators) all S outputs are
-                # written, labelled interchangeable, and score pairs them by assignment
-                from tuss_plugin.metrics import INTERCHANGEABLE
-
-                if getattr(sep.model.separator, "output_prompts", None) is not None:
-                    plist = args.prompts or prompts[utt]
-                else:
-                    plist = [INTERCHANGEABLE] * sep.model.separator.num_spk
-            else:
-                plist = fixed if fixed is not None else sep.validate_prompts(prompts[utt])
+            plist = utterance_prompts(sep, utt, wavs, prompts, fixed, args.prompts, data)
         except KeyError:
             failed.append(f"{utt}: no entry in {data / 'utt2prompts'}")
             continue

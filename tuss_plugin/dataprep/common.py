@@ -161,6 +161,38 @@ def eval_set_parser(description: str, corpus: str, variable: str) -> argparse.Ar
     return p
 
 
+def write_sets(
+    corpus: str,
+    data_dir: PathLike,
+    sets: Sequence[str],
+    key: str,
+    force: bool,
+    mixtures_of: Callable[[str], Sequence[Mixture]],
+) -> Dict[str, Path]:
+    """Write ``<data_dir>/<set>_<corpus>`` from ``mixtures_of(set)`` for each of
+    ``sets`` (``dev``, ``test``), then record ``key`` (the options, one line) in
+    ``<data_dir>/.<corpus>.done``. A run with the same key whose dirs are all
+    written is not redone unless ``force``. Returns {set name: dir}."""
+    data_dir = Path(data_dir)
+    dirs = {f"{s}_{corpus}": data_dir / f"{s}_{corpus}" for s in sets}
+    marker = data_dir / f".{corpus}.done"
+    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
+        print(f"{corpus}: already prepared ({key})")
+        return dirs
+    for s in sets:
+        write_data_dir(dirs[f"{s}_{corpus}"], mixtures_of(s), corpus=corpus)
+    mark_done(marker, key)
+    return dirs
+
+
+def run_eval_cli(prepare: Callable[..., Dict[str, Path]], args: argparse.Namespace, **options: object) -> int:
+    """:func:`run_cli` of ``prepare`` with the options of :func:`eval_set_parser`
+    (``root``, ``data_dir``, ``sets``, ``force``; ``--hint`` appended to errors)
+    and the corpus' own ``options``."""
+    common = dict(root=args.root, data_dir=args.data_dir, sets=args.sets, force=args.force)
+    return run_cli(prepare, hint=args.hint, **common, **options)
+
+
 def run_cli(func: Callable[..., Dict[str, Path]], hint: str = "", **kwargs) -> int:
     """Call a ``prepare`` function; a :class:`DataPrepError` becomes one line on
     stderr (``error: <message>``, ``hint`` appended) and exit status 1 (Ctrl-C:

@@ -25,13 +25,10 @@ from tuss_plugin.dataprep.common import (
     Mixture,
     PathLike,
     eval_set_parser,
-    is_done,
-    is_written,
-    mark_done,
     natural_key,
     require_root,
-    run_cli,
-    write_data_dir,
+    run_eval_cli,
+    write_sets,
 )
 
 CORPUS = "dnr"
@@ -73,32 +70,17 @@ def prepare(
     ``num_dev`` caps the validation mixtures (default 100; None: all 487).
     """
     base = Path(os.path.abspath(check_root(root)))
-    data_dir = Path(data_dir)
-    dirs = {f"{s}_{CORPUS}": data_dir / f"{s}_{CORPUS}" for s in sets}
-    marker = data_dir / f".{CORPUS}.done"
     key = f"root={base} sets={' '.join(sets)} num_dev={num_dev}"
-    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
-        print(f"{CORPUS}: already prepared ({key})")
-        return dirs
-    for s in sets:
-        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base / SPLITS[s], num_dev if s == "dev" else None), corpus=CORPUS)
-    mark_done(marker, key)
-    return dirs
+    return write_sets(
+        CORPUS, data_dir, sets, key, force, lambda s: collect(base / SPLITS[s], num_dev if s == "dev" else None)
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = eval_set_parser(__doc__, CORPUS, VARIABLE)
     p.add_argument("--num_dev", type=int, default=100, help="validation mixtures (default 100; <=0: all)")
     a = p.parse_args(argv)
-    return run_cli(
-        prepare,
-        hint=a.hint,
-        root=a.root,
-        data_dir=a.data_dir,
-        sets=a.sets,
-        num_dev=a.num_dev if a.num_dev > 0 else None,
-        force=a.force,
-    )
+    return run_eval_cli(prepare, a, num_dev=a.num_dev if a.num_dev > 0 else None)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,9 @@ from tuss_plugin.dataprep.common import (
     Mixture,
     PathLike,
     eval_set_parser,
-    is_done,
-    is_written,
-    mark_done,
     require_root,
-    run_cli,
-    write_data_dir,
+    run_eval_cli,
+    write_sets,
 )
 
 CORPUS = "fuss"
@@ -97,21 +94,13 @@ def prepare(
     (None: all); ``min_sources``/``max_sources`` bound the non-silent sources.
     """
     base = Path(os.path.abspath(check_root(root, sets)))
-    data_dir = Path(data_dir)
-    dirs = {f"{s}_{CORPUS}": data_dir / f"{s}_{CORPUS}" for s in sets}
-    marker = data_dir / f".{CORPUS}.done"
     key = f"root={base} sets={' '.join(sets)} num_dev_per_count={num_dev_per_count} sources={min_sources}-{max_sources}"
-    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
-        print(f"{CORPUS}: already prepared ({key})")
-        return dirs
-    for s in sets:
-        write_data_dir(
-            dirs[f"{s}_{CORPUS}"],
-            collect(base / "ssdata" / SPLITS[s], min_sources, max_sources, num_dev_per_count if s == "dev" else None),
-            corpus=CORPUS,
-        )
-    mark_done(marker, key)
-    return dirs
+
+    def mixtures_of(s: str) -> List[Mixture]:
+        num = num_dev_per_count if s == "dev" else None
+        return collect(base / "ssdata" / SPLITS[s], min_sources, max_sources, num)
+
+    return write_sets(CORPUS, data_dir, sets, key, force, mixtures_of)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -125,16 +114,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--min_sources", type=int, default=2, help="fewest non-silent sources kept (default 2)")
     p.add_argument("--max_sources", type=int, default=4, help="most non-silent sources kept (default 4)")
     a = p.parse_args(argv)
-    return run_cli(
+    return run_eval_cli(
         prepare,
-        hint=a.hint,
-        root=a.root,
-        data_dir=a.data_dir,
-        sets=a.sets,
+        a,
         num_dev_per_count=a.num_dev_per_count if a.num_dev_per_count > 0 else None,
         min_sources=a.min_sources,
         max_sources=a.max_sources,
-        force=a.force,
     )
 
 

@@ -38,7 +38,7 @@ import gzip
 import json
 import logging
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -207,6 +207,50 @@ def _write_stage(path: Path, key_path: Path, key: str, rows: List[Sequence[objec
     atomic_write_text(key_path, key + "\n")
 
 
+def _resampled_clips(
+    root: Path, out: Path, bw_path: Path, k1: str, nj: int, force: bool
+) -> Dict[str, Tuple[int, int, str]]:
+    """Stage 1: every clip of ``bw_path`` resampled to its bandwidth-determined
+    rate (cached in ``out`` with key ``k1``) -> {uid: (fs, num_samples, path)}."""
+    bandwidth = load_json(bw_path)
+    rows = None if force else _read_stage(out / "resampled.scp", out / ".resampled.key", k1)
+    if rows is None:
+        items, missing = [], 0
+        for idx, (uid, val) in enumerate(bandwidth.items()):
+            if not (isinstance(val, (list, tuple)) and len(val) == 2):
+                raise DataPrepError(f"{bw_path}: entry {uid} is not [path, bandwidth]")
+            src = resolve_audio(root, str(val[0]))
+            if src is None:
+                missing += 1
+                continue
+            items.append((idx, uid, str(src), float(val[1])))
+        if not items:
+            raise DataPrepError(
+                f"LIBRIVOX_URGENT={root}: none of the {len(bandwidth)} clips of {bw_path.name} exists "
+                "(expected dns5_fullband/Track1_Headset/mnt/dnsv5/clean/read_speech/<6-hex>/<uid>.wav below it)"
+            )
+        if missing:
+            log.warning("LibriVox: %d of %d listed clips not found below %s; skipped", missing, len(bandwidth), root)
+        job = functools.partial(_resample_one, out_dir=str(out))
+        results = [r for r in parallel_map(job, items, nj=nj, desc="LibriVox resample") if r is not None]
+        rows = [[uid, fs, n, path] for uid, fs, path, n in results]
+        _write_stage(out / "resampled.scp", out / ".resampled.key", k1, rows)
+    return {r[0]: (int(r[1]), int(r[2]), r[3]) for r in rows}
+
+
+def _vad_fractions(
+    out: Path, clips: Dict[str, Tuple[int, int, str]], k1: str, vad_mode: int, nj: int, force: bool
+) -> Dict[str, float]:
+    """Stage 2: the VAD speech fraction of every clip (cached per clip set and mode)."""
+    k2 = f"{k1} vad_mode={vad_mode}"
+    vrows = None if force else _read_stage(out / "vad_fraction", out / ".vad_fraction.key", k2)
+    if vrows is None or {r[0] for r in vrows} != set(clips):
+        job = functools.partial(_vad_one, mode=vad_mode)
+        vrows = [list(r) for r in parallel_map(job, [(u, c[2]) for u, c in clips.items()], nj=nj, desc="LibriVox VAD")]
+        _write_stage(out / "vad_fraction", out / ".vad_fraction.key", k2, [[u, f"{float(v):.6f}"] for u, v in vrows])
+    return {r[0]: float(r[1]) for r in vrows}
+
+
 def build(
     root: PathLike,
     pool_dir: PathLike = "data/pool_librivox",
@@ -237,43 +281,11 @@ def build(
     cached = up_to_date("librivox", pool_dir, key, force)
     if cached is not None:
         return cached
-    bandwidth = load_json(bw_path)
     dnsmos = load_json(mos_path)
-
-    # 1. resample to the bandwidth-determined rate
+    # 1. resample to the bandwidth-determined rate; 2. VAD speech fraction
     k1 = make_key("librivox-resample", root=root.resolve(), bandwidth=bw_path.resolve(), out_dir=out.resolve())
-    rows = None if force else _read_stage(out / "resampled.scp", out / ".resampled.key", k1)
-    if rows is None:
-        items, missing = [], 0
-        for idx, (uid, val) in enumerate(bandwidth.items()):
-            if not (isinstance(val, (list, tuple)) and len(val) == 2):
-                raise DataPrepError(f"{bw_path}: entry {uid} is not [path, bandwidth]")
-            src = resolve_audio(root, str(val[0]))
-            if src is None:
-                missing += 1
-                continue
-            items.append((idx, uid, str(src), float(val[1])))
-        if not items:
-            raise DataPrepError(
-                f"LIBRIVOX_URGENT={root}: none of the {len(bandwidth)} clips of {bw_path.name} exists "
-                "(expected dns5_fullband/Track1_Headset/mnt/dnsv5/clean/read_speech/<6-hex>/<uid>.wav below it)"
-            )
-        if missing:
-            log.warning("LibriVox: %d of %d listed clips not found below %s; skipped", missing, len(bandwidth), root)
-        job = functools.partial(_resample_one, out_dir=str(out))
-        results = [r for r in parallel_map(job, items, nj=nj, desc="LibriVox resample") if r is not None]
-        rows = [[uid, fs, n, path] for uid, fs, path, n in results]
-        _write_stage(out / "resampled.scp", out / ".resampled.key", k1, rows)
-    clips = {r[0]: (int(r[1]), int(r[2]), r[3]) for r in rows}  # uid -> (fs, num_samples, path)
-
-    # 2. VAD speech fraction (cached per clip set and mode)
-    k2 = f"{k1} vad_mode={vad_mode}"
-    vrows = None if force else _read_stage(out / "vad_fraction", out / ".vad_fraction.key", k2)
-    if vrows is None or {r[0] for r in vrows} != set(clips):
-        job = functools.partial(_vad_one, mode=vad_mode)
-        vrows = [list(r) for r in parallel_map(job, [(u, c[2]) for u, c in clips.items()], nj=nj, desc="LibriVox VAD")]
-        _write_stage(out / "vad_fraction", out / ".vad_fraction.key", k2, [[u, f"{float(v):.6f}"] for u, v in vrows])
-    fraction = {r[0]: float(r[1]) for r in vrows}
+    clips = _resampled_clips(root, out, bw_path, k1, nj, force)
+    fraction = _vad_fractions(out, clips, k1, vad_mode, nj, force)
 
     # 3. DNSMOS BAK
     entries = []

@@ -33,18 +33,16 @@ from tuss_plugin.dataprep.common import (
     Mixture,
     PathLike,
     eval_set_parser,
-    is_done,
-    is_written,
-    mark_done,
     require_root,
-    run_cli,
+    run_eval_cli,
     safe_id,
-    write_data_dir,
+    write_sets,
 )
+from tuss_plugin.prompts import MUSIC_STEMS
 
 CORPUS = "musdb18hq"
 VARIABLE = "MUSDB18HQ"
-STEMS = ["drums", "bass", "vocals", "other"]  # output order of the references
+STEMS = list(MUSIC_STEMS)  # output order of the references
 DEV_CHANNELS = (0,)  # validation: one channel of each track, as the authors validate
 # the official validation tracks (a subset of train/; musdb / torchaudio list)
 VALIDATION_TRACKS = (
@@ -122,32 +120,15 @@ def prepare(
     authors; None: all 14).
     """
     base = Path(os.path.abspath(check_root(root)))
-    data_dir = Path(data_dir)
-    dirs = {f"{s}_{CORPUS}": data_dir / f"{s}_{CORPUS}" for s in sets}
-    marker = data_dir / f".{CORPUS}.done"
     key = f"root={base} sets={' '.join(sets)} num_dev={num_dev} dev_channels={list(DEV_CHANNELS)}"
-    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
-        print(f"{CORPUS}: already prepared ({key})")
-        return dirs
-    for s in sets:
-        write_data_dir(dirs[f"{s}_{CORPUS}"], collect(base, s, num_dev), corpus=CORPUS)
-    mark_done(marker, key)
-    return dirs
+    return write_sets(CORPUS, data_dir, sets, key, force, lambda s: collect(base, s, num_dev))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = eval_set_parser(__doc__, CORPUS, VARIABLE)
     p.add_argument("--num_dev", type=int, default=12, help="validation tracks (default 12; <=0: all 14)")
     a = p.parse_args(argv)
-    return run_cli(
-        prepare,
-        hint=a.hint,
-        root=a.root,
-        data_dir=a.data_dir,
-        sets=a.sets,
-        num_dev=a.num_dev if a.num_dev > 0 else None,
-        force=a.force,
-    )
+    return run_eval_cli(prepare, a, num_dev=a.num_dev if a.num_dev > 0 else None)
 
 
 if __name__ == "__main__":

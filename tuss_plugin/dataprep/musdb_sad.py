@@ -37,8 +37,9 @@ from tuss_plugin.dataprep.pool import (
     up_to_date,
 )
 from tuss_plugin.dataprep.sad import MUSDB_SAD, SADConfig, sad_files
+from tuss_plugin.prompts import MUSIC_STEMS
 
-STEMS = ("drums", "bass", "vocals", "other")
+STEMS = MUSIC_STEMS
 
 
 def train_tracks(root: PathLike) -> List[Path]:

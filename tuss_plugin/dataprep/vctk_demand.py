@@ -32,12 +32,9 @@ from tuss_plugin.dataprep.common import (
     Mixture,
     PathLike,
     eval_set_parser,
-    is_done,
-    is_written,
-    mark_done,
     require_root,
-    run_cli,
-    write_data_dir,
+    run_eval_cli,
+    write_sets,
 )
 from tuss_plugin.fileio import atomic_write
 
@@ -120,18 +117,10 @@ def prepare(
     root_abs = Path(os.path.abspath(base))
     data_dir = Path(data_dir)
     work = Path(os.path.abspath(work_dir if work_dir is not None else data_dir / "local" / CORPUS))
-    dirs = {f"{s}_{CORPUS}": data_dir / f"{s}_{CORPUS}" for s in sets}
-    marker = data_dir / f".{CORPUS}.done"
     key = f"root={root_abs} work_dir={work} sets={' '.join(sets)} num_dev={num_dev}"
-    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
-        print(f"{CORPUS}: already prepared ({key})")
-        return dirs
-    for s in sets:
-        write_data_dir(
-            dirs[f"{s}_{CORPUS}"], collect(root_abs, s, work, num_dev if s == "dev" else None), corpus=CORPUS
-        )
-    mark_done(marker, key)
-    return dirs
+    return write_sets(
+        CORPUS, data_dir, sets, key, force, lambda s: collect(root_abs, s, work, num_dev if s == "dev" else None)
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -143,16 +132,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     p.add_argument("--num_dev", type=int, default=500, help="validation mixtures (default 500; <=0: all)")
     a = p.parse_args(argv)
-    return run_cli(
-        prepare,
-        hint=a.hint,
-        root=a.root,
-        data_dir=a.data_dir,
-        work_dir=a.work_dir,
-        sets=a.sets,
-        num_dev=a.num_dev if a.num_dev > 0 else None,
-        force=a.force,
-    )
+    return run_eval_cli(prepare, a, work_dir=a.work_dir, num_dev=a.num_dev if a.num_dev > 0 else None)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,9 @@ from tuss_plugin.dataprep.common import (
     Mixture,
     PathLike,
     eval_set_parser,
-    is_done,
-    is_written,
-    mark_done,
     require_root,
-    run_cli,
-    write_data_dir,
+    run_eval_cli,
+    write_sets,
 )
 
 CORPUS = "wham"
@@ -110,21 +107,15 @@ def prepare(
     ``scheme`` forces a layout (``wham``/``whamr``, default ``auto``).
     """
     base = Path(os.path.abspath(check_root(root, sets, mode, scheme)))
-    data_dir = Path(data_dir)
-    dirs = {f"{s}_{CORPUS}": data_dir / f"{s}_{CORPUS}" for s in sets}
-    marker = data_dir / f".{CORPUS}.done"
     key = f"root={base} sets={' '.join(sets)} num_dev={num_dev} mode={mode} scheme={scheme}"
-    if not force and is_done(marker, key) and all(is_written(d) for d in dirs.values()):
-        print(f"{CORPUS}: already prepared ({key})")
-        return dirs
-    for s in sets:
-        write_data_dir(
-            dirs[f"{s}_{CORPUS}"],
-            collect(base / "wav16k" / mode / SPLITS[s], scheme, num_dev if s == "dev" else None),
-            corpus=CORPUS,
-        )
-    mark_done(marker, key)
-    return dirs
+    return write_sets(
+        CORPUS,
+        data_dir,
+        sets,
+        key,
+        force,
+        lambda s: collect(base / "wav16k" / mode / SPLITS[s], scheme, num_dev if s == "dev" else None),
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -138,17 +129,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="folder layout (default: auto, WHAMR! names preferred)",
     )
     a = p.parse_args(argv)
-    return run_cli(
-        prepare,
-        hint=a.hint,
-        root=a.root,
-        data_dir=a.data_dir,
-        sets=a.sets,
-        num_dev=a.num_dev if a.num_dev > 0 else None,
-        mode=a.mode,
-        scheme=a.scheme,
-        force=a.force,
-    )
+    return run_eval_cli(prepare, a, num_dev=a.num_dev if a.num_dev > 0 else None, mode=a.mode, scheme=a.scheme)
 
 
 if __name__ == "__main__":

@@ -292,7 +292,7 @@ def test_separator_output_slots():
 
 def test_onthefly_training_mixtures_follow_the_slots(tmp_path):
     """The task's on-the-fly iterator puts every training mixture into the slot order."""
-    from test_onthefly import make_pool
+    from datagen import make_pool
 
     pool = make_pool(
         tmp_path / "pool", [(p, 16000, 1.0, 1) for p in ("speech", "sfx", "sfxbg", "musicbg") for _ in range(4)]

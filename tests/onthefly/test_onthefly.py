@@ -3,7 +3,6 @@
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -26,32 +25,10 @@ from tuss_plugin.onthefly import (
 from tuss_plugin.tasks.tuss import TUSSTask
 
 from conftest import TESTS
-from datagen import make_data_dir, source
+from datagen import make_data_dir, make_pool
 
 TINY = str(TESTS / "conf" / "tuss_tiny.yaml")
 ALL = ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]
-
-
-def make_pool(root: Path, specs: Sequence[Tuple[str, int, float, int]], seed: int = 0) -> Path:
-    """A pool dir from (prompt, fs, seconds, channels) specs; file names contain spaces."""
-    rng = np.random.default_rng(seed)
-    (root / "wav").mkdir(parents=True, exist_ok=True)
-    lines = {k: [] for k in ("wav.scp", "utt2prompt", "utt2fs", "utt2num_samples")}
-    for i, (p, fs, sec, ch) in enumerate(specs):
-        n = int(fs * sec)
-        x = source(p, n, fs, rng)
-        if ch > 1:  # other channels silent: channel 0 must be the one read
-            x = np.stack([x] + [np.zeros(n, np.float32)] * (ch - 1), axis=1)
-        uid = f"{root.name}_{p}_{i:03d}"
-        path = root / "wav" / f"{uid} take.wav"
-        sf.write(path, x, fs, subtype="FLOAT")
-        lines["wav.scp"].append(f"{uid} {path}")
-        lines["utt2prompt"].append(f"{uid} {p}")
-        lines["utt2fs"].append(f"{uid} {fs}")
-        lines["utt2num_samples"].append(f"{uid} {n}")
-    for k, v in lines.items():
-        (root / k).write_text("\n".join(v) + "\n")
-    return root
 
 
 @pytest.fixture(scope="module")

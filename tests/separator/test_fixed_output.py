@@ -6,70 +6,21 @@ the outputs matched to real references are scored, labelled with their
 reference's prompt. ``single`` evaluation is not defined for such models."""
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
 
 from tuss_plugin.bin import score, tuss_inference
 from tuss_plugin.kaldi_io import read_dict, read_scp
 from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs
 
-from conftest import ROOT, TESTS
-from datagen import make_data_dir
+from conftest import ROOT
+from datagen import fixed_output_model, make_data_dir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-FFN = [{"dim_inner": 16, "conv1d_kernel": 4}] * 2
-
-
-def fixed_output_model(
-    root: Path, kind: str = "bslocoformer", num_spk: int = 4, output_prompts: Optional[List[str]] = None
-) -> Path:
-    """An untrained tiny fixed-output model as an experiment dir (config.yaml, valid.loss.best.pth):
-    the conventional ``bslocoformer`` or ESPnet's stock ``tfgridnetv2``, 16 kHz."""
-    from tuss_plugin.tasks.tuss import TUSSTask
-
-    conf = yaml.safe_load((TESTS / "conf" / "tuss_tiny.yaml").read_text())
-    if kind == "bslocoformer":
-        conf["separator"] = "bslocoformer"
-        conf["separator_conf"] = dict(
-            num_spk=num_spk,
-            fs=16000,
-            n_fft=256,
-            emb_dim=8,
-            num_groups=2,
-            first_blocks=1,
-            first_attention_dim=8,
-            first_n_heads=2,
-            first_freq_ffn=FFN,
-            first_frame_ffn=FFN,
-            second_blocks=0,
-        )
-        if output_prompts is not None:
-            conf["separator_conf"]["output_prompts"] = output_prompts
-    else:
-        stock = yaml.safe_load(
-            (ROOT / "egs" / "mini_tuss" / "tuss1" / "conf" / "tuning" / "train_tfgridnetv2_se.yaml").read_text()
-        )
-        for key in ("encoder", "encoder_conf", "decoder", "decoder_conf", "separator"):
-            conf[key] = stock[key]
-        conf["separator_conf"] = dict(
-            stock["separator_conf"], n_srcs=num_spk, n_layers=1, lstm_hidden_units=8, attn_approx_qk_dim=16, emb_dim=8
-        )
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "train.yaml").write_text(yaml.safe_dump(conf))
-    args = TUSSTask.get_parser().parse_args(["--config", str(root / "train.yaml"), "--fs", "16000"])
-    torch.manual_seed(0)
-    model = TUSSTask.build_model(args)
-    config = vars(args)
-    config.pop("config", None)
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
-    torch.save(model.state_dict(), root / "valid.loss.best.pth")
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,7 @@ from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.dataprep.pool import PoolEntry, read_pool, write_pool
 
 import fake_train_corpora as fake
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT  # noqa: E402
 
 
 def _by_uid(entries):

@@ -232,13 +232,12 @@ def test_recipe_stages_5_6_on_fake_paper_corpora(model_dir, tmp_path, one_thread
     outputs, no output_prompts) and a tiny stock TF-GridNetV2 (4 outputs): a full row of the 12 columns
     per model beside the paper's rows, and every reference of every mixture scored once. One mixture
     per set (MUSDB-HQ: both channel utterances of one track) keeps it short."""
-    from test_fixed_output import fixed_output_model
-
     from tuss_plugin.bin import format_data, score, tuss_inference
     from tuss_plugin.dataprep import dnr, fuss, musdb18hq, vctk_demand, wham
     from tuss_plugin.kaldi_io import read_dict, read_scp
 
     import fake_eval_corpora as fake
+    from datagen import fixed_output_model
 
     roots = fake.make_all(tmp_path / "corpora")
     modules = {"VCTK_DEMAND": vctk_demand, "WHAM": wham, "FUSS": fuss, "MUSDB18HQ": musdb18hq, "DNR": dnr}
