@@ -5,8 +5,9 @@
 # (stages 1-6) first; then
 #   ./run_add_prompt.sh
 # synthesises mixtures with a category the base model never saw (struck bells,
-# local/synthesize.py --new_category bell), adds the prompt `bell` (a random
-# vector, excluded with `sfxbg`), scores the initial vector, trains
+# local/synthesize.py --new_category bell), adds the prompt `bell` (its vector a
+# copy of the sound-effect mix `sfxbg`'s; excluded with `sfxbg`), scores the
+# initial vector, trains
 # only the new vector (everything else frozen), scores again, and checks that
 # every old prompt list gives bit-identical outputs.
 #
@@ -29,7 +30,7 @@ stage=1
 stop_stage=5
 base_tag=train_tuss_mini # the base model: exp/enh_<base_tag> (./run.sh trains exp/enh_train_tuss_mini)
 prompt=bell
-init=random             # start from a random vector, or from this prompt's vector (e.g. sfx)
+init=sfxbg              # start from this prompt's vector (a bell is a sound effect), or: random
 exclusive=sfxbg         # prompts the new one may not be combined with ("" for none)
 finetune_config=conf/tuning/finetune_prompt.yaml
 train_args=             # extra tuss_train options of the fine-tuning (e.g. "--max_epoch 2")
@@ -37,7 +38,7 @@ num_train=60            # mixtures per pattern (4 patterns)
 num_dev=4
 num_test=10
 nj=2
-help_message="Usage: $0 [--stage N] [--stop_stage N] [--base_tag train] [--init sfx] [--exclusive sfxbg]
+help_message="Usage: $0 [--stage N] [--stop_stage N] [--base_tag train] [--init random] [--exclusive sfxbg]
     [--finetune_config ${finetune_config}] [--train_args \"...\"] [--num_train ${num_train}] [--num_dev ${num_dev}]
     [--num_test ${num_test}] [--nj ${nj}]"
 
