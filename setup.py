@@ -28,6 +28,7 @@ install_requires = [
     "pystoi",
     "librosa",
     "espnet_model_zoo",
+    "huggingface_hub",  # model downloads and recipe stage 9 (upload)
     # MUSDB18-HQ scoring option: museval's BSS Eval v4 SDR (SiSEC 2018 protocol)
     "museval",
     # ESPnet's trainer writes tensorboard logs by default (--use_tensorboard true)

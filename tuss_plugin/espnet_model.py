@@ -12,7 +12,8 @@ mixture into NaN), and can separate long inputs segment-wise before the loss
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+import inspect
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from espnet2.enh.decoder.abs_decoder import AbsDecoder
@@ -23,6 +24,22 @@ from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 from espnet2.enh.separator.abs_separator import AbsSeparator
 
 MAX_REFS = 100
+
+
+def espnet_model_conf(model_conf: Mapping[str, Any]) -> Dict[str, Any]:
+    """``model_conf`` without the keys of :class:`TUSSEnhancementModel` that
+    ESPnet's ``ESPnetEnhancementModel`` does not take, where they hold their
+    default (``normalize_variance_eps: 1e-8``). A config written with it builds
+    with ESPnet's own loaders too (``EnhancementTask.build_model``,
+    ``SeparateSpeech``); a non-default value is kept (only this package builds it).
+    """
+    ours = inspect.signature(TUSSEnhancementModel.__init__).parameters
+    espnet = inspect.signature(ESPnetEnhancementModel.__init__).parameters
+    return {
+        k: v
+        for k, v in model_conf.items()
+        if k in espnet or k not in ours or v != ours[k].default  # (unknown keys: left to the model to refuse)
+    }
 
 
 class TUSSEnhancementModel(ESPnetEnhancementModel):

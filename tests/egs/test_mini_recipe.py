@@ -4,6 +4,7 @@
 import os
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -177,3 +178,156 @@ def test_add_prompt_workflow(recipe):
     init = work / "exp" / "enh_train_tuss_debug_add_bell_init"
     assert (init / "model.pth").is_file() and (init / "enhanced_test_bell" / "scoring" / "scores.tsv").is_file()
     assert "bell" in (work / "exp" / "RESULTS.md").read_text()
+
+
+# ------------------------------------------------------------------ ESPnet's own tools on the packed model
+
+
+def _packed(work):
+    zips = list((work / "exp" / "enh_train_tuss_debug").glob("*.zip"))
+    assert len(zips) == 1
+    return zips[0]
+
+
+def _mixture(tmp_path, seconds=1.0, fs=16000):
+    t = np.arange(int(seconds * fs)) / fs
+    rng = np.random.default_rng(1)
+    x = (
+        0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.05 * rng.standard_normal(t.size)
+    ).astype(np.float32)
+    sf.write(tmp_path / "mix.wav", x, fs, subtype="FLOAT")
+    return x
+
+
+def test_espnet_separate_speech_matches_separate_audio(recipe, tmp_path):
+    """The packed zip, unpacked by espnet_model_zoo, separates through ESPnet's
+    own SeparateSpeech (prompts from the inference config) as SeparateAudio does."""
+    import yaml
+    from espnet2.bin.enh_inference import SeparateSpeech
+    from espnet_model_zoo.downloader import ModelDownloader
+
+    from tuss_plugin.inference import SeparateAudio
+
+    work, _ = recipe
+    files = ModelDownloader(tmp_path / "zoo").unpack_local_file(str(_packed(work)))
+    (tmp_path / "espnet_inference.yaml").write_text(
+        yaml.safe_dump({"separator_conf": {"default_prompts": ["speech", "sfxbg"]}})
+    )
+    espnet_sep = SeparateSpeech(
+        train_config=files["train_config"],
+        model_file=files["model_file"],
+        inference_config=tmp_path / "espnet_inference.yaml",
+    )
+    x = _mixture(tmp_path)
+    got = np.stack([w[0] for w in espnet_sep(x[None], fs=16000)])  # (2, T)
+    ours = SeparateAudio.from_pretrained(_packed(work), cache_dir=str(tmp_path / "cache"))
+    want = np.asarray(ours(x, fs=16000, prompts=["speech", "sfxbg"]))  # (2, T)
+    assert got.shape == want.shape == (2, x.size)
+    assert np.max(np.abs(got - want)) <= 1e-5 * max(1.0, np.max(np.abs(want)))
+
+
+def test_espnet_enh_inference_command(recipe, tmp_path):
+    """python -m tuss_plugin.bin.enh_inference: ESPnet's enh_inference with the
+    plugin registered, segment-wise inference included."""
+    import yaml
+
+    work, _ = recipe
+    exp = work / "exp" / "enh_train_tuss_debug"
+    _mixture(tmp_path, seconds=2.0)
+    (tmp_path / "wav.scp").write_text(f"utt1 {tmp_path / 'mix.wav'}\n")
+    (tmp_path / "inf.yaml").write_text(yaml.safe_dump({"separator_conf": {"default_prompts": ["speech", "sfxbg"]}}))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [
+        sys.executable,
+        "-m",
+        "tuss_plugin.bin.enh_inference",
+        "--train_config",
+        str(exp / "config.yaml"),
+        "--model_file",
+        str(exp / "valid.loss.ave.pth"),
+        "--inference_config",
+        str(tmp_path / "inf.yaml"),
+        "--data_path_and_name_and_type",
+        f"{tmp_path / 'wav.scp'},speech_mix,sound",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--segment_size",
+        "1.0",
+        "--hop_size",
+        "0.5",
+        "--fs",
+        "16000",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for k in (1, 2):
+        line = (tmp_path / "out" / f"spk{k}.scp").read_text().split()
+        assert line[0] == "utt1" and sf.info(line[1]).frames == 32000
+
+
+def test_model_card_dir_loads_and_holds_the_weights_once(recipe, tmp_path):
+    from tuss_plugin.inference import SeparateAudio
+
+    work, _ = recipe
+    card = work / "exp" / "enh_train_tuss_debug" / "model_card"
+    assert not list(card.rglob("*.zip"))  # the weights once, not also inside a copy of the zip
+    assert len(list(card.rglob("*.pth"))) == 1
+    sep = SeparateAudio.from_pretrained(card)
+    assert sep.fs == 16000 and "speech" in sep.prompts
+
+
+def test_absolute_expdir_pack_and_upload_to_a_local_hub(recipe, tmp_path):
+    """Stages 7-9 with an absolute --expdir: relative names in the zip and
+    meta.yaml; stage 9 copies the model dir into a local hub, which loads as
+    it is and from a Hugging Face cache of the repository."""
+    import zipfile
+
+    import yaml
+
+    from tuss_plugin.inference import SeparateAudio
+
+    work, _ = recipe
+    hub = tmp_path / "hub"
+    _rerun(work, "--stage", "7", "--stop_stage", "9", "--expdir", str(work / "exp"), "--hf_repo", "someone/tuss-mini",
+           "--hf_hub_dir", str(hub))  # fmt: skip
+    with zipfile.ZipFile(_packed(work)) as zf:
+        names = zf.namelist()
+        meta = yaml.safe_load(zf.read("meta.yaml"))
+    assert all(n.startswith(("meta.yaml", "exp/enh_train_tuss_debug/")) for n in names), names
+    assert meta["yaml_files"]["train_config"] == "exp/enh_train_tuss_debug/config.yaml"
+    repo = hub / "someone" / "tuss-mini"
+    assert 'SeparateAudio.from_pretrained("someone/tuss-mini")' in (repo / "README.md").read_text()
+    assert SeparateAudio.from_pretrained(repo).fs == 16000
+    # the repository as huggingface_hub caches a download of it (offline)
+    cache = tmp_path / "hf_cache" / "models--someone--tuss-mini"
+    snapshot = cache / "snapshots" / ("0" * 40)
+    import shutil
+
+    shutil.copytree(repo, snapshot)
+    (cache / "refs").mkdir()
+    (cache / "refs" / "main").write_text("0" * 40)
+    code = (
+        "from tuss_plugin.inference import SeparateAudio; print(SeparateAudio.from_pretrained('someone/tuss-mini').fs)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_CACHE=str(tmp_path / "hf_cache"), HF_HUB_OFFLINE="1",
+               TUSS_CACHE=str(tmp_path / "tuss_cache"))  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip().endswith("16000"), r.stderr[-2000:]
+
+
+def test_download_model_and_enh_sh_names(recipe):
+    """--download_model: stages 5-6 with the packed model, no training; enh.sh's
+    option names as aliases; --ref_num and --scoring_protocol checked."""
+    work, _ = recipe
+    zip_rel = str(_packed(work).relative_to(work))
+    r = _rerun(work, "--stage", "5", "--stop_stage", "6", "--download_model", zip_rel, "--ref_num", "4",
+               "--scoring_protocol", "SI_SNR SDR")  # fmt: skip
+    exp = work / "exp" / f"enh_download_{_packed(work).name}"
+    assert "|enhanced_test|" in (exp / "RESULTS.md").read_text()
+    assert not list(exp.glob("*.pth"))  # nothing trained
+    r = _rerun(work, "--stage", "6", "--stop_stage", "6", "--enh_config", "conf/tuning/train_tuss_debug.yaml")
+    assert "Stage 6 done: exp/enh_train_tuss_debug/RESULTS.md" in r.stdout
+    for bad, msg in ((["--ref_num", "1"], "--ref_num 1"), (["--scoring_protocol", "FOO"], "--scoring_protocol: 'FOO'")):
+        r = subprocess.run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--download_model", zip_rel, *bad],
+                           cwd=work, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert r.returncode != 0 and msg in r.stderr, r.stderr[-2000:]

@@ -2,8 +2,10 @@
 """Model files: which config and weights a path names, and loading them safely.
 
 :func:`resolve_model_files` takes an experiment or imported directory, a model
-file, a packed zip (unpacked by :mod:`tuss_plugin.inference.unpack`) or a
-model-zoo tag; :func:`load_model` builds the ``TUSSTask`` model of the config,
+file, a packed zip (unpacked by :mod:`tuss_plugin.inference.unpack`), an
+unpacked one (``meta.yaml`` at its root: a model-card directory, a Hugging Face
+repository clone or snapshot, an ``espnet_model_zoo`` unpack) or a model-zoo /
+Hugging Face tag; :func:`load_model` builds the ``TUSSTask`` model of the config,
 checks its shapes against the weights on the meta device and loads them with
 ``weights_only``.
 """
@@ -45,6 +47,9 @@ def resolve_model_files(
 ) -> Tuple[Path, Path]:
     """Find ``(config.yaml, model file)`` for a model directory, file or packed zip.
 
+    A directory without ``config.yaml`` but with ``meta.yaml`` is an unpacked
+    packed model (see :func:`_meta_dir_files`).
+
     A packed zip (ESPnet's ``meta.yaml`` at its root) is unpacked once into the
     cache (``cache_dir``, else TUSS_CACHE, else ``~/.cache/tuss``): only
     ``meta.yaml`` and the config and model file it names, at most
@@ -70,12 +75,39 @@ def resolve_model_files(
         if not config.exists():
             raise FileNotFoundError(f"{path}: no config.yaml beside the model file")
         return config, path
+    if not (path / "config.yaml").exists() and (path / _META).is_file():
+        return _meta_dir_files(path)
     config = path / "config.yaml"
     if not config.exists():
-        raise FileNotFoundError(f"{path}: no config.yaml in the model directory")
+        raise FileNotFoundError(f"{path}: no config.yaml (or meta.yaml of a packed model) in the model directory")
     model = default_model_file(path)
     logger.info("%s: model file %s", path, model.name)
     return config, model
+
+
+def _meta_dir_files(model_dir: Path) -> Tuple[Path, Path]:
+    """(config, model file) that ``meta.yaml`` of an unpacked packed model names:
+    a model-card directory (recipe stage 8), a clone or snapshot of its Hugging
+    Face repository, or an ``espnet_model_zoo`` unpack. Paths in meta.yaml are
+    relative to the directory; an absolute one (ESPnet's pack of files outside
+    its working directory, or the zoo's rewrite) is used if it exists, else
+    taken relative to the directory."""
+    meta_file = model_dir / _META
+    try:
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+        wanted = {"train_config": meta["yaml_files"]["train_config"], "model_file": meta["files"]["model_file"]}
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, yaml.YAMLError):
+        raise ValueError(f"{meta_file}: not the meta.yaml of a packed model (no train_config / model_file)") from None
+    found = []
+    for key, value in wanted.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{meta_file}: {key} is not a file name")
+        p = Path(value)
+        p = p if p.is_absolute() and p.is_file() else model_dir / value.lstrip("/")
+        if not p.is_file():
+            raise FileNotFoundError(f"{meta_file}: {key} {value} is not in {model_dir}")
+        found.append(p)
+    return found[0], found[1]
 
 
 def default_model_file(model_dir: Union[str, Path]) -> Path:

@@ -62,6 +62,12 @@ class TUSSSeparator(AbsSeparator):
         cond_tse_frame_ffn: two FFN configs of the TSE time paths.
         dropout: dropout in attention and FFNs (0 in the paper).
         flash_attention: accepted for configuration compatibility (no effect).
+        default_prompts: the prompt list of a call that gives none (default
+            None: such a call is an error). Callers that know nothing of prompts,
+            such as ESPnet's ``SeparateSpeech`` and ``enh_inference``, set it with
+            ``separator_conf: {default_prompts: [speech, sfxbg]}`` in their
+            inference config; it holds no parameters. Set, it is also
+            ``num_spk`` (the number of outputs ESPnet's inference expects).
     """
 
     def __init__(
@@ -89,6 +95,7 @@ class TUSSSeparator(AbsSeparator):
         cond_tse_frame_ffn: Sequence[Dict] = COND_TSE_FFN,
         dropout: float = 0.0,
         flash_attention: bool = False,
+        default_prompts: Optional[Sequence[str]] = None,
     ):
         super().__init__()
         if input_dim != n_fft // 2 + 1:
@@ -121,13 +128,21 @@ class TUSSSeparator(AbsSeparator):
         widths = band_widths(fs, n_fft)
         self.encoder = BandSplitEncoder(widths, emb_dim)
         self.prompt_encoder = PromptEncoder(emb_dim, prompts, prompt_aliases, exclusive_prompts, use_sos_token)
+        self.default_prompts = None
+        if default_prompts is not None:
+            try:
+                self.default_prompts = self.vocab.validate(list(default_prompts))
+            except ValueError as e:
+                raise ValueError(f"separator_conf.default_prompts: {e}") from None
         self.cross_prompt = TFLocoformerStack.from_settings(cross_prompt, **stack_kw)
         self.cond_tse = TFLocoformerStack.from_settings(cond_tse, **stack_kw)
         self.decoder = BandwiseDecoder(widths, emb_dim, num_outputs=1)
 
     @property
     def num_spk(self) -> int:
-        return self._num_spk
+        """The most prompts of a training mixture; with ``default_prompts``, their
+        number (the outputs of a call without prompts, as ESPnet's inference expects)."""
+        return self._num_spk if self.default_prompts is None else len(self.default_prompts)
 
     @property
     def vocab(self):
@@ -147,19 +162,26 @@ class TUSSSeparator(AbsSeparator):
         Args:
             input: complex mixture STFT, (B, T, F).
             ilens: frame counts, (B,).
-            additional: must hold ``prompts``: one list of names for the whole
-                batch, one list per item, or int ids (B, N) (1-based).
+            additional: ``prompts``: one list of names for the whole batch, one
+                list per item, or int ids (B, N) (1-based); without it,
+                ``default_prompts``.
 
         Returns:
             N complex spectra (B, T, F), ilens, and ``others`` with
             ``prompts`` (B, N) ids and ``mask_spk<n>`` (B, T, F).
         """
-        if additional is None or additional.get("prompts") is None:
-            raise ValueError("TUSSSeparator needs additional['prompts']")
+        prompts = None if additional is None else additional.get("prompts")
+        if prompts is None:
+            prompts = self.default_prompts
+        if prompts is None:
+            raise ValueError(
+                "TUSSSeparator needs additional['prompts'] (or separator_conf.default_prompts for callers "
+                "that give none, e.g. ESPnet's SeparateSpeech)"
+            )
         if input.dim() != 3:
             raise ValueError(f"expected a (B, T, F) spectrum, got shape {tuple(input.shape)}")
         B, T, F = input.shape
-        ids = self.prompt_encoder.to_ids(additional["prompts"], B, device=input.device)
+        ids = self.prompt_encoder.to_ids(prompts, B, device=input.device)
         N = ids.shape[1]
 
         feats = self.encoder(input)  # (B, C, T, Q)

@@ -50,7 +50,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
 from tuss_plugin import cpu_memory, finetune
-from tuss_plugin.espnet_model import TUSSEnhancementModel
+from tuss_plugin.espnet_model import TUSSEnhancementModel, espnet_model_conf
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
 from tuss_plugin.preprocessor import TUSSPreprocessor
@@ -107,7 +107,8 @@ class TUSSTask(EnhancementTask):
         )
         finetune.add_arguments(parser)
         parser.set_defaults(
-            model_conf=get_default_kwargs(TUSSEnhancementModel),
+            # only keys ESPnet's own model class takes, so ESPnet's loaders build our configs
+            model_conf=espnet_model_conf(get_default_kwargs(TUSSEnhancementModel)),
             criterions=DEFAULT_CRITERIONS,
             encoder="tuss_stft",
             decoder="tuss_stft",

@@ -6,6 +6,16 @@ export MAIN_ROOT
 # the environment: tools/venv, or the one TUSS_VENV names (e.g. the Python 3.11
 # stack: TUSS_VENV=$MAIN_ROOT/tools/venv-py311 ./run.sh)
 TUSS_VENV=${TUSS_VENV:-${MAIN_ROOT}/tools/venv}
+# a fresh clone: the default environment is installed here, once (make -C tools;
+# a few minutes; parallel recipes wait for the first one's install)
+if [ ! -f "${TUSS_VENV}/bin/activate" ] && [ "${TUSS_VENV}" = "${MAIN_ROOT}/tools/venv" ]; then
+    echo "path.sh: ${TUSS_VENV} not found; installing it: make -C ${MAIN_ROOT}/tools" >&2
+    if command -v flock > /dev/null; then
+        flock "${MAIN_ROOT}/tools/.install.lock" make -C "${MAIN_ROOT}/tools" >&2
+    else
+        make -C "${MAIN_ROOT}/tools" >&2
+    fi || { echo "path.sh: make -C ${MAIN_ROOT}/tools failed (see above)" >&2; return 1 2>/dev/null || exit 1; }
+fi
 if [ -f "${TUSS_VENV}/bin/activate" ]; then
     # shellcheck disable=SC1091
     . "${TUSS_VENV}/bin/activate"

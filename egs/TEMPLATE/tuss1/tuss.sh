@@ -12,8 +12,14 @@
 #   4  training (tuss_train; resumes from the last checkpoint; on the fly: no training lists)
 #   5  inference: ${exp}/<inference_tag>_<set>/ (wavs/<k>/<utt>.wav, spk<k>.scp)
 #   6  scoring: SI-SNR, SI-SNRi, SNR, SDR -> ${exp}/RESULTS.md, ${expdir}/RESULTS.md
-#   7  packing: ESPnet model-zoo zip (espnet2.bin.pack)
+#   7  packing: ESPnet model-zoo zip (espnet2.bin.pack, paths relative to ${expdir}'s parent)
 #   8  upload-ready model dir with a model card
+#   9  upload of the model dir to the Hugging Face hub (only with --hf_repo)
+#
+# enh.sh's option names are accepted where they mean the same (see the
+# README's stage table): --enh_config, --enh_args, --init_param,
+# --gpu_inference, --download_model, --skip_upload_hf, --hf_repo,
+# --scoring_protocol, --ref_num.
 set -euo pipefail
 
 log() {
@@ -55,6 +61,17 @@ eval_modes=all
 scoring_args=
 segment_size=
 hop_size=
+download_model=  # separate and score with this packed zip, model dir or hub tag (stages 5-6, no training)
+hf_repo=         # stage 9: upload the model dir to this Hugging Face repo (<user>/<repo>)
+hf_hub_dir=      # stage 9: copy into <dir>/<user>/<repo> instead (a local hub, e.g. offline)
+skip_upload_hf=  # true: no stage 9 even with --hf_repo (enh.sh's name)
+gpu_inference=false
+# enh.sh's names of options of ours (same meaning; empty: not given)
+enh_config=      # = --train_config
+enh_args=        # = --train_args
+init_param=      # = --pretrained_model
+scoring_protocol=  # metrics to print after stage 6 (ours scores all; names checked)
+ref_num=         # references per mixture (ours: from utt2prompts; checked against it)
 fold_length=80000
 
 help_message=$(cat << HELP
@@ -98,6 +115,16 @@ Options:
                            "all single" (${eval_modes})
   --scoring_args           extra options of tuss_plugin.bin.score (e.g. --museval)
   --segment_size / --hop_size   segment-wise inference (seconds)
+  --download_model         stages 5-6 with this packed zip, model dir or hub tag
+                           (no training; exp dir ${expdir}/enh_<tag>)
+  --gpu_inference          inference on a GPU even with --ngpu 0 (false)
+  --hf_repo                stage 9 uploads ${expdir}/enh_<tag>/model_card to this
+                           Hugging Face repo (<user>/<repo>; skipped when empty)
+  --hf_hub_dir             stage 9 copies into <dir>/<user>/<repo> instead of uploading
+  --skip_upload_hf         no stage 9 (enh.sh's name; default: run it when --hf_repo is set)
+enh.sh's names (aliases): --enh_config (= --train_config), --enh_args (= --train_args),
+  --init_param (= --pretrained_model), --scoring_protocol (checked: stage 6 scores all of
+  SI_SNR SI_SNRi SNR SDR SI_SDR), --ref_num (no test mixture may have more prompts)
 HELP
 )
 
@@ -111,13 +138,31 @@ if [ $# -ne 0 ]; then
     echo "${help_message}" >&2
     exit 1
 fi
-for v in train_set valid_set test_sets train_config; do
+# enh.sh's option names
+[ -n "${enh_config}" ] && train_config=${enh_config}
+[ -n "${enh_args}" ] && train_args="${train_args:+${train_args} }${enh_args}"
+[ -n "${init_param}" ] && pretrained_model=${init_param}
+case ${gpu_inference} in true|false) ;; *) echo "$0: --gpu_inference: true or false, got '${gpu_inference}'" >&2; exit 1;; esac
+case ${skip_upload_hf} in ""|true|false) ;; *) echo "$0: --skip_upload_hf: true or false, got '${skip_upload_hf}'" >&2; exit 1;; esac
+for m in ${scoring_protocol}; do
+    case ${m} in SI_SNR|SI_SNRi|SNR|SDR|si_snr|si_snri|snr|sdr|si_sdr|SI_SDR) ;;
+        *) echo "$0: --scoring_protocol: '${m}' is not scored here (SI_SNR SI_SNRi SNR SDR SI_SDR)" >&2; exit 1;; esac
+done
+if [ -n "${download_model}" ]; then  # a trained model: no training, no packing
+    skip_train=true
+    skip_packing=true
+    [ -z "${tag}" ] && tag=download_$(sanitize "$(basename "${download_model}")")
+    required="test_sets"
+else
+    required="train_set valid_set test_sets train_config"
+fi
+for v in ${required}; do
     if [ -z "${!v}" ]; then
         echo "$0: --${v} is required" >&2
         exit 1
     fi
 done
-[ ! -f "${train_config}" ] && { echo "$0: ${train_config}: no such file" >&2; exit 1; }
+[ -n "${train_config}" ] && [ ! -f "${train_config}" ] && { echo "$0: ${train_config}: no such file" >&2; exit 1; }
 to_hz() {  # 16k / 44.1k / 16000 -> samples per second
     echo "$1" | awk '/^[0-9]+(\.[0-9]+)?[kK]$/ {printf "%d\n", substr($0, 1, length($0) - 1) * 1000 + 0.5; next}
                      /^[0-9]+$/ {print; next} {exit 1}'
@@ -135,11 +180,17 @@ if [ -z "${tag}" ]; then
     [ -n "${train_args}" ] && tag+="_$(sanitize "${train_args}")"
 fi
 exp=${expdir}/enh_${tag}
+model_path=${download_model}  # the model of stages 5-6 (set by resolve_inference_model)
 stats_dir=${expdir}/tuss_stats_${train_set}_${fs}
 # the model file of stages 5, 7 and 8: --inference_model, else the default of the
 # experiment as SeparateAudio.from_pretrained picks it (one rule:
 # tuss_plugin.inference.default_model_file), looked up once training has written it
 resolve_inference_model() {
+    if [ -n "${download_model}" ]; then  # tuss_inference resolves it as SeparateAudio.from_pretrained does
+        model_path=${download_model}
+        return 0
+    fi
+    model_path=${exp}/${inference_model}
     [ -n "${inference_model}" ] && return 0
     inference_model=$(python3 -c 'import sys
 from tuss_plugin.inference import default_model_file
@@ -147,6 +198,7 @@ try:
     print(default_model_file(sys.argv[1]).name)
 except FileNotFoundError as e:
     sys.exit(f"tuss.sh: {e}")' "${exp}" | tail -n 1) || exit 1
+    model_path=${exp}/${inference_model}
     log "Model file: ${exp}/${inference_model} (default of --inference_model: valid.loss.ave.pth," \
         "else valid.loss.best.pth, latest.pth, checkpoint.pth, <N>epoch.pth)"
 }
@@ -171,6 +223,17 @@ data_args() {  # data options of tuss_train for set $1 as mode $2 (train/valid)
 
 # sets with a data dir (--train_set onthefly: training mixtures are simulated, no list)
 data_sets=$(for d in ${train_set} ${valid_set} ${test_sets}; do [ "${d}" = onthefly ] || echo "${d}"; done)
+# the config whose prompt vocabulary the lists are checked against: the training
+# config, or with --download_model the model's own
+vocab_config=${train_config}
+if [ -z "${vocab_config}" ] && [ ${stage} -le 2 ] && [ ${stop_stage} -ge 1 ] && ! ${skip_data_prep}; then
+    vocab_config=$(python3 -c 'import sys
+from tuss_plugin.inference import resolve_model_files
+try:
+    print(resolve_model_files(sys.argv[1])[0])
+except (OSError, ValueError) as e:
+    sys.exit(f"tuss.sh: --download_model: {e}")' "${download_model}" | tail -n 1) || exit 1
+fi
 
 # ---------------------------------------------------------------- stage 1
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! ${skip_data_prep}; then
@@ -178,7 +241,7 @@ if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! ${skip_data_prep}; then
     # shellcheck disable=SC2086
     local/data.sh ${local_data_opts}
     for dset in ${data_sets}; do
-        validate_data_dir.py --config "${train_config}" "data/${dset}" > /dev/null
+        validate_data_dir.py --config "${vocab_config}" "data/${dset}" > /dev/null
     done
     log "Stage 1 done: $(for d in ${data_sets}; do printf '%s=%s ' "$d" "$(wc -l < "data/$d/wav.scp")"; done)mixtures"
 fi
@@ -204,7 +267,7 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
             --subtype "${audio_subtype}"${fmt_opts} "data/${dset}" "${out}"
         grep -h "skipped:" "${out}/log/format.log" | sed 's/^/  /' || true
         grep -h "^format_data: data" "${out}/log/format.log" | sed 's/^/  /' || true
-        validate_data_dir.py --config "${train_config}" --check-audio "${out}" > /dev/null
+        validate_data_dir.py --config "${vocab_config}" --check-audio "${out}" > /dev/null
         echo "${key}" > "${out}/.done"
     done
 fi
@@ -213,8 +276,8 @@ fi
 # no training lists; stage 3 builds the source pools (local/pools.sh, if the
 # recipe has one) and takes the statistics of the validation set only
 onthefly=false
-if [ "${train_set}" = onthefly ] || grep -Eq "^train_data_source:[[:space:]]*onthefly" "${train_config}" \
-        || [[ "${train_args}" == *"--train_data_source onthefly"* ]]; then
+if [ "${train_set}" = onthefly ] || { [ -n "${train_config}" ] && grep -Eq "^train_data_source:[[:space:]]*onthefly" \
+        "${train_config}"; } || [[ "${train_args}" == *"--train_data_source onthefly"* ]]; then
     onthefly=true
     if ! grep -Eq "^train_data_source:[[:space:]]*onthefly" "${train_config}" \
             && [[ "${train_args}" != *"--train_data_source onthefly"* ]]; then
@@ -330,7 +393,7 @@ from tuss_plugin.inference import SeparateAudio
 try:
     print("prompts" if SeparateAudio.from_pretrained(sys.argv[1]).vocab is not None else "fixed")
 except (OSError, ValueError) as e:
-    sys.exit(f"tuss.sh: {e}")' "${exp}${inference_model:+/${inference_model}}" | tail -n 1) || exit 1
+    sys.exit(f"tuss.sh: {e}")' "${model_path:-${exp}${inference_model:+/${inference_model}}}" | tail -n 1) || exit 1
     [ "${kind}" = prompts ] && return 0
     model_eval_modes=$(for m in ${eval_modes}; do [ "${m}" = single ] || echo "${m}"; done | xargs)
     if [ -z "${model_eval_modes}" ]; then
@@ -340,16 +403,31 @@ except (OSError, ValueError) as e:
     log "Skipping --eval_modes single: ${exp} has no prompts (a fixed-output separator; 'single' is one" \
         "pass per prompt category)"
 }
+# enh.sh's --ref_num: no test mixture may have more prompts (references) than that
+check_ref_num() {
+    [ -z "${ref_num}" ] && return 0
+    local dset n
+    for dset in ${test_sets}; do
+        n=$(awk '{ if (NF - 1 > m) m = NF - 1 } END { print m + 0 }' "${dumpdir}/raw/${dset}/utt2prompts")
+        if [ "${n}" -gt "${ref_num}" ]; then
+            echo "$0: --ref_num ${ref_num}: ${dumpdir}/raw/${dset}/utt2prompts has mixtures with ${n} prompts" >&2
+            exit 1
+        fi
+    done
+}
 if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
     resolve_inference_model
     resolve_eval_modes
-    log "Stage 5: inference with ${exp}/${inference_model}"
+    log "Stage 5: inference with ${model_path}"
+    check_ref_num
+    inf_gpu=${ngpu}
+    ${gpu_inference} && [ "${inf_gpu}" -eq 0 ] && inf_gpu=1
     inf_opts=""
     [ -n "${inference_config}" ] && inf_opts+=" --config ${inference_config}"
     [ -n "${inference_prompts}" ] && inf_opts+=" --prompts ${inference_prompts}"
     [ -n "${segment_size}" ] && inf_opts+=" --segment_size ${segment_size}"
     [ -n "${hop_size}" ] && inf_opts+=" --hop_size ${hop_size}"
-    [ "${ngpu}" -gt 0 ] && inf_opts+=" --device cuda"
+    [ "${inf_gpu}" -gt 0 ] && inf_opts+=" --device cuda"
     for mode in ${model_eval_modes}; do
     for dset in ${test_sets}; do
         out=${exp}/$(mode_tag "${mode}")_${dset}
@@ -359,8 +437,8 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
         rm -rf "${logdir}"/keys.*.scp "${logdir}"/output.*  # lists of an earlier run
         split_scp.py --num "${_nj}" "${dumpdir}/raw/${dset}/wav.scp" "${logdir}/keys.JOB.scp"
         # shellcheck disable=SC2086
-        ${decode_cmd} --gpu "${ngpu}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
-            python3 -m tuss_plugin.bin.tuss_inference --model "${exp}/${inference_model}" \
+        ${decode_cmd} --gpu "${inf_gpu}" JOB=1:"${_nj}" "${logdir}/inference.JOB.log" \
+            python3 -m tuss_plugin.bin.tuss_inference --model "${model_path}" \
             --data_dir "${dumpdir}/raw/${dset}" --key_file "${logdir}/keys.JOB.scp" \
             --output_dir "${out}" --list_dir "${logdir}/output.JOB" --eval_mode "${mode}" ${inf_opts} ${inference_args}
         # tuss_inference redoes the utterances whose stamp (model weights, prompts,
@@ -411,15 +489,25 @@ if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 7 ] && ! ${skip_packing}; then
 fi
 if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! ${skip_packing}; then
     log "Stage 7: packing -> ${packed}"
+    # packed from the parent of ${expdir}, so that meta.yaml and the zip hold
+    # relative names (<expdir name>/enh_<tag>/...) whether --expdir is relative or absolute
+    pack_root=$(cd "${expdir}/.." && pwd)
+    rel=$(basename "$(cd "${expdir}" && pwd)")/${exp##*/}
+    packed_abs=$(cd "$(dirname "${packed}")" && pwd)/$(basename "${packed}")
     pack_opts=()
-    [ -f "${exp}/RESULTS.md" ] && pack_opts+=(--option "${exp}/RESULTS.md")
-    [ -d "${exp}/images" ] && pack_opts+=(--option "${exp}/images")
-    python3 -m espnet2.bin.pack enh --train_config "${exp}/config.yaml" \
-        --model_file "${exp}/${inference_model}" "${pack_opts[@]}" --outpath "${packed}" \
-        > "${exp}/pack.log" 2>&1 || { echo "$0: packing failed; see ${exp}/pack.log" >&2; exit 1; }
-    python3 -c "import sys; from tuss_plugin.inference import SeparateAudio; SeparateAudio.from_pretrained(sys.argv[1])" \
-        "${packed}" > /dev/null 2>&1 \
-        || { echo "$0: ${packed} does not load with SeparateAudio.from_pretrained" >&2; exit 1; }
+    [ -f "${exp}/RESULTS.md" ] && pack_opts+=(--option "${rel}/RESULTS.md")
+    [ -d "${exp}/images" ] && pack_opts+=(--option "${rel}/images")
+    if ! (cd "${pack_root}" && python3 -m espnet2.bin.pack enh --train_config "${rel}/config.yaml" \
+            --model_file "${rel}/${inference_model}" "${pack_opts[@]}" --outpath "${packed_abs}") \
+            > "${exp}/pack.log" 2>&1; then
+        echo "$0: packing failed (${exp}/pack.log): $(grep -v '^[[:space:]]*$' "${exp}/pack.log" | tail -n 1)" >&2
+        exit 1
+    fi
+    if ! err=$(python3 -c "import sys; from tuss_plugin.inference import SeparateAudio; SeparateAudio.from_pretrained(sys.argv[1])" \
+            "${packed}" 2>&1 > /dev/null); then
+        echo "$0: ${packed} does not load with SeparateAudio.from_pretrained: $(echo "${err}" | tail -n 1)" >&2
+        exit 1
+    fi
     log "Stage 7 done: ${packed} ($(du -h "${packed}" | cut -f1))"
 fi
 
@@ -427,8 +515,20 @@ fi
 if [ ${stage} -le 8 ] && [ ${stop_stage} -ge 8 ] && ! ${skip_packing}; then
     log "Stage 8: upload-ready model dir -> ${exp}/model_card"
     python3 -m tuss_plugin.bin.make_model_card --packed "${packed}" --exp "${exp}" \
-        --outdir "${exp}/model_card" --recipe "$(basename "$(dirname "$(pwd)")")"
+        --outdir "${exp}/model_card" --recipe "$(basename "$(dirname "$(pwd)")")" ${hf_repo:+--hf_repo "${hf_repo}"}
     log "Stage 8 done"
+fi
+
+# ---------------------------------------------------------------- stage 9
+if [ ${stage} -le 9 ] && [ ${stop_stage} -ge 9 ] && ! ${skip_packing} && [ "${skip_upload_hf}" != true ]; then
+    if [ -z "${hf_repo}" ]; then
+        log "Stage 9: skipped (no --hf_repo)"
+    else
+        log "Stage 9: upload ${exp}/model_card -> ${hf_hub_dir:-https://huggingface.co}/${hf_repo}"
+        python3 -m tuss_plugin.bin.upload_hf --model_dir "${exp}/model_card" --repo "${hf_repo}" \
+            ${hf_hub_dir:+--hub_dir "${hf_hub_dir}"}
+        log "Stage 9 done"
+    fi
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
