@@ -213,3 +213,30 @@ def test_validate_shared_file_of_two_channels(tmp_path):
     (d / "spk.scp").unlink()
     (d / "utt2channel").write_text("utt000 0\nutt001 1\n")
     assert _validate_in_process(d) == []
+
+
+def test_path_sh_installs_the_environment_on_a_fresh_clone(tmp_path):
+    """A recipe's path.sh runs `make -C tools` when tools/venv is missing (the
+    README's two commands work in either order); a custom TUSS_VENV is not built."""
+    root = tmp_path / "clone"
+    recipe = root / "egs" / "TEMPLATE" / "tuss1"
+    recipe.mkdir(parents=True)
+    (recipe / "path.sh").write_text((ROOT / "egs" / "TEMPLATE" / "tuss1" / "path.sh").read_text())
+    (root / "tools").mkdir()
+    # tools/Makefile of the clone: writes an environment whose activate script marks itself
+    (root / "tools" / "Makefile").write_text(
+        "all:\n\tmkdir -p venv/bin && echo 'export TUSS_TEST_ENV=$(CURDIR)/venv' > venv/bin/activate"
+        " && echo built >> $(CURDIR)/make.log\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TUSS_VENV"}
+    script = ". ./path.sh && echo env=${TUSS_TEST_ENV}"
+    first = subprocess.run(["bash", "-c", script], cwd=recipe, capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "not found; installing it: make -C" in first.stderr
+    assert f"env={root / 'tools' / 'venv'}" in first.stdout
+    again = subprocess.run(["bash", "-c", script], cwd=recipe, capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "installing" not in again.stderr
+    assert (root / "tools" / "make.log").read_text().count("built") == 1
+    other = subprocess.run(["bash", "-c", script], cwd=recipe, capture_output=True, text=True,
+                           env={**env, "TUSS_VENV": str(tmp_path / "elsewhere")})  # fmt: skip
+    assert other.returncode != 0 and "not found; run: make" in other.stderr
