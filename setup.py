@@ -28,6 +28,9 @@ install_requires = [
     "pystoi",
     "librosa",
     "espnet_model_zoo",
+    # speech metrics of scoring (outputs of prompt speech): PESQ wide-band and
+    # narrow-band (ITU-T P.862.2 / P.862; a source distribution built with a C compiler)
+    "pesq",
     # MUSDB18-HQ scoring option: museval's BSS Eval v4 SDR (SiSEC 2018 protocol)
     "museval",
     # ESPnet's trainer writes tensorboard logs by default (--use_tensorboard true)
