@@ -6,6 +6,7 @@
 
 import math
 import os
+import subprocess
 from collections import defaultdict
 
 import numpy as np
@@ -15,6 +16,7 @@ import soundfile as sf
 from tuss_plugin.bin import score, show_results
 from tuss_plugin.kaldi_io import read_dict
 
+from conftest import ROOT
 from datagen import make_data_dir
 
 PROMPTS = [["speech", "sfxbg"], ["speech", "speech", "sfxbg"]]
@@ -228,3 +230,34 @@ def test_merge_of_different_tables_is_one_line(data, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"score: error: {b}:1: columns ") and "differ" in err[0], err
     assert not (tmp_path / "m.tsv").exists()
+
+
+@pytest.mark.slow
+def test_recipe_stage6_scores_the_mixtures(tmp_path):
+    """tuss.sh stage 6 with --score_obs true on hand-made stage-5 outputs: the scores and
+    result files of the outputs and of the mixtures, dump/raw/RESULTS.md, a 'raw' row in
+    exp/RESULTS.md."""
+    recipe = ROOT / "egs" / "mini_tuss" / "tuss1"
+    for name in ("tuss.sh", "path.sh", "cmd.sh", "utils"):
+        os.symlink((recipe / name).resolve(), tmp_path / name)
+    data = make_data_dir(tmp_path / "dump" / "raw" / "test", PROMPTS, fs=16000, seconds=1.0)
+    out = write_outputs(data, tmp_path / "exp" / "enh_fake" / "enhanced_test", 0.3)
+    (out / "logdir").mkdir()
+    (out / "logdir" / "keys.1.scp").write_text("utt000\nutt001\n")
+    (out / "eval_mode").write_text("all\n")
+    (out / "eval_set").write_text("test\n")
+    (tmp_path / "train.yaml").write_text("{}\n")
+    cmd = ["./tuss.sh", "--stage", "6", "--stop_stage", "6", "--train_set", "train", "--valid_set", "dev"]
+    cmd += ["--test_sets", "test", "--train_config", "train.yaml", "--tag", "fake", "--inference_nj", "1"]
+    cmd += ["--score_obs", "true"]
+    env = dict(os.environ, TUSS_CMD_BACKEND="local")
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for d in (out / "scoring", data / "scoring"):
+        _, rows = table(d / "scores.tsv")
+        assert sorted(r["utt"] for r in rows) == ["utt000", "utt000", "utt001", "utt001", "utt001"]
+        for m in RESULT_METRICS:
+            assert (d / f"result_{m}.txt").read_text() == f"{utterance_mean(rows, m):.2f}\n"
+    assert "|raw|test|all|" in (tmp_path / "exp" / "RESULTS.md").read_text()
+    assert "### Speech metrics" in (tmp_path / "dump" / "raw" / "RESULTS.md").read_text()
+    assert "Speech metrics" in r.stdout and "test: mixtures scored" in r.stdout
