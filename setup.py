@@ -29,6 +29,9 @@ install_requires = [
     "librosa",
     "espnet_model_zoo",
     "huggingface_hub",  # model downloads and recipe stage 9 (upload)
+    # speech metrics of scoring (outputs of prompt speech): PESQ wide-band and
+    # narrow-band (ITU-T P.862.2 / P.862; a source distribution built with a C compiler)
+    "pesq",
     # MUSDB18-HQ scoring option: museval's BSS Eval v4 SDR (SiSEC 2018 protocol)
     "museval",
     # ESPnet's trainer writes tensorboard logs by default (--use_tensorboard true)

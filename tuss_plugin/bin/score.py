@@ -4,6 +4,10 @@
 
     python -m tuss_plugin.bin.score --ref_dir dump/raw/test \
         --inf_dir exp/enh_x/enhanced_test --output exp/enh_x/enhanced_test/scoring/scores.tsv
+    python -m tuss_plugin.bin.score --ref_dir dump/raw/test --score_obs \
+        --output dump/raw/test/scoring/scores.tsv                    # the mixtures themselves
+    python -m tuss_plugin.bin.score --merge logdir/scores.1.tsv logdir/scores.2.tsv \
+        --output scoring/scores.tsv                                  # tables of parallel jobs
 
 For every output: SI-SNR (zero-mean, unclamped), SI-SNR improvement over the
 mixture, SNR, SDR (BSS-Eval with a 512-tap filter, fast_bss_eval) and
@@ -36,25 +40,63 @@ empty, or when a list cannot be read.
 ``--museval`` adds ``museval_sdr``: BSS Eval v4 SDR from museval (1-s windows
 and hops, median over windows, as in SiSEC 2018 / MUSDB18), computed jointly
 over the paired outputs of a mixture; the MSS benchmark's optional metric.
+
+Speech metrics, as ESPnet's enhancement recipes report them (not part of the
+SI-SNR / SNR protocol of Table III of Saijo et al., "Task-aware Unified Source
+Separation", ICASSP 2025): for outputs whose reference prompt is ``speech``
+(:data:`SPEECH_PROMPTS`), ``stoi`` and ``estoi`` (pystoi: STOI, Taal et al.
+2011; extended STOI, Jensen and Taal 2016; in percent, as ESPnet writes them)
+and ``pesq_wb`` / ``pesq_nb`` (the ``pesq`` package: ITU-T P.862.2 wide-band on
+the pair resampled to 16 kHz, P.862 narrow-band on the pair resampled to
+8 kHz; wide-band needs a rate of at least 16 kHz, narrow-band at least 8 kHz).
+Other outputs get ``nan`` in these columns, and so does a speech output PESQ
+cannot score (a silent output, "no utterances detected", ...) or too short for STOI (fewer than
+30 frames after its silence removal): such cells are counted in the summary
+line and every mean leaves them out. ``--no_speech_metrics`` drops the four
+columns.
+
+ESPnet's per-metric result files: ``result_<column>.txt`` beside the scores
+file (``scoring/result_si_snr.txt``, ``result_sdr.txt``, ``result_stoi.txt``,
+``result_pesq_wb.txt``, ...), one number each (2 decimals): the mean over
+utterances of each utterance's mean over its scored outputs, ``nan`` cells
+left out (``nan`` when no output has a value), the layout ESPnet's
+``scripts/utils/show_enh_score.sh`` reads. The recipe scores in parallel jobs
+(``--no_result_files``) and joins their tables with ``--merge``, which writes
+the result files of the whole set.
+
+``--score_obs`` scores the unprocessed mixture instead of separated outputs
+(ESPnet's observation scoring): the mixture is the output for every
+reference, so no ``--inf_dir`` is read and SI-SNRi is 0 by definition.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections import Counter
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
 
+from tuss_plugin.audio import resample
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, refs_by_utt
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_not_pipe, read_dict, read_list, read_scp
 from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs, match_outputs, sdr, si_sdr, si_snr, snr, task_of
 
-COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
+BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
+# reference prompts whose outputs get the speech metrics
+SPEECH_PROMPTS = ("speech",)
+SPEECH_COLUMNS = ["stoi", "estoi", "pesq_wb", "pesq_nb"]
+COLUMNS = BASE_COLUMNS + SPEECH_COLUMNS  # the default header
+LABEL_COLUMNS = ("utt", "output", "prompt", "task")  # every other column is a metric
+# PESQ modes: (column, rate the pair is resampled to, the package's mode)
+PESQ_MODES = (("pesq_wb", 16000, "wb"), ("pesq_nb", 8000, "nb"))
+STOI_TOO_SHORT = "Not enough STFT frames"  # the start of pystoi's warning when it returns 1e-5
 
 
 def _museval_metrics():
@@ -84,6 +126,67 @@ def museval_sdr(refs: List[np.ndarray], ests: List[np.ndarray], fs: int) -> List
     )[0]  # (n_src, n_win)
     with np.errstate(all="ignore"):
         return [float(np.nanmedian(f)) if np.isfinite(f).any() else float("nan") for f in sdr_frames]
+
+
+def _pesq_package():
+    """The ``pesq`` module; a one-line ``CLIError`` when it is not installed."""
+    try:
+        import pesq
+    except ImportError:
+        raise CLIError(
+            "the speech metrics need the pesq package (make -C tools installs it; or use --no_speech_metrics)"
+        ) from None
+    return pesq
+
+
+def _stoi(est: np.ndarray, ref: np.ndarray, fs: int, extended: bool) -> Tuple[float, Optional[str]]:
+    """pystoi's (E)STOI in percent and None, or NaN and the reason: pystoi warns and
+    returns 1e-5 when fewer than 30 frames remain after its silence removal."""
+    from pystoi import stoi
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(stoi(ref, est, fs, extended=extended))
+    if any(str(w.message).startswith(STOI_TOO_SHORT) for w in caught):
+        return float("nan"), "too short (under 30 frames after silence removal)"
+    return 100.0 * value, None
+
+
+def _pesq(est: np.ndarray, ref: np.ndarray, fs: int, rate: int, mode: str) -> Tuple[float, Optional[str]]:
+    """PESQ MOS-LQO of the pair resampled to ``rate`` (16 kHz wide-band, 8 kHz
+    narrow-band) and None, or NaN and the reason: the rate below ``rate``, a
+    silent output (the package cannot level-align it) or the package's error
+    (e.g. no utterances detected, shorter than 1/4 s)."""
+    if fs < rate:
+        return float("nan"), f"signals at {fs} Hz, below {rate} Hz"
+    if not np.any(est):
+        return float("nan"), "silent output"
+    pesq = _pesq_package()
+    r, e = resample(ref, fs, rate), resample(est, fs, rate)
+    try:
+        with np.errstate(all="ignore"):
+            return float(pesq.pesq(rate, r, e, mode)), None
+    except (pesq.PesqError, ValueError) as err:
+        reason = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else one_line(err)
+        return float("nan"), reason.strip().lower() or type(err).__name__
+
+
+def speech_metrics(est: np.ndarray, ref: np.ndarray, fs: int) -> Tuple[Dict[str, float], List[Tuple[str, str]]]:
+    """STOI and ESTOI (percent), PESQ wide-band and narrow-band of one output
+    against its reference; and, for each NaN among them, ``(column, reason)``."""
+    values, notes = {}, []
+    results = [("stoi", _stoi(est, ref, fs, False)), ("estoi", _stoi(est, ref, fs, True))]
+    results += [(col, _pesq(est, ref, fs, rate, mode)) for col, rate, mode in PESQ_MODES]
+    for col, (value, reason) in results:
+        values[col] = value
+        if reason is not None:
+            notes.append((col, reason))
+    return values, notes
+
+
+def no_speech_metrics() -> Dict[str, float]:
+    """The speech-metric cells of an output whose prompt is not speech."""
+    return {c: float("nan") for c in SPEECH_COLUMNS}
 
 
 class ScoreEntry(NamedTuple):
@@ -165,10 +268,17 @@ def pair_outputs(entry: ScoreEntry, refs: List[np.ndarray], infs: List[np.ndarra
     return [(i, r) for i, r in pairs if np.any(refs[r])]
 
 
-def score_utterance(entry: ScoreEntry, use_museval: bool = False) -> List[dict]:
+def score_utterance(
+    entry: ScoreEntry,
+    use_museval: bool = False,
+    use_speech_metrics: bool = False,
+    nan_notes: Optional[Counter] = None,
+) -> List[dict]:
     """One row per output paired with a non-silent reference, labelled with the
     reference's prompt; ``entry`` must pass :func:`refusal` (equal rates and
-    lengths: nothing is cut)."""
+    lengths: nothing is cut). With ``use_speech_metrics``, the columns of
+    :data:`SPEECH_COLUMNS` (NaN for prompts other than :data:`SPEECH_PROMPTS`);
+    the reasons of NaN speech metrics are counted into ``nan_notes``."""
     mix, fs = _read(entry.mix)
     refs = [_read(p)[0] for p in entry.refs]
     infs = [_read(p)[0] for p in entry.outs]
@@ -190,6 +300,13 @@ def score_utterance(entry: ScoreEntry, use_museval: bool = False) -> List[dict]:
                 "si_sdr": si_sdr(infs[i], refs[r]),
             }
         )
+        if use_speech_metrics and entry.ref_prompts[r] in SPEECH_PROMPTS:
+            values, notes = speech_metrics(infs[i], refs[r], fs)
+            rows[-1].update(values)
+            if nan_notes is not None:
+                nan_notes.update(notes)
+        elif use_speech_metrics:
+            rows[-1].update(no_speech_metrics())
     if use_museval and rows:
         vals = museval_sdr([refs[r] for _, r in pairs], [infs[i] for i, _ in pairs], fs)
         for row, v in zip(rows, vals):
@@ -221,6 +338,15 @@ def read_lists(ref: Path, inf: Path) -> Lists:
     )
 
 
+def read_obs_lists(ref: Path) -> Lists:
+    """The lists of ``--score_obs``: those of ``ref`` with its mixture as the output
+    of every reference, under the references' prompts. List errors raise
+    ``ValueError`` naming the file and line."""
+    mixes, prompts, refs = read_scp(ref / "wav.scp"), read_dict(ref / "utt2prompts"), read_dict(ref / "spk.scp")
+    outs = {u: [mixes[u]] * len(r) for u, r in refs.items() if u in mixes}
+    return Lists(mixes, prompts, refs, dict(prompts), outs)
+
+
 def make_entry(utt: str, lists: Lists) -> Optional[ScoreEntry]:
     """The files of ``utt``; None when a list lacks it altogether."""
     if any(utt not in d for d in lists):
@@ -230,14 +356,111 @@ def make_entry(utt: str, lists: Lists) -> Optional[ScoreEntry]:
     )
 
 
+def result_files(rows: List[dict], metrics: Sequence[str]) -> Dict[str, str]:
+    """ESPnet's ``result_<metric>.txt`` files of ``rows``: name -> text, one number of
+    2 decimals each, the mean over utterances of each utterance's mean over its
+    outputs, NaN cells left out (:func:`tuss_plugin.bin.show_results.item_mean`)."""
+    from tuss_plugin.bin.show_results import item_mean
+
+    return {f"result_{m}.txt": f"{item_mean(rows, m)[0]:.2f}\n" for m in metrics}
+
+
+def write_result_files(scoring_dir: Path, rows: List[dict], columns: Sequence[str]) -> None:
+    """Write the result files of the metric columns of ``columns`` into ``scoring_dir``
+    (atomically) and remove those of known metrics this table lacks (an earlier run's)."""
+    metrics = [c for c in columns if c not in LABEL_COLUMNS]
+    files = result_files(rows, metrics)
+    for name, text in files.items():
+        atomic_write_text(scoring_dir / name, text)
+    for m in BASE_COLUMNS + SPEECH_COLUMNS + ["museval_sdr"]:
+        stale = scoring_dir / f"result_{m}.txt"
+        if m not in LABEL_COLUMNS and stale.name not in files and stale.is_file():
+            stale.unlink()
+
+
+def read_scores(path: Path, header: Optional[List[str]] = None) -> Tuple[List[str], List[str], List[dict]]:
+    """(header, data lines, rows with float metrics) of a scores table; ``ValueError``
+    naming the file (and line) when it is not one, or its header is not ``header``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines:
+        raise ValueError(f"{path}: empty (no header)")
+    columns = lines[0].split("\t")
+    if columns[: len(LABEL_COLUMNS)] != list(LABEL_COLUMNS):
+        raise ValueError(f"{path}:1: not a scores table (header {lines[0]!r})")
+    if header is not None and columns != header:
+        raise ValueError(f"{path}:1: columns {columns} differ from those of the first table {header}")
+    rows = []
+    for n, line in enumerate(lines[1:], 2):
+        cells = line.split("\t")
+        if len(cells) != len(columns):
+            raise ValueError(f"{path}:{n}: {len(cells)} fields for {len(columns)} columns")
+        row = dict(zip(columns, cells))
+        try:
+            row.update({c: float(row[c]) for c in columns if c not in LABEL_COLUMNS})
+        except ValueError:
+            raise ValueError(f"{path}:{n}: a metric is not a number") from None
+        rows.append(row)
+    return columns, lines[1:], rows
+
+
+def merge(args: argparse.Namespace) -> int:
+    """``--merge``: join the tables of parallel scoring jobs into ``--output`` and
+    write the result files of the whole set beside it."""
+    if any(v for v in (args.ref_dir, args.inf_dir, args.key_file, args.score_obs)):
+        raise CLIError("--merge joins scores tables: no --ref_dir, --inf_dir, --key_file or --score_obs")
+    header, lines, rows = None, [], []
+    for f in args.merge:
+        try:
+            header, ls, rs = read_scores(Path(f), header)
+        except (OSError, UnicodeDecodeError) as e:
+            raise CLIError(f"{f}: {one_line(getattr(e, 'strerror', None) or e)}") from None
+        except ValueError as e:
+            raise CLIError(one_line(e)) from None
+        lines += ls
+        rows += rs
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, "\n".join(["\t".join(header)] + lines) + "\n")
+    if not args.no_result_files:
+        write_result_files(out.parent, rows, header)
+    speech = [r for r in rows if r["prompt"] in SPEECH_PROMPTS]
+    nan_cells = {c: sum(1 for r in speech if np.isnan(r[c])) for c in SPEECH_COLUMNS if c in header}
+    nan_cells = {c: n for c, n in nan_cells.items() if n}
+    print(
+        f"score: {len(rows)} outputs of {len(args.merge)} table(s) -> {out}"
+        + (f"; NaN speech metrics: {', '.join(f'{c} {n}' for c, n in nan_cells.items())}" if nan_cells else "")
+    )
+    return 0
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ref_dir", required=True, help="data dir: wav.scp, spk.scp, utt2prompts")
-    parser.add_argument("--inf_dir", required=True, help="inference dir: spk<k>.scp, utt2prompts")
-    parser.add_argument("--output", required=True, help="scores file (TSV)")
+    parser.add_argument("--ref_dir", default=None, help="data dir: wav.scp, spk.scp, utt2prompts")
+    parser.add_argument("--inf_dir", default=None, help="inference dir: spk<k>.scp, utt2prompts")
+    parser.add_argument("--output", required=True, help="scores file (TSV); the result files go beside it")
     parser.add_argument("--key_file", default=None)
     parser.add_argument(
         "--museval", action="store_true", help="also compute museval's BSS Eval v4 SDR (median of 1-s windows)"
+    )
+    parser.add_argument(
+        "--no_speech_metrics",
+        action="store_true",
+        help="no STOI, ESTOI, PESQ columns (otherwise computed for outputs of prompt speech)",
+    )
+    parser.add_argument(
+        "--score_obs",
+        action="store_true",
+        help="score the unprocessed mixture as the output of every reference (no --inf_dir)",
+    )
+    parser.add_argument(
+        "--no_result_files", action="store_true", help="no result_<metric>.txt files (a job of a parallel run)"
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="TSV",
+        help="join these scores tables (of parallel jobs) into --output and write the result files",
     )
     return parser
 
@@ -246,18 +469,36 @@ def main(cmd: Optional[List[str]] = None) -> int:
     return run_main("score", run, get_parser().parse_args(cmd))
 
 
+def _nan_summary(nan_notes: Counter) -> str:
+    """``; NaN speech metrics: stoi 2 (too short ...), ...`` or ``""``."""
+    if not nan_notes:
+        return ""
+    return "; NaN speech metrics: " + ", ".join(f"{c} {n} ({why})" for (c, why), n in sorted(nan_notes.items()))
+
+
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
-    ref, inf = Path(args.ref_dir), Path(args.inf_dir)
+    if args.merge:
+        return merge(args)
+    if args.ref_dir is None:
+        raise CLIError("--ref_dir is required (or --merge)")
+    if args.score_obs and args.inf_dir is not None:
+        raise CLIError("--score_obs scores the mixtures of --ref_dir: no --inf_dir")
+    if not args.score_obs and args.inf_dir is None:
+        raise CLIError("--inf_dir is required (or --score_obs)")
+    ref = Path(args.ref_dir)
+    inf = None if args.score_obs else Path(args.inf_dir)
     try:
-        lists = read_lists(ref, inf)
+        lists = read_obs_lists(ref) if inf is None else read_lists(ref, inf)
         keys = [k for k, _ in read_list(args.key_file, min_fields=1)] if args.key_file else list(lists.out_prompts)
     except (OSError, ValueError) as e:
         raise CLIError(one_line(e)) from None
     if not keys:
-        raise CLIError(f"no utterances to score in {args.key_file or inf / 'utt2prompts'}")
+        raise CLIError(f"no utterances to score in {args.key_file or (inf or ref) / 'utt2prompts'}")
+    use_speech = not args.no_speech_metrics
     rows = []
     missing, refused = [], []
+    nan_notes: Counter = Counter()
     for i, utt in enumerate(keys, 1):
         entry = make_entry(utt, lists)
         reason = refusal(entry) if entry is not None else None
@@ -267,23 +508,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"score: refused: {utt}: {reason}", file=sys.stderr)
             refused.append(utt)
         else:
-            rows += score_utterance(entry, use_museval=args.museval)
+            rows += score_utterance(entry, use_museval=args.museval, use_speech_metrics=use_speech, nan_notes=nan_notes)
         if i % 20 == 0 or i == len(keys):
             print(f"score: {i}/{len(keys)} utterances", flush=True)
     if missing:
         raise CLIError(f"no references or outputs for {len(missing)} utterance(s): {', '.join(missing[:5])}")
     if len(refused) == len(keys):
         raise CLIError(f"nothing scored: {len(refused)} of {len(keys)} utterance(s) refused")
-    columns = COLUMNS + (["museval_sdr"] if args.museval else [])
+    columns = BASE_COLUMNS + (SPEECH_COLUMNS if use_speech else []) + (["museval_sdr"] if args.museval else [])
     lines = ["\t".join(columns)]
     for r in rows:
         lines.append("\t".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in columns))
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.output, "\n".join(lines) + "\n")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    if not args.no_result_files:
+        write_result_files(out.parent, rows, columns)
     print(
         f"score: {len(rows)} outputs of {len(keys)} utterance(s)"
         + (f", {len(refused)} refused (listed above)" if refused else "")
+        + (", the mixtures scored as outputs" if args.score_obs else "")
         + f" -> {args.output}"
+        + _nan_summary(nan_notes)
     )
     return 0
 

@@ -58,6 +58,11 @@ model over all outputs), which can differ where the criteria disagree.
 
 Sets that are not one of the paper's five get a second table in the block,
 one column per task pattern and set, averaged the same way.
+
+Speech metrics: sets whose speech outputs carry the STOI, ESTOI and PESQ
+columns of ``tuss_plugin.bin.score`` get a "Speech metrics" table, each cell
+the number of ESPnet's ``scoring/result_<metric>.txt`` (mean over mixtures of
+the per-mixture mean, NaN cells left out).
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from tuss_plugin.bin.score import SPEECH_COLUMNS, SPEECH_PROMPTS
 from tuss_plugin.cli import CLIError, run_main
 from tuss_plugin.fileio import atomic_write_text
 from tuss_plugin.metrics import SI_SDR_CLAMP_DB, summarize
@@ -84,6 +90,8 @@ from tuss_plugin.prompts import DEFAULT_PROMPTS
 METRICS = ("si_snr", "si_snri", "snr", "sdr")
 HEAD = "|SI_SNR|SI_SNRi|SNR|SDR|"
 TASK_ORDER = ["SE", "SS", "USS", "MSS", "CASS"]
+# speech metrics of scores.tsv (outputs of prompt speech; NaN elsewhere), as ESPnet reports them
+SPEECH_METRICS = tuple(SPEECH_COLUMNS)
 PROMPT_ORDER = list(DEFAULT_PROMPTS)
 
 
@@ -112,7 +120,7 @@ def load_scores(exp: Path) -> "OrderedDict[str, List[dict]]":
         with open(f, encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         for r in rows:
-            for m in METRICS + ("si_sdr", "museval_sdr"):
+            for m in METRICS + ("si_sdr", "museval_sdr") + SPEECH_METRICS:
                 if m in r:
                     r[m] = float(r[m])
         out[f.parent.parent.name] = rows
@@ -182,6 +190,7 @@ def exp_section(exp: Path, scores) -> List[str]:
         for p in _ordered({r["prompt"] for r in rows}, PROMPT_ORDER):
             s = summarize([r for r in rows if r["prompt"] == p])
             lines.append(f"|{ds}|{p}|{s['n']}" + _fmt(s))
+    lines += speech_table(scores)
     museval_sets = [(ds, rows) for ds, rows in scores.items() if rows and "museval_sdr" in rows[0]]
     if museval_sets:
         lines += [
@@ -198,6 +207,27 @@ def exp_section(exp: Path, scores) -> List[str]:
                 med, mean = (np.median(v), v.mean()) if v.size else (float("nan"), float("nan"))
                 lines.append(f"|{ds}|{p}|{v.size}|{med:.2f}|{mean:.2f}|")
     return lines
+
+
+def speech_table(scores) -> List[str]:
+    """The speech-metric section: one row per set with speech outputs scored with them; each
+    cell the value of ESPnet's ``scoring/result_<metric>.txt`` (mean over mixtures
+    of the per-mixture mean, NaN cells left out); [] when no set has one."""
+    lines = []
+    for ds, rows in scores.items():
+        speech = [r for r in rows if r["prompt"] in SPEECH_PROMPTS and all(m in r for m in SPEECH_METRICS)]
+        if speech:
+            cells = "|".join(_cell(item_mean(speech, m)[0]) for m in SPEECH_METRICS)
+            lines.append(f"|{ds}|{len(speech)}|{cells}|")
+    if not lines:
+        return []
+    return [
+        "",
+        "### Speech metrics (outputs of prompt speech; STOI and ESTOI in percent)",
+        "",
+        "|dataset|n_outputs|" + "|".join(m.upper() for m in SPEECH_METRICS) + "|",
+        "|---|---|" + "|".join("---" for _ in SPEECH_METRICS) + "|",
+    ] + lines
 
 
 def item_mean(rows: List[dict], metric: str) -> Tuple[float, int]:

@@ -59,6 +59,7 @@ inference_tag=
 inference_prompts=
 eval_modes=all
 scoring_args=
+score_obs=false
 segment_size=
 hop_size=
 download_model=  # separate and score with this packed zip, model dir or hub tag (stages 5-6, no training)
@@ -114,6 +115,8 @@ Options:
                            per prompt category, the paper's "single" rows) or
                            "all single" (${eval_modes})
   --scoring_args           extra options of tuss_plugin.bin.score (e.g. --museval)
+  --score_obs              stage 6 also scores the unprocessed mixtures of the test sets
+                           -> ${dumpdir}/raw/<set>/scoring/, ${dumpdir}/raw/RESULTS.md (${score_obs})
   --segment_size / --hop_size   segment-wise inference (seconds)
   --download_model         stages 5-6 with this packed zip, model dir or hub tag
                            (no training; exp dir ${expdir}/enh_<tag>)
@@ -124,7 +127,8 @@ Options:
   --skip_upload_hf         no stage 9 (enh.sh's name; default: run it when --hf_repo is set)
 enh.sh's names (aliases): --enh_config (= --train_config), --enh_args (= --train_args),
   --init_param (= --pretrained_model), --scoring_protocol (checked: stage 6 scores all of
-  SI_SNR SI_SNRi SNR SDR SI_SDR), --ref_num (no test mixture may have more prompts)
+  SI_SNR SI_SNRi SNR SDR SI_SDR, and STOI ESTOI PESQ_WB PESQ_NB of speech), --ref_num (no
+  test mixture may have more prompts)
 HELP
 )
 
@@ -145,8 +149,9 @@ fi
 case ${gpu_inference} in true|false) ;; *) echo "$0: --gpu_inference: true or false, got '${gpu_inference}'" >&2; exit 1;; esac
 case ${skip_upload_hf} in ""|true|false) ;; *) echo "$0: --skip_upload_hf: true or false, got '${skip_upload_hf}'" >&2; exit 1;; esac
 for m in ${scoring_protocol}; do
-    case ${m} in SI_SNR|SI_SNRi|SNR|SDR|si_snr|si_snri|snr|sdr|si_sdr|SI_SDR) ;;
-        *) echo "$0: --scoring_protocol: '${m}' is not scored here (SI_SNR SI_SNRi SNR SDR SI_SDR)" >&2; exit 1;; esac
+    case $(echo "${m}" | tr '[:upper:]' '[:lower:]') in si_snr|si_snri|snr|sdr|si_sdr|stoi|estoi|pesq|pesq_wb|pesq_nb) ;;
+        *) echo "$0: --scoring_protocol: '${m}' is not scored here (SI_SNR SI_SNRi SNR SDR SI_SDR STOI ESTOI PESQ_WB PESQ_NB)" >&2
+           exit 1;; esac
 done
 if [ -n "${download_model}" ]; then  # a trained model: no training, no packing
     skip_train=true
@@ -458,27 +463,58 @@ fi
 if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! ${skip_eval}; then
     resolve_eval_modes
     log "Stage 6: scoring"
+    # score_jobs <scoring dir> <key lists dir> <score options...>: one scoring job per key
+    # list keys.<n>.scp, their tables joined into <scoring dir>/scores.tsv beside
+    # ESPnet's result_<metric>.txt files
+    score_jobs() {
+        local dir=$1 keys=$2 nj n parts=()
+        shift 2
+        nj=$(find "${keys}" -maxdepth 1 -name 'keys.*.scp' | wc -l)
+        mkdir -p "${dir}/logdir"
+        rm -f "${dir}"/logdir/scores.*.tsv
+        # shellcheck disable=SC2086
+        ${decode_cmd} JOB=1:"${nj}" "${dir}/logdir/score.JOB.log" \
+            python3 -m tuss_plugin.bin.score "$@" --key_file "${keys}/keys.JOB.scp" \
+            --output "${dir}/logdir/scores.JOB.tsv" --no_result_files ${scoring_args}
+        for n in $(seq "${nj}"); do parts+=("${dir}/logdir/scores.${n}.tsv"); done
+        python3 -m tuss_plugin.bin.score --merge "${parts[@]}" --output "${dir}/scores.tsv"
+    }
     for mode in ${model_eval_modes}; do
     for dset in ${test_sets}; do
         out=${exp}/$(mode_tag "${mode}")_${dset}
-        logdir=${out}/scoring/logdir
-        mkdir -p "${logdir}"
-        _nj=$(find "${out}/logdir" -name 'keys.*.scp' | wc -l)
-        ${decode_cmd} JOB=1:"${_nj}" "${logdir}/score.JOB.log" \
-            python3 -m tuss_plugin.bin.score --ref_dir "${dumpdir}/raw/${dset}" --inf_dir "${out}" \
-            --key_file "${out}/logdir/keys.JOB.scp" --output "${logdir}/scores.JOB.tsv" ${scoring_args}
-        {
-            head -n 1 "${logdir}/scores.1.tsv"
-            for n in $(seq "${_nj}"); do tail -n +2 "${logdir}/scores.${n}.tsv"; done
-        } > "${out}/scoring/scores.tsv"
+        score_jobs "${out}/scoring" "${out}/logdir" --ref_dir "${dumpdir}/raw/${dset}" --inf_dir "${out}"
     done
     done
+    obs_exps=()
+    if ${score_obs}; then
+        # the unprocessed mixtures, as ESPnet's observation scoring: once per set and
+        # scoring options (redone when the set's lists are newer than the scores)
+        for dset in ${test_sets}; do
+            data=${dumpdir}/raw/${dset}
+            obs=${data}/scoring
+            if [ -f "${obs}/scores.tsv" ] && [ "$(cat "${obs}/scoring_args" 2>/dev/null)" = "${scoring_args}" ] \
+                && [ -z "$(find "${data}/wav.scp" "${data}/spk.scp" "${data}/utt2prompts" -newer "${obs}/scores.tsv")" ]; then
+                log "  ${dset}: mixtures already scored (${obs})"
+                continue
+            fi
+            rm -rf "${obs}/logdir"
+            mkdir -p "${obs}/logdir"
+            _nj=$(min "${inference_nj}" "$(wc -l < "${data}/wav.scp")")
+            split_scp.py --num "${_nj}" "${data}/wav.scp" "${obs}/logdir/keys.JOB.scp"
+            score_jobs "${obs}" "${obs}/logdir" --ref_dir "${data}" --score_obs
+            echo "${scoring_args}" > "${obs}/scoring_args"
+            log "  ${dset}: mixtures scored -> ${obs}"
+        done
+        python3 -m tuss_plugin.bin.show_results "${dumpdir}/raw" > /dev/null
+        log "  unprocessed mixtures: ${dumpdir}/raw/RESULTS.md (rows 'raw' in ${expdir}/RESULTS.md)"
+        obs_exps=("${dumpdir}/raw")
+    fi
     python3 -m tuss_plugin.bin.show_results "${exp}" > /dev/null
     # shellcheck disable=SC2046
     python3 -m tuss_plugin.bin.show_results --compare $(find "${expdir}" -maxdepth 1 -type d -name 'enh_*' | sort) \
-        --output "${expdir}/RESULTS.md" > /dev/null
+        ${obs_exps[@]+"${obs_exps[@]}"} --output "${expdir}/RESULTS.md" > /dev/null
     log "Stage 6 done: ${exp}/RESULTS.md (all models: ${expdir}/RESULTS.md)"
-    awk '/^### (All outputs|Table III layout|Per task pattern)/{p=1; print; next} /^### /{p=0} p && /^\|/' "${exp}/RESULTS.md"
+    awk '/^### (All outputs|Table III layout|Per task pattern|Speech metrics)/{p=1; print; next} /^### /{p=0} p && /^\|/' "${exp}/RESULTS.md"
 fi
 
 # ---------------------------------------------------------------- stage 7
