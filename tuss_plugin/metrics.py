@@ -78,10 +78,17 @@ def snr(est: np.ndarray, ref: np.ndarray, eps: float = 1e-8) -> float:
 
 
 def sdr(est: np.ndarray, ref: np.ndarray, filter_length: int = 512) -> float:
-    """BSS-Eval SDR with a ``filter_length``-tap distortion filter (fast_bss_eval)."""
+    """BSS-Eval SDR with a ``filter_length``-tap distortion filter (fast_bss_eval).
+
+    An all-zero output or reference has no such SDR (the target projection and
+    the distortion are both zero): NaN, which the means of the tables leave
+    out, while the SI-SNR and SNR columns of the same output still score it.
+    """
     import fast_bss_eval
 
     n = min(len(est), len(ref))
+    if not np.any(est[:n]) or not np.any(ref[:n]):
+        return float("nan")
     if n <= filter_length:
         return snr(est[:n], ref[:n])
     val = fast_bss_eval.sdr(
