@@ -200,15 +200,22 @@ class TUSSTrainer(Trainer):
     ) -> None:
         """ESPnet's ``run`` after checking the checkpoints of a resumed run; when
         fine-tuning, frozen tensors are then restored in the averaged model files
-        (:func:`tuss_plugin.finetune.restore_frozen`)."""
+        (:func:`tuss_plugin.finetune.restore_frozen`).
+
+        Distributed (DDP), rank 0 alone checks and repairs the checkpoints
+        while the other ranks wait at a barrier, so that every rank, on any
+        node and however it was started, resumes from the same files.
+        """
         out = Path(trainer_options.output_dir)
-        rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
+        distributed = bool(distributed_option.distributed)
+        rank0 = not distributed or distributed_option.dist_rank == 0
         if rank0:
             if trainer_options.resume:
-                if not distributed_option.distributed:
-                    recover_once(out)  # (distributed: done by tuss_train before the workers start)
+                recover_once(out)
             elif (out / PREVIOUS).exists():
                 (out / PREVIOUS).unlink()  # from an earlier, unrelated run
+        if distributed and trainer_options.resume:
+            torch.distributed.barrier()
         super().run(
             model=model,
             optimizers=optimizers,

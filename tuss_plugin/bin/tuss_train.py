@@ -7,33 +7,38 @@
         --train_data_path_and_name_and_type dump/train/spk.scp,speech_refs,variable_columns_sound \
         --train_data_path_and_name_and_type dump/train/utt2prompts,prompts,text ...
 
-Use ``--unused_parameters true`` with DDP: prompt vectors absent from a batch
-get no gradient.
+Several GPUs train with DistributedDataParallel (DDP) as in ESPnet:
+``--ngpu N --multiprocessing_distributed true`` starts one process per GPU
+(without ``--multiprocessing_distributed true``, ESPnet falls back to the
+slower single-process ``DataParallel``). Several nodes: one process per node
+with ``--dist_launcher slurm`` (under ``srun``) or ``--dist_launcher mpi``
+(under ``mpirun``) and a shared ``--dist_init_method file://...``, which is
+what ``tuss.sh --num_nodes`` runs. Any other launcher starts one process per
+rank with ``--dist_world_size W --dist_rank r --dist_init_method ...``; on
+CPUs add ``--ngpu 0 --dist_backend gloo``. Unused-parameter detection is on
+by default (``--unused_parameters``); ``--batch_size`` is the batch of all
+ranks together.
 
 With ``--resume true`` a run killed at any moment continues after the last
 complete epoch: a checkpoint truncated by the kill is replaced by the copy of
-the previous epoch (see :mod:`tuss_plugin.trainer`). Batches with a NaN/Inf
-loss are skipped and counted in the log, once per epoch. Ctrl-C ends the run
-with one line and exit status 130.
+the previous epoch (see :mod:`tuss_plugin.trainer`; under DDP rank 0 repairs
+the files while the others wait). Batches with a NaN/Inf loss are skipped and
+counted in the log, once per epoch. Ctrl-C ends the run with one line and
+exit status 130.
+
+TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 """
 
-import os
 import sys
 from typing import List, Optional
 
 from tuss_plugin.cli import run_main
 from tuss_plugin.cpu_memory import retain_freed_memory_in_workers
 from tuss_plugin.tasks.tuss import TUSSTask
-from tuss_plugin.trainer import recover_once
 
 
 def get_parser():
     return TUSSTask.get_parser()
-
-
-def _is_first_process() -> bool:
-    """False in the workers of an external launcher (torchrun sets RANK)."""
-    return os.environ.get("RANK", "0") == "0"
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
@@ -45,10 +50,8 @@ def main(cmd: Optional[List[str]] = None) -> int:
 
 def train(cmd: Optional[List[str]] = None) -> None:
     retain_freed_memory_in_workers()  # malloc keeps freed activations (tuss_plugin.cpu_memory)
-    args = get_parser().parse_args(cmd)
-    if args.resume and args.output_dir and not args.collect_stats and _is_first_process():
-        # before any worker starts, so that every rank resumes from the same file
-        recover_once(args.output_dir)
+    # the checkpoints of a resumed run are checked by the trainer (rank 0, the
+    # other ranks wait for it: tuss_plugin.trainer.TUSSTrainer.run)
     TUSSTask.main(cmd=cmd)
 
 

@@ -26,6 +26,15 @@ DDP and the optimisers, is ESPnet's own):
   frozen and out of the optimizer (:mod:`tuss_plugin.finetune`);
 * ``--use_amp`` (mixed precision, the paper configs) is turned off with
   ``--ngpu 0``: CPU training stays float32;
+* ``--unused_parameters`` defaults to true, so that DDP (``--ngpu N
+  --multiprocessing_distributed true``, or one process per rank started with
+  ``--dist_world_size``/``--dist_rank``) tolerates parameters without a
+  gradient in a step, which DDP without detection refuses at the next step.
+  The TUSS separator itself looks its prompt table up as a whole, so prompts
+  absent from a batch get zero gradients; the detection guards other
+  separators and costs one graph traversal per step (a config may say
+  false). On the fly, each rank simulates its own share of the batch
+  (:class:`~tuss_plugin.onthefly.iterator.OnTheFlyIterFactory`);
 * the trainer is :class:`~tuss_plugin.trainer.TUSSTrainer`, ESPnet's trainer
   that also counts skipped non-finite losses per epoch and resumes from the
   last complete checkpoint after an interruption.
@@ -114,6 +123,9 @@ class TUSSTask(EnhancementTask):
             decoder="tuss_stft",
             separator="tuss",
             preprocessor="tuss",
+            # DDP: parameters without a gradient in a step are detected instead
+            # of failing the run (a config may still say false)
+            unused_parameters=True,
         )
 
     @classmethod

@@ -35,6 +35,8 @@ skip_train=false
 skip_eval=false
 skip_packing=false
 ngpu=0
+num_nodes=1        # nodes of the training job (ESPnet's enh.sh default)
+dist_launcher=     # how the nodes of a multi-node training start: slurm or mpi
 nj=4
 inference_nj=4
 train_num_threads=$(nproc 2>/dev/null || echo 2)
@@ -82,6 +84,14 @@ Options:
   --stage / --stop_stage   first / last stage to run (${stage} / ${stop_stage})
   --skip_data_prep, --skip_train, --skip_eval, --skip_packing   skip stage groups (false)
   --ngpu                   GPUs for training and inference (${ngpu})
+  --num_nodes              nodes of the training job (${num_nodes}). Training with --ngpu > 1
+                           or --num_nodes > 1 is DDP (one process per GPU, unused-parameter
+                           detection on; --batch_size is the batch of all processes):
+                           on one node started by ESPnet's launcher (espnet2.bin.launch)
+  --dist_launcher          how the nodes of a multi-node training start: slurm (srun with
+                           --nodes, plus conf/slurm.conf's options) or mpi (mpirun; needs
+                           mpi4py); the exp dir must be on a file system all nodes share
+                           (default: slurm when cmd.sh's backend is slurm)
   --nj                     parallel jobs for formatting and statistics (${nj})
   --inference_nj           parallel jobs for inference and scoring (${inference_nj})
   --train_num_threads      CPU threads of the training job (${train_num_threads})
@@ -333,8 +343,35 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! ${skip_train}; then
 fi
 
 # ---------------------------------------------------------------- stage 4
+# One process (--ngpu 0 or 1 on one node): tuss_train through ${cuda_cmd}. Several
+# GPUs on one node: DDP, one process per GPU, started by ESPnet's launcher
+# (espnet2.bin.launch, as ESPnet's recipes do). Several nodes: one process per node
+# started by srun or mpirun (--dist_launcher), each spawning one per GPU; the ranks
+# meet through a file in ${exp} (a file system shared by the nodes).
 if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! ${skip_train}; then
-    log "Stage 4: training -> ${exp} (log: ${exp}/train.log)"
+    for v in ngpu num_nodes train_num_threads; do
+        [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "$0: --${v} must be a whole number, got '${!v}'" >&2; exit 1; }
+    done
+    [ "${num_nodes}" -ge 1 ] || { echo "$0: --num_nodes must be at least 1" >&2; exit 1; }
+    launcher=${dist_launcher}
+    if [ "${num_nodes}" -gt 1 ] && [ -z "${launcher}" ]; then
+        case ${cuda_cmd} in
+            slurm_jobs.sh*) launcher=slurm ;;
+            *) echo "$0: --num_nodes ${num_nodes}: choose how the nodes start with --dist_launcher slurm or mpi" >&2; exit 1 ;;
+        esac
+    fi
+    case ${launcher} in
+        ""|slurm|mpi) ;;
+        *) echo "$0: --dist_launcher: unknown launcher '${launcher}' (slurm or mpi)" >&2; exit 1 ;;
+    esac
+    if [ "${num_nodes}" -gt 1 ]; then
+        dist_mode="DDP on ${num_nodes} nodes x $(( ngpu > 1 ? ngpu : 1 )) process(es) (${launcher})"
+    elif [ "${ngpu}" -gt 1 ]; then
+        dist_mode="DDP, ${ngpu} processes (espnet2.bin.launch)"
+    else
+        dist_mode="1 process"
+    fi
+    log "Stage 4: training -> ${exp} (${dist_mode}; log: ${exp}/train.log)"
     mkdir -p "${exp}"
     key="$(stamp "${train_config}" "${stats_dir}/.done") ${train_args} ${pretrained_model}"
     ${onthefly} && key+=" pools=$(stamp data/pool_*/wav.scp)"
@@ -349,33 +386,81 @@ if [ ${stage} -le 4 ] && [ ${stop_stage} -ge 4 ] && ! ${skip_train}; then
 $(train_data_opts) $(data_args "${valid_set}" valid) \
 ${train_shape_opt} --valid_shape_file ${stats_dir}/valid/speech_mix_shape \
 --fold_length ${fold_length} --fs ${fs_hz} --resume true --output_dir ${exp} ${init_opts} ${train_args}"
+        # how this run starts: one process, ESPnet's launcher, or srun/mpirun on
+        # several nodes; resume_cmdline: the same by hand (${exp}/run.sh). The nodes
+        # meet through a new file in ${exp} each time (run.sh names it when it runs)
+        old_log=""
+        init_file=""
+        if [ "${num_nodes}" -gt 1 ]; then
+            abs_exp=$(cd "${exp}" && pwd)
+            init_file=${abs_exp}/.dist_init_$(date +%s%N)
+            dist_opts="--multiprocessing_distributed true --dist_launcher ${launcher}"
+            [ "${ngpu}" -eq 0 ] && dist_opts+=" --dist_backend gloo"  # CPU nodes
+            if [ "${launcher}" = slurm ]; then
+                node_cmd="srun --nodes=${num_nodes} --ntasks-per-node=1 --cpus-per-task=${train_num_threads}"
+                [ "${ngpu}" -gt 0 ] && node_cmd+=" --gres=gpu:${ngpu}"
+                if [ -f conf/slurm.conf ]; then  # the extra srun options of cmd.sh's slurm backend
+                    node_cmd+=" $(grep -v -e '^#' -e '^[[:space:]]*$' conf/slurm.conf | xargs)"
+                fi
+                node_cmd+=" --export=ALL"
+            else
+                node_cmd="mpirun -np ${num_nodes}"  # one process per node: the MPI host file's job
+            fi
+            resume_cmdline="${node_cmd} ${train_cmdline} ${dist_opts} \
+--dist_init_method file://${abs_exp}/.dist_init_\$(date +%s%N)"
+        elif [ "${ngpu}" -gt 1 ]; then
+            # espnet2.bin.launch keeps the earlier logs (train.log -> train.1.log, ...)
+            old_log=$(stat -c %i "${exp}/train.log" 2>/dev/null || true)
+            resume_cmdline="${train_cmdline} --multiprocessing_distributed true"
+        else
+            resume_cmdline=${train_cmdline}
+        fi
         # a script to resume this training by hand
         {
             echo "#!/usr/bin/env bash"
-            echo "# Generated by $0; resumes the training of ${exp}"
-            echo "cd \"$(pwd)\" && . ./path.sh && ${train_cmdline} \"\$@\""
+            echo "# Generated by $0; resumes the training of ${exp} (${dist_mode})"
+            echo "cd \"$(pwd)\" && . ./path.sh && ${resume_cmdline} \"\$@\""
         } > "${exp}/run.sh"
         chmod +x "${exp}/run.sh"
         # shellcheck disable=SC2086
-        ${cuda_cmd} --gpu "${ngpu}" --num-threads "${train_num_threads}" "${exp}/train.log" ${train_cmdline} &
+        if [ "${num_nodes}" -gt 1 ]; then
+            run_jobs.sh --num-threads "${train_num_threads}" "${exp}/train.log" \
+                ${node_cmd} ${train_cmdline} ${dist_opts} --dist_init_method "file://${init_file}" \
+                > "${exp}/launch.log" 2>&1 &
+        elif [ "${ngpu}" -gt 1 ]; then
+            python3 -m espnet2.bin.launch --cmd "${cuda_cmd} --num-threads ${train_num_threads}" \
+                --log "${exp}/train.log" --ngpu "${ngpu}" --num_nodes 1 --multiprocessing_distributed true \
+                -- ${train_cmdline} > "${exp}/launch.log" 2>&1 &
+        else
+            ${cuda_cmd} --gpu "${ngpu}" --num-threads "${train_num_threads}" "${exp}/train.log" ${train_cmdline} &
+        fi
         pid=$!
         shown=0
         show_epochs() {
             local lines
+            # (a log the launcher has not yet moved aside is the previous run's)
+            if [ -n "${old_log}" ] && [ "$(stat -c %i "${exp}/train.log" 2>/dev/null || true)" = "${old_log}" ]; then
+                return 0
+            fi
             lines=$(sed -nE 's/.* ([0-9]+)epoch results: \[train\] .*[ ,]loss=(-?[0-9.e+-]+).*\[valid\] .*[ ,]loss=(-?[0-9.e+-]+).*/  epoch \1: train loss \2, valid loss \3/p' "${exp}/train.log" 2>/dev/null || true)
             [ -z "${lines}" ] && return 0
             echo "${lines}" | tail -n +$((shown + 1))
             shown=$(echo "${lines}" | wc -l)
         }
-        while kill -0 "${pid}" 2>/dev/null; do
-            sleep 5
-            show_epochs
+        polls=0
+        while kill -0 "${pid}" 2>/dev/null; do  # every second; new epochs every 5 s
+            sleep 1
+            polls=$((polls + 1))
+            if [ $((polls % 5)) -eq 0 ]; then show_epochs; fi
         done
         if ! wait "${pid}"; then
+            [ -n "${init_file}" ] && rm -f "${init_file}"
             echo "$0: training failed; see ${exp}/train.log" >&2
-            tail -n 5 "${exp}/train.log" >&2
+            if [ -f "${exp}/train.log" ]; then tail -n 5 "${exp}/train.log" >&2; fi
+            if [ -s "${exp}/launch.log" ]; then tail -n 5 "${exp}/launch.log" >&2; fi
             exit 1
         fi
+        [ -n "${init_file}" ] && rm -f "${init_file}"
         show_epochs
         echo "${key}" > "${exp}/.train.done"
     fi
