@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Utterance ids become file names: one rule (kaldi_io.check_utt_id) applied
-wherever lists are read, and pipe entries, which are never run, named as such."""
+wherever lists are read; pipe entries, which only stage 2 (format_data) runs."""
 
 import importlib.util
 
@@ -91,18 +91,27 @@ def test_validator_refuses_bad_id(tmp_path):
     assert any(p.startswith(f"{data / 'wav.scp'}:2: invalid id 'utt001/../../x'") for p in problems), problems
 
 
-PIPE = "sox in.flac -t wav - |"
-
-
-def test_pipe_entries_are_named(tmp_path, capsys):
+def test_pipe_entries_run_in_stage2_only(tmp_path, capsys):
+    """Stage 2 (format_data) runs a pipe entry and dumps a file; validate_data_dir
+    accepts it in a data dir (counted, not run) and names it in a dump dir."""
     data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"], ["speech", "sfxbg"]], seconds=0.05)
     lines = (data / "wav.scp").read_text().splitlines()
-    (data / "wav.scp").write_text(f"{lines[0]}\nutt001 {PIPE}\n")
-    assert format_data.main(["--fs", "8k", str(data), str(tmp_path / "dump")]) == 0
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("format_data: skipped: utt001: ") and "pipe" in err[0], err
-    problems = _validate_module().validate(data)  # without --check-audio too
-    assert [p for p in problems if "pipe" in p] == [
-        f"{data / 'wav.scp'}: utt001: {PIPE!r} is a pipe command; "
-        "pipe entries are never run (list the path of an audio file)"
+    marker = tmp_path / "ran"
+    pipe = f"touch {marker}; cat {lines[1].split(maxsplit=1)[1]} |"
+    (data / "wav.scp").write_text(f"{lines[0]}\nutt001 {pipe}\n")
+    validator = _validate_module()
+    notes = []
+    assert validator.validate(data, check_audio=True, notes=notes) == [] and not marker.exists()
+    assert notes == [
+        f"{data}: 1 pipe command(s) and 0 archive offset(s) in wav.scp: accepted; "
+        "only recipe stage 2 (format_data) runs or reads them"
     ]
+    assert validator.validate(data, formatted=True) == [
+        f"{data / 'wav.scp'}: utt001: {pipe!r} is a pipe command; only recipe stage 2 "
+        "(python -m tuss_plugin.bin.format_data) runs pipe commands and reads archive offsets: "
+        "run it on this data dir first and give its dump dir (plain audio files)"
+    ]
+    assert format_data.main(["--fs", "8k", "--on_error", "stop", str(data), str(tmp_path / "dump")]) == 0
+    assert capsys.readouterr().err == "" and marker.exists()
+    assert all(p.endswith(".wav") for p in read_scp(tmp_path / "dump" / "wav.scp").values())
+    assert validator.validate(tmp_path / "dump", check_audio=True, formatted=True) == []

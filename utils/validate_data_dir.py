@@ -2,19 +2,29 @@
 # SPDX-License-Identifier: Apache-2.0
 """Check a Kaldi-style TUSS data directory and report every problem found.
 
-    validate_data_dir.py [--check-audio] [--no-refs] [--prompts speech sfx ...] DIR
+    validate_data_dir.py [--check-audio] [--formatted] [--no-refs] [--prompts speech sfx ...] DIR
 
 Checks: wav.scp and utt2prompts exist, keys are unique, sorted and valid ids
 (the rule of tuss_plugin/kaldi_io.py: ids become file names, so no '/', '..',
-control characters, leading '.' or '-'), no entry is a pipe command (pipes are
-never run), no file is both a mixture and a reference or listed twice for one
+control characters, leading '.' or '-'), no file (or pipe command, or archive
+offset) is both a mixture and a reference or listed twice for one
 utterance (at the same utt2channel channel), every mixture has a prompt list
 that is valid (known names, not empty, no forbidden combination), spk<k>.scp
 holds exactly the utterances with >= k prompts (or spk.scp lists one
 reference per prompt), utt2spk/spk2utt agree when present.
 An optional utt2channel (`<utt> <channel>`, 0-based) selects one channel of the
 mixture and of the references of an utterance. In wav.scp and spk<k>.scp the rest
-of a line after the key is the path, so paths may contain spaces.
+of a line after the key is the entry, so paths may contain spaces.
+
+An entry of wav.scp or spk<k>.scp is the path of an audio file, or, as in Kaldi
+and ESPnet, a pipe command (`<utt> sox in.flac -t wav - |`) or an archive offset
+(`<utt> file.ark:1234`). Only recipe stage 2 (python -m tuss_plugin.bin.format_data)
+runs pipe commands and reads archive offsets; it writes plain audio files into
+the dump dir. In a data dir (data/<set>, the input of stage 2) such entries are
+accepted: they are counted on standard output, not run, not read, and not
+opened by --check-audio. With --formatted (a dump dir, the input of every later
+stage) they are problems. spk.scp holds one reference path per column, so a
+pipe command there is a problem either way.
 With --check-audio the files are opened: they must exist, be readable, be mono
 (or have the channel utt2channel selects), and mixture and references must
 share rate and length.
@@ -45,7 +55,7 @@ DEFAULT_PROMPTS = list(PROMPTS.DEFAULT_PROMPTS)
 
 
 def load_kaldi_io():
-    """The plugin's list module (id rule, pipe check)."""
+    """The plugin's list module (id rule, kinds of entries)."""
     return _load_plugin_module("kaldi_io")
 
 
@@ -99,28 +109,63 @@ def config_vocabulary(config_file):
 KALDI_IO = load_kaldi_io()
 
 
-def is_pipe(value, where, problems):
-    """True (and one problem line) when ``value`` is a pipe command (``... |``)."""
-    try:
-        KALDI_IO.check_not_pipe(value, where)
-    except ValueError as e:
-        problems.append(str(e))
+class Stage2Entries:
+    """The pipe commands and archive offsets of a dir: accepted in a data dir
+    (only stage 2 runs or reads them; counted), problems with ``formatted``."""
+
+    def __init__(self, formatted=False):
+        self.formatted = formatted
+        self.count = {"pipe": 0, "offset": 0}
+        self.lists = set()
+
+    def check(self, value, where, list_name, problems):
+        """True when ``value`` is a pipe command or an archive offset (not a file to open)."""
+        kind = KALDI_IO.entry_kind(value)
+        if kind == "path":
+            return False
+        if self.formatted:
+            problems.append(KALDI_IO.stage2_problem(value, where))
+        else:
+            self.count[kind] += 1
+            self.lists.add(list_name)
         return True
-    return False
+
+    def note(self, d):
+        """One line on the accepted entries, or None."""
+        if not any(self.count.values()):
+            return None
+        return (
+            f"{d}: {self.count['pipe']} pipe command(s) and {self.count['offset']} archive offset(s) "
+            f"in {', '.join(sorted(self.lists))}: accepted; only recipe stage 2 (format_data) runs or reads them"
+        )
+
+
+def entry_key(value):
+    """What identifies the audio of an entry: the real path of a file, the real
+    path of an archive with the offset, the text of a pipe command."""
+    kind = KALDI_IO.entry_kind(value)
+    if kind == "pipe":
+        return value.strip()
+    if kind == "offset":
+        ark, offset = value.strip().rsplit(":", 1)
+        return f"{os.path.realpath(ark)}:{offset}"
+    return os.path.realpath(value)
 
 
 def same_file_problems(d: Path, wav, ref_lists, channel):
     """A file (at one utt2channel channel) that is the mixture of one utterance and
     a reference of another, or that one utterance lists twice. Files may be shared
-    otherwise: e.g. the channels of one stereo file as two utterances."""
+    otherwise: e.g. the channels of one stereo file as two utterances. Pipe
+    commands and archive offsets count as the same audio when their text (the
+    archive's real path) is the same."""
     problems = []
-    mixtures = {}  # (real path, channel) -> first utterance with that mixture
+    mixtures = {}  # (entry key, channel) -> first utterance with that mixture
     for u, (path, *_) in wav.items():
-        mixtures.setdefault((os.path.realpath(path), channel.get(u)), u)
+        mixtures.setdefault((entry_key(path), channel.get(u)), u)
     for u, (mix, *_) in wav.items():
-        seen = {os.path.realpath(mix): "mixture"}
+        seen = {entry_key(mix): "mixture"}
         for k, p in enumerate(ref_lists.get(u, []), 1):
-            real = os.path.realpath(p)
+            real = entry_key(p)
             if real in seen:
                 problems.append(f"{d}: {u}: reference {k} {p} is the same file as its {seen[real]}")
             seen.setdefault(real, f"reference {k}")
@@ -130,19 +175,26 @@ def same_file_problems(d: Path, wav, ref_lists, channel):
     return problems
 
 
-def check_refs(d: Path, prompts, problems, pipes):
-    """Check spk.scp / spk<k>.scp against utt2prompts -> {utt: [reference paths]}
-    (utterances with pipe entries are added to ``pipes``)."""
+def check_refs(d: Path, prompts, problems, stage2):
+    """Check spk.scp / spk<k>.scp against utt2prompts -> {utt: [reference entries]}
+    (pipe commands and archive offsets go to ``stage2``, a :class:`Stage2Entries`)."""
     ref_lists = {}
     if (d / "spk.scp").exists():
         for u, paths in read(d / "spk.scp", problems).items():
+            if paths[-1].endswith("|"):
+                problems.append(
+                    f"{d / 'spk.scp'}: {u}: {' '.join(paths)!r}: a pipe command cannot be a column of spk.scp "
+                    "(one reference path per column; list pipe commands in spk<k>.scp)"
+                )
+                continue
             ref_lists[u] = paths
-            if is_pipe(" ".join(paths), f"{d / 'spk.scp'}: {u}", problems):
-                pipes.add(u)
+            for p in paths:
+                stage2.check(p, f"{d / 'spk.scp'}: {u}", "spk.scp", problems)
     spk = {}
     for k, path in enumerate(DATADIR.ref_list_files(d), 1):
         spk[k] = read(path, problems, rest_is_path=True)
-        pipes |= {u for u, (p, *_) in spk[k].items() if is_pipe(p, f"{path}: {u}", problems)}
+        for u, (p, *_) in spk[k].items():
+            stage2.check(p, f"{path}: {u}", path.name, problems)
     if not spk and not ref_lists:
         problems.append(f"{d}: no spk1.scp (references)")
     if spk:
@@ -178,9 +230,10 @@ def read_channels(d: Path, wav, problems):
     return channel
 
 
-def check_audio_files(d: Path, wav, ref_lists, channel, pipes, problems):
-    """Open every mixture and reference: readable, mono or the channel
-    utt2channel selects, references as long as and at the rate of their mixture."""
+def check_audio_files(d: Path, wav, ref_lists, channel, problems):
+    """Open every mixture and reference that is a file (pipe commands and archive
+    offsets are left to stage 2): readable, mono or the channel utt2channel
+    selects, references as long as and at the rate of their mixture."""
     import soundfile as sf
 
     def channel_problem(u, info):
@@ -191,17 +244,19 @@ def check_audio_files(d: Path, wav, ref_lists, channel, pipes, problems):
         return None
 
     for u, (path, *rest) in wav.items():
-        if u in pipes:  # reported above
-            continue
-        try:
-            info = sf.info(path)
-        except Exception as e:  # noqa: BLE001
-            problems.append(f"{d / 'wav.scp'}: {u}: {path}: unreadable ({str(e).splitlines()[0]})")
-            continue
-        msg = channel_problem(u, info)
-        if msg:
-            problems.append(f"{d / 'wav.scp'}: {u}: {path}: {msg}")
+        info = None
+        if KALDI_IO.entry_kind(path) == "path":
+            try:
+                info = sf.info(path)
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"{d / 'wav.scp'}: {u}: {path}: unreadable ({str(e).splitlines()[0]})")
+                continue
+            msg = channel_problem(u, info)
+            if msg:
+                problems.append(f"{d / 'wav.scp'}: {u}: {path}: {msg}")
         for rp in ref_lists.get(u, []):
+            if KALDI_IO.entry_kind(rp) != "path":  # run or read by stage 2 only
+                continue
             try:
                 ri = sf.info(rp)
             except Exception as e:  # noqa: BLE001
@@ -210,15 +265,19 @@ def check_audio_files(d: Path, wav, ref_lists, channel, pipes, problems):
             msg = channel_problem(u, ri)
             if msg:
                 problems.append(f"{d}: {u}: reference {rp}: {msg}")
-            if ri.samplerate != info.samplerate or ri.frames != info.frames:
+            if info is not None and (ri.samplerate != info.samplerate or ri.frames != info.frames):
                 problems.append(
                     f"{d}: {u}: reference {rp}: {ri.frames} samples at {ri.samplerate} Hz, "
                     f"mixture {info.frames} at {info.samplerate} Hz"
                 )
 
 
-def validate(d: Path, check_audio=False, refs=True, vocab=None):
-    """Every problem of the data dir ``d``, one line each (see the module docstring)."""
+def validate(d: Path, check_audio=False, refs=True, vocab=None, formatted=False, notes=None):
+    """Every problem of the data dir ``d``, one line each (see the module docstring).
+
+    ``formatted``: ``d`` is a dump dir (stage 2's output), where pipe commands and
+    archive offsets are problems; otherwise they are accepted and one line
+    counting them is appended to ``notes`` (a list) when given."""
     problems = []
     for name in ("wav.scp", "utt2prompts"):
         if not (d / name).is_file():
@@ -226,7 +285,9 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
     if problems:
         return problems
     wav = read(d / "wav.scp", problems, rest_is_path=True)
-    pipes = {u for u, (path, *_) in wav.items() if is_pipe(path, f"{d / 'wav.scp'}: {u}", problems)}
+    stage2 = Stage2Entries(formatted)
+    for u, (path, *_) in wav.items():
+        stage2.check(path, f"{d / 'wav.scp'}: {u}", "wav.scp", problems)
     prompts = read(d / "utt2prompts", problems)
     voc = vocab if hasattr(vocab, "validate") else load_vocabulary(vocab or DEFAULT_PROMPTS)
     for u in wav:
@@ -240,21 +301,19 @@ def validate(d: Path, check_audio=False, refs=True, vocab=None):
                 voc.validate(p)
             except ValueError as e:
                 problems.append(f"{d / 'utt2prompts'}: {u}: {e}")
-    ref_lists = check_refs(d, prompts, problems, pipes) if refs else {}
+    ref_lists = check_refs(d, prompts, problems, stage2) if refs else {}
     if (d / "utt2spk").exists():
         u2s = read(d / "utt2spk", problems)
         for u in wav:
             if u not in u2s:
                 problems.append(f"{d / 'utt2spk'}: no entry for {u}")
     channel = read_channels(d, wav, problems)
-    problems += same_file_problems(
-        d,
-        {u: p for u, p in wav.items() if u not in pipes},
-        {u: p for u, p in ref_lists.items() if u not in pipes},
-        channel,
-    )
+    problems += same_file_problems(d, wav, ref_lists, channel)
     if check_audio:
-        check_audio_files(d, wav, ref_lists, channel, pipes, problems)
+        check_audio_files(d, wav, ref_lists, channel, problems)
+    note = stage2.note(d)
+    if note and notes is not None:
+        notes.append(note)
     return problems
 
 
@@ -263,6 +322,11 @@ def main(argv=None) -> int:
     p.add_argument("dir")
     p.add_argument("--check-audio", action="store_true", help="open every audio file")
     p.add_argument("--no-refs", action="store_true", help="the dir has no references (inference only)")
+    p.add_argument(
+        "--formatted",
+        action="store_true",
+        help="a dump dir written by stage 2 (format_data): pipe commands and archive offsets are problems",
+    )
     p.add_argument("--prompts", nargs="+", default=None, help="prompt vocabulary (default: the 8 TUSS prompts)")
     p.add_argument(
         "--config",
@@ -282,7 +346,10 @@ def main(argv=None) -> int:
             msg = " ".join(str(e).split())[:200]
             print(f"validate_data_dir.py: {a.config}: cannot read its prompt vocabulary ({msg})", file=sys.stderr)
             return 1
-    problems = validate(d, a.check_audio, not a.no_refs, vocab)
+    notes = []
+    problems = validate(d, a.check_audio, not a.no_refs, vocab, a.formatted, notes)
+    for note in notes:
+        print(f"validate_data_dir.py: {note}")
     for pr in problems:
         print(f"validate_data_dir.py: {pr}", file=sys.stderr)
     if problems:

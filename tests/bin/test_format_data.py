@@ -134,3 +134,139 @@ def test_utt2corpus_is_carried_to_the_dump(tmp_path, capsys):
     (d / "utt2corpus").unlink()
     assert format_data.main(["--fs", "16k", str(d), str(out)]) == 0
     assert not (out / "utt2corpus").exists()
+
+
+# ------------------------------------------------------------------ pipe commands and archive offsets
+def _to_pcm16(path):
+    """Rewrite a float WAV as 16-bit; returns the samples (int16) it now holds."""
+    x, fs = sf.read(path, dtype="float32")
+    q = np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)
+    sf.write(path, q, fs, subtype="PCM_16")
+    return q, fs
+
+
+def _lists(dst, src, lines):
+    """A data dir ``dst`` with the utt2prompts (and utt2channel) of ``src`` and
+    the given lists: ``{name: {utt: entry}}``."""
+    dst.mkdir(parents=True)
+    for name in ("utt2prompts", "utt2channel"):
+        if (src / name).exists():
+            (dst / name).write_text((src / name).read_text())
+    for name, entries in lines.items():
+        (dst / name).write_text("".join(f"{u} {v}\n" for u, v in sorted(entries.items())))
+    return dst
+
+
+def _same_dumps(a, b):
+    da, db = _dumped(a), _dumped(b)
+    assert da.keys() == db.keys()
+    for key in da:
+        xa, fa = sf.read(da[key], dtype="float32")
+        xb, fb = sf.read(db[key], dtype="float32")
+        assert fa == fb and np.array_equal(xa, xb), key
+    assert (a / "utt2num_samples").read_text() == (b / "utt2num_samples").read_text()
+
+
+def test_pipe_and_archive_entries_dump_like_files(tmp_path, capsys):
+    """Stage 2 runs pipe commands and reads archive offsets (as ESPnet's data
+    formatting does) and dumps the same audio as from the files themselves."""
+    import shlex
+
+    import kaldiio
+
+    plain = make_data_dir(tmp_path / "plain", [["speech", "sfxbg"], ["speech", "sfxbg"]], fs=16000, seconds=0.05)
+    wav, spk1, spk2 = (read_scp(plain / n) for n in ("wav.scp", "spk1.scp", "spk2.scp"))
+    q, fs = _to_pcm16(spk1["utt001"])  # a soundfile-written archive entry holds 16-bit samples
+    _to_pcm16(spk2["utt001"])  # 16-bit WAV from a pipe: kaldiio's reader; float WAV: soundfile
+    spec = f"ark,scp:{tmp_path / 'refs.ark'},{tmp_path / 'refs.scp'}"
+    with kaldiio.WriteHelper(spec, write_function="soundfile") as w:
+        w("utt001", (fs, q))
+    entries = _lists(
+        tmp_path / "entries",
+        plain,
+        {
+            "wav.scp": {"utt000": f"cat {shlex.quote(wav['utt000'])} |", "utt001": wav["utt001"]},
+            "spk1.scp": {"utt000": spk1["utt000"], "utt001": read_scp(tmp_path / "refs.scp")["utt001"]},
+            "spk2.scp": {"utt000": spk2["utt000"], "utt001": f"cat {shlex.quote(spk2['utt001'])} |"},
+        },
+    )
+    args = ["--fs", "8k", "--on_error", "stop"]
+    assert format_data.main([*args, str(plain), str(tmp_path / "dump_plain")]) == 0
+    assert format_data.main([*args, str(entries), str(tmp_path / "dump_entries")]) == 0
+    assert capsys.readouterr().err == ""
+    _same_dumps(tmp_path / "dump_plain", tmp_path / "dump_entries")
+    # the dump lists plain audio files only
+    for p in _dumped(tmp_path / "dump_entries").values():
+        assert Path(p).is_file() and Path(p).is_relative_to((tmp_path / "dump_entries").resolve())
+    # a changed file that a command names is formatted again
+    x, _ = sf.read(wav["utt000"], dtype="float32")
+    sf.write(wav["utt000"], 0.5 * x, 16000, subtype="FLOAT")
+    st = os.stat(wav["utt000"])
+    os.utime(wav["utt000"], ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert format_data.main([*args, str(entries), str(tmp_path / "dump_entries")]) == 0
+    got, _ = sf.read(read_scp(tmp_path / "dump_entries" / "wav.scp")["utt000"], dtype="float32")
+    before, _ = sf.read(read_scp(tmp_path / "dump_plain" / "wav.scp")["utt000"], dtype="float32")
+    np.testing.assert_allclose(got, 0.5 * before, atol=1e-6)
+
+
+def test_pipe_entries_keep_channel_selection_and_mix_from_refs(tmp_path):
+    """utt2channel picks a channel of piped stereo references; --mix_from_refs
+    sums them (the wav.scp command is not run); --fs native keeps their rate."""
+    rng = np.random.default_rng(3)
+    (tmp_path / "wavs").mkdir()
+    refs = []
+    for k in (1, 2):
+        p = tmp_path / "wavs" / f"s{k}.wav"
+        sf.write(p, rng.uniform(-0.3, 0.3, size=(600, 2)).astype(np.float32), 12000, subtype="FLOAT")
+        refs.append(str(p))
+    marker = tmp_path / "ran"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "utt2prompts").write_text("utt000 speech sfxbg\n")
+    (tmp_path / "src" / "utt2channel").write_text("utt000 1\n")
+    plain = _lists(
+        tmp_path / "plain",
+        tmp_path / "src",
+        {"wav.scp": {"utt000": refs[0]}, "spk1.scp": {"utt000": refs[0]}, "spk2.scp": {"utt000": refs[1]}},
+    )
+    piped = _lists(
+        tmp_path / "piped",
+        tmp_path / "src",
+        {
+            "wav.scp": {"utt000": f"touch {marker} |"},
+            "spk1.scp": {"utt000": f"cat {refs[0]} |"},
+            "spk2.scp": {"utt000": f"cat {refs[1]} |"},
+        },
+    )
+    args = ["--fs", "native", "--mix_from_refs", "--on_error", "stop"]
+    assert format_data.main([*args, str(plain), str(tmp_path / "dump_plain")]) == 0
+    assert format_data.main([*args, str(piped), str(tmp_path / "dump_piped")]) == 0
+    assert not marker.exists()
+    _same_dumps(tmp_path / "dump_plain", tmp_path / "dump_piped")
+    s1, fs = sf.read(read_scp(tmp_path / "dump_piped" / "spk1.scp")["utt000"], dtype="float32")
+    assert fs == 12000 and np.array_equal(s1, sf.read(refs[0], dtype="float32")[0][:, 1])
+
+
+def test_failing_entries_are_one_line_naming_the_utterance(tmp_path, capsys):
+    """A command that fails and an archive entry that is not audio: one line each,
+    naming the utterance, the list, the entry and the problem."""
+    import kaldiio
+
+    src = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]] * 3, seconds=0.05)
+    missing = tmp_path / "gone.flac"
+    _set_line(src / "wav.scp", "utt001", f"cat {missing} |")
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path / 'f.ark'},{tmp_path / 'f.scp'}") as w:
+        w("utt002", np.zeros((4, 2), dtype=np.float32))
+    feats = read_scp(tmp_path / "f.scp")["utt002"]
+    _set_line(src / "spk2.scp", "utt002", feats)
+    out = tmp_path / "dump"
+    assert format_data.main(["--fs", "8k", str(src), str(out)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"format_data: skipped: utt001: {src / 'wav.scp'}: 'cat {missing} |': the command failed "
+        f"(exit status 1: cat: {missing}: No such file or directory)",
+        f"format_data: skipped: utt002: {src / 'spk2.scp'}: {feats!r}: not audio (a Kaldi binary matrix or vector)",
+    ], err
+    assert list(read_scp(out / "wav.scp")) == ["utt000"]
+    assert format_data.main(["--fs", "8k", "--on_error", "stop", str(src), str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and err[0].startswith("format_data: error: utt001: ") and "exit status 1" in err[0], err

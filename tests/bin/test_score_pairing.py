@@ -70,7 +70,11 @@ BREAKAGES = {
     "reference rate": (lambda d, i: _resample_ref(d, "utt001", 2, fs=4000), "4000 Hz"),
     "reference length": (lambda d, i: _resample_ref(d, "utt001", 1, n=1000), "1000 samples"),
     "missing output": (lambda d, i: (i / "wavs" / "utt001_2.wav").unlink(), "utt001_2.wav: no such file"),
-    "pipe mixture": (lambda d, i: _set_line(d / "wav.scp", "utt001", "sox x.flac -t wav - |"), "pipe"),
+    # not run: only recipe stage 2 (format_data) runs pipe commands, and the refusal says so
+    "pipe mixture": (
+        lambda d, i: _set_line(d / "wav.scp", "utt001", "sox x.flac -t wav - |"),
+        "'sox x.flac -t wav - |' is a pipe command; only recipe stage 2 (python -m tuss_plugin.bin.format_data)",
+    ),
 }
 
 

@@ -176,6 +176,42 @@ def test_validate_reports_problems(tmp_path, breakage, msg):
     assert r.returncode == 1 and msg in r.stderr, r.stderr
 
 
+def test_validate_accepts_pipe_and_archive_entries_for_stage2(tmp_path):
+    """In a data dir (stage 2's input) pipe commands and archive offsets are
+    accepted and counted, never run or read (--check-audio too); in a dump dir
+    (--formatted) they are problems that point to stage 2."""
+    import kaldiio
+    import soundfile as sf
+
+    d = make_data_dir(tmp_path / "d", [["speech", "sfxbg"], ["speech", "sfxbg"]], seconds=0.05)
+    (d / "spk.scp").unlink()
+    marker = tmp_path / "ran"
+    wav = (d / "wav.scp").read_text().splitlines()
+    pipe = f"touch {marker}; cat {wav[0].split(maxsplit=1)[1]} |"
+    (d / "wav.scp").write_text(f"utt000 {pipe}\n{wav[1]}\n")
+    x, fs = sf.read(_first_ref(d, "utt001"), dtype="int16")
+    with kaldiio.WriteHelper(f"ark,scp:{tmp_path / 'r.ark'},{tmp_path / 'r.scp'}", write_function="soundfile") as w:
+        w("utt001", (fs, x))
+    offset = (tmp_path / "r.scp").read_text().split()[1]
+    (d / "spk1.scp").write_text(f"{(d / 'spk1.scp').read_text().splitlines()[0]}\nutt001 {offset}\n")
+    r = _validate(d, "--check-audio")
+    assert r.returncode == 0 and r.stderr == "" and not marker.exists(), r.stderr
+    assert r.stdout.splitlines() == [
+        f"validate_data_dir.py: {d}: 1 pipe command(s) and 1 archive offset(s) in spk1.scp, wav.scp: "
+        "accepted; only recipe stage 2 (format_data) runs or reads them",
+        f"validate_data_dir.py: {d}: OK (2 utterances)",
+    ]
+    r = _validate(d, "--formatted")
+    err = r.stderr.splitlines()
+    assert r.returncode == 1 and len(err) == 3 and err[-1].endswith("2 problem(s)"), r.stderr
+    assert err[0].startswith(f"validate_data_dir.py: {d / 'wav.scp'}: utt000: {pipe!r} is a pipe command; ")
+    assert err[1].startswith(f"validate_data_dir.py: {d / 'spk1.scp'}: utt001: {offset!r} is an archive offset")
+    assert all("python -m tuss_plugin.bin.format_data" in e for e in err[:2]) and not marker.exists()
+    # one archive entry listed twice for an utterance is found like one file
+    (d / "spk2.scp").write_text(f"{(d / 'spk2.scp').read_text().splitlines()[0]}\nutt001 {offset}\n")
+    assert _validate_in_process(d) == [f"{d}: utt001: reference 2 {offset} is the same file as its reference 1"]
+
+
 def _validate_in_process(d):
     """validate_data_dir.validate(d): the script loaded as a module (no interpreter start)."""
     spec = importlib.util.spec_from_file_location("_validate_data_dir", UTILS / "validate_data_dir.py")

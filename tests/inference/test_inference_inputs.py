@@ -172,10 +172,13 @@ def test_key_file_is_read_as_a_list(model_dir, data, tmp_path, capsys):
 
 
 def test_pipe_entry_is_named_and_never_run(model_dir, data, tmp_path, capsys):
+    """Only recipe stage 2 (format_data) runs pipe entries; inference refuses them
+    without running them and says to run stage 2 first."""
     marker = tmp_path / "ran"
     (data / "wav.scp").write_text(f"utt000 touch {marker} |\nutt001 {data / 'wavs' / 'utt001_mix.wav'}\n")
     assert _infer(model_dir, data, tmp_path / "enh") == 1
     line = _one_error_line(capsys, "tuss_inference")
-    assert line.startswith("tuss_inference: error: utt000: ") and "pipe command" in line and "never run" in line
+    assert line.startswith(f"tuss_inference: error: utt000: {data / 'wav.scp'}: 'touch {marker} |' is a pipe command")
+    assert "only recipe stage 2 (python -m tuss_plugin.bin.format_data)" in line and "run it on this data dir" in line
     assert not marker.exists()
     assert (tmp_path / "enh" / "wavs" / "1" / "utt001.wav").exists()  # the others are still separated

@@ -11,14 +11,26 @@ and writes ``wav.scp``, ``spk1..N.scp``, ``spk.scp`` (all references of an
 utterance on one line), ``utt2prompts``, ``utt2category`` (number of prompts),
 ``utt2num_samples``, ``utt2spk``, ``spk2utt``, and ``utt2corpus`` (the corpus
 of each item, read by the equal-weight validation) when the source has one.
-Unreadable or missing audio is
+
+The entries of ``wav.scp`` and ``spk<k>.scp`` are read as in Kaldi and ESPnet
+(:func:`tuss_plugin.kaldi_io.read_audio_entry`): the path of an audio file, a
+pipe command (``<utt> sox in.flac -t wav - |``: run by ``/bin/sh``, its standard
+output is the audio) or an archive offset (``<utt> file.ark:1234``, e.g. written
+by kaldiio's ``WriteHelper``). This stage is the only one that runs pipe
+commands and reads archive offsets: what it writes are plain audio files, and
+every later stage (training lists, ``tuss_inference``, ``score``) refuses the
+other kinds, saying to run this stage first.
+
+Unreadable or missing audio (a failing pipe command with its exit status and
+the end of its error output, an archive entry that is not audio) is
 reported by name and skipped (``--on_error skip``, default; the skipped entries
 are also listed in ``format_skipped.txt``) or stops the stage (``--on_error stop``),
-as do list entries missing from ``wav.scp`` and pipe entries (``... |``: never
-run). A finished utterance is not redone by a later run while its list entries
-(paths, channel), the size and modification time of its input files and the
-options are the same; ``format_state.txt`` records a hash of these per utterance
-as it finishes, so an interrupted run resumes and an edited list redoes what changed.
+as do list entries missing from ``wav.scp``. A finished utterance is not redone
+by a later run while its list entries (paths, commands, channel), the size and
+modification time of its input files (of an archive, of the files a command
+names) and the options are the same; ``format_state.txt`` records a hash of
+these per utterance as it finishes, so an interrupted run resumes and an edited
+list redoes what changed.
 
 Optional inputs and options:
 
@@ -48,26 +60,24 @@ import soundfile as sf
 from tuss_plugin.audio import resample
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, write_ref_lists
-from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file
-from tuss_plugin.kaldi_io import check_not_pipe, parse_fs, read_dict, read_scp, write_list
+from tuss_plugin.fileio import atomic_write, atomic_write_text
+from tuss_plugin.kaldi_io import entry_files, parse_fs, read_audio_entry, read_dict, read_scp, write_list
 
 STATE_FILE = "format_state.txt"  # <utt> <hash of its inputs and the options>, one line per finished utterance
 
 
-def load_audio(path: str, channel: Optional[int] = None) -> Tuple[np.ndarray, int]:
-    """Read audio as float32 (n_samples,) [one channel] or (n_samples, C)."""
-    check_audio_file(path, scan_nonfinite=False)  # missing, directory, not audio, truncated, empty
-    try:
-        x, sr = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as e:  # noqa: BLE001 - soundfile raises several types
-        raise ValueError(f"{path}: cannot read audio ({e})") from None
-    if x.shape[0] == 0:
-        raise ValueError(f"{path}: no samples")
+def load_audio(path: str, channel: Optional[int] = None, where: str = "") -> Tuple[np.ndarray, int]:
+    """Read the audio of a list entry (a path, a pipe command or an archive
+    offset, see :func:`tuss_plugin.kaldi_io.read_audio_entry`) as float32
+    (n_samples,) [one channel] or (n_samples, C); errors name ``where`` (the list)."""
+    where = where or "audio"
+    x, sr = read_audio_entry(path, where)  # missing, not audio, truncated, empty, failing command
+    x = x[:, None] if x.ndim == 1 else x
     if not np.isfinite(x).all():
-        raise ValueError(f"{path}: NaN or Inf samples")
+        raise ValueError(f"{where}: {path}: NaN or Inf samples")
     if channel is not None:
         if channel >= x.shape[1]:
-            raise ValueError(f"{path}: has {x.shape[1]} channel(s), channel {channel} requested")
+            raise ValueError(f"{where}: {path}: has {x.shape[1]} channel(s), channel {channel} requested")
         return x[:, channel], sr
     return (x[:, 0] if x.shape[1] == 1 else x), sr
 
@@ -77,7 +87,8 @@ def _write_wav(path: Path, x: np.ndarray, fs: int, subtype: str) -> None:
 
 
 class Job(NamedTuple):
-    """One utterance to format: ``paths`` = [mixture, reference 1, ...]."""
+    """One utterance to format: ``paths`` = [mixture, reference 1, ...] (list
+    entries: paths, pipe commands or archive offsets)."""
 
     utt: str
     paths: List[str]
@@ -86,6 +97,13 @@ class Job(NamedTuple):
     subtype: str
     channel: Optional[int] = None
     mix_from_refs: bool = False
+    src: Optional[Path] = None  # the data dir, named in errors
+
+
+def entry_lists(job: Job) -> List[str]:
+    """The list each entry of ``job.paths`` comes from (``wav.scp``, ``spk1.scp``, ...)."""
+    names = ["wav.scp"] + [f"spk{k}.scp" for k in range(1, len(job.paths))]
+    return [str(job.src / n) if job.src is not None else n for n in names]
 
 
 def dump_paths(outdir: Path, utt: str, n_refs: int) -> List[Path]:
@@ -98,14 +116,21 @@ def dump_paths(outdir: Path, utt: str, n_refs: int) -> List[Path]:
 
 def input_key(job: Job, options: Dict[str, object]) -> str:
     """Hash of what a formatted utterance depends on: its list entries (paths,
-    channel), the size and modification time of each input file, the options."""
-    stats = []
-    for p in job.paths:
+    commands, channel), the size and modification time of each input file (of
+    the archive of an offset entry, of the files a pipe command names), the options."""
+
+    def stat(p: str) -> Optional[List[int]]:
         try:
             st = os.stat(p)
-            stats.append([st.st_size, st.st_mtime_ns])
+            return [st.st_size, st.st_mtime_ns]
         except OSError:
-            stats.append(None)  # missing: reported when the job runs
+            return None  # missing: reported when the job runs
+
+    stats: List[object] = []
+    for entry in job.paths:
+        files = entry_files(entry)
+        # a path: [size, mtime] (the record of earlier versions); else one per file named
+        stats.append(stat(entry) if files == [entry] else [[p, stat(p)] for p in files])
     text = json.dumps([job.utt, job.paths, job.channel, stats, options], sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -125,21 +150,25 @@ def read_state(path: Path) -> Dict[str, str]:
     return state
 
 
-def _load_mono(path: str, channel: Optional[int]) -> Tuple[np.ndarray, int]:
-    x, sr = load_audio(path, channel)
+def _load_mono(path: str, channel: Optional[int], where: str = "") -> Tuple[np.ndarray, int]:
+    x, sr = load_audio(path, channel, where)
     if x.ndim != 1:
         raise ValueError(
-            f"{path}: {x.shape[1]} channels; list a channel in utt2channel or split channels in local/data.sh"
+            f"{where or 'audio'}: {path}: {x.shape[1]} channels; "
+            "list a channel in utt2channel or split channels in local/data.sh"
         )
     return x, sr
 
 
-def _refs_and_sum(paths: List[str], channel: Optional[int], fs: Optional[int]) -> Tuple[List[np.ndarray], int]:
+def _refs_and_sum(
+    paths: List[str], channel: Optional[int], fs: Optional[int], wheres: Optional[List[str]] = None
+) -> Tuple[List[np.ndarray], int]:
     """[mixture, ref 1, ...] at ``fs``, each (n_samples,): the mixture is the sum of
-    the resampled references, so the written files sum exactly (up to float32)."""
+    the resampled references, so the written files sum exactly (up to float32).
+    ``wheres``: the list of each entry, named in errors."""
     refs, rates = [], []
-    for p in paths:
-        x, sr = _load_mono(p, channel)
+    for p, where in zip(paths, wheres or [""] * len(paths)):
+        x, sr = _load_mono(p, channel, where)
         refs.append(x)
         rates.append(sr)
     for p, x, sr in zip(paths[1:], refs[1:], rates[1:]):
@@ -158,13 +187,14 @@ def process(job: Job) -> Tuple[str, Optional[List[str]], Optional[str]]:
     """Resample one utterance; returns (utt, [mix, ref1..], error)."""
     utt, paths, outdir, fs, subtype = job.utt, job.paths, job.outdir, job.fs, job.subtype
     outs = dump_paths(outdir, utt, len(paths) - 1)
+    wheres = entry_lists(job)
     try:
         if job.mix_from_refs:
-            sigs, fs = _refs_and_sum(paths[1:], job.channel, fs)
+            sigs, fs = _refs_and_sum(paths[1:], job.channel, fs, wheres[1:])
         else:
             sigs = []
-            for p in paths:
-                x, sr = _load_mono(p, job.channel)
+            for p, where in zip(paths, wheres):
+                x, sr = _load_mono(p, job.channel, where)
                 fs = fs or sr  # native: the mixture's rate
                 sigs.append(resample(x, sr, fs))
         n = sigs[0].shape[0]
@@ -200,17 +230,15 @@ def read_refs(src: Path) -> Dict[int, Dict[str, str]]:
 def utterance_paths(
     src: Path, utt: str, mix: str, prompts: Dict[str, List[str]], refs: Dict[int, Dict[str, str]]
 ) -> List[str]:
-    """[mixture, reference 1, ...] of ``utt``; ``ValueError`` (one line) for a
-    missing prompt list or reference and for pipe entries."""
+    """[mixture, reference 1, ...] of ``utt`` (list entries: paths, pipe
+    commands or archive offsets, read when the job runs); ``ValueError`` (one
+    line) for a missing prompt list or reference."""
     if utt not in prompts:
         raise ValueError(f"no entry in {src / 'utt2prompts'}")
     n = len(prompts[utt])
     missing = [k for k in range(1, n + 1) if utt not in refs.get(k, {})]
     if missing:
         raise ValueError(f"{n} prompts but no reference in spk{missing[0]}.scp")
-    check_not_pipe(mix, str(src / "wav.scp"))
-    for k in range(1, n + 1):
-        check_not_pipe(refs[k][utt], str(src / f"spk{k}.scp"))
     return [mix] + [refs[k][utt] for k in range(1, n + 1)]
 
 
@@ -334,7 +362,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:
             problems.append(f"{utt}: {e}")
             continue
-        jobs.append(Job(utt, paths, dst.resolve(), fs, args.subtype, channels.get(utt), args.mix_from_refs))
+        jobs.append(Job(utt, paths, dst.resolve(), fs, args.subtype, channels.get(utt), args.mix_from_refs, src))
     listed = {
         u: f
         for f, d in [("utt2prompts", prompts)] + [(f"spk{k}.scp", r) for k, r in refs.items()]

@@ -31,7 +31,9 @@ Nothing is cut, resampled or guessed to make signals fit: an utterance is
 refused, with one line naming it, when its reference count differs from its
 prompt count (or its output count from its output prompts), when it has more
 references than interchangeable outputs, when a file is
-missing, unreadable or a pipe command (``... |``, never run), or when a
+missing, unreadable, a pipe command (``... |``) or an archive offset
+(``file.ark:1234``; such entries are read only by recipe stage 2, which dumps
+plain files for everything after it), or when a
 reference or output differs from the mixture in rate, length or channel count
 (:func:`refusal` holds these rules). The summary line counts the refused
 utterances; the run fails when nothing could be scored, when the key list is
@@ -85,7 +87,7 @@ from tuss_plugin.audio import resample
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, refs_by_utt
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
-from tuss_plugin.kaldi_io import check_not_pipe, read_dict, read_list, read_scp
+from tuss_plugin.kaldi_io import check_plain_path, read_dict, read_list, read_scp
 from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs, match_outputs, sdr, si_sdr, si_snr, snr, task_of
 
 BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
@@ -212,7 +214,8 @@ def refusal(entry: ScoreEntry) -> Optional[str]:
     one output per output prompt (otherwise an output would meet the reference
     of another prompt), interchangeable outputs (``*``) not mixed with prompted
     ones and at least as many as references, every file a readable audio file
-    and no pipe command, and references and outputs at the mixture's rate,
+    and no pipe command or archive offset (stage 2 reads those), and
+    references and outputs at the mixture's rate,
     length and channel count.
     """
     if len(entry.refs) != len(entry.ref_prompts):
@@ -238,7 +241,7 @@ def refusal(entry: ScoreEntry) -> Optional[str]:
     files = [("mixture", entry.mix)] + [(f"reference {k}", p) for k, p in enumerate(entry.refs, 1)]
     files += [(f"output {k}", p) for k, p in enumerate(entry.outs, 1)]
     try:
-        infos = [check_audio_file(check_not_pipe(p, role), scan_nonfinite=False) for role, p in files]
+        infos = [check_audio_file(check_plain_path(p, role), scan_nonfinite=False) for role, p in files]
     except ValueError as e:
         return str(e)
     mix = infos[0]

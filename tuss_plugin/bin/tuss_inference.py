@@ -27,10 +27,12 @@ change nothing). SIGTERM ends the run cleanly (status 143, finished utterances
 kept; Ctrl-C likewise, status 130); temporary files of killed runs are
 removed by the next run.
 
-Unreadable audio, a missing entry or a pipe command in wav.scp (never run) is
-reported in one line per utterance; the others are still separated, and the
-command then exits with status 1 without writing the lists. An empty list of
-utterances is an error too.
+Unreadable audio, a missing entry, or a pipe command or archive offset in
+wav.scp is reported in one line per utterance; the others are still separated,
+and the command then exits with status 1 without writing the lists. An empty
+list of utterances is an error too. Pipe commands are never run here (nor
+archive offsets read): only recipe stage 2 (``python -m tuss_plugin.bin.format_data``)
+does, writing plain audio files, and the message says to run it first.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import soundfile as sf
 from tuss_plugin.cli import add_segment_options, report, run_main
 from tuss_plugin.datadir import write_ref_lists
 from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, sweep_temp_files
-from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, write_list
+from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, stage2_problem, write_list
 
 PROG = "tuss_inference"
 # per-utterance records of what the outputs were made from
@@ -160,14 +162,10 @@ def is_done(stamp_file: Path, expected: Optional[Dict[str, object]], paths: List
         return False
 
 
-def pipe_problem(entry: str) -> Optional[str]:
-    """Why a wav.scp entry cannot be read (a Kaldi pipe command), else None."""
-    if entry.rstrip().endswith("|"):
-        return (
-            f"wav.scp entry {entry.strip()!r} is a pipe command; pipe commands are never run "
-            "(list the path of an audio file)"
-        )
-    return None
+def pipe_problem(entry: str, where: str = "wav.scp") -> Optional[str]:
+    """Why a wav.scp entry cannot be read here (a Kaldi pipe command or an
+    archive offset: only recipe stage 2, format_data, runs or reads those), else None."""
+    return stage2_problem(entry, where)
 
 
 def output_paths(out: Path, utt: str, n: int) -> List[Path]:
@@ -252,10 +250,10 @@ def utterance_prompts(
 ) -> List[str]:
     """The prompt list ``utt`` is separated with: ``fixed`` (``--prompts``, checked),
     else its line of utt2prompts. ``ValueError`` for an utterance missing from
-    wav.scp or a pipe entry, ``KeyError`` for one missing from utt2prompts."""
+    wav.scp or a pipe or archive-offset entry, ``KeyError`` for one missing from utt2prompts."""
     if utt not in wavs:
         raise ValueError(f"not in {data / 'wav.scp'}")
-    problem = pipe_problem(wavs[utt])
+    problem = pipe_problem(wavs[utt], str(data / "wav.scp"))
     if problem:
         raise ValueError(problem)
     if sep.vocab is not None:

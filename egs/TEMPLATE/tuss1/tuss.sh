@@ -282,7 +282,7 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
             --subtype "${audio_subtype}"${fmt_opts} "data/${dset}" "${out}"
         grep -h "skipped:" "${out}/log/format.log" | sed 's/^/  /' || true
         grep -h "^format_data: data" "${out}/log/format.log" | sed 's/^/  /' || true
-        validate_data_dir.py --config "${vocab_config}" --check-audio "${out}" > /dev/null
+        validate_data_dir.py --config "${vocab_config}" --check-audio --formatted "${out}" > /dev/null
         echo "${key}" > "${out}/.done"
     done
 fi
