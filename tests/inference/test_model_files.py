@@ -217,3 +217,46 @@ def test_mismatch_names_the_first_keys(model_dir, tmp_path):
         f"{second} (config {list(torch.load(model_dir / 'model.pth', weights_only=True)[second].shape)}, "
         "weights [7, 7])" in msg
     )
+
+
+# ------------------------------------------------------------------ Hugging Face tags
+
+
+def _hf_snapshot(cache: Path, repo_id: str, model_dir: Path) -> Path:
+    """``repo_id`` as huggingface_hub caches a download of it: blobs and a
+    snapshot of links to them, ``refs/main`` naming the snapshot."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    rev = "1" * 40
+    files = {"meta.yaml": META.encode(), "exp/m/config.yaml": (model_dir / "config.yaml").read_bytes(),
+             "exp/m/model.pth": (model_dir / "model.pth").read_bytes()}  # fmt: skip
+    for i, (name, data) in enumerate(files.items()):
+        blob = repo / "blobs" / f"blob{i}"
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo / "snapshots" / rev / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(blob)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(rev)
+    return repo / "snapshots" / rev
+
+
+def test_hub_tag_loads_from_the_hugging_face_cache_offline(model_dir, tmp_path, monkeypatch):
+    """``org/repo`` is a Hugging Face repository, read from huggingface_hub's
+    own cache without a network, on both stacks (espnet_model_zoo 202511,
+    asked for the tag, looks in its own cache directory instead)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))  # as HF_HUB_CACHE=... does
+    monkeypatch.setenv("TUSS_CACHE", str(tmp_path / "tuss_cache"))
+    snapshot = _hf_snapshot(tmp_path / "hf", "someone/tuss-model", model_dir)
+    config, model = resolve_model_files("someone/tuss-model")
+    assert (config, model) == (snapshot / "exp/m/config.yaml", snapshot / "exp/m/model.pth")
+    assert resolve_model_files("someone/tuss-model@" + "1" * 40)[1] == model
+    # an explicit cache_dir is where huggingface_hub looks
+    other = _hf_snapshot(tmp_path / "other", "someone/tuss-model", model_dir)
+    assert resolve_model_files("someone/tuss-model", cache_dir=str(tmp_path / "other"))[1] == other / "exp/m/model.pth"
+    with pytest.raises(FileNotFoundError) as e:
+        resolve_model_files("someone/not-there")
+    assert _one_line(e).startswith("someone/not-there: not a local path and could not be downloaded (")

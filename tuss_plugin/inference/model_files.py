@@ -137,16 +137,37 @@ def default_model_file(model_dir: Union[str, Path]) -> Path:
 
 
 def _download(tag: str, cache_dir: Optional[str] = None) -> Tuple[Path, Path]:
-    """A model-zoo / Hugging Face tag (``org/repo``) via espnet_model_zoo."""
+    """A Hugging Face repository (``org/repo[@revision]``) or a model-zoo name.
+
+    The repository is fetched with ``huggingface_hub.snapshot_download`` into
+    its own cache (``cache_dir`` if given, else HF_HUB_CACHE / HF_HOME), which
+    also serves an offline machine (HF_HUB_OFFLINE=1) from a cached snapshot;
+    the snapshot is read like any unpacked packed model
+    (:func:`_meta_dir_files`). A name that is no repository there is tried
+    with ``espnet_model_zoo`` (its table of zoo names and archive URLs).
+    """
+    repo_id, _, revision = tag.partition("@")
+    errors = []
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot = snapshot_download(repo_id, revision=revision or None, cache_dir=cache_dir)
+        if (Path(snapshot) / _META).is_file():
+            return _meta_dir_files(Path(snapshot))
+        errors.append(f"the Hugging Face repository has no {_META}")
+    except Exception as e:  # noqa: BLE001 - network, hub or cache errors
+        errors.append(" ".join(str(e).split())[:300])
     try:
         from espnet_model_zoo.downloader import ModelDownloader
     except ImportError:
-        raise FileNotFoundError(f"{tag}: not a local path, and espnet_model_zoo is not installed") from None
-    try:
-        files = ModelDownloader(cache_dir).download_and_unpack(tag)
-    except Exception as e:  # noqa: BLE001 - network or hub errors
-        raise FileNotFoundError(f"{tag}: not a local path and could not be downloaded ({e})") from None
-    return Path(files["train_config"]), Path(files["model_file"])
+        errors.append("espnet_model_zoo is not installed")
+    else:
+        try:
+            files = ModelDownloader(cache_dir).download_and_unpack(tag)
+            return Path(files["train_config"]), Path(files["model_file"])
+        except Exception as e:  # noqa: BLE001 - network or hub errors
+            errors.append(" ".join(str(e).split())[:300])
+    raise FileNotFoundError(f"{tag}: not a local path and could not be downloaded ({'; '.join(errors)})")
 
 
 def _read_config(config_file: Union[str, Path]) -> dict:
