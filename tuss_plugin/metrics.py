@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
+from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -151,3 +153,30 @@ def summarize(rows: List[Dict], keys=("si_snr", "si_snri", "snr", "sdr")) -> Dic
         vals = [r[k] for r in rows if r.get(k) is not None and np.isfinite(r[k])]
         out[k] = float(np.mean(vals)) if vals else float("nan")
     return out
+
+
+def _museval_metrics():
+    """``museval.metrics`` without ``museval/__init__``: the package init imports
+    musdb/stempeg, which refuse to load without ffmpeg on PATH; the BSS Eval
+    code itself needs only numpy/scipy."""
+    spec = importlib.util.find_spec("museval")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("--museval needs the museval package (make -C tools installs it)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "metrics.py"
+    mspec = importlib.util.spec_from_file_location("_museval_metrics", path)
+    mod = importlib.util.module_from_spec(mspec)
+    mspec.loader.exec_module(mod)
+    return mod
+
+
+def museval_sdr(refs: List[np.ndarray], ests: List[np.ndarray], fs: int) -> List[float]:
+    """Median over 1-s windows of museval's BSS Eval v4 SDR, one value per source
+    (the settings of ``museval.evaluate(..., mode="v4")``)."""
+    metrics = _museval_metrics()
+    R = np.stack(refs)[..., None]  # (n_src, n_samples, 1)
+    E = np.stack(ests)[..., None]
+    sdr_frames = metrics.bss_eval(
+        R, E, compute_permutation=False, window=fs, hop=fs, framewise_filters=False, bsseval_sources_version=False
+    )[0]  # (n_src, n_win)
+    with np.errstate(all="ignore"):
+        return [float(np.nanmedian(f)) if np.isfinite(f).any() else float("nan") for f in sdr_frames]

@@ -171,3 +171,19 @@ class PromptVocabulary:
                 raise ValueError(f"prompt id {i} outside 1..{len(self.names)}")
             out.append(self.names[i - 1])
         return out
+
+
+def model_vocabulary(config: Mapping) -> Optional[PromptVocabulary]:
+    """The prompt vocabulary of the model a training config builds, read from
+    the config alone (``separator_conf``: ``prompts``, ``prompt_aliases``,
+    ``exclusive_prompts``, as ``TUSSSeparator`` takes them); ``None`` for a
+    separator without prompts (e.g. ``bslocoformer``). ``ValueError`` for an
+    invalid vocabulary."""
+    if str(config.get("separator", "")).lower() != "tuss":
+        return None
+    conf = config.get("separator_conf") or {}
+    if not isinstance(conf, Mapping):
+        raise ValueError("separator_conf is not a mapping")
+    return PromptVocabulary(
+        conf.get("prompts") or DEFAULT_PROMPTS, conf.get("prompt_aliases"), conf.get("exclusive_prompts")
+    )

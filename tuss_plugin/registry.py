@@ -2,16 +2,14 @@
 """Register the TUSS classes with ESPnet's enhancement task.
 
 ESPnet has no plugin discovery: its ``ClassChoices`` are module-level objects
-read when a parser or model is built. Importing :mod:`tuss_plugin` adds our
-classes to them (nothing in ESPnet's files is changed), so ``--separator tuss``
-works with ESPnet's own ``EnhancementTask`` loaders too. The paper's
+read when a parser or model is built. Importing :mod:`tuss_plugin` arranges
+for :func:`register_enh_choices` to add our classes to them when
+``espnet2.tasks.enh`` is imported (nothing in ESPnet's files is changed), so
+``--separator tuss`` works with ESPnet's own ``EnhancementTask`` loaders too. The paper's
 learning-rate schedule is added to ESPnet's scheduler table the same way.
 """
 
 from __future__ import annotations
-
-import espnet2.tasks.abs_task as abs_task
-import espnet2.tasks.enh as enh
 
 from tuss_plugin.layers.stft import TUSSSTFTDecoder, TUSSSTFTEncoder
 from tuss_plugin.loss.category_pit import CategoryPITSolver
@@ -29,7 +27,20 @@ SCHEDULERS = {"tusswarmupplateau": TUSSWarmupPlateauLR}
 
 
 def register() -> None:
+    """Both registrations below (idempotent); imports ESPnet's enhancement task."""
+    register_enh_choices()
+    try:
+        import espnet
+    except ImportError:
+        return
+    register_load_task(espnet)
+
+
+def register_enh_choices() -> None:
     """Add the plugin's classes to ESPnet's enhancement-task choices (idempotent)."""
+    import espnet2.tasks.abs_task as abs_task
+    import espnet2.tasks.enh as enh
+
     for choices, classes in (
         (enh.separator_choices, SEPARATORS),
         (enh.encoder_choices, ENCODERS),
@@ -42,12 +53,11 @@ def register() -> None:
     # ESPnet's table of --scheduler values (read when a parser is built)
     for name, cls in SCHEDULERS.items():
         abs_task.scheduler_classes[name] = cls
-    # espnet >= 202611: espnet.load(tag, task="tuss") returns a SeparateAudio
-    try:
-        import espnet
 
-        tasks = getattr(espnet, "TASKS", None)
-        if isinstance(tasks, dict):
-            tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))
-    except ImportError:
-        pass
+
+def register_load_task(espnet_module) -> None:
+    """espnet >= 202611: ``espnet.load(tag, task="tuss")`` returns a SeparateAudio
+    (``espnet.TASKS`` names modules, so this imports nothing)."""
+    tasks = getattr(espnet_module, "TASKS", None)
+    if isinstance(tasks, dict):
+        tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))

@@ -32,31 +32,18 @@ Exit status 1 and one line per problem (file and key named) when invalid.
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
+# this checkout's package first (``import tuss_plugin`` imports neither torch nor ESPnet)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-def _load_plugin_module(name):
-    """A standard-library-only module of the plugin, loaded from its file:
-    importing the package itself loads torch and ESPnet (seconds, tens on a
-    busy machine)."""
-    src = Path(__file__).resolve().parent.parent / "tuss_plugin" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_tuss_{name}", src)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tuss_plugin import datadir as DATADIR  # noqa: E402  (the spk<k>.scp lists)
+from tuss_plugin import kaldi_io as KALDI_IO  # noqa: E402  (id rule, kinds of entries)
+from tuss_plugin import prompts as PROMPTS  # noqa: E402  (names, aliases, exclusion rules)
 
-
-PROMPTS = _load_plugin_module("prompts")  # names, aliases, exclusion rules
-DATADIR = _load_plugin_module("datadir")  # the spk<k>.scp lists
 DEFAULT_PROMPTS = list(PROMPTS.DEFAULT_PROMPTS)
-
-
-def load_kaldi_io():
-    """The plugin's list module (id rule, kinds of entries)."""
-    return _load_plugin_module("kaldi_io")
 
 
 def read(path, problems, min_fields=2, rest_is_path=False):
@@ -104,9 +91,6 @@ def config_vocabulary(config_file):
         for k in ("prompts", "prompt_aliases", "exclusive_prompts")
     }
     return load_vocabulary(pick["prompts"] or DEFAULT_PROMPTS, pick["prompt_aliases"], pick["exclusive_prompts"])
-
-
-KALDI_IO = load_kaldi_io()
 
 
 class Stage2Entries:

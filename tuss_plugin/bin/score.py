@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -83,112 +82,26 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.audio import resample
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, refs_by_utt
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_plain_path, read_dict, read_list, read_scp
-from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs, match_outputs, sdr, si_sdr, si_snr, snr, task_of
+from tuss_plugin.metrics import (
+    INTERCHANGEABLE,
+    match_fixed_outputs,
+    match_outputs,
+    museval_sdr,
+    sdr,
+    si_sdr,
+    si_snr,
+    snr,
+    task_of,
+)
+from tuss_plugin.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS, no_speech_metrics, speech_metrics
 
 BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
-# reference prompts whose outputs get the speech metrics
-SPEECH_PROMPTS = ("speech",)
-SPEECH_COLUMNS = ["stoi", "estoi", "pesq_wb", "pesq_nb"]
 COLUMNS = BASE_COLUMNS + SPEECH_COLUMNS  # the default header
 LABEL_COLUMNS = ("utt", "output", "prompt", "task")  # every other column is a metric
-# PESQ modes: (column, rate the pair is resampled to, the package's mode)
-PESQ_MODES = (("pesq_wb", 16000, "wb"), ("pesq_nb", 8000, "nb"))
-STOI_TOO_SHORT = "Not enough STFT frames"  # the start of pystoi's warning when it returns 1e-5
-
-
-def _museval_metrics():
-    """``museval.metrics`` without ``museval/__init__``: the package init imports
-    musdb/stempeg, which refuse to load without ffmpeg on PATH; the BSS Eval
-    code itself needs only numpy/scipy."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("museval")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("--museval needs the museval package (make -C tools installs it)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "metrics.py"
-    mspec = importlib.util.spec_from_file_location("_museval_metrics", path)
-    mod = importlib.util.module_from_spec(mspec)
-    mspec.loader.exec_module(mod)
-    return mod
-
-
-def museval_sdr(refs: List[np.ndarray], ests: List[np.ndarray], fs: int) -> List[float]:
-    """Median over 1-s windows of museval's BSS Eval v4 SDR, one value per source
-    (the settings of ``museval.evaluate(..., mode="v4")``)."""
-    metrics = _museval_metrics()
-    R = np.stack(refs)[..., None]  # (n_src, n_samples, 1)
-    E = np.stack(ests)[..., None]
-    sdr_frames = metrics.bss_eval(
-        R, E, compute_permutation=False, window=fs, hop=fs, framewise_filters=False, bsseval_sources_version=False
-    )[0]  # (n_src, n_win)
-    with np.errstate(all="ignore"):
-        return [float(np.nanmedian(f)) if np.isfinite(f).any() else float("nan") for f in sdr_frames]
-
-
-def _pesq_package():
-    """The ``pesq`` module; a one-line ``CLIError`` when it is not installed."""
-    try:
-        import pesq
-    except ImportError:
-        raise CLIError(
-            "the speech metrics need the pesq package (make -C tools installs it; or use --no_speech_metrics)"
-        ) from None
-    return pesq
-
-
-def _stoi(est: np.ndarray, ref: np.ndarray, fs: int, extended: bool) -> Tuple[float, Optional[str]]:
-    """pystoi's (E)STOI in percent and None, or NaN and the reason: pystoi warns and
-    returns 1e-5 when fewer than 30 frames remain after its silence removal."""
-    from pystoi import stoi
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        value = float(stoi(ref, est, fs, extended=extended))
-    if any(str(w.message).startswith(STOI_TOO_SHORT) for w in caught):
-        return float("nan"), "too short (under 30 frames after silence removal)"
-    return 100.0 * value, None
-
-
-def _pesq(est: np.ndarray, ref: np.ndarray, fs: int, rate: int, mode: str) -> Tuple[float, Optional[str]]:
-    """PESQ MOS-LQO of the pair resampled to ``rate`` (16 kHz wide-band, 8 kHz
-    narrow-band) and None, or NaN and the reason: the rate below ``rate``, a
-    silent output (the package cannot level-align it) or the package's error
-    (e.g. no utterances detected, shorter than 1/4 s)."""
-    if fs < rate:
-        return float("nan"), f"signals at {fs} Hz, below {rate} Hz"
-    if not np.any(est):
-        return float("nan"), "silent output"
-    pesq = _pesq_package()
-    r, e = resample(ref, fs, rate), resample(est, fs, rate)
-    try:
-        with np.errstate(all="ignore"):
-            return float(pesq.pesq(rate, r, e, mode)), None
-    except (pesq.PesqError, ValueError) as err:
-        reason = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else one_line(err)
-        return float("nan"), reason.strip().lower() or type(err).__name__
-
-
-def speech_metrics(est: np.ndarray, ref: np.ndarray, fs: int) -> Tuple[Dict[str, float], List[Tuple[str, str]]]:
-    """STOI and ESTOI (percent), PESQ wide-band and narrow-band of one output
-    against its reference; and, for each NaN among them, ``(column, reason)``."""
-    values, notes = {}, []
-    results = [("stoi", _stoi(est, ref, fs, False)), ("estoi", _stoi(est, ref, fs, True))]
-    results += [(col, _pesq(est, ref, fs, rate, mode)) for col, rate, mode in PESQ_MODES]
-    for col, (value, reason) in results:
-        values[col] = value
-        if reason is not None:
-            notes.append((col, reason))
-    return values, notes
-
-
-def no_speech_metrics() -> Dict[str, float]:
-    """The speech-metric cells of an output whose prompt is not speech."""
-    return {c: float("nan") for c in SPEECH_COLUMNS}
 
 
 class ScoreEntry(NamedTuple):

@@ -175,6 +175,20 @@ def check_outdir(outdir: Path) -> None:
         raise CLIError(f"{outdir}: output directory is not writable ({e.strerror or e})") from None
 
 
+def model_prompts(model: str) -> List[str]:
+    """The prompts of ``--model`` from its config alone: no torch, no weights
+    read (``--list-prompts`` answers in a fraction of a second)."""
+    from tuss_plugin.inference.model_files import _read_config, resolve_model_files
+    from tuss_plugin.prompts import model_vocabulary
+
+    try:
+        config_file, _ = resolve_model_files(model)
+        vocab = model_vocabulary(_read_config(config_file))
+    except (OSError, ValueError, KeyError) as e:
+        raise CLIError(f"cannot load model {model}: {one_line(e)}") from None
+    return vocab.names if vocab is not None else []
+
+
 def load_separator(args: argparse.Namespace):
     """The model of ``--model`` on ``--device`` with ``--segment_size/--hop_size`` set (``CLIError`` otherwise)."""
     import torch
@@ -227,10 +241,10 @@ def run(args: argparse.Namespace) -> int:
 
     retain_freed_memory()
     inputs = check_options(args)
-    sep = load_separator(args)
     if args.list_prompts:
-        print(" ".join(sep.prompts))
+        print(" ".join(model_prompts(args.model)))
         return 0
+    sep = load_separator(args)
     if not args.prompts:
         raise CLIError("give the prompts to separate with --prompts (see --list-prompts)")
     if not args.inputs:

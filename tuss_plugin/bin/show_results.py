@@ -78,7 +78,6 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from tuss_plugin.bin.score import SPEECH_COLUMNS, SPEECH_PROMPTS
 from tuss_plugin.cli import CLIError, run_main
 from tuss_plugin.fileio import atomic_write_text
 from tuss_plugin.metrics import SI_SDR_CLAMP_DB, summarize
@@ -86,6 +85,7 @@ from tuss_plugin.paper_table3 import COLUMNS as PAPER_COLUMNS
 from tuss_plugin.paper_table3 import ROWS as PAPER_ROWS
 from tuss_plugin.paper_table3 import corpus_of_set
 from tuss_plugin.prompts import DEFAULT_PROMPTS
+from tuss_plugin.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS
 
 METRICS = ("si_snr", "si_snri", "snr", "sdr")
 HEAD = "|SI_SNR|SI_SNRi|SNR|SDR|"

@@ -25,61 +25,79 @@ The package, by job:
 Every name importable from ``tuss_plugin.inference`` before the split still is.
 """
 
-# every name is re-exported, the private ones of the module before the split included
-from tuss_plugin.inference.api import SeparateAudio  # noqa: F401
-from tuss_plugin.inference.inputs import MAX_CHANNELS, MAX_FS  # noqa: F401
-from tuss_plugin.inference.model_files import (  # noqa: F401
-    MODEL_FILE_CANDIDATES,
-    _build_model,
-    _check_shapes,
-    _download,
-    _read_config,
-    _read_state,
-    _state_digest,
-    default_model_file,
-    load_model,
-    logger,
-    resolve_model_files,
-)
-from tuss_plugin.inference.overlap_add import (  # noqa: F401
-    OverlapAdd,
-    _check_segment_values,
-    _crossfade,
-    align_outputs,
-    segment_samples,
-    segment_starts,
-)
-from tuss_plugin.inference.streaming import (  # noqa: F401
-    ForwardReader,
-    _check_length,
-    _SegmentProgress,
-    read_blocks,
-    resampled_length,
-)
-from tuss_plugin.inference.unpack import (  # noqa: F401
-    _ENTRY_NAME,
-    _MARKER,
-    _MAX_META_BYTES,
-    _META,
-    _STALE_TEMP_S,
-    _TEMP_NAME,
-    _ZIP_ERRORS,
-    DEFAULT_CACHE_KEEP,
-    DEFAULT_MAX_UNPACK_BYTES,
-    _cache_base,
-    _check_member_names,
-    _discard_unpacked,
-    _extract_member,
-    _is_pack,
-    _pack_members,
-    _positive_setting,
-    _prune_cache,
-    _safe_extract,
-    _select_members,
-    _unpack_once,
-    _zip_stamp,
-    max_unpack_bytes,
-)
+# every name of the package before the split, and the submodule that holds it;
+# loaded on first use, so that importing a submodule (e.g. model_files for
+# --list-prompts) does not import torch through SeparateAudio
+_NAMES = {
+    **dict.fromkeys(("SeparateAudio",), "api"),
+    **dict.fromkeys(("MAX_CHANNELS", "MAX_FS"), "inputs"),
+    **dict.fromkeys(
+        (
+            "MODEL_FILE_CANDIDATES",
+            "_build_model",
+            "_check_shapes",
+            "_download",
+            "_read_config",
+            "_read_state",
+            "_state_digest",
+            "default_model_file",
+            "load_model",
+            "logger",
+            "resolve_model_files",
+        ),
+        "model_files",
+    ),
+    **dict.fromkeys(
+        ("OverlapAdd", "_check_segment_values", "_crossfade", "align_outputs", "segment_samples", "segment_starts"),
+        "overlap_add",
+    ),
+    **dict.fromkeys(
+        ("ForwardReader", "_SegmentProgress", "_check_length", "read_blocks", "resampled_length"), "streaming"
+    ),
+    **dict.fromkeys(
+        (
+            "DEFAULT_CACHE_KEEP",
+            "DEFAULT_MAX_UNPACK_BYTES",
+            "_ENTRY_NAME",
+            "_MARKER",
+            "_MAX_META_BYTES",
+            "_META",
+            "_STALE_TEMP_S",
+            "_TEMP_NAME",
+            "_ZIP_ERRORS",
+            "_cache_base",
+            "_check_member_names",
+            "_discard_unpacked",
+            "_extract_member",
+            "_is_pack",
+            "_pack_members",
+            "_positive_setting",
+            "_prune_cache",
+            "_safe_extract",
+            "_select_members",
+            "_unpack_once",
+            "_zip_stamp",
+            "max_unpack_bytes",
+        ),
+        "unpack",
+    ),
+}
+
+
+def __getattr__(name: str):
+    module = _NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES))
+
 
 __all__ = [
     "SeparateAudio",

@@ -19,12 +19,14 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
-import torch
 import yaml
 
 from tuss_plugin.inference.unpack import _META, _cache_base, _is_pack, _pack_members, _prune_cache, _unpack_once
+
+if TYPE_CHECKING:  # torch is imported where a model is built or read, not to resolve or read a config
+    import torch
 
 # the logger of the package, as before the split ("tuss_plugin.inference")
 logger = logging.getLogger(__package__)
@@ -184,13 +186,16 @@ def _read_config(config_file: Union[str, Path]) -> dict:
 
 
 def _build_model(config: dict, config_file: Union[str, Path], meta: bool = False) -> torch.nn.Module:
-    """``TUSSTask.build_model`` of ``config``; with ``meta``, on the meta device
-    (shapes only, no memory, however large the config makes the model)."""
-    from tuss_plugin.tasks.tuss import TUSSTask
+    """The model of ``config`` (:func:`tuss_plugin.model_builder.build_model`,
+    as ``TUSSTask.build_model``); with ``meta``, on the meta device (shapes
+    only, no memory, however large the config makes the model)."""
+    import torch
+
+    from tuss_plugin.model_builder import build_model
 
     try:
         with torch.device("meta") if meta else contextlib.nullcontext():
-            return TUSSTask.build_model(argparse.Namespace(**config))
+            return build_model(argparse.Namespace(**config))
     except Exception as e:  # noqa: BLE001 - wrong types/keys in a hand-edited config
         msg = " ".join(str(e).split())[:300]
         raise ValueError(f"{config_file}: cannot build the model ({type(e).__name__}: {msg})") from None
@@ -198,6 +203,8 @@ def _build_model(config: dict, config_file: Union[str, Path], meta: bool = False
 
 def _read_state(model_file: Union[str, Path], device: str = "cpu") -> dict:
     """The state dict of a model file (tensors only: ``weights_only``) or of ESPnet's checkpoint.pth."""
+    import torch
+
     try:
         state = torch.load(model_file, map_location=device, weights_only=True)
     except Exception as e:  # noqa: BLE001 - corrupt or unsafe files
@@ -265,6 +272,8 @@ def load_model(
 
 def _state_digest(state: Dict[str, torch.Tensor]) -> str:
     """SHA-256 of a state dict: names, dtypes, shapes and the bytes of every tensor."""
+    import torch
+
     h = hashlib.sha256()
     for name in sorted(state):
         value = state[name]

@@ -47,18 +47,16 @@ import logging
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import espnet2.tasks.enh as enh
 import numpy as np
 import torch
 from espnet2.tasks.abs_task import optim_classes
 from espnet2.tasks.enh import EnhancementTask
-from espnet2.torch_utils.initialize import initialize
 from espnet2.train.class_choices import ClassChoices
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
-from tuss_plugin import cpu_memory, finetune
+from tuss_plugin import cpu_memory, finetune, model_builder
 from tuss_plugin.espnet_model import TUSSEnhancementModel, espnet_model_conf
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
@@ -153,31 +151,8 @@ class TUSSTask(EnhancementTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> TUSSEnhancementModel:
-        encoder = enh.encoder_choices.get_class(args.encoder)(**args.encoder_conf)
-        separator = enh.separator_choices.get_class(args.separator)(encoder.output_dim, **args.separator_conf)
-        decoder = enh.decoder_choices.get_class(args.decoder)(**args.decoder_conf)
-        if args.separator.endswith("nomask"):
-            raise ValueError("mask-module separators (*nomask) are not supported by TUSSTask")
-        loss_wrappers = []
-        for ctr in getattr(args, "criterions", None) or []:
-            criterion = enh.criterion_choices.get_class(ctr["name"])(**ctr.get("conf", {}))
-            loss_wrappers.append(
-                enh.loss_wrapper_choices.get_class(ctr["wrapper"])(criterion=criterion, **ctr.get("wrapper_conf", {}))
-            )
-        model = TUSSEnhancementModel(
-            encoder=encoder,
-            separator=separator,
-            decoder=decoder,
-            mask_module=None,
-            loss_wrappers=loss_wrappers,
-            **args.model_conf,
-        )
-        if getattr(args, "init", None) is not None:
-            initialize(model, args.init)
-        finetune.freeze_all_but(
-            model, getattr(args, "finetune_prompts", None) or [], getattr(args, "finetune_modules", None) or []
-        )
-        return model
+        """:func:`tuss_plugin.model_builder.build_model` (shared with inference)."""
+        return model_builder.build_model(args)
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:

@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Start-up: ``import tuss_plugin`` imports neither torch nor ESPnet, yet the
+TUSS classes are registered wherever ESPnet's enhancement task is imported
+(before or after the plugin); ``tuss-separate --help`` / ``--list-prompts``
+run without torch, and loading a TUSS model does not import ESPnet's task.
+
+Each case runs in a fresh interpreter and checks ``sys.modules`` (what was
+imported), not a time."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+REGISTERED = """
+import espnet2.tasks.abs_task as abs_task
+import espnet2.tasks.enh as enh
+out = {
+    "separator": enh.separator_choices.get_class("tuss").__name__,
+    "bslocoformer": "bslocoformer" in enh.separator_choices.choices(),
+    "encoder": enh.encoder_choices.get_class("tuss_stft").__name__,
+    "decoder": enh.decoder_choices.get_class("tuss_stft").__name__,
+    "loss_wrapper": "category_pit" in enh.loss_wrapper_choices.choices(),
+    "criterion": "snr_zeroref" in enh.criterion_choices.choices(),
+    "scheduler": "tusswarmupplateau" in abs_task.scheduler_classes,
+    "parses": enh.EnhancementTask.get_parser().parse_args(["--separator", "tuss"]).separator,
+}
+"""
+
+
+def _python(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh interpreter (this checkout first on the path); it
+    prints one JSON object as its last line."""
+    r = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_plugin_imports_neither_torch_nor_espnet():
+    out = _python(
+        "import sys, json, tuss_plugin, tuss_plugin.prompts, tuss_plugin.cli, tuss_plugin.bin.separate\n"
+        "print(json.dumps({m: m in sys.modules for m in ('torch', 'espnet2', 'espnet')}))"
+    )
+    assert out == {"torch": False, "espnet2": False, "espnet": False}
+
+
+@pytest.mark.parametrize("order", ["plugin_first", "espnet_first"])
+def test_registered_when_espnet_imports_its_task(order):
+    first = "import tuss_plugin\n" if order == "plugin_first" else "import espnet2.tasks.enh\nimport tuss_plugin\n"
+    out = _python(first + REGISTERED + "import json; print(json.dumps(out))")
+    assert out == {
+        "separator": "TUSSSeparator",
+        "bslocoformer": True,
+        "encoder": "TUSSSTFTEncoder",
+        "decoder": "TUSSSTFTDecoder",
+        "loss_wrapper": True,
+        "criterion": True,
+        "scheduler": True,
+        "parses": "tuss",
+    }
+
+
+def test_espnet_load_knows_the_task():
+    """``espnet.load(..., task="tuss")`` (ESPnet versions with ``espnet.TASKS``)."""
+    out = _python(
+        "import json, tuss_plugin, espnet\n"
+        "tasks = getattr(espnet, 'TASKS', None)\n"
+        "print(json.dumps(tasks.get('tuss') if isinstance(tasks, dict) else 'no TASKS'))"
+    )
+    if out == "no TASKS":
+        pytest.skip("this ESPnet has no espnet.TASKS")
+    assert out == ["tuss_plugin.inference", "SeparateAudio"]
+
+
+def test_package_names_still_import():
+    from tuss_plugin import DEFAULT_PROMPTS, PromptVocabulary, TUSSSeparator
+    from tuss_plugin.layers.prompt import PromptVocabulary as PV
+    from tuss_plugin.separator.tuss_separator import TUSSSeparator as TS
+
+    assert (PromptVocabulary, TUSSSeparator) == (PV, TS) and DEFAULT_PROMPTS[0] == "speech"
+    with pytest.raises(AttributeError):
+        import tuss_plugin
+
+        tuss_plugin.NotAName  # noqa: B018
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--list-prompts"]])
+def test_separate_help_and_list_prompts_do_not_import_torch(model_dir, argv):
+    code = (
+        "import json, runpy, sys\n"
+        "sys.argv = ['tuss-separate', '--model', sys.argv[1]] + sys.argv[2:]\n"
+        "try:\n"
+        "    runpy.run_module('tuss_plugin.bin.separate', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print(json.dumps({m: m in sys.modules for m in ('torch', 'espnet2')}))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(model_dir), *argv], capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = r.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == {"torch": False, "espnet2": False}
+    if argv == ["--list-prompts"]:
+        assert lines[0] == "speech sfx sfxbg drums bass vocals other musicbg"
+
+
+def test_loading_a_tuss_model_does_not_import_espnets_task(model_dir):
+    out = _python(
+        "import json, sys\n"
+        "from tuss_plugin.inference import SeparateAudio\n"
+        "sep = SeparateAudio.from_pretrained(sys.argv[1])\n"
+        "print(json.dumps({'task': 'espnet2.tasks.enh' in sys.modules, 'prompts': list(sep.prompts)}))",
+        str(model_dir),
+    )
+    assert out == {"task": False, "prompts": ["speech", "sfx", "sfxbg", "drums", "bass", "vocals", "other", "musicbg"]}
+
+
+def test_one_builder_for_training_and_inference(model_dir):
+    """``TUSSTask.build_model`` and the inference loader build the same model
+    (class, parameter names and shapes); a name that is not this package's is
+    looked up in ESPnet's choices."""
+    import argparse
+
+    import torch
+    import yaml
+
+    from tuss_plugin.inference import load_model
+    from tuss_plugin.model_builder import choice
+    from tuss_plugin.tasks.tuss import TUSSTask
+
+    loaded, config = load_model(model_dir / "config.yaml", model_dir / "model.pth")
+    torch.manual_seed(0)
+    built = TUSSTask.build_model(argparse.Namespace(**yaml.safe_load((model_dir / "config.yaml").read_text())))
+    assert type(built) is type(loaded)
+    assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in loaded.state_dict().items()}
+    from espnet2.enh.loss.criterions.time_domain import SISNRLoss
+
+    assert choice("criterion", "si_snr") is SISNRLoss
+    assert choice("separator", "TUSS").__name__ == "TUSSSeparator"
+    with pytest.raises(ValueError, match="must be one of"):
+        choice("encoder", "no_such_encoder")
