@@ -50,9 +50,19 @@ def test_importing_the_plugin_imports_neither_torch_nor_espnet():
     assert out == {"torch": False, "espnet2": False, "espnet": False}
 
 
-@pytest.mark.parametrize("order", ["plugin_first", "espnet_first"])
-def test_registered_when_espnet_imports_its_task(order):
-    first = "import tuss_plugin\n" if order == "plugin_first" else "import espnet2.tasks.enh\nimport tuss_plugin\n"
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import tuss_plugin",
+        "import espnet2.tasks.enh; import tuss_plugin",
+        # a plugin module whose ESPnet imports run espnet2/__init__ (which imports espnet on 202511)
+        "from tuss_plugin.separator.tuss_separator import TUSSSeparator",
+        "import tuss_plugin.model_builder",
+        "import tuss_plugin.tasks.tuss",
+    ],
+)
+def test_registered_when_espnet_imports_its_task(first):
+    first += "\n"
     out = _python(first + REGISTERED + "import json; print(json.dumps(out))")
     assert out == {
         "separator": "TUSSSeparator",

@@ -27,9 +27,10 @@ def _register_enh(_module) -> None:
 
 
 def _register_load_task(module) -> None:
-    from tuss_plugin.registry import register_load_task
-
-    register_load_task(module)
+    # runs while espnet2/__init__ imports espnet (ESPnet 202511) too: imports nothing
+    tasks = getattr(module, "TASKS", None)
+    if isinstance(tasks, dict):
+        tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))
 
 
 when_imported("espnet2.tasks.enh", _register_enh)

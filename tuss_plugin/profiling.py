@@ -70,12 +70,13 @@ def time_runs(
     return times
 
 
-def matmul_gflop_per_s(device: torch.device, n: int = 2048, runs: int = 5) -> float:
-    """Median float32 throughput of an ``n x n x n`` matmul (2 n^3 FLOP)."""
+def matmul_gflop_per_s(device: torch.device, n: int = 2048, runs: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Median throughput of an ``n x n x n`` matmul (2 n^3 FLOP) in ``dtype``
+    (float32, or bfloat16 as the reference of a bf16 run)."""
     g = torch.Generator(device="cpu").manual_seed(0)
-    a = torch.randn(n, n, generator=g).to(device)
-    b = torch.randn(n, n, generator=g).to(device)
-    out = torch.empty(n, n, device=device)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
     times = time_runs(lambda: torch.mm(a, b, out=out), runs, 1, device)
     return 2 * n**3 / statistics.median(times) / 1e9
 

@@ -58,6 +58,6 @@ def register_enh_choices() -> None:
 def register_load_task(espnet_module) -> None:
     """espnet >= 202611: ``espnet.load(tag, task="tuss")`` returns a SeparateAudio
     (``espnet.TASKS`` names modules, so this imports nothing)."""
-    tasks = getattr(espnet_module, "TASKS", None)
-    if isinstance(tasks, dict):
-        tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))
+    import tuss_plugin
+
+    tuss_plugin._register_load_task(espnet_module)

@@ -66,6 +66,16 @@ def test_infer_and_train(capsys):
     assert t["compare"]["bsrnn"]["efficiency"] > 0
 
 
+def test_bf16_run_has_a_bf16_matmul_reference(capsys):
+    """--bf16: efficiency against the bfloat16 matmul of the same run; the
+    float32 reference is reported beside it."""
+    r = _run(capsys, "--bf16", "--runs", "3", "--warmup", "0")
+    _sane(r)
+    assert r["bf16"] is True and r["matmul_dtype"] == "bfloat16" and r["matmul_float32_gflop_per_s"] > 0
+    assert abs(r["efficiency"] - r["gflop_per_s"] / r["matmul_gflop_per_s"]) < 1e-3
+    assert _run(capsys)["matmul_dtype"] == "float32"
+
+
 def test_flop_counter_counts_attention_on_the_cpu():
     """torch has no FLOP formula for its CPU attention kernel; the benchmark's counter adds torch's own."""
     import torch

@@ -2,6 +2,7 @@
 """The plugin reproduces the authors' implementation on the reference fixture."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -12,6 +13,22 @@ from tuss_plugin.inference import SeparateAudio
 from tuss_plugin.release import convert_state_dict, full_config, hparams_to_conf
 
 TOL = 1e-5
+# TUSS_TEST_DEVICE=cuda runs the comparison on a GPU (tools/gpu_check.sh), in
+# float32 proper: TF32 matrix products and convolutions are turned off
+DEVICE = os.environ.get("TUSS_TEST_DEVICE", "cpu")
+
+
+@pytest.fixture(autouse=True)
+def _float32_on_gpu():
+    if DEVICE == "cpu":
+        yield
+        return
+    if DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip("TUSS_TEST_DEVICE=cuda but CUDA is not available")
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +46,7 @@ def imported(tmp_path_factory):
 
 def test_waveform_level(imported):
     out, io = imported
-    sep = SeparateAudio.from_pretrained(out)
+    sep = SeparateAudio.from_pretrained(out, device=DEVICE)
     mix = io["mixture"][0].numpy()
     assert len(io["cases"]) == 5
     for case in io["cases"]:
@@ -48,12 +65,14 @@ def test_stft_level(imported):
     largest output bin.
     """
     out, io = imported
-    sep = SeparateAudio.from_pretrained(out)
+    sep = SeparateAudio.from_pretrained(out, device=DEVICE)
     case = io["separator_case"]
     x = case["stft_input"]
     with torch.inference_mode():
-        est, _, _ = sep.model.separator(x, torch.tensor([x.shape[1]]), {"prompts": case["prompts"]})
-    est = torch.stack(est, dim=1)
+        est, _, _ = sep.model.separator(
+            x.to(DEVICE), torch.tensor([x.shape[1]], device=DEVICE), {"prompts": case["prompts"]}
+        )
+    est = torch.stack(est, dim=1).cpu()
     ref = case["stft_output"]
     assert est.shape == ref.shape
     diff = (est - ref).abs()

@@ -83,7 +83,11 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--compare-runs", type=int, default=None, help="timed runs of --compare models (default: --runs)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (meant for CUDA)")
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bfloat16 autocast (CUDA, or CPUs with native bf16: AVX512-BF16, AMX); the matmul reference in bf16",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -305,8 +309,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"benchmark: {e}", file=sys.stderr)
         return 2
 
-    # measured before and after the model (the machine's load may change); the faster counts
-    matmul_runs = [matmul_gflop_per_s(device)]
+    # measured before and after the model (the machine's load may change); the faster counts;
+    # in the dtype the model's products run in (bf16 under --bf16)
+    mm_dtype = torch.bfloat16 if args.bf16 else torch.float32
+    matmul_runs = [matmul_gflop_per_s(device, dtype=mm_dtype)]
     result: Dict = {
         "config": args.config,
         "mode": args.mode,
@@ -321,11 +327,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     result.update(measure(model, args.mode, n_samples, ids, device, args.bf16, args.runs, args.warmup, args.seed))
     del model
-    matmul_runs.append(matmul_gflop_per_s(device))
+    matmul_runs.append(matmul_gflop_per_s(device, dtype=mm_dtype))
     matmul = max(matmul_runs)
+    result["matmul_dtype"] = str(mm_dtype).replace("torch.", "")
     result["matmul_gflop_per_s"] = round(matmul, 3)
     result["matmul_gflop_per_s_before_after"] = [round(m, 3) for m in matmul_runs]
     result["efficiency"] = round(result["gflop_per_s"] / matmul, 4)
+    if args.bf16:  # the float32 reference too, to compare with fp32 runs
+        result["matmul_float32_gflop_per_s"] = round(matmul_gflop_per_s(device), 3)
     result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
     if args.compare:
         result["compare"] = compare_separators(args, conf, n_samples, ids, device, matmul)

@@ -70,6 +70,7 @@ NOT_OUTPUT_OPTIONS = (
     "prompts",
     "segment_size",
     "hop_size",
+    "precision",  # in the model's fingerprint as resolved ("auto" -> what it ran in)
 )
 # bump when the way outputs are computed changes
 STAMP_VERSION = 1
@@ -96,6 +97,12 @@ def get_parser() -> argparse.ArgumentParser:
         help="all prompts in one pass, or one pass per prompt category",
     )
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "auto"],
+        default="fp32",
+        help="fp32 (default: scores as the paper's), bf16 autocast, or auto (bf16 where the device does it natively)",
+    )
     p.add_argument("--num_threads", type=int, default=None)
     return p
 
@@ -228,7 +235,11 @@ def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str,
         raise ValueError(f"{args.key_file or data / 'wav.scp'}: no utterances to separate")
     prompts = read_dict(data / "utt2prompts") if args.prompts is None else {}
     sep = SeparateAudio.from_pretrained(
-        args.model, device=args.device, segment_size=args.segment_size, hop_size=args.hop_size
+        args.model,
+        device=args.device,
+        segment_size=args.segment_size,
+        hop_size=args.hop_size,
+        precision=args.precision,
     )
     return wavs, keys, prompts, sep
 

@@ -32,6 +32,7 @@ from tuss_plugin.inference.streaming import (
 )
 from tuss_plugin.inference.unpack import _discard_unpacked
 from tuss_plugin.permutation import category_groups
+from tuss_plugin.precision import autocast, resolve_precision
 
 
 class SeparateAudio:
@@ -52,6 +53,11 @@ class SeparateAudio:
         device: torch device.
         segment_size: segment length in seconds (None: whole recording at once).
         hop_size: segment shift in seconds (default: ``segment_size``, no overlap).
+        precision: ``"fp32"`` (default: float32 throughout), ``"bf16"``
+            (bfloat16 autocast: matrix products and convolutions in bfloat16,
+            normalisation statistics and the STFT in float32; outputs float32)
+            or ``"auto"`` (bf16 where the device has native bfloat16 matrix
+            units, see :func:`tuss_plugin.precision.native_bf16`, else fp32).
     """
 
     def __init__(
@@ -61,10 +67,12 @@ class SeparateAudio:
         device: str = "cpu",
         segment_size: Optional[float] = None,
         hop_size: Optional[float] = None,
+        precision: str = "fp32",
     ):
         self.model = model
         self.config = config
         self.device = device
+        self.precision = resolve_precision(precision, device)
         _check_segment_values(segment_size, hop_size)
         sep = model.separator
         # the training audio's rate (recipes store it), else the separator's
@@ -84,20 +92,23 @@ class SeparateAudio:
         segment_size: Optional[float] = None,
         hop_size: Optional[float] = None,
         max_unpack_bytes: Optional[int] = None,
+        precision: str = "fp32",
     ) -> "SeparateAudio":
         """Load an experiment dir (``config.yaml`` + ``.pth``), an imported
         reference dir, a model file, or a packed model zip.
 
         ``cache_dir`` and ``max_unpack_bytes``: see :func:`resolve_model_files`;
         the unpacked copy of a packed model that fails to load is removed.
+        ``precision``: see the class.
         """
+        resolve_precision(precision, device)  # checked before anything is loaded
         config_file, model_file = resolve_model_files(path, cache_dir, max_unpack_bytes)
         try:
             model, config = load_model(config_file, model_file, device)
         except ValueError:
             _discard_unpacked(config_file, cache_dir)
             raise
-        return cls(model, config, device, segment_size=segment_size, hop_size=hop_size)
+        return cls(model, config, device, segment_size=segment_size, hop_size=hop_size, precision=precision)
 
     def stft_window(self) -> Tuple[int, int]:
         """(window, frame shift) of the model's encoder in samples at ``self.fs``
@@ -138,6 +149,8 @@ class SeparateAudio:
             "fs": self.fs,
             "segment_size": self.segment_size,
             "hop_size": self.hop_size,
+            # bf16 outputs differ from fp32 ones (fp32 keeps the key of earlier versions)
+            **({"precision": self.precision} if self.precision != "fp32" else {}),
         }
 
     @property
@@ -165,8 +178,9 @@ class SeparateAudio:
         with warnings.catch_warnings():
             # a 1-sample input has no std (the model then uses 0 + eps)
             warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom")
-            est, _, _, _ = self.model.separate(mix.to(self.device), lengths.to(self.device), prompts)
-        return torch.stack(est, dim=1)  # (B, N, L)
+            with autocast(self.precision, self.device):
+                est, _, _, _ = self.model.separate(mix.to(self.device), lengths.to(self.device), prompts)
+        return torch.stack(est, dim=1).float()  # (B, N, L)
 
     def _exchangeable_groups(self, prompts: Optional[Sequence[str]]) -> List[List[int]]:
         """Output positions whose order a segment may change: those of one repeated

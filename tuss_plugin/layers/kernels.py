@@ -152,10 +152,18 @@ def swiglu_ffn(
       (:class:`_SwiGLUFFNFunction`);
     - autograd elsewhere: ``reference``.
     """
-    if dropout > 0 or torch.is_autocast_enabled(x.device.type):
+    if dropout > 0:
         return reference(x)
     args = (x, w1, b1, w2, b2)
-    if not torch.is_grad_enabled() or not any(t.requires_grad for t in args):
+    no_grad = not torch.is_grad_enabled() or not any(t.requires_grad for t in args)
+    if torch.is_autocast_enabled(x.device.type):
+        if not (no_grad and x.device.type == "cpu"):
+            return reference(x)
+        # CPU inference under autocast: the products in the autocast dtype, as
+        # autocast runs a convolution (its output dtype, too)
+        dt = torch.get_autocast_dtype(x.device.type)
+        args = tuple(t.to(dt) for t in args)
+    if no_grad:
         return _swiglu_ffn(*args, keep_h=False)[0]
     if x.device.type == "cpu" and len({t.dtype for t in args}) == 1:
         return _SwiGLUFFNFunction.apply(*args)
