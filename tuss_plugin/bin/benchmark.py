@@ -6,6 +6,8 @@ Separation", ICASSP 2025), as one JSON object on stdout.
     python -m tuss_plugin.bin.benchmark --config conf/tuss_medium.yaml \
         --seconds 6 --fs 48000 --prompts speech sfxbg musicbg --threads 2 \
         [--mode infer|train] [--compare tfgridnetv2 bsrnn] [--device cuda --bf16]
+    python -m tuss_plugin.bin.benchmark --mode data --config TRAIN_CONFIG_WITH_ONTHEFLY_CONF \
+        [--pools DIR ...] [--realistic_pool DIR] [--batches 10] [--profile]
 
 ``--mode infer`` times waveform-to-waveform separation (variance normalisation,
 STFT, separator, iSTFT) of one mixture under ``torch.inference_mode``;
@@ -25,6 +27,16 @@ during one measurement does not inflate the efficiency).
 ``seconds_median`` is the median wall time of ``--runs`` runs after
 ``--warmup`` runs; ``cpu_seconds_median`` is the process CPU time of a run
 (all threads), which is less affected by other processes sharing the cores.
+
+``--mode data`` times the on-the-fly training data of the config's
+``onthefly_conf`` (``--pools`` replaces its pools; ``--realistic_pool DIR``
+writes and uses a pool with the real corpora's formats, rates and lengths,
+:mod:`tuss_plugin.onthefly.throughput`): ``--batches`` batches simulated in
+this process as one data worker does, ``mixtures_per_s_per_worker``, and the
+figure for the config's ``num_workers`` (``mixtures_per_s_workers``, assuming
+a core per worker); ``--profile`` adds the functions that took the most time.
+``--seconds`` and ``--fs`` set the crop and the rate (default 6 s, the
+config's rate).
 
 ``--compare`` adds the same figures for ESPnet's stock separators, built at a
 size comparable to the config (see ``compare_conf``), in ``compare``.
@@ -75,7 +87,16 @@ def get_parser() -> argparse.ArgumentParser:
         help="prompt list (default: speech sfxbg musicbg)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    p.add_argument("--mode", choices=("infer", "train"), default="infer", help="default: infer")
+    p.add_argument("--mode", choices=("infer", "train", "data"), default="infer", help="default: infer")
+    p.add_argument("--pools", nargs="+", default=None, help="--mode data: these pool dirs instead of the config's")
+    p.add_argument(
+        "--realistic_pool",
+        default=None,
+        metavar="DIR",
+        help="--mode data: write (once) and use pools with the real corpora's formats, rates and lengths",
+    )
+    p.add_argument("--batches", type=int, default=10, help="--mode data: batches to simulate (default: 10)")
+    p.add_argument("--profile", action="store_true", help="--mode data: also list the most expensive functions")
     p.add_argument("--runs", type=int, default=3, help="timed runs, >= 3 (default: 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
     p.add_argument(
@@ -269,8 +290,31 @@ def compare_separators(
     return out
 
 
+def data_main(args: argparse.Namespace) -> int:
+    """``--mode data``: the on-the-fly data of the config (see the module docstring)."""
+    from pathlib import Path
+
+    from tuss_plugin.onthefly import throughput
+
+    conf = load_config(args.config)
+    realistic = Path(args.realistic_pool) if args.realistic_pool else None
+    try:
+        result = throughput.benchmark(
+            conf, args.pools, realistic, args.seconds, args.fs, args.batches, args.profile, args.seed
+        )
+    except (OSError, ValueError) as e:
+        print(f"benchmark: {args.config}: {e}", file=sys.stderr)
+        return 2
+    result.update(config=args.config, mode="data")
+    result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
+    if args.mode == "data":
+        return data_main(args)
     if args.runs < 3:
         print(f"benchmark: --runs must be >= 3 (got {args.runs})", file=sys.stderr)
         return 2
