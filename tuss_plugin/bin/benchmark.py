@@ -50,11 +50,12 @@ reuse (:mod:`tuss_plugin.cpu_memory`; ``retain_freed_memory`` in the output;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import statistics
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -290,7 +291,7 @@ def compare_separators(
     return out
 
 
-def data_main(args: argparse.Namespace) -> int:
+def data_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     """``--mode data``: the on-the-fly data of the config (see the module docstring)."""
     from pathlib import Path
 
@@ -304,24 +305,33 @@ def data_main(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError) as e:
         print(f"benchmark: {args.config}: {e}", file=sys.stderr)
-        return 2
+        return 2, None
     result.update(config=args.config, mode="data")
     result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
-    print(json.dumps(result))
-    return 0
+    return 0, result
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    if args.mode == "data":
-        return data_main(args)
+    stdout = sys.stdout
+    # the JSON object is all of stdout: what libraries print meanwhile (ESPnet
+    # 202511 prints a note when its enhancement task is imported) goes to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        status, result = (data_main if args.mode == "data" else model_main)(args)
+    if result is not None:
+        print(json.dumps(result), file=stdout)
+    return status
+
+
+def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
+    """``--mode infer|train``: the model of the config (see the module docstring)."""
     if args.runs < 3:
         print(f"benchmark: --runs must be >= 3 (got {args.runs})", file=sys.stderr)
-        return 2
+        return 2, None
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("benchmark: --device cuda requested but CUDA is not available", file=sys.stderr)
-        return 2
+        return 2, None
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -333,11 +343,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fs = args.fs or config_fs(conf)
     if fs is None:
         print(f"{args.config}: no sample rate in the config; pass --fs", file=sys.stderr)
-        return 2
+        return 2, None
     model_fs = config_fs(conf)
     if model_fs is not None and model_fs != fs:
         print(f"{args.config}: the model is built for fs={model_fs}, not --fs {fs}", file=sys.stderr)
-        return 2
+        return 2, None
     n_samples = int(round(args.seconds * fs))
 
     import tuss_plugin  # noqa: F401  (registers the plugin with ESPnet)
@@ -346,12 +356,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     vocab = getattr(model.separator, "vocab", None)
     if vocab is None:
         print(f"{args.config}: the separator has no prompt vocabulary (not TUSS)", file=sys.stderr)
-        return 2
+        return 2, None
     try:
         ids = torch.tensor([vocab.encode(args.prompts)])  # (1, N)
     except ValueError as e:
         print(f"benchmark: {e}", file=sys.stderr)
-        return 2
+        return 2, None
 
     # measured before and after the model (the machine's load may change); the faster counts;
     # in the dtype the model's products run in (bf16 under --bf16)
@@ -382,8 +392,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
     if args.compare:
         result["compare"] = compare_separators(args, conf, n_samples, ids, device, matmul)
-    print(json.dumps(result))
-    return 0
+    return 0, result
 
 
 if __name__ == "__main__":
