@@ -41,11 +41,14 @@ class TUSSTrainerOptions(TrainerOptions):
         valid_segment_corpora: corpora validated segment-wise.
         fs: rate of the validation data (the task's ``--fs``; None: the
             separator's ``fs``).
+        cpu_bf16: a CPU run (``--ngpu 0``) trains under bfloat16 autocast
+            (see :meth:`tuss_plugin.trainer.TUSSTrainer.train_one_epoch`).
     """
 
     valid_segment_seconds: Optional[float] = None
     valid_segment_corpora: Sequence[str] = ()
     fs: Optional[int] = None
+    cpu_bf16: bool = False
 
 
 def check_validation_options(options: TUSSTrainerOptions) -> None:

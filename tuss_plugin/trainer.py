@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 from espnet2.train.trainer import Trainer, TrainerOptions
 from espnet2.utils.build_dataclass import build_dataclass
-from espnet2.utils.types import float_or_none
+from espnet2.utils.types import float_or_none, str2bool
 
 from tuss_plugin.checkpoints import (  # noqa: F401  (re-exported: the names of earlier versions)
     CHECKPOINT,
@@ -141,6 +141,14 @@ class TUSSTrainer(Trainer):
             default=[],
             help="corpora (names in the validation set's utt2corpus) validated segment-wise, e.g. musdb18hq dnr",
         )
+        parser.add_argument_group("TUSS CPU training").add_argument(
+            "--cpu_bf16",
+            type=str2bool,
+            default=False,
+            help="with --ngpu 0: train under bfloat16 autocast (products of the forward and backward in bf16; "
+            "weights, optimizer and validation in float32; no gradient scaler). Pays on CPUs with native bf16 "
+            "(AVX512-BF16, AMX). ESPnet's --use_amp is for GPUs and stays off on the CPU",
+        )
 
     @classmethod
     def build_options(cls, args: argparse.Namespace) -> "TUSSTrainerOptions":
@@ -152,6 +160,7 @@ class TUSSTrainer(Trainer):
             valid_segment_seconds=getattr(args, "valid_segment_seconds", None),
             valid_segment_corpora=list(getattr(args, "valid_segment_corpora", None) or []),
             fs=getattr(args, "fs", None),
+            cpu_bf16=bool(getattr(args, "cpu_bf16", False)),
         )
         check_validation_options(options)
         return options
@@ -244,18 +253,21 @@ class TUSSTrainer(Trainer):
         guard = FiniteLossGuard(model)
         stepped: set = set()
         hooks = [o.register_step_post_hook(lambda *_: stepped.add(guard.n_forward)) for o in optimizers]
+        # --cpu_bf16: CPU autocast around ESPnet's step (its own autocast is CUDA's)
+        bf16 = options.cpu_bf16 and int(options.ngpu) == 0
         try:
-            all_invalid = super().train_one_epoch(
-                model=guard,
-                iterator=iterator,
-                optimizers=optimizers,
-                schedulers=schedulers,
-                scaler=scaler,
-                reporter=reporter,
-                summary_writer=summary_writer,
-                options=options,
-                distributed_option=distributed_option,
-            )
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                all_invalid = super().train_one_epoch(
+                    model=guard,
+                    iterator=iterator,
+                    optimizers=optimizers,
+                    schedulers=schedulers,
+                    scaler=scaler,
+                    reporter=reporter,
+                    summary_writer=summary_writer,
+                    options=options,
+                    distributed_option=distributed_option,
+                )
         finally:
             for h in hooks:
                 h.remove()

@@ -347,6 +347,31 @@ def test_cpu_training_stays_fp32_with_a_gpu_config(tmp_path, caplog):
     assert "--use_amp true ignored with --ngpu 0: training in float32" in caplog.text
 
 
+@pytest.mark.parametrize("bf16", [False, True])
+def test_cpu_bf16_training_runs_under_cpu_autocast(tmp_path, monkeypatch, bf16):
+    """--cpu_bf16 true: the training steps run under CPU bf16 autocast (the
+    separator's products in bf16), the weights stay float32, validation runs
+    in float32; without it nothing is autocast."""
+    from tuss_plugin import trainer
+
+    seen = {"train": [], "valid": []}
+    forward = trainer.FiniteLossGuard.forward
+
+    def recording(self, **batch):
+        seen["train" if self.training else "valid"].append(torch.is_autocast_enabled("cpu"))
+        return forward(self, **batch)
+
+    monkeypatch.setattr(trainer.FiniteLossGuard, "forward", recording)
+    data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]] * 2, seconds=0.1)
+    exp = tmp_path / "exp"
+    extra = ["--num_iters_per_epoch", "2", "--cpu_bf16", str(bf16).lower()]
+    assert tuss_train.main(train_args(data, exp, str(TESTS / "conf" / "tuss_tiny.yaml"), extra=extra)) == 0
+    assert seen["train"] == [bf16, bf16]
+    assert yaml.safe_load((exp / "config.yaml").read_text())["cpu_bf16"] is bf16
+    state = torch.load(exp / "1epoch.pth", weights_only=True)
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float32}
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_training_runs_in_bf16_autocast(tmp_path):
     """A GPU config's update on CUDA: ESPnet's trainer with its options (use_amp, ngpu 1)

@@ -231,11 +231,15 @@ def cpu_stays_fp32(args: argparse.Namespace) -> None:
     The paper configs train with ESPnet's mixed precision (``use_amp: true``:
     CUDA autocast in bf16 on GPUs that support it, as the authors trained,
     else fp16, with ESPnet's gradient scaler); on the CPU the same config
-    trains in plain float32, without a gradient scaler. ``config.yaml`` of the
-    run records what was used.
+    trains in plain float32, without a gradient scaler, unless ``--cpu_bf16
+    true`` asks for CPU bf16 autocast (:class:`tuss_plugin.trainer.TUSSTrainer`).
+    ``config.yaml`` of the run records what was used.
     """
     if getattr(args, "use_amp", False) and int(getattr(args, "ngpu", 0) or 0) == 0:
-        logging.info("--use_amp true ignored with --ngpu 0: training in float32")
+        if getattr(args, "cpu_bf16", False):
+            logging.info("--use_amp true ignored with --ngpu 0: --cpu_bf16 trains under CPU bf16 autocast")
+        else:
+            logging.info("--use_amp true ignored with --ngpu 0: training in float32 (--cpu_bf16 true: bf16)")
         args.use_amp = False
 
 
