@@ -57,7 +57,8 @@ def register_enh_choices() -> None:
 
 def register_load_task(espnet_module) -> None:
     """espnet >= 202611: ``espnet.load(tag, task="tuss")`` returns a SeparateAudio
-    (``espnet.TASKS`` names modules, so this imports nothing)."""
-    import tuss_plugin
-
-    tuss_plugin._register_load_task(espnet_module)
+    (``espnet.TASKS`` names modules, so this imports nothing; ``import
+    tuss_plugin`` does the same when ``espnet`` is imported)."""
+    tasks = getattr(espnet_module, "TASKS", None)
+    if isinstance(tasks, dict):
+        tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))
