@@ -27,8 +27,8 @@ def _register_enh(_module) -> None:
 
 
 def _register_load_task(module) -> None:
-    # runs while espnet2/__init__ imports espnet (ESPnet 202511) too: imports
-    # nothing (the same as tuss_plugin.registry.register_load_task)
+    # espnet >= 202611: espnet.load(tag, task="tuss") returns a SeparateAudio;
+    # runs while espnet2/__init__ imports espnet (ESPnet 202511) too: imports nothing
     tasks = getattr(module, "TASKS", None)
     if isinstance(tasks, dict):
         tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))

@@ -27,13 +27,10 @@ SCHEDULERS = {"tusswarmupplateau": TUSSWarmupPlateauLR}
 
 
 def register() -> None:
-    """Both registrations below (idempotent); imports ESPnet's enhancement task."""
+    """:func:`register_enh_choices` (idempotent; imports ESPnet's enhancement task).
+    ``espnet.load``'s task ``tuss`` is set by ``import tuss_plugin`` when
+    ``espnet`` is imported (see the package's ``__init__``)."""
     register_enh_choices()
-    try:
-        import espnet
-    except ImportError:
-        return
-    register_load_task(espnet)
 
 
 def register_enh_choices() -> None:
@@ -53,12 +50,3 @@ def register_enh_choices() -> None:
     # ESPnet's table of --scheduler values (read when a parser is built)
     for name, cls in SCHEDULERS.items():
         abs_task.scheduler_classes[name] = cls
-
-
-def register_load_task(espnet_module) -> None:
-    """espnet >= 202611: ``espnet.load(tag, task="tuss")`` returns a SeparateAudio
-    (``espnet.TASKS`` names modules, so this imports nothing; ``import
-    tuss_plugin`` does the same when ``espnet`` is imported)."""
-    tasks = getattr(espnet_module, "TASKS", None)
-    if isinstance(tasks, dict):
-        tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))

@@ -34,6 +34,7 @@ from typing import List, Optional
 import numpy as np
 
 from tuss_plugin.cli import CLIError, add_segment_options, one_line, run_main
+from tuss_plugin.precision import PRECISIONS
 
 PROG = "tuss-separate"
 # held in OUTDIR/<stem>/ while its outputs are written
@@ -58,7 +59,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument(
         "--precision",
-        choices=["fp32", "bf16", "auto"],
+        choices=PRECISIONS,
         default="auto",
         help="auto (default): bf16 autocast where the device has native bf16 matrix units, else fp32; "
         "bf16 outputs are within about 40-50 dB SNR of fp32 ones (see the README)",

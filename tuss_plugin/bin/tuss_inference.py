@@ -52,6 +52,7 @@ from tuss_plugin.cli import add_segment_options, report, run_main
 from tuss_plugin.datadir import write_ref_lists
 from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, sweep_temp_files
 from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, stage2_problem, write_list
+from tuss_plugin.precision import PRECISIONS
 
 PROG = "tuss_inference"
 # per-utterance records of what the outputs were made from
@@ -99,7 +100,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--precision",
-        choices=["fp32", "bf16", "auto"],
+        choices=PRECISIONS,
         default="fp32",
         help="fp32 (default: scores as the paper's), bf16 autocast, or auto (bf16 where the device does it natively)",
     )
