@@ -67,6 +67,12 @@ def test_results_tables(recipe):
         assert f"|enhanced_test|{p}|" in res
     assert "|model|dataset|SE|SS|USS|MSS|CASS|all|" in (work / "exp" / "RESULTS.md").read_text()
     assert "Stage 8 done" in stdout and "Successfully finished" in stdout
+    # stage 6: one spectrogram per task pattern (one test mixture each here), linked
+    figures = sorted((work / "exp" / "enh_train_tuss_debug" / "images" / "examples" / "enhanced_test").iterdir())
+    assert [f.name for f in figures] == sorted(f"{t}_{t.lower()}_test_0000.png" for t in TASKS)
+    for f in figures:
+        assert f.read_bytes()[:4] == b"\x89PNG"
+        assert f"](images/examples/enhanced_test/{f.name})" in res
 
 
 def test_inference_outputs(recipe):
@@ -90,6 +96,9 @@ def test_packed_zip_and_model_card(recipe, tmp_path):
     card = (exp / "model_card" / "README.md").read_text()
     assert "tuss-separate" in card and "|enhanced_test|" in card
     assert (exp / "model_card" / "meta.yaml").exists()
+    # the card's links to the spectrograms point into the unpacked experiment dir
+    links = re.findall(r"\]\(([^)]*images/examples/[^)]*\.png)\)", card)
+    assert len(links) == len(TASKS) and all((exp / "model_card" / link).is_file() for link in links)
     # tuss-separate with the packed model on a generated 44.1 kHz stereo file
     x = np.random.default_rng(0).uniform(-0.2, 0.2, size=(44100, 2)).astype(np.float32)
     sf.write(tmp_path / "mix.wav", x, 44100)

@@ -167,7 +167,7 @@ def refusal(entry: ScoreEntry) -> Optional[str]:
     return None
 
 
-def _read(path: str) -> Tuple[np.ndarray, int]:
+def read_mono(path: str) -> Tuple[np.ndarray, int]:
     """(n_samples,) float64 (channels averaged) and the rate."""
     x, fs = sf.read(path, dtype="float64", always_2d=True)
     return (x[:, 0] if x.shape[1] == 1 else x.mean(1)), fs
@@ -195,9 +195,9 @@ def score_utterance(
     lengths: nothing is cut). With ``use_speech_metrics``, the columns of
     :data:`SPEECH_COLUMNS` (NaN for prompts other than :data:`SPEECH_PROMPTS`);
     the reasons of NaN speech metrics are counted into ``nan_notes``."""
-    mix, fs = _read(entry.mix)
-    refs = [_read(p)[0] for p in entry.refs]
-    infs = [_read(p)[0] for p in entry.outs]
+    mix, fs = read_mono(entry.mix)
+    refs = [read_mono(p)[0] for p in entry.refs]
+    infs = [read_mono(p)[0] for p in entry.outs]
     task = task_of(entry.ref_prompts)
     pairs = pair_outputs(entry, refs, infs)
     rows = []

@@ -81,26 +81,10 @@ def check_input(path: str):
 
 
 def spectrogram_png(path: Path, signals: List[np.ndarray], titles: List[str], fs: int) -> None:
-    import matplotlib
+    """The mixture and the outputs, one spectrogram each, top to bottom."""
+    from tuss_plugin.plots import spectrogram_grid
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tuss_plugin.fileio import atomic_write
-
-    fig, axes = plt.subplots(len(signals), 1, figsize=(10, 2.2 * len(signals)), sharex=True, squeeze=False)
-    nfft = 1024 if fs >= 32000 else 512
-    for ax, x, t in zip(axes[:, 0], signals, titles):
-        x = x if x.ndim == 1 else x.mean(axis=1)
-        if len(x) < nfft:
-            x = np.pad(x, (0, nfft - len(x)))
-        ax.specgram(x + 1e-9, NFFT=nfft, Fs=fs, noverlap=nfft * 3 // 4, cmap="magma")
-        ax.set_ylabel("Hz")
-        ax.set_title(t, fontsize=9)
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
-    plt.close(fig)
+    spectrogram_grid(path, [[(x, t)] for x, t in zip(signals, titles)], fs)
 
 
 def separate_file(

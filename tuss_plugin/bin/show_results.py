@@ -56,6 +56,10 @@ authors' test step solves the assignment anew for each metric (SI-SDR and SNR
 each maximised over the outputs of a repeated prompt, or of a conventional
 model over all outputs), which can differ where the criteria disagree.
 
+Figures: an experiment with spectrograms of example mixtures
+(``<exp>/images/examples/<inference dir>/*.png``, recipe stage 6,
+``tuss_plugin.bin.plot_examples``) gets a table of links to them.
+
 Sets that are not one of the paper's five get a second table in the block,
 one column per task pattern and set, averaged the same way.
 
@@ -70,6 +74,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import os
 import subprocess
 import sys
 from collections import OrderedDict
@@ -163,7 +168,30 @@ def environment() -> List[str]:
     return lines
 
 
-def exp_section(exp: Path, scores) -> List[str]:
+def examples_section(exp: Path, link_root: Path) -> List[str]:
+    """Links (relative to ``link_root``, where RESULTS.md goes) to the spectrograms of
+    ``<exp>/images/examples/<inference dir>/<TASK>_<utt>.png`` (recipe stage 6,
+    ``tuss_plugin.bin.plot_examples``); [] when there are none."""
+    figures = sorted(exp.glob("images/examples/*/*.png"))
+    if not figures:
+        return []
+    lines = [
+        "",
+        "### Spectrograms (one mixture per task pattern: the median mean SI-SNRi)",
+        "",
+        "|dataset|task|mixture|figure|",
+        "|---|---|---|---|",
+    ]
+    for f in figures:
+        task, _, utt = f.stem.partition("_")
+        link = Path(os.path.relpath(f, link_root)).as_posix()
+        lines.append(f"|{f.parent.name}|{task}|{utt}|[{f.name}]({link})|")
+    return lines
+
+
+def exp_section(exp: Path, scores, link_root: Optional[Path] = None) -> List[str]:
+    """The section of one experiment; ``link_root``: the directory of the RESULTS.md
+    it goes into (for links to its figures; default ``exp``)."""
     lines = [f"## {exp.name}"]
     cfg = exp / "config.yaml"
     if cfg.exists():
@@ -206,7 +234,7 @@ def exp_section(exp: Path, scores) -> List[str]:
                 v = v[np.isfinite(v)]
                 med, mean = (np.median(v), v.mean()) if v.size else (float("nan"), float("nan"))
                 lines.append(f"|{ds}|{p}|{v.size}|{med:.2f}|{mean:.2f}|")
-    return lines
+    return lines + examples_section(exp, exp if link_root is None else link_root)
 
 
 def speech_table(scores) -> List[str]:
@@ -408,15 +436,15 @@ def run(args: argparse.Namespace) -> int:
         t3 = table3(exps)
         if t3:
             lines += ["## Table III layout (dB)", ""] + t3 + [""]
+    out = Path(args.output) if args.output else exps[0] / "RESULTS.md"
     found = False
     for exp in exps:
         scores = load_scores(exp)
         if scores:
             found = True
-            lines += exp_section(exp, scores) + [""]
+            lines += exp_section(exp, scores, out.parent) + [""]
     if not found:
         raise CLIError(f"no scoring/scores.tsv under {', '.join(map(str, exps))}")
-    out = Path(args.output) if args.output else exps[0] / "RESULTS.md"
     atomic_write_text(out, "\n".join(lines) + "\n")
     print(f"show_results: wrote {out}")
     return 0

@@ -5,13 +5,15 @@
 # Stages
 #   1  data preparation: local/data.sh writes data/<set>/ (wav.scp, spk<k>.scp,
 #      utt2prompts, utt2spk, spk2utt)
-#   2  format: resample to --fs into ${dumpdir}/raw/<set>/, validate the lists
+#   2  format: resample to --fs into ${dumpdir}/raw/<set>/, validate the lists (again
+#      when the lists or the size or time of their audio files changed)
 #   3  statistics: utterance lengths (ESPnet collect_stats) -> ${expdir}/tuss_stats_<train_set>_<fs>
 #      (on-the-fly training, --train_set onthefly: first local/pools.sh if the recipe
 #      has one, then the validation set only)
 #   4  training (tuss_train; resumes from the last checkpoint; on the fly: no training lists)
 #   5  inference: ${exp}/<inference_tag>_<set>/ (wavs/<k>/<utt>.wav, spk<k>.scp)
-#   6  scoring: SI-SNR, SI-SNRi, SNR, SDR -> ${exp}/RESULTS.md, ${expdir}/RESULTS.md
+#   6  scoring: SI-SNR, SI-SNRi, SNR, SDR -> ${exp}/RESULTS.md, ${expdir}/RESULTS.md;
+#      spectrograms of one mixture per task pattern -> ${exp}/images/examples/<inference dir>/
 #   7  packing: ESPnet model-zoo zip (espnet2.bin.pack, paths relative to ${expdir}'s parent)
 #   8  upload-ready model dir with a model card
 #   9  upload of the model dir to the Hugging Face hub (only with --hf_repo)
@@ -228,6 +230,13 @@ done
 mode_tag() { [ "$1" = all ] && echo "${inference_tag}" || echo "${inference_tag}_$1"; }
 # checksum of files/options, used by the .done markers
 stamp() { { cat "$@" 2>/dev/null || true; } | md5sum | cut -c1-16; }  # missing files are skipped
+# size and modification time of the files the lists $@ name (fields 2-; words that are
+# no file, as a pipe's, are skipped): audio rewritten under the same names (a corpus
+# synthesised again) changes it, where the lists' own stamp would not
+audio_stamp() {
+    { awk '{for (i = 2; i <= NF; i++) print $i}' "$@" 2>/dev/null | LC_ALL=C sort -u \
+        | xargs -r -d '\n' stat -c '%n %s %.9Y' 2>/dev/null || true; } | md5sum | cut -c1-16
+}
 
 data_args() {  # data options of tuss_train for set $1 as mode $2 (train/valid)
     local d=${dumpdir}/raw/$1 m=$2
@@ -273,6 +282,7 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
             set_fs=${test_fs_hz}
         fi
         key="fs=${set_fs} subtype=${audio_subtype}${fmt_opts} $(stamp data/"${dset}"/{wav.scp,utt2prompts,utt2channel,utt2corpus,spk*.scp})"
+        key+=" audio=$(audio_stamp data/"${dset}"/wav.scp data/"${dset}"/spk*.scp)"
         if [ -f "${out}/.done" ] && [ "$(cat "${out}/.done")" = "${key}" ]; then
             log "  ${dset}: already formatted"
             continue
@@ -568,6 +578,9 @@ if [ ${stage} -le 6 ] && [ ${stop_stage} -ge 6 ] && ! ${skip_eval}; then
     for dset in ${test_sets}; do
         out=${exp}/$(mode_tag "${mode}")_${dset}
         score_jobs "${out}/scoring" "${out}/logdir" --ref_dir "${dumpdir}/raw/${dset}" --inf_dir "${out}"
+        # spectrograms of one mixture per task pattern (linked from RESULTS.md; packed with images/)
+        python3 -m tuss_plugin.bin.plot_examples --ref_dir "${dumpdir}/raw/${dset}" --inf_dir "${out}" \
+            --output_dir "${exp}/images/examples/${out##*/}" > "${out}/scoring/plot_examples.log"
     done
     done
     obs_exps=()

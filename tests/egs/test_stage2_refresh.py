@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: Apache-2.0
+"""tuss.sh stage 2 formats a set again when its audio changed under the same
+names (e.g. a corpus synthesised again), not only when its lists changed."""
+
+import os
+import subprocess
+
+import numpy as np
+import soundfile as sf
+
+from conftest import ROOT
+from datagen import make_data_dir
+from tuss_plugin.kaldi_io import read_scp
+
+
+def _stage2(work):
+    cmd = ["./tuss.sh", "--stage", "2", "--stop_stage", "2", "--train_set", "test", "--valid_set", "test"]
+    cmd += ["--test_sets", "test", "--fs", "8k", "--nj", "1"]
+    cmd += ["--train_config", str(ROOT / "egs/mini_tuss/tuss1/conf/tuning/train_tuss_debug.yaml")]
+    r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def test_rewritten_audio_is_formatted_again(tmp_path):
+    for name in ("tuss.sh", "path.sh", "cmd.sh", "db.sh", "utils"):
+        os.symlink((ROOT / "egs" / "mini_tuss" / "tuss1" / name).resolve(), tmp_path / name)
+    data = make_data_dir(tmp_path / "data" / "test", [["speech", "sfxbg"], ["sfx", "sfx"]], fs=8000, seconds=0.25)
+    # the set is named three times (train, valid, test): formatted once, then up to date
+    assert _stage2(tmp_path).count("test: already formatted") == 2
+    assert _stage2(tmp_path).count("test: already formatted") == 3  # nothing changed: nothing to do
+    # the same names, new samples (lists unchanged)
+    mix_path = read_scp(data / "wav.scp")["utt000"]
+    new = np.random.default_rng(1).uniform(-0.1, 0.1, size=2000).astype(np.float32)
+    sf.write(mix_path, new, 8000, subtype="FLOAT")
+    assert _stage2(tmp_path).count("test: already formatted") == 2
+    dumped = read_scp(tmp_path / "dump" / "raw" / "test" / "wav.scp")["utt000"]
+    np.testing.assert_allclose(sf.read(dumped, dtype="float32")[0], new, atol=1e-4)
