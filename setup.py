@@ -53,7 +53,14 @@ setup(
     python_requires=">=3.11",
     install_requires=install_requires,
     # ruff pinned: its format check is part of CI, and formatting differs between versions
-    extras_require={"test": ["pytest", "pytest-timeout", "ruff==0.17.6"]},
+    extras_require={
+        "test": ["pytest", "pytest-timeout", "ruff==0.17.6"],
+        # the embedded mini corpus (egs/mini_tuss): the General MIDI SoundFont shipped
+        # with pretty_midi and eSpeak NG's library and voices. Its renderer,
+        # tinysoundfont, is installed by tools/install.sh with --no-deps: its one
+        # dependency, pyaudio, is for live playback only and needs PortAudio's headers.
+        "mini": ["pretty_midi==0.2.11.post0", "espeakng-loader==0.2.4"],
+    },
     entry_points={
         "console_scripts": [
             "tuss-train=tuss_plugin.bin.tuss_train:main",

@@ -27,6 +27,9 @@ MODULES = [
     ("pystoi", "pystoi"),
     ("espnet_model_zoo", "espnet_model_zoo"),
     ("pytest", "pytest"),
+    ("pretty_midi", "pretty_midi"),
+    ("tinysoundfont", "tinysoundfont"),
+    ("espeakng_loader", "espeakng-loader"),
     ("tuss_plugin", "tuss_plugin"),
 ]
 

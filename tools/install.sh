@@ -81,7 +81,8 @@ fi
 read -r _ s_espnet s_torch s_torchaudio pip_spec extra _ <<< "${line}"
 stack="${s_espnet} ${s_torch} ${s_torchaudio}"
 
-want="python=${pyver} stack=${stack} ${pip_spec} ${extra} setup=$(sha1sum "${root_dir}/setup.py" | cut -c1-12) installer=$(sha1sum "$0" | cut -c1-12)"
+TINYSOUNDFONT_VERSION=0.3.7
+want="tinysoundfont=${TINYSOUNDFONT_VERSION} python=${pyver} stack=${stack} ${pip_spec} ${extra} setup=$(sha1sum "${root_dir}/setup.py" | cut -c1-12) installer=$(sha1sum "$0" | cut -c1-12)"
 if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want}" ] && [ -x "${venv}/bin/python" ]; then
     log "already installed: ${venv} (Python ${pyver}; ${stack}); nothing to do"
     "${venv}/bin/python" "${tools_dir}/check_install.py" --brief || true
@@ -98,7 +99,9 @@ rm -f "${stamp}"
 "${venv}/bin/python" -m pip install --quiet --upgrade "${pip_spec}" wheel "${extra}"
 # one resolve for everything, so pip cannot upgrade torch behind espnet's back
 # shellcheck disable=SC2086
-"${venv}/bin/python" -m pip install --progress-bar off ${stack} "${extra}" -e "${root_dir}[test]"
+"${venv}/bin/python" -m pip install --progress-bar off ${stack} "${extra}" -e "${root_dir}[test,mini]"
+# the mini corpus' SoundFont renderer, without its playback dependency (setup.py's "mini" extra)
+"${venv}/bin/python" -m pip install --progress-bar off --no-deps "tinysoundfont==${TINYSOUNDFONT_VERSION}"
 "${venv}/bin/python" "${tools_dir}/check_install.py"
 echo "${want}" > "${stamp}"
 log "done in $(( $(date +%s) - start )) s: ${venv} (Python ${pyver}; ${stack})"

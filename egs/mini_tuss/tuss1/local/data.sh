@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Stage 1 of the mini recipe: synthesise the embedded corpus (nothing is
-# downloaded). Re-running with the same options does nothing. data/dev gets
+# Stage 1 of the mini recipe: synthesise the embedded corpus from real sounds
+# (eSpeak NG voices and a General MIDI SoundFont, installed by make -C tools;
+# nothing is downloaded). Re-running with the same options and generators does nothing. data/dev gets
 # utt2corpus: its five task patterns count as the corpora of the validation
 # set (as the unified recipe's five corpora), each weighing the same in valid/loss.
 set -euo pipefail
@@ -18,7 +19,8 @@ help_message="Usage: $0 [--num_train N] [--num_dev N] [--num_test N] [--seconds 
 . utils/parse_options.sh
 
 marker=data/.mini_tuss.complete
-opts="num_train=${num_train} num_dev=${num_dev} num_test=${num_test} seconds=${seconds} fs=${fs}"
+generators=$(cat local/synthesize.py local/sources.py local/soundfont.py local/voices.py | md5sum | cut -c1-12)
+opts="num_train=${num_train} num_dev=${num_dev} num_test=${num_test} seconds=${seconds} fs=${fs} generators=${generators}"
 if [ -f "${marker}" ] && [ "$(cat "${marker}")" = "${opts}" ]; then
     echo "$0: corpus already synthesised (${opts})"
 else
