@@ -83,6 +83,8 @@ def test_results_md_and_model_card_link_the_figures(scored, tmp_path):
     assert show_results.main([str(exp)]) == 0
     text = (exp / "RESULTS.md").read_text()
     assert "|enhanced_test|SE|utt002|[SE_utt002.png](images/examples/enhanced_test/SE_utt002.png)|" in text
+    rows = [line.split("|")[2] for line in text.splitlines() if "](images/examples/" in line]
+    assert rows == ["SE", "USS", "MSS"]  # the tables' task order
     # the comparison file one level up links through the experiment's name
     assert show_results.main(["--compare", str(exp), "--output", str(exp.parent / "RESULTS.md")]) == 0
     assert "(enh_x/images/examples/enhanced_test/SE_utt002.png)" in (exp.parent / "RESULTS.md").read_text()

@@ -8,9 +8,10 @@ import subprocess
 import numpy as np
 import soundfile as sf
 
+from tuss_plugin.kaldi_io import read_scp
+
 from conftest import ROOT
 from datagen import make_data_dir
-from tuss_plugin.kaldi_io import read_scp
 
 
 def _stage2(work):

@@ -168,11 +168,19 @@ def environment() -> List[str]:
     return lines
 
 
+def _task_rank(task: str) -> int:
+    """Position of ``task`` in the tables' order (others after, by name)."""
+    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+
+
 def examples_section(exp: Path, link_root: Path) -> List[str]:
     """Links (relative to ``link_root``, where RESULTS.md goes) to the spectrograms of
     ``<exp>/images/examples/<inference dir>/<TASK>_<utt>.png`` (recipe stage 6,
     ``tuss_plugin.bin.plot_examples``); [] when there are none."""
-    figures = sorted(exp.glob("images/examples/*/*.png"))
+    figures = sorted(
+        exp.glob("images/examples/*/*.png"),
+        key=lambda f: (f.parent.name, _task_rank(f.stem.partition("_")[0]), f.name),
+    )
     if not figures:
         return []
     lines = [
