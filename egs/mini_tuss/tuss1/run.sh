@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The embedded mini recipe: a synthetic 16 kHz corpus covering all eight
-# prompts and the paper's five task patterns (SE, SS, USS, MSS, CASS).
+# The embedded mini recipe: a 16 kHz corpus rendered offline from real sounds
+# (eSpeak NG voices, a General MIDI SoundFont) covering all eight prompts and
+# the paper's five task patterns (SE, SS, USS, MSS, CASS).
 # `./run.sh` runs stages 1-8 on a CPU; see README.md for options.
 set -euo pipefail
 
