@@ -100,11 +100,13 @@ prompts in the inference config: `separator_conf: {{default_prompts: [speech, sf
 def relink_figures(results: str, card_dir: Path) -> str:
     """RESULTS.md links its figures relative to the experiment dir (``images/...``);
     in the card they lie under the packed experiment dir, so the links get its path."""
-    packed_images = sorted(card_dir.glob("**/images/examples"))
-    if not packed_images:
+    from tuss_plugin.bin.plot_examples import EXAMPLES_DIR
+
+    packed = sorted(card_dir.glob(f"**/{EXAMPLES_DIR.as_posix()}"))
+    if not packed:
         return results
-    prefix = packed_images[0].parent.parent.relative_to(card_dir).as_posix()
-    return results.replace("](images/", f"]({prefix}/images/")
+    prefix = packed[0].parents[len(EXAMPLES_DIR.parts) - 1].relative_to(card_dir).as_posix()
+    return results.replace(f"]({EXAMPLES_DIR.parts[0]}/", f"]({prefix}/{EXAMPLES_DIR.parts[0]}/")
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -12,22 +12,56 @@ then one row per scored output, its reference on the left and the output on
 the right, titled with the prompt and the output's SI-SNRi; the figure's title
 names the prompts and the mean SI-SNRi. Outputs are paired with references as
 the scoring pairs them. Earlier figures in ``<output_dir>`` are replaced.
-``tuss_plugin.bin.show_results`` links the figures from RESULTS.md.
+``tuss_plugin.bin.show_results`` links the figures from RESULTS.md
+(:func:`examples_section`); this module owns their names and place.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from tuss_plugin.cli import CLIError, run_main
 
+EXAMPLES_DIR = Path("images") / "examples"  # of an experiment dir: <EXAMPLES_DIR>/<inference dir>/<figure>
 FIGURE_SUFFIX = ".png"
+
+
+def figure_name(task: str, utt: str) -> str:
+    """``<TASK>_<utt>.png``; :func:`examples_section` reads the task back from it."""
+    return f"{task}_{utt}{FIGURE_SUFFIX}"
+
+
+def examples_section(exp: Path, link_root: Path, task_order: Sequence[str] = ()) -> List[str]:
+    """The RESULTS.md lines that link (relative to ``link_root``, where RESULTS.md
+    goes) to the figures of ``<exp>/images/examples/<inference dir>/``, by inference
+    dir and then in ``task_order`` (other tasks after, by name); [] when there are none."""
+
+    def rank(f: Path) -> tuple:
+        task = f.stem.partition("_")[0]
+        return (f.parent.name, task_order.index(task) if task in task_order else len(task_order), f.name)
+
+    figures = sorted(exp.glob(f"{EXAMPLES_DIR.as_posix()}/*/*{FIGURE_SUFFIX}"), key=rank)
+    if not figures:
+        return []
+    lines = [
+        "",
+        "### Spectrograms (one mixture per task pattern: the median mean SI-SNRi)",
+        "",
+        "|dataset|task|mixture|figure|",
+        "|---|---|---|---|",
+    ]
+    for f in figures:
+        task, _, utt = f.stem.partition("_")
+        link = Path(os.path.relpath(f, link_root)).as_posix()
+        lines.append(f"|{f.parent.name}|{task}|{utt}|[{f.name}]({link})|")
+    return lines
 
 
 def pick_examples(rows: List[dict]) -> Dict[str, Tuple[str, float]]:
@@ -106,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             raise CLIError(f"{utt} of {scores}: {problem}")
         cells, fs = figure_rows(entry, [r for r in rows if r["utt"] == utt])
-        path = out_dir / f"{task}_{utt}{FIGURE_SUFFIX}"
+        path = out_dir / figure_name(task, utt)
         title = f"{utt} ({task}): prompts {' '.join(entry.out_prompts)}; mean SI-SNRi {mean:.2f} dB"
         spectrogram_grid(path, cells, fs, title=title)
         written.append(path)

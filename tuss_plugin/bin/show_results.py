@@ -74,7 +74,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import os
 import subprocess
 import sys
 from collections import OrderedDict
@@ -83,6 +82,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from tuss_plugin.bin.plot_examples import examples_section
 from tuss_plugin.cli import CLIError, run_main
 from tuss_plugin.fileio import atomic_write_text
 from tuss_plugin.metrics import SI_SDR_CLAMP_DB, summarize
@@ -168,35 +168,6 @@ def environment() -> List[str]:
     return lines
 
 
-def _task_rank(task: str) -> int:
-    """Position of ``task`` in the tables' order (others after, by name)."""
-    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
-
-
-def examples_section(exp: Path, link_root: Path) -> List[str]:
-    """Links (relative to ``link_root``, where RESULTS.md goes) to the spectrograms of
-    ``<exp>/images/examples/<inference dir>/<TASK>_<utt>.png`` (recipe stage 6,
-    ``tuss_plugin.bin.plot_examples``); [] when there are none."""
-    figures = sorted(
-        exp.glob("images/examples/*/*.png"),
-        key=lambda f: (f.parent.name, _task_rank(f.stem.partition("_")[0]), f.name),
-    )
-    if not figures:
-        return []
-    lines = [
-        "",
-        "### Spectrograms (one mixture per task pattern: the median mean SI-SNRi)",
-        "",
-        "|dataset|task|mixture|figure|",
-        "|---|---|---|---|",
-    ]
-    for f in figures:
-        task, _, utt = f.stem.partition("_")
-        link = Path(os.path.relpath(f, link_root)).as_posix()
-        lines.append(f"|{f.parent.name}|{task}|{utt}|[{f.name}]({link})|")
-    return lines
-
-
 def exp_section(exp: Path, scores, link_root: Optional[Path] = None) -> List[str]:
     """The section of one experiment; ``link_root``: the directory of the RESULTS.md
     it goes into (for links to its figures; default ``exp``)."""
@@ -242,7 +213,7 @@ def exp_section(exp: Path, scores, link_root: Optional[Path] = None) -> List[str
                 v = v[np.isfinite(v)]
                 med, mean = (np.median(v), v.mean()) if v.size else (float("nan"), float("nan"))
                 lines.append(f"|{ds}|{p}|{v.size}|{med:.2f}|{mean:.2f}|")
-    return lines + examples_section(exp, exp if link_root is None else link_root)
+    return lines + examples_section(exp, exp if link_root is None else link_root, TASK_ORDER)
 
 
 def speech_table(scores) -> List[str]:
