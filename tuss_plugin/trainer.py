@@ -79,13 +79,22 @@ class FiniteLossGuard(torch.nn.Module):
     stats (with the NaN/Inf loss) are still reported; ESPnet's reporter
     leaves non-finite values out of its averages.
 
+    With ``cpu_bf16`` each forward runs under its own CPU bfloat16 autocast
+    (``--cpu_bf16``). The context must not outlive the forward: autocast keeps
+    the bf16 copies of the weights it made until its context is left, so a
+    context around a whole epoch would run every forward of the epoch with
+    the weights of its first step while the optimizer updates the float32
+    ones. The backward then runs outside autocast, as PyTorch recommends.
+
     Args:
         module: the (possibly DDP-wrapped) model.
+        cpu_bf16: run the forwards under CPU bfloat16 autocast.
     """
 
-    def __init__(self, module: torch.nn.Module):
+    def __init__(self, module: torch.nn.Module, cpu_bf16: bool = False):
         super().__init__()
         self.module = module
+        self.cpu_bf16 = cpu_bf16
         self.n_forward = 0
         self.n_nonfinite = 0
 
@@ -100,7 +109,8 @@ class FiniteLossGuard(torch.nn.Module):
 
     def forward(self, **batch):
         self.n_forward += 1
-        retval = self.module(**batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16):
+            retval = self.module(**batch)
         loss = retval["loss"] if isinstance(retval, dict) else retval[0]
         if torch.isfinite(loss.detach()).all():
             return retval
@@ -250,24 +260,22 @@ class TUSSTrainer(Trainer):
         # a kill while ESPnet overwrites it at the end of this epoch
         if rank0 and epoch is not None and epoch > 1 and (out / CHECKPOINT).is_file():
             atomic_copy(out / CHECKPOINT, out / PREVIOUS)
-        guard = FiniteLossGuard(model)
+        # --cpu_bf16: CPU autocast around each forward (ESPnet's own autocast is CUDA's)
+        guard = FiniteLossGuard(model, cpu_bf16=options.cpu_bf16 and int(options.ngpu) == 0)
         stepped: set = set()
         hooks = [o.register_step_post_hook(lambda *_: stepped.add(guard.n_forward)) for o in optimizers]
-        # --cpu_bf16: CPU autocast around ESPnet's step (its own autocast is CUDA's)
-        bf16 = options.cpu_bf16 and int(options.ngpu) == 0
         try:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                all_invalid = super().train_one_epoch(
-                    model=guard,
-                    iterator=iterator,
-                    optimizers=optimizers,
-                    schedulers=schedulers,
-                    scaler=scaler,
-                    reporter=reporter,
-                    summary_writer=summary_writer,
-                    options=options,
-                    distributed_option=distributed_option,
-                )
+            all_invalid = super().train_one_epoch(
+                model=guard,
+                iterator=iterator,
+                optimizers=optimizers,
+                schedulers=schedulers,
+                scaler=scaler,
+                reporter=reporter,
+                summary_writer=summary_writer,
+                options=options,
+                distributed_option=distributed_option,
+            )
         finally:
             for h in hooks:
                 h.remove()

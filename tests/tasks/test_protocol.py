@@ -358,8 +358,13 @@ def test_cpu_bf16_training_runs_under_cpu_autocast(tmp_path, monkeypatch, bf16):
     forward = trainer.FiniteLossGuard.forward
 
     def recording(self, **batch):
-        seen["train" if self.training else "valid"].append(torch.is_autocast_enabled("cpu"))
-        return forward(self, **batch)
+        # what the model itself sees, inside the guard
+        key = "train" if self.training else "valid"
+        hook = self.module.register_forward_pre_hook(lambda *_: seen[key].append(torch.is_autocast_enabled("cpu")))
+        try:
+            return forward(self, **batch)
+        finally:
+            hook.remove()
 
     monkeypatch.setattr(trainer.FiniteLossGuard, "forward", recording)
     data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]] * 2, seconds=0.1)
@@ -370,6 +375,42 @@ def test_cpu_bf16_training_runs_under_cpu_autocast(tmp_path, monkeypatch, bf16):
     assert yaml.safe_load((exp / "config.yaml").read_text())["cpu_bf16"] is bf16
     state = torch.load(exp / "1epoch.pth", weights_only=True)
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float32}
+
+
+def test_cpu_bf16_training_forwards_use_the_updated_weights(tmp_path, monkeypatch):
+    """--cpu_bf16 true: every training forward uses the weights as the last
+    update left them. Autocast keeps its bf16 copies of the weights until its
+    context is left; a context around a whole epoch made every forward of the
+    epoch use the weights of its first step, while the optimizer updated the
+    float32 ones."""
+    from tuss_plugin import trainer
+
+    stale = []
+    forward = trainer.FiniteLossGuard.forward
+
+    def recording(self, **batch):
+        if self.training:
+            # the query/key/value projection of the first attention of the separator
+            qkv = next(m for n, m in self.named_modules() if n.endswith("attn.qkv"))
+
+            def check(mod, inp, out):
+                with torch.autocast("cpu", enabled=False):  # the current weights, cast now
+                    fresh = torch.nn.functional.linear(inp[0].to(out.dtype), mod.weight.detach().to(out.dtype))
+                stale.append(not torch.allclose(out.float(), fresh.float(), rtol=0, atol=1e-6))
+
+            hook = qkv.register_forward_hook(check)
+            try:
+                return forward(self, **batch)
+            finally:
+                hook.remove()
+        return forward(self, **batch)
+
+    monkeypatch.setattr(trainer.FiniteLossGuard, "forward", recording)
+    data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]] * 2, seconds=0.1)
+    exp = tmp_path / "exp"
+    extra = ["--num_iters_per_epoch", "3", "--cpu_bf16", "true", "--optim_conf", "lr=0.01"]
+    assert tuss_train.main(train_args(data, exp, str(TESTS / "conf" / "tuss_tiny.yaml"), extra=extra)) == 0
+    assert stale == [False, False, False]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
