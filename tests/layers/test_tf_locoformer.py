@@ -230,6 +230,27 @@ def test_rms_group_norm_backward_matches_autograd():
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_rms_group_norm_writes_the_autocast_dtype_for_inference():
+    """Without autograd under CPU autocast the norm's result is written in
+    bf16 (its consumers are products); its statistics stay float32, so the
+    result is the float32 one rounded (the gain adds one rounding at most).
+    Elsewhere the result keeps the input's dtype."""
+    torch.manual_seed(0)
+    norm = RMSGroupNorm(4, 32)
+    with torch.no_grad():
+        norm.gamma.uniform_(0.5, 2.0)
+    x = torch.randn(5, 7, 32) * 30
+    with torch.no_grad():
+        ref = norm(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = norm(x)
+    assert ref.dtype == torch.float32 and y.dtype == torch.bfloat16
+    assert torch.allclose(y.float(), ref, rtol=2**-7, atol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert norm(x).dtype == torch.float32  # under autograd: float32 (the written-out backward)
+    assert norm(x.bfloat16()).dtype == torch.bfloat16
+
+
 def test_stack_under_cpu_bf16_autocast():
     """Mixed precision (the paper's bf16) runs through the convolution path, with and without autograd."""
     torch.manual_seed(0)

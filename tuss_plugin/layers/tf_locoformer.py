@@ -57,10 +57,12 @@ class RMSGroupNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (..., C) -> (..., C), ``x_g / (||x_g||_2 / sqrt(d) + eps) * gamma`` per group (float32).
 
-        Runs as :func:`kernels.rms_group_norm <tuss_plugin.layers.kernels.rms_group_norm>`.
+        Runs as :func:`kernels.rms_group_norm <tuss_plugin.layers.kernels.rms_group_norm>`;
+        the result has x's dtype, or the autocast dtype where that function writes it so
+        (inference under CPU autocast).
         """
         y = kernels.rms_group_norm(x.float(), self.gamma, self.num_groups, self.eps)
-        return y.to(x.dtype)
+        return y if y.dtype != torch.float32 else y.to(x.dtype)
 
 
 class SwiGLUConvDeconv1d(nn.Module):
