@@ -137,3 +137,42 @@ def software_versions() -> Dict[str, str]:
         "python": platform.python_version(),
         "tuss_plugin": __version__,
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip().lower() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info(device: torch.device) -> Dict:
+    """The hardware behind a figure (speed differs between CPU kinds, so every figure names it).
+
+    ``cpu_model``; ``cpu_count`` (logical CPUs of the host); ``cpu_capability``
+    (the SIMD level torch's CPU kernels run at, e.g. ``AVX512``);
+    ``cpu_bf16_units``: the native bfloat16 matrix units torch sees
+    (``avx512_bf16``, ``amx``); ``gpu``: the device's name on CUDA.
+    """
+    import os
+
+    units = [
+        name
+        for name, query in (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx", "_is_amx_tile_supported"))
+        if bool(getattr(torch.cpu, query, lambda: False)())
+    ]
+    info: Dict = {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16_units": units,
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info

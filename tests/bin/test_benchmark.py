@@ -55,6 +55,10 @@ def test_infer_and_train(capsys):
     _sane(r)
     assert r["mode"] == "infer" and r["flops_counted"] == "forward" and len(r["seconds_all"]) == 3
     assert r["params"] == r["separator_params"] == 189128
+    # the hardware of the figure
+    m = r["machine"]
+    assert m["cpu_model"] and m["cpu_count"] >= 1 and isinstance(m["cpu_capability"], str)
+    assert set(m["cpu_bf16_units"]) <= {"avx512_bf16", "amx"}
     # the faster of the two matmul measurements is the reference
     assert r["matmul_gflop_per_s"] == max(r["matmul_gflop_per_s_before_after"])
     assert abs(r["efficiency"] - r["gflop_per_s"] / r["matmul_gflop_per_s"]) < 1e-3

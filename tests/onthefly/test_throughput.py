@@ -51,6 +51,7 @@ def test_data_mode_reports_mixtures_per_second(tmp_path, capsys):
     assert benchmark.main(argv + ["--batches", "3", "--profile"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["mode"] == "data" and r["mixtures"] == 6 and r["batch_size"] == 2 and r["fs"] == 16000
+    assert r["machine"]["cpu_model"]  # the hardware of the figure
     assert r["mixtures_per_s_per_worker"] > 0 and r["num_workers"] == 3
     assert abs(r["mixtures_per_s_workers"] - 3 * r["mixtures_per_s_per_worker"]) < 0.05
     assert r["profile"] and all(" " in line for line in r["profile"])

@@ -40,6 +40,8 @@ config's rate).
 
 ``--compare`` adds the same figures for ESPnet's stock separators, built at a
 size comparable to the config (see ``compare_conf``), in ``compare``.
+``machine`` names the hardware (CPU model, logical CPUs, torch's SIMD level,
+native bf16 units; the GPU on CUDA): compare figures of one machine kind only.
 ``peak_rss_mb`` is the process' peak resident memory while that model was
 measured (Linux resets the peak per model; elsewhere it is the process peak).
 Like the toolkit's programs, the benchmark lets malloc keep freed memory for
@@ -61,6 +63,7 @@ import torch
 
 from tuss_plugin.profiling import (
     flop_counter,
+    machine_info,
     matmul_gflop_per_s,
     peak_rss_mb,
     reset_peak_rss,
@@ -306,7 +309,7 @@ def data_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     except (OSError, ValueError) as e:
         print(f"benchmark: {args.config}: {e}", file=sys.stderr)
         return 2, None
-    result.update(config=args.config, mode="data")
+    result.update(config=args.config, mode="data", machine=machine_info(torch.device("cpu")))
     result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
     return 0, result
 
@@ -375,6 +378,7 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
         "prompts": list(args.prompts),
         "threads": torch.get_num_threads(),
         "device": str(device),
+        "machine": machine_info(device),
         "bf16": bool(args.bf16),
         "retain_freed_memory": retained,
         "flops_counted": "forward" if args.mode == "infer" else "forward+backward",
