@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -153,6 +153,23 @@ def summarize(rows: List[Dict], keys=("si_snr", "si_snri", "snr", "sdr")) -> Dic
         vals = [r[k] for r in rows if r.get(k) is not None and np.isfinite(r[k])]
         out[k] = float(np.mean(vals)) if vals else float("nan")
     return out
+
+
+def item_mean(rows: List[Dict], metric: str) -> Tuple[float, int]:
+    """Mean over mixtures (``utt``) of each mixture's mean ``metric`` over its rows.
+
+    Rows without the metric and non-finite values are left out. Returns (mean,
+    number of mixtures), (nan, 0) when no row has a value.
+    """
+    per_utt: Dict[str, List[float]] = {}  # in order of first appearance
+    for r in rows:
+        v = r.get(metric)
+        if v is None or not np.isfinite(v):
+            continue
+        per_utt.setdefault(r["utt"], []).append(v)
+    if not per_utt:
+        return float("nan"), 0
+    return float(np.mean([np.mean(v) for v in per_utt.values()])), len(per_utt)
 
 
 def _museval_metrics():

@@ -10,9 +10,17 @@ times faster than float32 ones. ``"auto"`` picks bf16 exactly there.
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
+from typing import ContextManager, List
 
 PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def cpu_bf16_units() -> List[str]:
+    """The CPU's native bfloat16 matrix units that torch sees: ``avx512_bf16``, ``amx`` (either, both, none)."""
+    import torch
+
+    checks = (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx", "_is_amx_tile_supported"))  # torch.cpu's queries
+    return [unit for unit, query in checks if bool(getattr(torch.cpu, query, lambda: False)())]
 
 
 def native_bf16(device: str = "cpu") -> bool:
@@ -23,10 +31,7 @@ def native_bf16(device: str = "cpu") -> bool:
     kind = str(device).split(":")[0]
     if kind == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if kind != "cpu":
-        return False
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's CPU feature queries
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return kind == "cpu" and bool(cpu_bf16_units())
 
 
 def resolve_precision(precision: str, device: str = "cpu") -> str:

@@ -162,16 +162,13 @@ def machine_info(device: torch.device) -> Dict:
     """
     import os
 
-    units = [
-        name
-        for name, query in (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx", "_is_amx_tile_supported"))
-        if bool(getattr(torch.cpu, query, lambda: False)())
-    ]
+    from tuss_plugin.precision import cpu_bf16_units
+
     info: Dict = {
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "cpu_bf16_units": units,
+        "cpu_bf16_units": cpu_bf16_units(),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)

@@ -88,6 +88,7 @@ from tuss_plugin.fileio import atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_plain_path, read_dict, read_list, read_scp
 from tuss_plugin.metrics import (
     INTERCHANGEABLE,
+    item_mean,
     match_fixed_outputs,
     match_outputs,
     museval_sdr,
@@ -275,8 +276,7 @@ def make_entry(utt: str, lists: Lists) -> Optional[ScoreEntry]:
 def result_files(rows: List[dict], metrics: Sequence[str]) -> Dict[str, str]:
     """ESPnet's ``result_<metric>.txt`` files of ``rows``: name -> text, one number of
     2 decimals each, the mean over utterances of each utterance's mean over its
-    outputs, NaN cells left out (:func:`tuss_plugin.bin.show_results.item_mean`)."""
-    from tuss_plugin.bin.show_results import item_mean
+    outputs, NaN cells left out (:func:`tuss_plugin.metrics.item_mean`)."""
 
     return {f"result_{m}.txt": f"{item_mean(rows, m)[0]:.2f}\n" for m in metrics}
 

@@ -85,7 +85,7 @@ import numpy as np
 from tuss_plugin.bin.plot_examples import examples_section
 from tuss_plugin.cli import CLIError, run_main
 from tuss_plugin.fileio import atomic_write_text
-from tuss_plugin.metrics import SI_SDR_CLAMP_DB, summarize
+from tuss_plugin.metrics import SI_SDR_CLAMP_DB, item_mean, summarize
 from tuss_plugin.paper_table3 import COLUMNS as PAPER_COLUMNS
 from tuss_plugin.paper_table3 import ROWS as PAPER_ROWS
 from tuss_plugin.paper_table3 import corpus_of_set
@@ -235,23 +235,6 @@ def speech_table(scores) -> List[str]:
         "|dataset|n_outputs|" + "|".join(m.upper() for m in SPEECH_METRICS) + "|",
         "|---|---|" + "|".join("---" for _ in SPEECH_METRICS) + "|",
     ] + lines
-
-
-def item_mean(rows: List[dict], metric: str) -> Tuple[float, int]:
-    """Mean over mixtures (``utt``) of each mixture's mean ``metric`` over its rows.
-
-    Rows without the metric and non-finite values are left out. Returns (mean,
-    number of mixtures), (nan, 0) when no row has a value.
-    """
-    per_utt: Dict[str, List[float]] = OrderedDict()
-    for r in rows:
-        v = r.get(metric)
-        if v is None or not np.isfinite(v):
-            continue
-        per_utt.setdefault(r["utt"], []).append(v)
-    if not per_utt:
-        return float("nan"), 0
-    return float(np.mean([np.mean(v) for v in per_utt.values()])), len(per_utt)
 
 
 def _runs(exps: List[Path]) -> Iterator[Tuple[str, str, str, str, List[dict]]]:
