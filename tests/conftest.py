@@ -30,6 +30,17 @@ def one_thread():
 
 
 @pytest.fixture
+def bf16_runs(monkeypatch):
+    """Lets explicit bf16 requests run on a CPU that would emulate bf16 (AVX2
+    only: refused by default, see ``tuss_plugin.precision.check_bf16_request``);
+    tests that use it keep their bf16 work tiny, as emulation is ~100x slower."""
+    from tuss_plugin import precision
+
+    monkeypatch.setenv(precision.ALLOW_EMULATED_BF16, "1")
+    return bool(precision.cpu_bf16_units())
+
+
+@pytest.fixture
 def fixture_dir() -> Path:
     return TESTS / "fixtures" / "reference_tuss"
 

@@ -13,6 +13,8 @@ from tuss_plugin.inference import SeparateAudio
 from tuss_plugin.layers import kernels
 from tuss_plugin.layers.tf_locoformer import SwiGLUConvDeconv1d
 
+from conftest import TESTS
+
 MIN_SNR_DB = 30.0  # bf16 outputs against fp32 ones (measured: 36-41 dB on the fixture)
 
 
@@ -20,7 +22,7 @@ def _snr(ref: np.ndarray, est: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(ref**2) / np.sum((ref - est) ** 2)))
 
 
-def test_precision_names_are_checked_and_auto_follows_the_device(monkeypatch):
+def test_precision_names_are_checked_and_auto_follows_the_device(monkeypatch, bf16_runs):
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16, auto, got 'fp16'"):
         precision.resolve_precision("fp16")
     assert precision.resolve_precision("fp32") == "fp32" and precision.resolve_precision("bf16") == "bf16"
@@ -35,7 +37,7 @@ def test_bad_precision_is_refused_before_loading(tmp_path):
         SeparateAudio.from_pretrained(tmp_path / "missing", precision="half")
 
 
-def test_bf16_outputs_are_close_to_fp32(model_dir, fixture_dir):
+def test_bf16_outputs_are_close_to_fp32(model_dir, fixture_dir, bf16_runs):
     io = torch.load(fixture_dir / "io.pt", weights_only=True)
     mix = io["mixture"][0].numpy()
     fp32 = SeparateAudio.from_pretrained(model_dir)
@@ -75,7 +77,7 @@ def test_ffn_runs_as_matrix_products_under_cpu_autocast(monkeypatch):
     assert calls == []
 
 
-def test_commands_take_precision(model_dir, tmp_path):
+def test_commands_take_precision(model_dir, tmp_path, bf16_runs):
     from tuss_plugin.bin import separate, tuss_inference
 
     x = np.random.default_rng(0).standard_normal(48000).astype(np.float32) * 0.1
@@ -90,3 +92,53 @@ def test_commands_take_precision(model_dir, tmp_path):
     assert separate.get_parser().parse_args(["--model", "m"]).precision == "auto"
     args = tuss_inference.parse_args(["--model", "m", "--data_dir", "d", "--output_dir", "o"])
     assert args.precision == "fp32"  # recipe scoring stays fp32 unless asked
+
+
+def _no_bf16_units(monkeypatch):
+    """This CPU as one without native bf16 units (AVX2 only), whatever it is."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.delenv(precision.ALLOW_EMULATED_BF16, raising=False)
+
+
+def test_onednn_isa_cap_removes_the_units_above_it(monkeypatch):
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    for cap in ("AVX2", "avx512_core_vnni", "SSE41"):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+        assert precision.cpu_bf16_units() == [] and precision.native_bf16("cpu") is False
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    assert "amx" not in precision.cpu_bf16_units()
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert precision.cpu_bf16_units() == ["avx512_bf16"]
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert precision.cpu_bf16_units() == ["avx512_bf16", "amx"]
+
+
+def test_explicit_bf16_is_refused_where_it_would_be_emulated(monkeypatch, tmp_path):
+    _no_bf16_units(monkeypatch)
+    with pytest.raises(precision.EmulatedBF16Error, match="no native bfloat16 units .* TUSS_ALLOW_EMULATED_BF16=1"):
+        precision.resolve_precision("bf16")
+    with pytest.raises(precision.EmulatedBF16Error, match="^precision bf16: "):
+        SeparateAudio.from_pretrained(tmp_path / "missing", precision="bf16")  # before anything is loaded
+    assert precision.resolve_precision("auto") == "fp32" and precision.resolve_precision("fp32") == "fp32"
+    precision.check_bf16_request("cuda", "--bf16")  # only CPUs are judged here
+    monkeypatch.setenv(precision.ALLOW_EMULATED_BF16, "1")  # the documented override
+    assert precision.resolve_precision("bf16") == "bf16"
+
+
+def test_commands_refuse_emulated_bf16_in_one_line(monkeypatch, tmp_path, model_dir, capsys):
+    from tuss_plugin.bin import benchmark, separate
+
+    _no_bf16_units(monkeypatch)
+    x = np.zeros(4800, np.float32)
+    sf.write(tmp_path / "mix.wav", x, 48000)
+    outdir = tmp_path / "sep"
+    argv = ["--model", str(model_dir), "--prompts", "speech", "--outdir", str(outdir), "--precision", "bf16"]
+    assert separate.main(argv + [str(tmp_path / "mix.wav")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no native bfloat16 units" in err, err
+    assert not outdir.exists() or not any(outdir.rglob("*.wav"))
+    tiny = str(TESTS / "conf" / "tuss_tiny.yaml")
+    assert benchmark.main(["--config", tiny, "--fs", "16000", "--prompts", "speech", "--bf16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("benchmark: --bf16: this CPU has no native bfloat16 units"), err

@@ -35,6 +35,8 @@ def _run(capsys, *extra):
             "--prompts",
             "speech",
             "sfxbg",
+            "--matmul-size",
+            "256",  # a small reference: quick also where bf16 is emulated (tests check fields, not speed)
             *extra,
         ]
     )
@@ -70,7 +72,7 @@ def test_infer_and_train(capsys):
     assert t["compare"]["bsrnn"]["efficiency"] > 0
 
 
-def test_bf16_run_has_a_bf16_matmul_reference(capsys):
+def test_bf16_run_has_a_bf16_matmul_reference(capsys, bf16_runs):
     """--bf16: efficiency against the bfloat16 matmul of the same run; the
     float32 reference is reported beside it."""
     r = _run(capsys, "--bf16", "--runs", "3", "--warmup", "0")
@@ -99,7 +101,7 @@ def test_flop_counter_counts_attention_on_the_cpu():
     assert ours.get_total_flops() == fwd >= plain.get_total_flops()
 
 
-def test_bf16_autocast_on_cpu(capsys):
+def test_bf16_autocast_on_cpu(capsys, bf16_runs):
     """--bf16 (meant for GPUs) must not break on the CPU."""
     for mode in ("infer", "train"):
         r = _run(capsys, "--bf16", "--mode", mode)

@@ -348,7 +348,7 @@ def test_cpu_training_stays_fp32_with_a_gpu_config(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("bf16", [False, True])
-def test_cpu_bf16_training_runs_under_cpu_autocast(tmp_path, monkeypatch, bf16):
+def test_cpu_bf16_training_runs_under_cpu_autocast(tmp_path, monkeypatch, bf16, bf16_runs):
     """--cpu_bf16 true: the training steps run under CPU bf16 autocast (the
     separator's products in bf16), the weights stay float32, validation runs
     in float32; without it nothing is autocast."""
@@ -377,7 +377,23 @@ def test_cpu_bf16_training_runs_under_cpu_autocast(tmp_path, monkeypatch, bf16):
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float32}
 
 
-def test_cpu_bf16_training_forwards_use_the_updated_weights(tmp_path, monkeypatch):
+def test_cpu_bf16_training_is_refused_where_bf16_would_be_emulated(tmp_path, monkeypatch, capsys):
+    """--cpu_bf16 true on a CPU without native bf16 units (here: oneDNN capped at
+    AVX2) stops before training, in one line; nothing is trained."""
+    from tuss_plugin import precision
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.delenv(precision.ALLOW_EMULATED_BF16, raising=False)
+    data = make_data_dir(tmp_path / "data", [["speech", "sfxbg"]] * 2, seconds=0.1)
+    exp = tmp_path / "exp"
+    extra = ["--num_iters_per_epoch", "1", "--cpu_bf16", "true"]
+    assert tuss_train.main(train_args(data, exp, str(TESTS / "conf" / "tuss_tiny.yaml"), extra=extra)) == 1
+    err = capsys.readouterr().err
+    assert "tuss_train: error: --cpu_bf16 true: this CPU has no native bfloat16 units" in err.splitlines()[-1]
+    assert not (exp / "1epoch.pth").exists()
+
+
+def test_cpu_bf16_training_forwards_use_the_updated_weights(tmp_path, monkeypatch, bf16_runs):
     """--cpu_bf16 true: every training forward uses the weights as the last
     update left them. Autocast keeps its bf16 copies of the weights until its
     context is left; a context around a whole epoch made every forward of the

@@ -113,6 +113,12 @@ def get_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bfloat16 autocast (CUDA, or CPUs with native bf16: AVX512-BF16, AMX); the matmul reference in bf16",
     )
+    p.add_argument(
+        "--matmul-size",
+        type=int,
+        default=2048,
+        help="n of the n x n x n matmul that efficiency is measured against (default: 2048)",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p
 
@@ -335,6 +341,14 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("benchmark: --device cuda requested but CUDA is not available", file=sys.stderr)
         return 2, None
+    if args.bf16:
+        from tuss_plugin.precision import EmulatedBF16Error, check_bf16_request
+
+        try:
+            check_bf16_request(str(device), "--bf16")
+        except EmulatedBF16Error as e:
+            print(f"benchmark: {e}", file=sys.stderr)
+            return 2, None
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -369,7 +383,7 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     # measured before and after the model (the machine's load may change); the faster counts;
     # in the dtype the model's products run in (bf16 under --bf16)
     mm_dtype = torch.bfloat16 if args.bf16 else torch.float32
-    matmul_runs = [matmul_gflop_per_s(device, dtype=mm_dtype)]
+    matmul_runs = [matmul_gflop_per_s(device, n=args.matmul_size, dtype=mm_dtype)]
     result: Dict = {
         "config": args.config,
         "mode": args.mode,
@@ -385,14 +399,14 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     }
     result.update(measure(model, args.mode, n_samples, ids, device, args.bf16, args.runs, args.warmup, args.seed))
     del model
-    matmul_runs.append(matmul_gflop_per_s(device, dtype=mm_dtype))
+    matmul_runs.append(matmul_gflop_per_s(device, n=args.matmul_size, dtype=mm_dtype))
     matmul = max(matmul_runs)
     result["matmul_dtype"] = str(mm_dtype).replace("torch.", "")
     result["matmul_gflop_per_s"] = round(matmul, 3)
     result["matmul_gflop_per_s_before_after"] = [round(m, 3) for m in matmul_runs]
     result["efficiency"] = round(result["gflop_per_s"] / matmul, 4)
     if args.bf16:  # the float32 reference too, to compare with fp32 runs
-        result["matmul_float32_gflop_per_s"] = round(matmul_gflop_per_s(device), 3)
+        result["matmul_float32_gflop_per_s"] = round(matmul_gflop_per_s(device, n=args.matmul_size), 3)
     result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
     if args.compare:
         result["compare"] = compare_separators(args, conf, n_samples, ids, device, matmul)

@@ -34,6 +34,7 @@ from typing import List, Optional
 
 from tuss_plugin.cli import run_main
 from tuss_plugin.cpu_memory import retain_freed_memory_in_workers
+from tuss_plugin.precision import EmulatedBF16Error
 from tuss_plugin.tasks.tuss import TUSSTask
 
 
@@ -44,7 +45,11 @@ def get_parser():
 def main(cmd: Optional[List[str]] = None) -> int:
     """Run training (``cmd``: argument list, default ``sys.argv[1:]``); returns the exit status."""
     return run_main(
-        "tuss_train", train, cmd, interrupted="interrupted (--resume true continues after the last complete epoch)"
+        "tuss_train",
+        train,
+        cmd,
+        errors=(EmulatedBF16Error,),
+        interrupted="interrupted (--resume true continues after the last complete epoch)",
     )
 
 

@@ -60,6 +60,7 @@ from tuss_plugin import cpu_memory, finetune, model_builder
 from tuss_plugin.espnet_model import TUSSEnhancementModel, espnet_model_conf
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
+from tuss_plugin.precision import check_bf16_request
 from tuss_plugin.preprocessor import TUSSPreprocessor
 from tuss_plugin.trainer import UTT2CORPUS, CorpusTagger, TUSSTrainer, read_utt2corpus
 
@@ -233,8 +234,12 @@ def cpu_stays_fp32(args: argparse.Namespace) -> None:
     else fp16, with ESPnet's gradient scaler); on the CPU the same config
     trains in plain float32, without a gradient scaler, unless ``--cpu_bf16
     true`` asks for CPU bf16 autocast (:class:`tuss_plugin.trainer.TUSSTrainer`).
-    ``config.yaml`` of the run records what was used.
+    ``config.yaml`` of the run records what was used. ``--cpu_bf16 true`` on a
+    CPU without native bf16 units raises
+    :class:`tuss_plugin.precision.EmulatedBF16Error`.
     """
+    if getattr(args, "cpu_bf16", False) and int(getattr(args, "ngpu", 0) or 0) == 0:
+        check_bf16_request("cpu", "--cpu_bf16 true")  # emulated bf16 would train about 100x slower
     if getattr(args, "use_amp", False) and int(getattr(args, "ngpu", 0) or 0) == 0:
         if getattr(args, "cpu_bf16", False):
             logging.info("--use_amp true ignored with --ngpu 0: --cpu_bf16 trains under CPU bf16 autocast")
