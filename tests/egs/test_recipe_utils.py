@@ -276,3 +276,17 @@ def test_path_sh_installs_the_environment_on_a_fresh_clone(tmp_path):
     other = subprocess.run(["bash", "-c", script], cwd=recipe, capture_output=True, text=True,
                            env={**env, "TUSS_VENV": str(tmp_path / "elsewhere")})  # fmt: skip
     assert other.returncode != 0 and "not found; run: make" in other.stderr
+
+
+def test_help_and_bad_options_come_before_the_environment(tmp_path):
+    """tuss.sh parses its options before it sources path.sh (which installs the
+    environment on a fresh clone): --help and a wrong option install nothing."""
+    for name in ("tuss.sh", "cmd.sh"):
+        os.symlink((ROOT / "egs" / "TEMPLATE" / "tuss1" / name).resolve(), tmp_path / name)
+    os.symlink(ROOT / "utils", tmp_path / "utils")
+    (tmp_path / "path.sh").write_text('echo sourced > "$(pwd)/path.sourced"\n')
+    r = subprocess.run(["./tuss.sh", "--help"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0 and "--stage" in r.stdout + r.stderr
+    r = subprocess.run(["./tuss.sh", "--no_such_option", "1"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert not (tmp_path / "path.sourced").exists()

@@ -144,7 +144,6 @@ enh.sh's names (aliases): --enh_config (= --train_config), --enh_args (= --train
 HELP
 )
 
-. ./path.sh
 . ./cmd.sh
 default_inference_model=${inference_model}  # another model gets its own inference dirs
 . utils/parse_options.sh
@@ -154,6 +153,8 @@ if [ $# -ne 0 ]; then
     echo "${help_message}" >&2
     exit 1
 fi
+# the environment after the options: --help or a wrong option installs nothing on a fresh clone
+. ./path.sh
 # enh.sh's option names
 [ -n "${enh_config}" ] && train_config=${enh_config}
 [ -n "${enh_args}" ] && train_args="${train_args:+${train_args} }${enh_args}"
