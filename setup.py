@@ -54,7 +54,8 @@ setup(
     install_requires=install_requires,
     # ruff pinned: its format check is part of CI, and formatting differs between versions
     extras_require={
-        "test": ["pytest", "pytest-timeout", "ruff==0.17.6"],
+        # pytest-xdist: one stack's suite on both cores (tools/Makefile)
+        "test": ["pytest", "pytest-timeout", "pytest-xdist", "ruff==0.17.6"],
         # the embedded mini corpus (egs/mini_tuss): the General MIDI SoundFont shipped
         # with pretty_midi and eSpeak NG's library and voices. Its renderer,
         # tinysoundfont, is installed by tools/install.sh with --no-deps: its one

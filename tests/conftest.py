@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+import os
 import sys
 from pathlib import Path
 
@@ -12,10 +13,15 @@ sys.path.insert(0, str(TESTS))
 import tuss_plugin  # noqa: E402,F401  (registers the plugin)
 
 
+# intra-op threads of a test: the machine's cores shared by the pytest-xdist
+# workers (2 cores, 1 worker: 2 threads; 2 workers: 1 each), at most 2
+THREADS = max(1, min(2, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     yield
 
 
