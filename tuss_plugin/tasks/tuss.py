@@ -112,6 +112,13 @@ class TUSSTask(EnhancementTask):
             "chunk_seconds, steps_per_epoch, prompt_dropout_prob, ...; see "
             "tuss_plugin.onthefly.iterator.ONTHEFLY_CONF_DEFAULTS)",
         )
+        parser.add_argument(
+            "--paper_row",
+            type=_paper_label,
+            default=None,
+            help="the row of the TUSS paper's Table III this model reproduces (M0-M5, L3-L6s); "
+            "saved in config.yaml, where show_results finds it and adds the difference row",
+        )
         finetune.add_arguments(parser)
         parser.set_defaults(
             # only keys ESPnet's own model class takes, so ESPnet's loaders build our configs
@@ -223,6 +230,18 @@ class TUSSTask(EnhancementTask):
             if slots is not None:
                 check_slot_order(prompt_files[0], slots, vocab)
         return factory
+
+
+def _paper_label(value: str) -> Optional[str]:
+    """``--paper_row``: a label of Table III (``tuss_plugin.paper_table3.ROWS``), or none."""
+    from tuss_plugin.paper_table3 import ROWS
+
+    if str(value).lower() in ("none", "null", ""):
+        return None
+    labels = [r.label for r in ROWS]
+    if value not in labels:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a row of Table III ({', '.join(labels)})")
+    return value
 
 
 def cpu_stays_fp32(args: argparse.Namespace) -> None:
