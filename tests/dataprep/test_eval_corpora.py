@@ -274,8 +274,8 @@ def test_dnr(roots, tmp_path):
     data = tmp_path / "data"
     assert list(read_scp(data / "dev_dnr" / "wav.scp")) == ["dnr_100", "dnr_2345", "dnr_99999"]  # stray file skipped
     refs = read_refs(data / "test_dnr")["dnr_742"]
-    assert [Path(p).name for p in refs] == ["speech.wav", "sfx.wav", "music.wav"]
-    assert read_dict(data / "test_dnr" / "utt2prompts")["dnr_742"] == ["speech", "sfxbg", "musicbg"]
+    assert [Path(p).name for p in refs] == ["speech.wav", "music.wav", "sfx.wav"]
+    assert read_dict(data / "test_dnr" / "utt2prompts")["dnr_742"] == ["speech", "musicbg", "sfxbg"]
     check_dump(dumps["test_dnr"], 44100, ["dnr_31337", "dnr_742"])
     dirs = dnr.prepare(roots["DNR"], data_dir=tmp_path / "d2", num_dev=2)
     assert list(read_scp(dirs["dev_dnr"] / "wav.scp")) == ["dnr_100", "dnr_2345"]  # numeric order
