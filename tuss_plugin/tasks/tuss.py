@@ -57,6 +57,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
 from tuss_plugin import cpu_memory, finetune, model_builder
+from tuss_plugin.corpus_validation import UTT2FS, read_utt2fs
 from tuss_plugin.espnet_model import TUSSEnhancementModel, espnet_model_conf
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
@@ -272,10 +273,13 @@ def tag_valid_corpora(factory, iter_options) -> None:
     whole set (the keys of the first shape file, before any distributed
     sharding) are the same on every rank.
     """
-    path = Path(iter_options.data_path_and_name_and_type[0][0]).parent / UTT2CORPUS
-    if not path.exists():
+    folder = Path(iter_options.data_path_and_name_and_type[0][0]).parent
+    path, fs_path = folder / UTT2CORPUS, folder / UTT2FS
+    rate_of = read_utt2fs(fs_path) if fs_path.exists() else None
+    if not path.exists() and rate_of is None:
         return
-    corpus_of = read_utt2corpus(path)
+    # a set at each corpus's own rate without utt2corpus: one corpus, validated at its rates
+    corpus_of = read_utt2corpus(path) if path.exists() else {u: "all" for u in rate_of}
     keys = None
     if iter_options.shape_files:
         with open(iter_options.shape_files[0], encoding="utf-8") as f:
@@ -287,7 +291,11 @@ def tag_valid_corpora(factory, iter_options) -> None:
                 f"{path}: no corpus for validation utterance {utt} (list every utterance of the validation set)"
             )
     corpora = {corpus_of[u] for u in keys} if keys else set(corpus_of.values())
-    factory.collate_fn = CorpusTagger(factory.collate_fn, corpus_of, sorted(corpora))
+    if rate_of is not None:
+        missing = [u for u in list(keys or corpus_of) if u not in rate_of]
+        if missing:
+            raise ValueError(f"{fs_path}: no rate for validation utterance {missing[0]}")
+    factory.collate_fn = CorpusTagger(factory.collate_fn, corpus_of, sorted(corpora), rate_of)
 
 
 def read_num_prompts(path: str) -> Dict[str, int]:

@@ -44,6 +44,7 @@ inference_nj=4
 train_num_threads=$(nproc 2>/dev/null || echo 2)
 fs=16k
 test_fs=
+valid_fs=
 audio_subtype=FLOAT
 mix_from_refs=false
 dumpdir=dump
@@ -102,6 +103,9 @@ Options:
   --test_fs                rate of the dumped test sets: a rate, or "native" to
                            keep each corpus' own rate (the paper's scoring; the
                            model resamples to --fs and back) (default: --fs)
+  --valid_fs               rate of the dumped validation set: a rate, or "native" (each
+                           corpus at its own rate, utt2fs; the loss is computed at that
+                           rate, as the authors validate) (default: --fs)
   --dumpdir / --expdir     (${dumpdir} / ${expdir})
   --local_data_opts        options of local/data.sh
   --mix_from_refs          stage 2 writes the sum of the references as the mixture
@@ -191,6 +195,12 @@ if [ "${test_fs}" = native ]; then
 elif [ -n "${test_fs}" ]; then
     test_fs_hz=$(to_hz "${test_fs}") || { echo "$0: invalid --test_fs ${test_fs}" >&2; exit 1; }
 fi
+valid_fs_hz=${fs_hz}
+if [ "${valid_fs}" = native ]; then
+    valid_fs_hz=native
+elif [ -n "${valid_fs}" ]; then
+    valid_fs_hz=$(to_hz "${valid_fs}") || { echo "$0: invalid --valid_fs ${valid_fs}" >&2; exit 1; }
+fi
 
 if [ -z "${tag}" ]; then
     tag=$(basename "$(readlink -f "${train_config}")" .yaml)
@@ -272,12 +282,13 @@ fi
 
 # ---------------------------------------------------------------- stage 2
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
-    log "Stage 2: format data at ${fs_hz} Hz (test sets: ${test_fs_hz}) -> ${dumpdir}/raw/"
+    log "Stage 2: format data at ${fs_hz} Hz (validation set: ${valid_fs_hz}, test sets: ${test_fs_hz}) -> ${dumpdir}/raw/"
     fmt_opts=""
     ${mix_from_refs} && fmt_opts+=" --mix_from_refs"
     for dset in ${data_sets}; do
         out=${dumpdir}/raw/${dset}
         set_fs=${fs_hz}
+        [ "${dset}" = "${valid_set}" ] && set_fs=${valid_fs_hz}
         if [ "${dset}" != "${valid_set}" ] && [ "${dset}" != "${train_set}" ] && [[ " ${test_sets} " == *" ${dset} "* ]]; then
             set_fs=${test_fs_hz}
         fi
