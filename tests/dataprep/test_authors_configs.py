@@ -32,3 +32,20 @@ def test_large_configs_use_the_authors_adamw_eps():
     ):
         conf = yaml.safe_load(path.read_text())
         assert conf["optim"] == "adamw" and float(conf["optim_conf"]["eps"]) == 1.0e-4, path
+
+
+def test_unified_configs_name_their_paper_rows():
+    """The unified recipe's configs say which Table III row they reproduce (paper_row, a TUSSTask
+    option saved in config.yaml), so RESULTS.md shows their difference from it."""
+    from tuss_plugin.tasks.tuss import TUSSTask
+
+    conf = ROOT / "egs" / "unified" / "tuss1" / "conf" / "tuning"
+    rows = {
+        "train_tuss_medium": "M5",
+        "train_bslocoformer_medium": "M4",
+        "train_tuss_large": "L5",
+        "finetune_tuss_large_promptdropout": "L6",
+    }
+    for name, label in rows.items():
+        args = TUSSTask.get_parser().parse_args(["--config", str(conf / f"{name}.yaml")])
+        assert args.paper_row == label, name
