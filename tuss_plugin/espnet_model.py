@@ -182,14 +182,15 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         refs = [r[:, :max_len] for r in refs]
 
         rates = (int(native_fs), int(model_fs)) if native_fs and model_fs and int(native_fs) != int(model_fs) else None
-        if rates is not None:
-            speech_pre, others = self._separate_at_rate(speech_mix, lengths, prompts, rates, segment_samples)
-            feature_mix, feature_pre = None, None  # spectra at another rate
-        elif segment_samples is not None and max_len > int(segment_samples):
-            speech_pre, others = self.separate_segments(speech_mix, prompts, int(segment_samples))
-            feature_mix, feature_pre = None, None  # no spectra of the whole input
-        else:
-            speech_pre, feature_mix, feature_pre, others = self.separate(speech_mix, lengths, prompts)
+        speech_pre, feature_mix, feature_pre, others = self._separate_for_loss(
+            speech_mix, lengths, prompts, segment_samples, rates
+        )
+        return self._loss(speech_pre, lengths, feature_mix, feature_pre, others, refs, prompts)
+
+    def _loss(self, speech_pre, lengths, feature_mix, feature_pre, others, refs, prompts):
+        """``(loss, stats, weight)`` of :meth:`forward` for separated ``speech_pre``; in
+        evaluation, a separator with interchangeable outputs reports the loss of
+        ``conventional_valid_loss``."""
         prompt_free = getattr(self.separator, "vocab", None) is None
         interchangeable = prompt_free and getattr(self.separator, "output_prompts", None) is None
         n_real = len(refs)
@@ -214,12 +215,23 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
             refs,
             num_spk=len(refs),
         )
+        wrappers = [w for w in self.loss_wrappers if w.weight != 0]
         if interchangeable and not self.training and self.conventional_valid_loss == "real_refs" and perm is not None:
-            wrappers = [w for w in self.loss_wrappers if w.weight != 0]
             if len(wrappers) == 1:  # one criterion: its real-reference terms, averaged per prompt
                 loss = real_reference_loss(wrappers[0].criterion, refs, speech_pre, perm, n_real, prompts)
                 stats["loss"] = loss.detach()
         return loss, stats, weight
+
+    def _separate_for_loss(self, speech_mix, lengths, prompts, segment_samples, rates):
+        """(estimates, mixture spectra, estimated spectra, others) of :meth:`forward`: at another
+        rate, segment-wise, or whole (the spectra are None unless whole, at the batch's rate)."""
+        if rates is not None:
+            speech_pre, others = self._separate_at_rate(speech_mix, lengths, prompts, rates, segment_samples)
+            return speech_pre, None, None, others  # spectra at another rate
+        if segment_samples is not None and speech_mix.shape[1] > int(segment_samples):
+            speech_pre, others = self.separate_segments(speech_mix, prompts, int(segment_samples))
+            return speech_pre, None, None, others  # no spectra of the whole input
+        return self.separate(speech_mix, lengths, prompts)
 
     def _separate_at_rate(
         self, speech_mix, lengths, prompts, rates, segment_samples
