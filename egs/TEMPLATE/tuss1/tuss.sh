@@ -189,18 +189,11 @@ to_hz() {  # 16k / 44.1k / 16000 -> samples per second
                      /^[0-9]+$/ {print; next} {exit 1}'
 }
 fs_hz=$(to_hz "${fs}") || { echo "$0: invalid --fs ${fs} (use e.g. 16k, 44.1k or 48000)" >&2; exit 1; }
-test_fs_hz=${fs_hz}
-if [ "${test_fs}" = native ]; then
-    test_fs_hz=native
-elif [ -n "${test_fs}" ]; then
-    test_fs_hz=$(to_hz "${test_fs}") || { echo "$0: invalid --test_fs ${test_fs}" >&2; exit 1; }
-fi
-valid_fs_hz=${fs_hz}
-if [ "${valid_fs}" = native ]; then
-    valid_fs_hz=native
-elif [ -n "${valid_fs}" ]; then
-    valid_fs_hz=$(to_hz "${valid_fs}") || { echo "$0: invalid --valid_fs ${valid_fs}" >&2; exit 1; }
-fi
+set_rate() {  # option $1 = value $2: a rate in Hz, "native", or --fs's rate when empty
+    case $2 in native) echo native ;; "") echo "${fs_hz}" ;; *) to_hz "$2" || { echo "$0: invalid --$1 $2" >&2; return 1; } ;; esac
+}
+test_fs_hz=$(set_rate test_fs "${test_fs}") || exit 1
+valid_fs_hz=$(set_rate valid_fs "${valid_fs}") || exit 1
 
 if [ -z "${tag}" ]; then
     tag=$(basename "$(readlink -f "${train_config}")" .yaml)
