@@ -197,3 +197,10 @@ def recover_once(output_dir: Union[str, Path]) -> Optional[int]:
     if str(Path(output_dir).resolve()) in _recovered:
         return None
     return recover_checkpoints(output_dir)
+
+
+def kept_epoch_file(output_dir: Union[str, Path], epoch: int) -> Path:
+    """``<output_dir>/<epoch>epoch.kept.pth``: the model weights after ``epoch``, kept on request
+    (``--keep_epochs``) where ESPnet removes ``<epoch>epoch.pth`` outside the n best epochs; the
+    initialisation of the TUSS paper's prompt-dropout fine-tuning (epoch 124 of TUSS Large)."""
+    return Path(output_dir) / f"{int(epoch)}epoch.kept.pth"

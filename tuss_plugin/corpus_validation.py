@@ -28,6 +28,8 @@ logger = logging.getLogger("tuss_plugin.trainer")  # the log name of earlier ver
 
 UTT2CORPUS = "utt2corpus"  # <utt> <corpus>, next to the first validation data file
 CORPUS_KEY = "corpus"  # batch entry: the corpus of each item (list of names)
+UTT2FS = "utt2fs"  # <utt> <rate>, written by format_data --fs native next to wav.scp
+FS_KEY = "native_fs"  # batch entry: the rate of each item (list of ints), with utt2fs
 _CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -43,12 +45,15 @@ class TUSSTrainerOptions(TrainerOptions):
             separator's ``fs``).
         cpu_bf16: a CPU run (``--ngpu 0``) trains under bfloat16 autocast
             (see :meth:`tuss_plugin.trainer.TUSSTrainer.train_one_epoch`).
+        keep_epochs: epochs whose weights are kept as ``<N>epoch.kept.pth``
+            (:func:`tuss_plugin.checkpoints.kept_epoch_file`).
     """
 
     valid_segment_seconds: Optional[float] = None
     valid_segment_corpora: Sequence[str] = ()
     fs: Optional[int] = None
     cpu_bf16: bool = False
+    keep_epochs: Sequence[int] = ()
 
 
 def check_validation_options(options: TUSSTrainerOptions) -> None:
@@ -77,6 +82,25 @@ def segment_samples(options: TUSSTrainerOptions, model: torch.nn.Module) -> Opti
     if not fs:
         raise ValueError("--valid_segment_seconds needs the rate of the validation data: set --fs")
     return max(1, int(round(float(seconds) * int(fs))))
+
+
+def model_rate(options: TUSSTrainerOptions, model: torch.nn.Module) -> Optional[int]:
+    """The model's rate: ``--fs``, else the separator's ``fs``; None when neither is known."""
+    net = getattr(model, "module", model)  # DDP / DataParallel
+    fs = getattr(options, "fs", None) or getattr(getattr(net, "separator", None), "fs", None)
+    return int(fs) if fs else None
+
+
+def read_utt2fs(path: Union[str, Path]) -> Dict[str, int]:
+    """``utt2fs`` (``<utt> <rate>``) as ``{utt: rate}``; ``ValueError`` naming the file."""
+    from tuss_plugin.kaldi_io import read_list
+
+    out: Dict[str, int] = {}
+    for utt, fields in read_list(path):
+        if len(fields) != 1 or not fields[0].isdigit() or int(fields[0]) <= 0:
+            raise ValueError(f"{path}: utterance {utt}: expected '<utt> <rate in Hz>', got {' '.join(fields)!r}")
+        out[utt] = int(fields[0])
+    return out
 
 
 def read_utt2corpus(path: Union[str, Path]) -> Dict[str, str]:
@@ -114,16 +138,27 @@ class CorpusTagger:
         corpus_of: ``{utt: corpus}`` of every validation item.
         corpora: all corpora of the validation set (all ranks of a distributed
             run need the same list); default: those of ``corpus_of``.
+        rate_of: ``{utt: rate}`` of a set dumped at each corpus's own rate
+            (``utt2fs``); every batch then also gets ``batch["native_fs"]``.
     """
 
-    def __init__(self, collate_fn: Callable, corpus_of: Dict[str, str], corpora: Optional[Sequence[str]] = None):
+    def __init__(
+        self,
+        collate_fn: Callable,
+        corpus_of: Dict[str, str],
+        corpora: Optional[Sequence[str]] = None,
+        rate_of: Optional[Dict[str, int]] = None,
+    ):
         self.collate_fn = collate_fn
         self.corpus_of = dict(corpus_of)
         self.corpora = sorted(set(corpora if corpora is not None else corpus_of.values()))
+        self.rate_of = dict(rate_of) if rate_of else None
 
     def __call__(self, data):
         utts, batch = self.collate_fn(data)
         batch[CORPUS_KEY] = [self.corpus_of[u] for u in utts]
+        if self.rate_of is not None:
+            batch[FS_KEY] = [self.rate_of[u] for u in utts]
         return utts, batch
 
 
@@ -151,10 +186,12 @@ class CorpusValidation(torch.nn.Module):
     """Validation forward that keeps the loss sums of each corpus.
 
     Called by ESPnet's ``validate_one_epoch`` in place of the model. A batch
-    is split by corpus (one model call per corpus present; the TUSS recipes
-    validate with batch 1 as the authors do, so one call); items of
+    is split by corpus (one model call per corpus and rate present; the TUSS
+    recipes validate with batch 1 as the authors do, so one call); items of
     ``segment_corpora`` are separated segment-wise (the model's
-    ``segment_samples``). ESPnet's reporter receives the model's statistics
+    ``segment_samples``). Items whose rate (``batch["native_fs"]``) is not
+    ``model_fs`` are separated at ``model_fs`` and the loss is computed at their
+    own rate, as the authors validate (the model's ``native_fs``). ESPnet's reporter receives the model's statistics
     averaged over the batch's items, without ``loss``; :meth:`report` then
     registers ``loss`` = the mean of the per-corpus mean losses and
     ``loss_<corpus>`` as one more step, so they are exactly these values in
@@ -167,6 +204,7 @@ class CorpusValidation(torch.nn.Module):
         corpora: all corpora of the validation set.
         segment_samples: segment length in samples (None: whole items).
         segment_corpora: corpora validated segment-wise.
+        model_fs: the model's rate (needed when batches carry their rates).
     """
 
     def __init__(
@@ -175,37 +213,44 @@ class CorpusValidation(torch.nn.Module):
         corpora: Sequence[str],
         segment_samples: Optional[int] = None,
         segment_corpora: Sequence[str] = (),
+        model_fs: Optional[int] = None,
     ):
         super().__init__()
         self.module = module
+        self.model_fs = model_fs
         self.corpora = sorted(corpora)
         self.segment_samples = segment_samples
         self.segment_corpora = frozenset(segment_corpora) if segment_samples else frozenset()
         # corpus -> [sum of the finite item losses, number of those items]
         self.totals: Dict[str, List[float]] = {c: [0.0, 0] for c in self.corpora}
 
-    def _call(self, batch: Dict, corpus: str):
+    def _call(self, batch: Dict, corpus: str, fs: Optional[int] = None):
         net = getattr(self.module, "module", self.module)  # DDP / DataParallel
+        kwargs = {}
         if corpus in self.segment_corpora:
-            retval = net(**batch, segment_samples=self.segment_samples)
-        else:
-            retval = net(**batch)
+            kwargs["segment_samples"] = self.segment_samples
+        if fs is not None and fs != self.model_fs:
+            if self.model_fs is None:
+                raise ValueError("validation items at their own rate (utt2fs) need the model's rate: set --fs")
+            kwargs.update(native_fs=fs, model_fs=self.model_fs)
+        retval = net(**batch, **kwargs)
         if isinstance(retval, dict):
             return retval["loss"], retval["stats"]
         return retval[0], retval[1]
 
     def forward(self, **batch):
         corpora = batch.pop(CORPUS_KEY, None)
+        rates = batch.pop(FS_KEY, None) or [None] * len(corpora or [])
         if corpora is None:
             raise ValueError("a validation batch without its corpora (batch['corpus'])")
-        groups: Dict[str, List[int]] = {}
-        for i, c in enumerate(corpora):
-            groups.setdefault(c, []).append(i)
+        groups: Dict[tuple, List[int]] = {}
+        for i, key in enumerate(zip(corpora, rates)):
+            groups.setdefault(key, []).append(i)
         n_items = len(corpora)
         losses, sums, counts = [], {}, {}
-        for corpus, index in groups.items():
+        for (corpus, fs), index in groups.items():
             part = batch if len(groups) == 1 else _select(batch, index)
-            loss, stats = self._call(part, corpus)
+            loss, stats = self._call(part, corpus, fs)
             loss = loss.detach().float().mean()
             if torch.isfinite(loss):
                 total = self.totals.setdefault(corpus, [0.0, 0])

@@ -23,6 +23,8 @@ from espnet2.enh.loss.criterions.time_domain import TimeDomainLoss
 from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 from espnet2.enh.separator.abs_separator import AbsSeparator
 
+from tuss_plugin.valid_loss import VALID_LOSSES, real_reference_loss
+
 MAX_REFS = 100
 
 
@@ -50,6 +52,10 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         normalize_variance: divide the mixture by ``std + normalize_variance_eps``
             before separation and multiply the outputs back (released models: on).
         normalize_variance_eps: the eps above.
+        conventional_valid_loss: validation loss of a separator with interchangeable
+            outputs: ``real_refs`` (default, the authors': the real references' terms
+            only, averaged per prompt; :mod:`tuss_plugin.valid_loss`) or
+            ``all_outputs`` (the training loss, zero-reference terms included).
         extract_feats_in_collect_stats: as in ESPnet.
     """
 
@@ -62,6 +68,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         loss_wrappers: Optional[List[AbsLossWrapper]],
         normalize_variance: bool = True,
         normalize_variance_eps: float = 1e-8,
+        conventional_valid_loss: str = "real_refs",
         extract_feats_in_collect_stats: bool = False,
     ):
         super().__init__(
@@ -77,6 +84,9 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         # released models' eps and unbiased std applied in :meth:`separate`
         self.normalize_variance = normalize_variance
         self.normalize_variance_eps = normalize_variance_eps
+        if conventional_valid_loss not in VALID_LOSSES:
+            raise ValueError(f"conventional_valid_loss: one of {VALID_LOSSES}, got {conventional_valid_loss!r}")
+        self.conventional_valid_loss = conventional_valid_loss
 
     def separate(
         self,
@@ -117,6 +127,8 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         prompts: Optional[torch.Tensor] = None,
         prompts_lengths: Optional[torch.Tensor] = None,
         segment_samples: Optional[int] = None,
+        native_fs: Optional[int] = None,
+        model_fs: Optional[int] = None,
         **kwargs,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         """Separate and compute the loss.
@@ -133,6 +145,14 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
                 cut to the input length and the loss is computed on the whole
                 signal (the TUSS authors' validation of long tracks, 6-s
                 segments). Needs losses on waveforms (or spectra of them).
+            native_fs, model_fs: the rate of the batch and of the model. When both
+                are given and differ (validation at each corpus's own rate, as the
+                TUSS authors validate): the mixture is resampled to ``model_fs``,
+                separated (``segment_samples`` counts samples at ``model_fs``), the
+                estimates are resampled back to ``native_fs`` and the loss is
+                computed against the references as given
+                (:func:`tuss_plugin.native_rate.resample_batch`; no gradient flows
+                through the resampler: evaluation only).
             kwargs: ``speech_ref1..speech_refN`` (B, L); ``utt_id`` is ignored.
         """
         refs = []
@@ -161,13 +181,19 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         speech_mix = speech_mix[:, :max_len]
         refs = [r[:, :max_len] for r in refs]
 
-        if segment_samples is not None and max_len > int(segment_samples):
-            speech_pre, others = self.separate_segments(speech_mix, prompts, int(segment_samples))
-            feature_mix, feature_pre = None, None  # no spectra of the whole input
-        else:
-            speech_pre, feature_mix, feature_pre, others = self.separate(speech_mix, lengths, prompts)
+        rates = (int(native_fs), int(model_fs)) if native_fs and model_fs and int(native_fs) != int(model_fs) else None
+        speech_pre, feature_mix, feature_pre, others = self._separate_for_loss(
+            speech_mix, lengths, prompts, segment_samples, rates
+        )
+        return self._loss(speech_pre, lengths, feature_mix, feature_pre, others, refs, prompts)
+
+    def _loss(self, speech_pre, lengths, feature_mix, feature_pre, others, refs, prompts):
+        """``(loss, stats, weight)`` of :meth:`forward` for separated ``speech_pre``; in
+        evaluation, a separator with interchangeable outputs reports the loss of
+        ``conventional_valid_loss``."""
         prompt_free = getattr(self.separator, "vocab", None) is None
         interchangeable = prompt_free and getattr(self.separator, "output_prompts", None) is None
+        n_real = len(refs)
         if interchangeable:
             # conventional separators without output slots (the unified baseline,
             # stock ESPnet separators): absent sources are all-zero references and
@@ -189,7 +215,43 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
             refs,
             num_spk=len(refs),
         )
+        wrappers = [w for w in self.loss_wrappers if w.weight != 0]
+        if interchangeable and not self.training and self.conventional_valid_loss == "real_refs" and perm is not None:
+            if len(wrappers) == 1:  # one criterion: its real-reference terms, averaged per prompt
+                loss = real_reference_loss(wrappers[0].criterion, refs, speech_pre, perm, n_real, prompts)
+                stats["loss"] = loss.detach()
         return loss, stats, weight
+
+    def _separate_for_loss(self, speech_mix, lengths, prompts, segment_samples, rates):
+        """(estimates, mixture spectra, estimated spectra, others) of :meth:`forward`: at another
+        rate, segment-wise, or whole (the spectra are None unless whole, at the batch's rate)."""
+        if rates is not None:
+            speech_pre, others = self._separate_at_rate(speech_mix, lengths, prompts, rates, segment_samples)
+            return speech_pre, None, None, others  # spectra at another rate
+        if segment_samples is not None and speech_mix.shape[1] > int(segment_samples):
+            speech_pre, others = self.separate_segments(speech_mix, prompts, int(segment_samples))
+            return speech_pre, None, None, others  # no spectra of the whole input
+        return self.separate(speech_mix, lengths, prompts)
+
+    def _separate_at_rate(
+        self, speech_mix, lengths, prompts, rates, segment_samples
+    ) -> Tuple[List[torch.Tensor], Dict]:
+        """Separation of a (B, L) batch at ``rates[0]`` by the model at ``rates[1]``: estimates
+        at ``rates[0]``, (B, L) each (see :meth:`forward`)."""
+        from tuss_plugin.native_rate import resample_batch
+
+        if self.training and torch.is_grad_enabled():
+            raise ValueError("native_fs: resampling has no gradient; use it in evaluation only")
+        self._check_waveform_losses()
+        fs_in, fs_model = rates
+        n = speech_mix.shape[1]
+        mix = resample_batch(speech_mix, fs_in, fs_model)  # (B, L') at the model rate
+        lengths = torch.clamp((lengths * fs_model + fs_in - 1) // fs_in, max=mix.shape[1])
+        if segment_samples is not None and mix.shape[1] > int(segment_samples):
+            est, others = self.separate_segments(mix, prompts, int(segment_samples))
+        else:
+            est, _, _, others = self.separate(mix, lengths, prompts)
+        return [resample_batch(e, fs_model, fs_in, length=n) for e in est], others
 
     def separate_segments(self, speech_mix: torch.Tensor, prompts, segment: int) -> Tuple[List[torch.Tensor], Dict]:
         """Separation in consecutive, non-overlapping segments.

@@ -12,13 +12,13 @@ for MUSDB-HQ, as the authors compute them: the SI-SNR columns read the
 ``si_sdr`` column of ``scores.tsv`` (fast_bss_eval's SI-SDR without mean
 removal, clamped to +-70 dB), the MUSDB-HQ columns ``snr`` (unclamped).
 
-Rows: M0-M5 and L3-L6s; a label ending in "s" is the single-prompt evaluation
-(one pass per prompt category) of the row without the "s". The published
-numbers and the description of each row (model size, conventional or TUSS,
-prompt dropout) are entered only where they were read from the paper with
-certainty; ``None`` marks a number or description that has not been entered,
-and ``show_results`` leaves such cells empty with a footnote. When entering a
-number, read it twice from the paper's Table III.
+Rows: M0-M5 (Medium) and L3-L6s (Large); a label ending in "s" is the
+single-prompt evaluation (one pass per prompt category) of the row without the
+"s"; L6/L6s: L5 fine-tuned with prompt dropout. Every number and description
+was entered from the paper's Table III (the project's copy: ``table3.tsv`` of
+the shared paper folder, one row per label, 12 numbers in the order of
+``COLUMNS``) and read a second time against it; ``tests/bin/test_table3.py``
+compares this module with that file.
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ class PaperRow:
     Args:
         label: the paper's row label (e.g. ``L5``, ``L5s``).
         mode: ``all`` (all prompts in one pass) or ``single`` (one pass per prompt category).
-        description: what the row is (model size, conventional or TUSS, prompt
-            dropout); None: not entered.
-        values: one number per entry of ``COLUMNS`` (dB); None: not entered.
+        description: the paper's description of the row (conventional or prompting,
+            data / task specialist or unified, fine-tuned).
+        values: one number per entry of ``COLUMNS`` (dB).
     """
 
     label: str
     mode: str
-    description: Optional[str]
-    values: Tuple[Optional[float], ...]
+    description: str
+    values: Tuple[float, ...]
 
 
 COLUMNS: Tuple[Column, ...] = (
@@ -80,19 +80,26 @@ COLUMNS: Tuple[Column, ...] = (
 )
 CORPORA: Tuple[str, ...] = tuple(dict.fromkeys(c.corpus for c in COLUMNS))
 
-_NOT_ENTERED: Tuple[Optional[float], ...] = (None,) * len(COLUMNS)
+# Saijo et al., ICASSP 2025, Table III: (label, description, numbers in the order of COLUMNS).
+# The descriptions are the paper's; "all" / "single" follows from the label.
+_PUBLISHED: Tuple[Tuple[str, str, Tuple[float, ...]], ...] = (
+    ("M0", "Conventional data specialist", (17.4, 8.5, 9.3, 12.3, 8.3, 9.1, 6.5, 9.3, 5.6, 15.1, 7.0, 8.3)),
+    ("M1", "Prompting data specialist", (17.6, 9.0, 9.3, 12.1, 10.2, 9.4, 7.1, 9.0, 5.9, 14.8, 6.9, 8.2)),
+    ("M2", "Conventional task specialist", (20.4, 11.6, 8.2, 11.9, 8.3, 9.4, 7.4, 9.9, 6.0, 14.6, 6.1, 7.4)),
+    ("M3", "Prompting task specialist", (20.2, 11.6, 8.5, 12.0, 10.2, 9.6, 7.6, 10.2, 5.9, 14.9, 6.6, 7.7)),
+    ("M4", "Conventional unified", (19.2, 8.7, 3.4, 10.2, 8.1, 7.2, 2.5, 6.6, 3.1, 12.0, 3.8, 2.1)),
+    ("M5", "Prompting unified", (19.4, 10.2, 7.0, 11.2, 9.6, 8.4, 5.7, 8.3, 4.7, 14.5, 5.7, 7.1)),
+    ("L3", "Prompting task specialist", (20.4, 11.5, 10.1, 12.6, 10.0, 10.4, 8.4, 11.1, 6.5, 15.1, 7.0, 7.9)),
+    ("L4", "Conventional unified", (19.2, 9.1, 6.5, 10.8, 9.9, 7.7, 4.5, 7.5, 4.2, 12.5, 5.6, 4.9)),
+    ("L5", "Prompting unified", (19.8, 10.4, 8.7, 11.9, 12.2, 8.6, 6.3, 9.1, 5.4, 15.1, 7.0, 8.2)),
+    ("L5s", "Prompting unified", (16.2, 10.2, 8.7, 6.5, 12.2, -6.5, -3.0, -2.9, -5.0, 13.0, -1.5, 0.4)),
+    ("L6", "Prompting unified (fine-tuned)", (19.6, 9.8, 8.8, 11.8, 9.0, 7.3, 4.3, 8.3, 3.4, 14.9, 6.5, 7.8)),
+    ("L6s", "Prompting unified (fine-tuned)", (18.7, 9.8, 8.8, 10.4, 9.0, 6.5, 3.9, 7.9, 2.4, 14.5, 3.8, 7.2)),
+)
 
-
-def _row(label: str) -> PaperRow:
-    """A row whose description and numbers have not been entered."""
-    return PaperRow(label, "single" if label.endswith("s") else "all", None, _NOT_ENTERED)
-
-
-# Saijo et al., ICASSP 2025, Table III. No number or description could be read
-# from a copy of the paper with certainty when this table was written, so every
-# cell is None (left empty in RESULTS.md).
 ROWS: Tuple[PaperRow, ...] = tuple(
-    _row(label) for label in ("M0", "M1", "M2", "M3", "M4", "M5", "L3", "L4", "L5", "L5s", "L6", "L6s")
+    PaperRow(label, "single" if label.endswith("s") else "all", description, values)
+    for label, description, values in _PUBLISHED
 )
 
 for _r in ROWS:
@@ -109,3 +116,17 @@ def corpus_of_set(name: str) -> Optional[str]:
         if name == corpus or name.endswith("_" + corpus):
             return corpus
     return None
+
+
+def paper_row(label: str, mode: str = "all") -> Optional[PaperRow]:
+    """The published row a user row of evaluation ``mode`` reproduces, given the
+    label the user names (``M5``, ``L5``, ``L6s``, ...): the label itself for
+    ``all`` (``L5s`` -> ``L5``), the label with ``s`` for ``single`` (``L5`` ->
+    ``L5s``); None when the paper has no such row (e.g. ``M5`` in ``single``)."""
+    base = label[:-1] if label.endswith("s") and label[:-1] in _LABELS else label
+    want = base + "s" if mode == "single" else base
+    return _BY_LABEL.get(want)
+
+
+_BY_LABEL = {r.label: r for r in ROWS}
+_LABELS = frozenset(_BY_LABEL)

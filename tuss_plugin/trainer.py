@@ -48,6 +48,7 @@ from tuss_plugin.checkpoints import (  # noqa: F401  (re-exported: the names of 
     CHECKPOINT,
     PREVIOUS,
     check_checkpoint,
+    kept_epoch_file,
     recover_checkpoints,
     recover_once,
 )
@@ -59,6 +60,7 @@ from tuss_plugin.corpus_validation import (  # noqa: F401  (re-exported)
     TUSSTrainerOptions,
     check_validation_options,
     iterator_corpora,
+    model_rate,
     read_utt2corpus,
     segment_samples,
 )
@@ -67,6 +69,17 @@ from tuss_plugin.finetune import restore_frozen
 
 logger = logging.getLogger(__name__)
 _warned: set = set()  # warnings given once per process
+
+
+def keep_epoch_file(out: Path, epoch: int, keep_epochs) -> None:
+    """Copy ``<epoch>epoch.pth`` to :func:`kept_epoch_file` (atomically, once) when ``epoch``
+    is one of ``keep_epochs``."""
+    if epoch not in set(keep_epochs or ()):
+        return
+    src, dst = out / f"{epoch}epoch.pth", kept_epoch_file(out, epoch)
+    if src.is_file() and not dst.is_file():
+        atomic_copy(src, dst)
+        logger.info("kept the weights of epoch %d: %s", epoch, dst)
 
 
 class FiniteLossGuard(torch.nn.Module):
@@ -151,6 +164,15 @@ class TUSSTrainer(Trainer):
             default=[],
             help="corpora (names in the validation set's utt2corpus) validated segment-wise, e.g. musdb18hq dnr",
         )
+        parser.add_argument_group("TUSS checkpoints").add_argument(
+            "--keep_epochs",
+            type=int,
+            nargs="*",
+            default=[],
+            help="keep the weights after these epochs as <N>epoch.kept.pth, which ESPnet's "
+            "keep_nbest_models does not remove (e.g. 124: the initialisation of the TUSS "
+            "paper's prompt-dropout fine-tuning)",
+        )
         parser.add_argument_group("TUSS CPU training").add_argument(
             "--cpu_bf16",
             type=str2bool,
@@ -171,6 +193,7 @@ class TUSSTrainer(Trainer):
             valid_segment_corpora=list(getattr(args, "valid_segment_corpora", None) or []),
             fs=getattr(args, "fs", None),
             cpu_bf16=bool(getattr(args, "cpu_bf16", False)),
+            keep_epochs=[int(e) for e in (getattr(args, "keep_epochs", None) or [])],
         )
         check_validation_options(options)
         return options
@@ -192,7 +215,9 @@ class TUSSTrainer(Trainer):
                     segment_corpora,
                 )
         else:
-            tally = CorpusValidation(model, corpora, segment_samples(options, model), segment_corpora)
+            tally = CorpusValidation(
+                model, corpora, segment_samples(options, model), segment_corpora, model_rate(options, model)
+            )
         super().validate_one_epoch(
             model=model if tally is None else tally,
             iterator=iterator,
@@ -247,6 +272,9 @@ class TUSSTrainer(Trainer):
         )
         if rank0:
             restore_frozen(out, model)
+            # the last epoch's file is removed only by a later epoch: keep it now
+            for e in trainer_options.keep_epochs:
+                keep_epoch_file(out, e, trainer_options.keep_epochs)
 
     @classmethod
     def train_one_epoch(
@@ -260,6 +288,10 @@ class TUSSTrainer(Trainer):
         # a kill while ESPnet overwrites it at the end of this epoch
         if rank0 and epoch is not None and epoch > 1 and (out / CHECKPOINT).is_file():
             atomic_copy(out / CHECKPOINT, out / PREVIOUS)
+        # <epoch - 1>epoch.pth is still there (ESPnet removes an epoch's file outside the
+        # n best only at the end of the next epoch): keep it when asked to
+        if rank0 and epoch is not None:
+            keep_epoch_file(out, epoch - 1, getattr(options, "keep_epochs", ()))
         # --cpu_bf16: CPU autocast around each forward (ESPnet's own autocast is CUDA's)
         guard = FiniteLossGuard(model, cpu_bf16=options.cpu_bf16 and int(options.ngpu) == 0)
         stepped: set = set()

@@ -117,10 +117,11 @@ def test_recipe_files():
     for recipe, (var, fs, dev, test) in CORPORA.items():
         d = EGS / recipe / "tuss1"
         run_sh = (d / "run.sh").read_text()
-        # the model's rate for training and validation; test sets scored at the corpus rate
+        # the model's rate for training; validation and test sets at the corpus rate
         for s in (
             "--fs 48k",
             "--test_fs native",
+            "--valid_fs native",
             "--train_config conf/train.yaml",
             "train_set=onthefly",
             f"valid_set={dev}",
@@ -136,6 +137,7 @@ def test_recipe_files():
         assert seg == (recipe in ("musdb18hq", "dnr")), recipe
     unified = (EGS / "unified" / "tuss1" / "run.sh").read_text()
     assert "--fs 48k" in unified and "--train_config conf/train.yaml" in unified and "train_set=onthefly" in unified
+    assert "--valid_fs native" in unified
     assert "segment_size: 6.0" in (EGS / "unified" / "tuss1" / "conf" / "inference_segmented.yaml").read_text()
 
 
@@ -161,8 +163,8 @@ def test_musdb18hq_recipe_stages_1_2(musdb_run, roots):
         )
         assert {u: c[0] for u, c in chans.items()} == {u: "0" if u.endswith("_CH1") else "1" for u in wavs}
         assert all(p == ["drums", "bass", "vocals", "other"] for p in read_dict(d / "utt2prompts").values())
-        # validation at the model's rate, test at the corpus' own rate (--test_fs native)
-        check_dump(work / "dump" / "raw" / f"{s}_musdb18hq", 48000 if s == "dev" else 44100, list(wavs))
+        # validation and test at the corpus' own rate (--valid_fs native --test_fs native)
+        check_dump(work / "dump" / "raw" / f"{s}_musdb18hq", 44100, list(wavs))
     # channel split: CH2's references are channel 1 of the stems; the mixture is their sum, not mixture.wav
     d = work / "data" / "test_musdb18hq"
     utt = sorted(u for u in read_scp(d / "wav.scp") if u.endswith("_CH2"))[0]
@@ -183,15 +185,16 @@ def test_musdb18hq_recipe_stages_1_2(musdb_run, roots):
 )
 def test_recipe_stages_1_2(roots, tmp_path, recipe, n_dev, n_test, test_fs):
     """./run.sh --stage 1 --stop-stage 2 of each specialist recipe on its fake corpus:
-    validation dumped at the model's 48 kHz, the test set at the corpus rate."""
+    validation and test sets dumped at the corpus rate (the loss and the scores at that rate)."""
     var, _, dev, test = CORPORA[recipe]
     work = recipe_copy(tmp_path, recipe)
     r = run(["./run.sh", "--stage", "1", "--stop-stage", "2", "--nj", "1"], work, {var: roots[var]})
     assert "Successfully finished" in r.stdout
-    for dset, n, fs in ((dev, n_dev, 48000), (test, n_test, test_fs)):
+    for dset, n, fs in ((dev, n_dev, test_fs), (test, n_test, test_fs)):
         utts = list(read_scp(work / "data" / dset / "wav.scp"))
         assert len(utts) == n, dset
         check_dump(work / "dump" / "raw" / dset, fs, utts)
+        assert (work / "dump" / "raw" / dset / "utt2fs").is_file()  # the rate of each item
 
 
 def test_unified_data_sh(roots, tmp_path):
@@ -274,8 +277,8 @@ def test_dnr(roots, tmp_path):
     data = tmp_path / "data"
     assert list(read_scp(data / "dev_dnr" / "wav.scp")) == ["dnr_100", "dnr_2345", "dnr_99999"]  # stray file skipped
     refs = read_refs(data / "test_dnr")["dnr_742"]
-    assert [Path(p).name for p in refs] == ["speech.wav", "sfx.wav", "music.wav"]
-    assert read_dict(data / "test_dnr" / "utt2prompts")["dnr_742"] == ["speech", "sfxbg", "musicbg"]
+    assert [Path(p).name for p in refs] == ["speech.wav", "music.wav", "sfx.wav"]
+    assert read_dict(data / "test_dnr" / "utt2prompts")["dnr_742"] == ["speech", "musicbg", "sfxbg"]
     check_dump(dumps["test_dnr"], 44100, ["dnr_31337", "dnr_742"])
     dirs = dnr.prepare(roots["DNR"], data_dir=tmp_path / "d2", num_dev=2)
     assert list(read_scp(dirs["dev_dnr"] / "wav.scp")) == ["dnr_100", "dnr_2345"]  # numeric order

@@ -243,13 +243,13 @@ def test_onthefly_mixing_must_agree_with_the_slots(tmp_path):
     args = _conf_args(ROOT / "egs" / "dnr" / "tuss1" / "conf" / "tuning" / "train_bslocoformer_medium.yaml")
     vocab = PromptVocabulary()
     slots = output_slots(args, vocab)
-    assert slots == ["speech", "sfxbg", "musicbg"]
+    assert slots == ["speech", "musicbg", "sfxbg"]
     conf = resolve_onthefly_conf(args.onthefly_conf, args)
     assert apply_output_slots(dict(conf, sort_prompts=True), slots, vocab)["sort_prompts"] == slots
-    assert apply_output_slots(dict(conf, sort_prompts=["speech", "sfx-mix", "musicbg"]), slots, vocab)
+    assert apply_output_slots(dict(conf, sort_prompts=["speech", "musicbg", "sfx-mix"]), slots, vocab)
     bad = {
-        "sort_prompts \\['speech', 'musicbg', 'sfxbg'\\] is another order": dict(
-            conf, sort_prompts=["speech", "musicbg", "sfxbg"]
+        "sort_prompts \\['speech', 'sfxbg', 'musicbg'\\] is another order": dict(
+            conf, sort_prompts=["speech", "sfxbg", "musicbg"]
         ),
         "emit_prompts false": dict(conf, emit_prompts=False),
         "prompt_dropout_prob > 0": dict(conf, prompt_dropout_prob=0.1),
@@ -305,7 +305,7 @@ def test_onthefly_training_mixtures_follow_the_slots(tmp_path):
     factory = TUSSTask.build_iter_factory(args, DistributedOption(distributed=False), "train")
     vocab = PromptVocabulary()
     for _, batch in factory.build_iter(1):
-        assert [vocab.decode(row) for row in batch["prompts"].tolist()] == [["speech", "sfxbg", "musicbg"]] * 4
+        assert [vocab.decode(row) for row in batch["prompts"].tolist()] == [["speech", "musicbg", "sfxbg"]] * 4
 
 
 # ------------------------------------------------------------------ precision and loss averaging

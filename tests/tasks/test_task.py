@@ -212,7 +212,10 @@ def test_bslocoformer_trains_with_zero_references(tmp_path):
     model = TUSSTask.build_model(args)
     batch = _batch(["speech", "sfxbg"])
     model.eval()
-    with torch.no_grad():  # validation lists carry prompts: ignored, zero refs padded
+    # validation lists carry prompts: ignored, zero refs padded; the training loss
+    # (conventional_valid_loss all_outputs; by default validation counts real references only)
+    model.conventional_valid_loss = "all_outputs"
+    with torch.no_grad():
         with_prompts, _, _ = model(**batch)
     model.train()
     batch.pop("prompts"), batch.pop("prompts_lengths")

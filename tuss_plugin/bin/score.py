@@ -9,23 +9,22 @@
     python -m tuss_plugin.bin.score --merge logdir/scores.1.tsv logdir/scores.2.tsv \
         --output scoring/scores.tsv                                  # tables of parallel jobs
 
-For every output: SI-SNR (zero-mean, unclamped), SI-SNR improvement over the
-mixture, SNR, SDR (BSS-Eval with a 512-tap filter, fast_bss_eval) and
+For every scored reference: SI-SNR (zero-mean, unclamped), SI-SNR improvement
+over the mixture, SNR, SDR (BSS-Eval with a 512-tap filter, fast_bss_eval) and
 ``si_sdr``, the TUSS authors' SI-SNR (fast_bss_eval's SI-SDR without mean
 removal, clamped to +-70 dB; the Table III columns read it); see
-:mod:`tuss_plugin.metrics`. Outputs are paired with references of the same
-prompt only (best SI-SNR assignment inside repeated prompts), so a prompt list
+:mod:`tuss_plugin.metrics`. Outputs meet references of the same prompt only
+(repeated prompts are interchangeable among themselves), so a prompt list
 other than the references' (``--inference_prompts``) scores whatever
-categories both share. All-zero references get no score. Writes one
-tab-separated row per scored output, labelled with its reference's prompt.
-
-Fixed-output separators with interchangeable outputs (no prompts and no output
-slots: every output labelled ``*``, :data:`tuss_plugin.metrics.INTERCHANGEABLE`,
-in the inference dir's ``utt2prompts``): the references are padded with
-silence to the number of outputs, the assignment is solved over all outputs
-with the training criterion (:func:`tuss_plugin.metrics.match_fixed_outputs`)
-and only the outputs matched to real references are scored, as the TUSS paper
-evaluates its conventional models.
+categories both share; the outputs of a fixed-output separator without
+prompts or output slots (every output ``*``,
+:data:`tuss_plugin.metrics.INTERCHANGEABLE`, in the inference dir's
+``utt2prompts``) may all meet every reference, the extra outputs unscored.
+``--pairing per_metric`` (default) solves the assignment separately for each
+metric, as the authors' test step does; ``--pairing shared`` uses one
+assignment for all metrics (:mod:`tuss_plugin.score_pairs`). All-zero
+references get no score. Writes one tab-separated row per scored reference,
+labelled with its prompt.
 
 Nothing is cut, resampled or guessed to make signals fit: an utterance is
 refused, with one line naming it, when its reference count differs from its
@@ -80,25 +79,20 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-import soundfile as sf
 
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, refs_by_utt
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
 from tuss_plugin.kaldi_io import check_plain_path, read_dict, read_list, read_scp
-from tuss_plugin.metrics import (
-    INTERCHANGEABLE,
-    item_mean,
-    match_fixed_outputs,
-    match_outputs,
-    museval_sdr,
-    sdr,
-    si_sdr,
-    si_snr,
-    snr,
-    task_of,
+from tuss_plugin.metrics import INTERCHANGEABLE, item_mean
+from tuss_plugin.score_pairs import (  # noqa: F401  (pair_outputs, read_mono: re-exported)
+    DEFAULT_PAIRING,
+    PAIRINGS,
+    pair_outputs,
+    read_mono,
+    score_utterance,
 )
-from tuss_plugin.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS, no_speech_metrics, speech_metrics
+from tuss_plugin.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS, speech_metrics  # noqa: F401  (re-exported)
 
 BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
 COLUMNS = BASE_COLUMNS + SPEECH_COLUMNS  # the default header
@@ -166,69 +160,6 @@ def refusal(entry: ScoreEntry) -> Optional[str]:
                 f"the mixture {mix.frames} at {mix.samplerate} Hz, {mix.channels}"
             )
     return None
-
-
-def read_mono(path: str) -> Tuple[np.ndarray, int]:
-    """(n_samples,) float64 (channels averaged) and the rate."""
-    x, fs = sf.read(path, dtype="float64", always_2d=True)
-    return (x[:, 0] if x.shape[1] == 1 else x.mean(1)), fs
-
-
-def pair_outputs(entry: ScoreEntry, refs: List[np.ndarray], infs: List[np.ndarray]) -> List[Tuple[int, int]]:
-    """``(output index, reference index)`` pairs of ``entry`` with a non-silent reference:
-    by prompt (:func:`match_outputs`), or for interchangeable outputs by the padded
-    assignment over all outputs (:func:`match_fixed_outputs`)."""
-    if entry.interchangeable:
-        pairs = match_fixed_outputs(refs, infs)
-    else:
-        pairs = match_outputs(entry.ref_prompts, entry.out_prompts, refs, infs)
-    return [(i, r) for i, r in pairs if np.any(refs[r])]
-
-
-def score_utterance(
-    entry: ScoreEntry,
-    use_museval: bool = False,
-    use_speech_metrics: bool = False,
-    nan_notes: Optional[Counter] = None,
-) -> List[dict]:
-    """One row per output paired with a non-silent reference, labelled with the
-    reference's prompt; ``entry`` must pass :func:`refusal` (equal rates and
-    lengths: nothing is cut). With ``use_speech_metrics``, the columns of
-    :data:`SPEECH_COLUMNS` (NaN for prompts other than :data:`SPEECH_PROMPTS`);
-    the reasons of NaN speech metrics are counted into ``nan_notes``."""
-    mix, fs = read_mono(entry.mix)
-    refs = [read_mono(p)[0] for p in entry.refs]
-    infs = [read_mono(p)[0] for p in entry.outs]
-    task = task_of(entry.ref_prompts)
-    pairs = pair_outputs(entry, refs, infs)
-    rows = []
-    for i, r in pairs:
-        s = si_snr(infs[i], refs[r])
-        rows.append(
-            {
-                "utt": entry.utt,
-                "output": i + 1,
-                "prompt": entry.ref_prompts[r],
-                "task": task,
-                "si_snr": s,
-                "si_snri": s - si_snr(mix, refs[r]),
-                "snr": snr(infs[i], refs[r]),
-                "sdr": sdr(infs[i], refs[r]),
-                "si_sdr": si_sdr(infs[i], refs[r]),
-            }
-        )
-        if use_speech_metrics and entry.ref_prompts[r] in SPEECH_PROMPTS:
-            values, notes = speech_metrics(infs[i], refs[r], fs)
-            rows[-1].update(values)
-            if nan_notes is not None:
-                nan_notes.update(notes)
-        elif use_speech_metrics:
-            rows[-1].update(no_speech_metrics())
-    if use_museval and rows:
-        vals = museval_sdr([refs[r] for _, r in pairs], [infs[i] for i, _ in pairs], fs)
-        for row, v in zip(rows, vals):
-            row["museval_sdr"] = v
-    return rows
 
 
 class Lists(NamedTuple):
@@ -364,6 +295,13 @@ def get_parser() -> argparse.ArgumentParser:
         help="no STOI, ESTOI, PESQ columns (otherwise computed for outputs of prompt speech)",
     )
     parser.add_argument(
+        "--pairing",
+        choices=PAIRINGS,
+        default=DEFAULT_PAIRING,
+        help="per_metric: each metric pairs outputs with references by its own best value, as the "
+        "TUSS authors score; shared: one assignment for all metrics (tuss_plugin.score_pairs)",
+    )
+    parser.add_argument(
         "--score_obs",
         action="store_true",
         help="score the unprocessed mixture as the output of every reference (no --inf_dir)",
@@ -424,7 +362,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"score: refused: {utt}: {reason}", file=sys.stderr)
             refused.append(utt)
         else:
-            rows += score_utterance(entry, use_museval=args.museval, use_speech_metrics=use_speech, nan_notes=nan_notes)
+            rows += score_utterance(entry, args.museval, use_speech, nan_notes, args.pairing)
         if i % 20 == 0 or i == len(keys):
             print(f"score: {i}/{len(keys)} utterances", flush=True)
     if missing:

@@ -10,58 +10,18 @@ evaluation set, the mean SI-SNR, SI-SNR improvement, SNR and SDR over all
 outputs, per prompt and per task pattern (SE, SS, USS, MSS, CASS), so a TUSS
 row can sit beside other ESPnet separators' rows.
 
-Table III block ("Table III layout (dB)"): the layout of Table III of Saijo et
-al., "Task-aware Unified Source Separation", ICASSP 2025. One column per (test
-set, prompt), in the paper's order (``tuss_plugin.paper_table3.COLUMNS``):
-VCTK-DEMAND Speech / SFX-mix, WHAM! Speech / SFX-mix, FUSS SFX, MUSDB-HQ
-Vocals / Bass / Drums / Other, DnR Speech / Music-mix / SFX-mix; SI-SNR (dB),
-and SNR (dB) for MUSDB-HQ. An evaluation set belongs to a column group when
-its name is the corpus key or ends in ``_<corpus key>`` (``test_vctk_demand``,
-``test_wham``, ``test_fuss``, ``test_musdb18hq``, ``test_dnr``). One row per
-model, inference tag and evaluation mode ("all" prompts in one pass, or
-"single": one pass per prompt category), each "single" row right after its
-"all" row (as the paper's L5 / L5s), below the paper's published rows
-(``tuss_plugin.paper_table3.ROWS``; cells not entered there stay empty).
-
-Averaging, as the authors' evaluation does: each cell is the mean over the
-set's mixtures of the mean over that mixture's outputs of the column's prompt,
-so a FUSS mixture with 4 sources weighs as much as one with 2 (the per-task
-and per-prompt tables average over outputs instead). A mixture is one
-utterance of the evaluation set; MUSDB-HQ tracks are split into one mono
-utterance per channel (``_CH1``/``_CH2``, ``utt2channel``) and each channel
-utterance is one mixture, as the authors evaluate channel 0 and 1 as separate
-test items and average over all items.
-
-Metric definitions (s the reference, y the output). The Table III block uses
-the authors' definitions, those of the test step of their release
-(merlresearch/unified-source-separation): its SI-SNR columns read ``si_sdr``
-of scores.tsv (``tuss_plugin.metrics.si_sdr``): fast_bss_eval's SI-SDR with
-``zero_mean=False`` (no mean removal) and ``clamp_db=70``, i.e.
-10 log10(|a s|^2 / |a s - y|^2) with the optimal scale a = <s, y> / |s|^2,
-limited to [-70, 70] dB (an all-zero output scores -70 dB); its MUSDB-HQ
-columns read ``snr``, 10 log10((|s|^2 + eps) / (|s - y|^2 + eps)) with eps
-1e-8, unclamped, which is the authors' SNR. The per-task and per-prompt
-tables keep ``si_snr`` (``tuss_plugin.metrics.si_snr``: the zero-mean SI-SNR,
-estimate and reference mean-removed, eps 1e-8 in both terms, unclamped),
-``si_snri``, ``snr`` and ``sdr``. A scores.tsv written before ``si_sdr``
-existed leaves its Table III cells empty ("-"); re-run stage 6.
-
-Pairing: outputs are paired with references by prompt (best zero-mean SI-SNR
-inside repeated prompts); the outputs of a fixed-output separator without
-output slots are paired by the padded assignment of ``tuss_plugin.bin.score``
-(references padded with silence, the zero-reference SNR training criterion
-over all outputs) and labelled with their reference's prompt, so such a model
-gets a row in every table like any other. One pairing serves all metrics; the
-authors' test step solves the assignment anew for each metric (SI-SDR and SNR
-each maximised over the outputs of a repeated prompt, or of a conventional
-model over all outputs), which can differ where the criteria disagree.
+Table III block ("Table III layout (dB)"): the paper's Table III beside the
+user's rows, with a difference row for each model that names the paper row
+it reproduces (``paper_row``); see :mod:`tuss_plugin.table3_block`. The
+per-task and per-prompt tables average over outputs and keep ``si_snr``
+(zero-mean SI-SNR, unclamped), ``si_snri``, ``snr`` and ``sdr``; the Table III
+block reads the authors' ``si_sdr`` and ``snr`` (:mod:`tuss_plugin.metrics`).
+A scores.tsv written before ``si_sdr`` existed leaves its Table III cells
+empty ("-"); re-run stage 6.
 
 Figures: an experiment with spectrograms of example mixtures
 (``<exp>/images/examples/<inference dir>/*.png``, recipe stage 6,
 ``tuss_plugin.bin.plot_examples``) gets a table of links to them.
-
-Sets that are not one of the paper's five get a second table in the block,
-one column per task pattern and set, averaged the same way.
 
 Speech metrics: sets whose speech outputs carry the STOI, ESTOI and PESQ
 columns of ``tuss_plugin.bin.score`` get a "Speech metrics" table, each cell
@@ -72,64 +32,34 @@ the per-mixture mean, NaN cells left out).
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import subprocess
 import sys
-from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from tuss_plugin.bin.plot_examples import examples_section
 from tuss_plugin.cli import CLIError, run_main
 from tuss_plugin.fileio import atomic_write_text
-from tuss_plugin.metrics import SI_SDR_CLAMP_DB, item_mean, summarize
-from tuss_plugin.paper_table3 import COLUMNS as PAPER_COLUMNS
-from tuss_plugin.paper_table3 import ROWS as PAPER_ROWS
-from tuss_plugin.paper_table3 import corpus_of_set
+from tuss_plugin.metrics import item_mean, summarize
 from tuss_plugin.prompts import DEFAULT_PROMPTS
 from tuss_plugin.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS
+from tuss_plugin.table3_block import (  # noqa: F401  (eval_mode, eval_set: re-exported)
+    METRICS,
+    TASK_ORDER,
+    eval_mode,
+    eval_set,
+    load_scores,
+    table3,
+)
+from tuss_plugin.table3_block import cell as _cell
 
-METRICS = ("si_snr", "si_snri", "snr", "sdr")
 HEAD = "|SI_SNR|SI_SNRi|SNR|SDR|"
-TASK_ORDER = ["SE", "SS", "USS", "MSS", "CASS"]
 # speech metrics of scores.tsv (outputs of prompt speech; NaN elsewhere), as ESPnet reports them
 SPEECH_METRICS = tuple(SPEECH_COLUMNS)
 PROMPT_ORDER = list(DEFAULT_PROMPTS)
-
-
-# metric of each task in the paper's Table III protocol: (scores.tsv column, name);
-# the paper's SI-SNR is the authors' si_sdr (no mean removal, clamped to +-70 dB)
-TASK_METRIC = {"MSS": ("snr", "SNR")}
-DEFAULT_METRIC = ("si_sdr", "SI-SNR")
-MODES = ["all", "single"]
-
-
-def eval_mode(inf_dir: Path) -> str:
-    """``all`` or ``single``: written by recipe stage 5 into each inference dir."""
-    f = inf_dir / "eval_mode"
-    return f.read_text().strip() if f.is_file() else "all"
-
-
-def eval_set(inf_dir: Path) -> str:
-    """The evaluation set of an inference dir (recipe stage 5 writes ``eval_set``)."""
-    f = inf_dir / "eval_set"
-    return f.read_text().strip() if f.is_file() else inf_dir.name
-
-
-def load_scores(exp: Path) -> "OrderedDict[str, List[dict]]":
-    out = OrderedDict()
-    for f in sorted(exp.glob("*/scoring/scores.tsv")):
-        with open(f, encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        for r in rows:
-            for m in METRICS + ("si_sdr", "museval_sdr") + SPEECH_METRICS:
-                if m in r:
-                    r[m] = float(r[m])
-        out[f.parent.parent.name] = rows
-    return out
 
 
 def _fmt(s: Dict[str, float]) -> str:
@@ -235,125 +165,6 @@ def speech_table(scores) -> List[str]:
         "|dataset|n_outputs|" + "|".join(m.upper() for m in SPEECH_METRICS) + "|",
         "|---|---|" + "|".join("---" for _ in SPEECH_METRICS) + "|",
     ] + lines
-
-
-def _runs(exps: List[Path]) -> Iterator[Tuple[str, str, str, str, List[dict]]]:
-    """(model, inference tag, mode, evaluation set, scores) of every scored inference dir."""
-    for exp in exps:
-        for name, rows in load_scores(exp).items():
-            mode = eval_mode(exp / name)
-            dset = eval_set(exp / name)
-            tag = name[: -len(dset) - 1] if name.endswith("_" + dset) else name
-            yield exp.name, tag, mode, dset, rows
-
-
-def _row_order(key: Tuple[str, str, str, str]) -> tuple:
-    """Sort key of a (model, tag, set or "", mode) row: by model and base tag, "single" right after "all"."""
-    name, tag, dset, mode = key
-    base = tag[: -len("_single")] if mode == "single" and tag.endswith("_single") else tag
-    return name, base, dset, MODES.index(mode) if mode in MODES else len(MODES), mode, tag
-
-
-def _label(key: Tuple[str, str, str, str]) -> str:
-    """``|model|inference|prompts|`` cells of a row."""
-    name, tag, dset, mode = key
-    return f"|{name}|{tag} ({dset})|{mode}|" if dset else f"|{name}|{tag}|{mode}|"
-
-
-def _cell(v: Optional[float], missing: str = "-") -> str:
-    return missing if v is None or not np.isfinite(v) else f"{v:.2f}"
-
-
-def paper_table(runs: List[Tuple[str, str, str, str, List[dict]]]) -> List[str]:
-    """The paper's Table III: its published rows, then one row per model, tag and mode with
-    one cell per (test set, prompt) of ``PAPER_COLUMNS``; [] when no set is a paper test set."""
-    table: Dict[tuple, Dict[int, float]] = OrderedDict()
-    for name, tag, mode, dset, rows in runs:
-        corpus = corpus_of_set(dset)
-        if corpus is None:
-            continue
-        vals = {}
-        for i, col in enumerate(PAPER_COLUMNS):
-            if col.corpus == corpus:
-                v, n = item_mean([r for r in rows if r["prompt"] == col.prompt], col.metric)
-                if n:
-                    vals[i] = v
-        key = (name, tag, "", mode)
-        if set(vals) & set(table.get(key, {})):  # a second set of the same corpus: its own row
-            key = (name, tag, dset, mode)
-        table.setdefault(key, {}).update(vals)
-    if not table:
-        return []
-    lines = [
-        "|model|inference|prompts|" + "|".join(c.header for c in PAPER_COLUMNS) + "|",
-        "|---|---|---|" + "|".join("---" for _ in PAPER_COLUMNS) + "|",
-    ]
-    for r in PAPER_ROWS:
-        lines.append(
-            f"|{r.label} (paper)|{r.description or ''}|{r.mode}|"
-            + "|".join(_cell(v, missing="") for v in r.values)
-            + "|"
-        )
-    for key in sorted(table, key=_row_order):
-        lines.append(_label(key) + "|".join(_cell(table[key].get(i)) for i in range(len(PAPER_COLUMNS))) + "|")
-    return lines
-
-
-def other_sets_table(runs: List[Tuple[str, str, str, str, List[dict]]]) -> List[str]:
-    """Sets that are not paper test sets: one column per (task pattern, set) with the task's
-    Table III metric, averaged per mixture; [] when there are none."""
-    table: Dict[tuple, Dict[tuple, float]] = OrderedDict()
-    cols = set()
-    for name, tag, mode, dset, rows in runs:
-        if corpus_of_set(dset) is not None:
-            continue
-        for t in {r["task"] for r in rows}:
-            metric = TASK_METRIC.get(t, DEFAULT_METRIC)[0]
-            table.setdefault((name, tag, "", mode), {})[(t, dset)] = item_mean(
-                [r for r in rows if r["task"] == t], metric
-            )[0]
-            cols.add((t, dset))
-    if not table:
-        return []
-    order = {t: i for i, t in enumerate(TASK_ORDER)}
-    cols = sorted(cols, key=lambda c: (order.get(c[0], len(order)), c[0], c[1]))
-    lines = [
-        "|model|inference|prompts|"
-        + "|".join(f"{t} {TASK_METRIC.get(t, DEFAULT_METRIC)[1]} ({d})" for t, d in cols)
-        + "|",
-        "|---|---|---|" + "|".join("---" for _ in cols) + "|",
-    ]
-    for key in sorted(table, key=_row_order):
-        lines.append(_label(key) + "|".join(_cell(table[key].get(c)) for c in cols) + "|")
-    return lines
-
-
-def table3(exps: List[Path]) -> List[str]:
-    """The Table III block: notes, the paper's table (paper test sets), the table of other sets."""
-    runs = list(_runs(exps))
-    paper, other = paper_table(runs), other_sets_table(runs)
-    if not paper and not other:
-        return []
-    notes = []
-    if paper:
-        notes += [
-            "- columns of Saijo et al., ICASSP 2025, Table III: SI-SNR (dB), SNR (dB) for MUSDB-HQ, "
-            "the authors' definitions (SI-SNR: scores.tsv si_sdr, no mean removal, clamped to "
-            f"[-{SI_SDR_CLAMP_DB:g}, {SI_SDR_CLAMP_DB:g}] dB; SNR unclamped); "
-            "each cell: mean over the set's mixtures (MUSDB-HQ: channel utterances) of the mean over "
-            "the mixture's outputs of that prompt",
-            "- (paper) rows: the published Table III (tuss_plugin/paper_table3.py); "
-            "an empty cell is a number or description not entered there",
-        ]
-    if other:
-        notes += [
-            "- sets other than the paper's five: one column per task pattern and set, "
-            "averaged per mixture in the same way"
-        ]
-    lines = notes + [""] + paper
-    if paper and other:
-        lines.append("")
-    return lines + other
 
 
 def comparison(exps: List[Path]) -> List[str]:

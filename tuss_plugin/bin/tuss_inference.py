@@ -102,7 +102,8 @@ def get_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=PRECISIONS,
         default="fp32",
-        help="fp32 (default: scores as the paper's), bf16 autocast, or auto (bf16 where the device does it natively)",
+        help="fp32 (default, float32 throughout), bf16 (autocast; the TUSS authors evaluated in bf16 autocast: "
+        "the way to score exactly as they did, docs/fidelity.md), or auto (bf16 where the device does it natively)",
     )
     p.add_argument("--num_threads", type=int, default=None)
     return p

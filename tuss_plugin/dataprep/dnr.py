@@ -3,8 +3,9 @@
 
 The CASS row of Table III of the TUSS paper (K. Saijo et al., "Task-aware
 Unified Source Separation", ICASSP 2025): each 60-s mixture is separated with
-the prompts ``speech sfxbg musicbg`` (references ``speech.wav``, ``sfx.wav``,
-``music.wav``).
+the prompts ``speech musicbg sfxbg`` (references ``speech.wav``, ``music.wav``,
+``sfx.wav``), the order of the authors' data preparation (the prompts sit on
+the rotary-position axis of the model, so the order changes the outputs).
 
     python -m tuss_plugin.dataprep.dnr --root $DNR --data_dir data
 
@@ -34,8 +35,8 @@ from tuss_plugin.dataprep.common import (
 CORPUS = "dnr"
 VARIABLE = "DNR"
 SPLITS = {"dev": "cv", "test": "tt"}
-PROMPTS = ["speech", "sfxbg", "musicbg"]
-FILES = ["speech.wav", "sfx.wav", "music.wav"]  # references, in prompt order
+PROMPTS = ["speech", "musicbg", "sfxbg"]  # the authors' order
+FILES = ["speech.wav", "music.wav", "sfx.wav"]  # references, in prompt order
 
 
 def check_root(root: PathLike) -> Path:

@@ -57,6 +57,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
 from tuss_plugin import cpu_memory, finetune, model_builder
+from tuss_plugin.corpus_validation import UTT2FS, read_utt2fs
 from tuss_plugin.espnet_model import TUSSEnhancementModel, espnet_model_conf
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
@@ -112,6 +113,13 @@ class TUSSTask(EnhancementTask):
             help="on-the-fly mixing options (pools, prompts, num_prompts_weights, fs, "
             "chunk_seconds, steps_per_epoch, prompt_dropout_prob, ...; see "
             "tuss_plugin.onthefly.iterator.ONTHEFLY_CONF_DEFAULTS)",
+        )
+        parser.add_argument(
+            "--paper_row",
+            type=_paper_label,
+            default=None,
+            help="the row of the TUSS paper's Table III this model reproduces (M0-M5, L3-L6s); "
+            "saved in config.yaml, where show_results finds it and adds the difference row",
         )
         finetune.add_arguments(parser)
         parser.set_defaults(
@@ -226,6 +234,18 @@ class TUSSTask(EnhancementTask):
         return factory
 
 
+def _paper_label(value: str) -> Optional[str]:
+    """``--paper_row``: a label of Table III (``tuss_plugin.paper_table3.ROWS``), or none."""
+    from tuss_plugin.paper_table3 import ROWS
+
+    if str(value).lower() in ("none", "null", ""):
+        return None
+    labels = [r.label for r in ROWS]
+    if value not in labels:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a row of Table III ({', '.join(labels)})")
+    return value
+
+
 def cpu_stays_fp32(args: argparse.Namespace) -> None:
     """Turn ``--use_amp`` off for a CPU run (``--ngpu 0``).
 
@@ -258,10 +278,13 @@ def tag_valid_corpora(factory, iter_options) -> None:
     whole set (the keys of the first shape file, before any distributed
     sharding) are the same on every rank.
     """
-    path = Path(iter_options.data_path_and_name_and_type[0][0]).parent / UTT2CORPUS
-    if not path.exists():
+    folder = Path(iter_options.data_path_and_name_and_type[0][0]).parent
+    path, fs_path = folder / UTT2CORPUS, folder / UTT2FS
+    rate_of = read_utt2fs(fs_path) if fs_path.exists() else None
+    if not path.exists() and rate_of is None:
         return
-    corpus_of = read_utt2corpus(path)
+    # a set at each corpus's own rate without utt2corpus: one corpus, validated at its rates
+    corpus_of = read_utt2corpus(path) if path.exists() else {u: "all" for u in rate_of}
     keys = None
     if iter_options.shape_files:
         with open(iter_options.shape_files[0], encoding="utf-8") as f:
@@ -273,7 +296,11 @@ def tag_valid_corpora(factory, iter_options) -> None:
                 f"{path}: no corpus for validation utterance {utt} (list every utterance of the validation set)"
             )
     corpora = {corpus_of[u] for u in keys} if keys else set(corpus_of.values())
-    factory.collate_fn = CorpusTagger(factory.collate_fn, corpus_of, sorted(corpora))
+    if rate_of is not None:
+        missing = [u for u in list(keys or corpus_of) if u not in rate_of]
+        if missing:
+            raise ValueError(f"{fs_path}: no rate for validation utterance {missing[0]}")
+    factory.collate_fn = CorpusTagger(factory.collate_fn, corpus_of, sorted(corpora), rate_of)
 
 
 def read_num_prompts(path: str) -> Dict[str, int]:

@@ -44,6 +44,7 @@ inference_nj=4
 train_num_threads=$(nproc 2>/dev/null || echo 2)
 fs=16k
 test_fs=
+valid_fs=
 audio_subtype=FLOAT
 mix_from_refs=false
 dumpdir=dump
@@ -102,6 +103,9 @@ Options:
   --test_fs                rate of the dumped test sets: a rate, or "native" to
                            keep each corpus' own rate (the paper's scoring; the
                            model resamples to --fs and back) (default: --fs)
+  --valid_fs               rate of the dumped validation set: a rate, or "native" (each
+                           corpus at its own rate, utt2fs; the loss is computed at that
+                           rate, as the authors validate) (default: --fs)
   --dumpdir / --expdir     (${dumpdir} / ${expdir})
   --local_data_opts        options of local/data.sh
   --mix_from_refs          stage 2 writes the sum of the references as the mixture
@@ -186,12 +190,11 @@ to_hz() {  # 16k / 44.1k / 16000 -> samples per second
                      /^[0-9]+$/ {print; next} {exit 1}'
 }
 fs_hz=$(to_hz "${fs}") || { echo "$0: invalid --fs ${fs} (use e.g. 16k, 44.1k or 48000)" >&2; exit 1; }
-test_fs_hz=${fs_hz}
-if [ "${test_fs}" = native ]; then
-    test_fs_hz=native
-elif [ -n "${test_fs}" ]; then
-    test_fs_hz=$(to_hz "${test_fs}") || { echo "$0: invalid --test_fs ${test_fs}" >&2; exit 1; }
-fi
+set_rate() {  # option $1 = value $2: a rate in Hz, "native", or --fs's rate when empty
+    case $2 in native) echo native ;; "") echo "${fs_hz}" ;; *) to_hz "$2" || { echo "$0: invalid --$1 $2" >&2; return 1; } ;; esac
+}
+test_fs_hz=$(set_rate test_fs "${test_fs}") || exit 1
+valid_fs_hz=$(set_rate valid_fs "${valid_fs}") || exit 1
 
 if [ -z "${tag}" ]; then
     tag=$(basename "$(readlink -f "${train_config}")" .yaml)
@@ -273,12 +276,13 @@ fi
 
 # ---------------------------------------------------------------- stage 2
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
-    log "Stage 2: format data at ${fs_hz} Hz (test sets: ${test_fs_hz}) -> ${dumpdir}/raw/"
+    log "Stage 2: format data at ${fs_hz} Hz (validation set: ${valid_fs_hz}, test sets: ${test_fs_hz}) -> ${dumpdir}/raw/"
     fmt_opts=""
     ${mix_from_refs} && fmt_opts+=" --mix_from_refs"
     for dset in ${data_sets}; do
         out=${dumpdir}/raw/${dset}
         set_fs=${fs_hz}
+        [ "${dset}" = "${valid_set}" ] && set_fs=${valid_fs_hz}
         if [ "${dset}" != "${valid_set}" ] && [ "${dset}" != "${train_set}" ] && [[ " ${test_sets} " == *" ${dset} "* ]]; then
             set_fs=${test_fs_hz}
         fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # TUSS on Divide and Remaster v2 (K. Saijo et al., "Task-aware Unified Source
-# Separation", ICASSP 2025, Table III: CASS, prompts speech sfxbg musicbg).
+# Separation", ICASSP 2025, Table III: CASS, prompts speech musicbg sfxbg).
 # Stage 1 needs only the evaluation corpus ($DNR in db.sh); training mixtures
 # are simulated on the fly from the pools of conf/train.yaml (train_set
 # "onthefly" has no data dir). See README.md.
@@ -14,6 +14,7 @@ test_sets=test_dnr
 ./tuss.sh \
     --fs 48k \
     --test_fs native \
+    --valid_fs native \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \

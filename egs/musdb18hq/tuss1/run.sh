@@ -15,6 +15,7 @@ test_sets=test_musdb18hq
 ./tuss.sh \
     --fs 48k \
     --test_fs native \
+    --valid_fs native \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \

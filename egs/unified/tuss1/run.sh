@@ -10,6 +10,11 @@
 # and the other sets whole (conf/inference.yaml), so stages 5-6 run once per
 # group; all results land in the same exp dir and RESULTS.md. Other options
 # are passed to tuss.sh.
+#
+# Prompt-dropout fine-tuning (the paper's L6): --finetune_from <exp dir of the
+# trained model> trains ${finetune_config} from the weights that model kept
+# after epoch ${finetune_init_epoch} (<N>epoch.kept.pth, train config
+# keep_epochs) into its own exp dir, then evaluates it as above.
 set -euo pipefail
 
 stage=1
@@ -18,15 +23,33 @@ train_set=onthefly
 valid_set=dev   # union of the five dev_<corpus> sets
 whole_sets="test_vctk_demand test_wham test_fuss"
 segmented_sets="test_musdb18hq test_dnr"
+finetune_from=
+finetune_init_epoch=124
+finetune_config=conf/tuning/finetune_tuss_large_promptdropout.yaml
 
 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --stage) stage=$2; shift 2 ;;
         --stop_stage|--stop-stage) stop_stage=$2; shift 2 ;;
+        --finetune_from) finetune_from=$2; shift 2 ;;
+        --finetune_init_epoch) finetune_init_epoch=$2; shift 2 ;;
+        --finetune_config) finetune_config=$2; shift 2 ;;
         *) args+=("$1"); shift ;;
     esac
 done
+init=()  # fine-tuning: its config and initial weights, before the user's options
+if [ -n "${finetune_from}" ]; then
+    [[ "${finetune_init_epoch}" =~ ^[0-9]+$ ]] || { echo "$0: --finetune_init_epoch: a whole number" >&2; exit 1; }
+    init_file=$(. ./path.sh && python3 -c 'import sys
+from tuss_plugin.checkpoints import kept_epoch_file
+print(kept_epoch_file(sys.argv[1], int(sys.argv[2])))' "${finetune_from}" "${finetune_init_epoch}")
+    if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ ! -f "${init_file}" ]; then
+        echo "$0: --finetune_from ${finetune_from}: no ${init_file} (train with keep_epochs: [${finetune_init_epoch}])" >&2
+        exit 1
+    fi
+    init=(--train_config "${finetune_config}" --pretrained_model "${init_file}")
+fi
 max() { [ "$1" -gt "$2" ] && echo "$1" || echo "$2"; }
 min() { [ "$1" -lt "$2" ] && echo "$1" || echo "$2"; }
 
@@ -36,6 +59,7 @@ tuss() {  # tuss.sh with this recipe's options: first stage, last stage, test se
     ./tuss.sh \
         --fs 48k \
         --test_fs native \
+        --valid_fs native \
         --train_set "${train_set}" \
         --valid_set "${valid_set}" \
         --test_sets "${sets}" \
@@ -45,6 +69,7 @@ tuss() {  # tuss.sh with this recipe's options: first stage, last stage, test se
         --ngpu 1 \
         --nj 4 \
         --inference_nj 4 \
+        ${init[@]+"${init[@]}"} \
         ${args[@]+"${args[@]}"} \
         --stage "${first}" --stop_stage "${last}"
 }
