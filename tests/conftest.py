@@ -12,7 +12,6 @@ sys.path.insert(0, str(TESTS))
 
 import tuss_plugin  # noqa: E402,F401  (registers the plugin)
 
-
 # intra-op threads of a test: the machine's cores shared by the pytest-xdist
 # workers (2 cores, 1 worker: 2 threads; 2 workers: 1 each), at most 2
 THREADS = max(1, min(2, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
