@@ -631,9 +631,15 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! ${skip_packing}; then
     pack_opts=()
     [ -f "${exp}/RESULTS.md" ] && pack_opts+=(--option "${rel}/RESULTS.md")
     [ -d "${exp}/images" ] && pack_opts+=(--option "${rel}/images")
-    if ! (cd "${pack_root}" && python3 -m espnet2.bin.pack enh --train_config "${rel}/config.yaml" \
+    # the packed config carries default prompts (--inference_prompts, else the test sets'
+    # most common list), so that ESPnet's SeparateSpeech separates with no inference config
+    u2p=(); for dset in ${test_sets}; do [ -f "${dumpdir}/raw/${dset}/utt2prompts" ] && u2p+=("${dumpdir}/raw/${dset}/utt2prompts"); done
+    python3 -m tuss_plugin.bin.pack_config --config "${exp}/config.yaml" --out "${exp}/packed/config.yaml" \
+        --prompts "${inference_prompts}" --utt2prompts ${u2p[@]+"${u2p[@]}"} > "${exp}/pack.log" 2>&1 || {
+        echo "$0: packing failed (${exp}/pack.log): $(tail -n 1 "${exp}/pack.log")" >&2; exit 1; }
+    if ! (cd "${pack_root}" && python3 -m espnet2.bin.pack enh --train_config "${rel}/packed/config.yaml" \
             --model_file "${rel}/${inference_model}" "${pack_opts[@]}" --outpath "${packed_abs}") \
-            > "${exp}/pack.log" 2>&1; then
+            >> "${exp}/pack.log" 2>&1; then
         echo "$0: packing failed (${exp}/pack.log): $(grep -v '^[[:space:]]*$' "${exp}/pack.log" | tail -n 1)" >&2
         exit 1
     fi
