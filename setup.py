@@ -37,6 +37,7 @@ class EditableWheelWithData(editable_wheel):
         if category == "data" and not hasattr(self.distribution, "has_data") and self.distribution.has_data_files():
             self.run_command("install_data")
 
+
 install_requires = [
     "torch>=2.9.1",
     "torchaudio>=2.9.1",

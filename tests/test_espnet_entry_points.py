@@ -10,7 +10,6 @@ packages; each command runs in a fresh interpreter of it. The recipe test runs
 enh.sh's stages by ESPnet's own modules (statistics, 1 epoch of training,
 inference, scoring) with ``separator: tuss`` in a plain ESPnet config."""
 
-import os
 import shutil
 import subprocess
 import sys
@@ -70,7 +69,8 @@ def test_espnet_finds_tuss_with_no_import(venv, tmp_path):
     )
     assert _run(venv, "-c", code, cwd=tmp_path).split() == ["tuss", "True"]
     # a plain interpreter imports only the plugin's start-up module, not torch or ESPnet
-    plain = "import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'espnet2', 'tuss_plugin')))"
+    roots = "('torch', 'espnet2', 'tuss_plugin')"
+    plain = f"import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in {roots}))"
     assert _run(venv, "-c", plain, cwd=tmp_path).strip() == "['tuss_plugin', 'tuss_plugin.import_hooks']"
     # switched off on request
     off = "import sys; print('tuss_plugin' in sys.modules)"
@@ -133,7 +133,8 @@ def test_espnet_recipe_stages_with_tuss_separator(venv, tmp_path):
     # enh.sh's result_<metric>.txt: the mean over mixtures of the mean over speakers
     scores = {}
     for metric in ("STOI", "SDR", "SAR", "SIR", "SI_SNR"):
-        per_spk = [dict(line.split() for line in (scoring / f"{metric}_spk{k}").read_text().splitlines()) for k in (1, 2)]
+        files = [scoring / f"{metric}_spk{k}" for k in (1, 2)]
+        per_spk = [dict(line.split() for line in f.read_text().splitlines()) for f in files]
         assert set(per_spk[0]) == set(per_spk[1]) == {"utt0", "utt1", "utt2"}
         scores[metric] = float(np.mean([np.mean([float(s[u]) for s in per_spk]) for u in per_spk[0]]))
     print("ESPnet enh_scoring of the TUSS model:", ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
