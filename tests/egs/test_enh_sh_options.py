@@ -66,3 +66,12 @@ def test_failed_job_prints_the_logs_last_lines(tmp_path):
     lines = r.stderr.splitlines()
     assert "job(s) failed; see" in lines[0]
     assert lines[-1] == "    | ValueError: data/x/wav.scp:3: bad line"
+
+
+def test_enh_sh_default_scoring_protocol_is_accepted(tmp_path):
+    """enh.sh's default --scoring_protocol names SAR and SIR: stage 6 scores them (score --bss_eval)."""
+    _recipe(tmp_path)
+    r = _tuss_sh(tmp_path, "--stage", "10", "--stop_stage", "10", "--scoring_protocol", "STOI SDR SAR SIR SI_SNR")
+    assert r.returncode == 0, r.stderr
+    r = _tuss_sh(tmp_path, "--stage", "10", "--stop_stage", "10", "--scoring_protocol", "DNSMOS")
+    assert r.returncode == 1 and "'DNSMOS' is not scored here" in r.stderr

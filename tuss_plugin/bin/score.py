@@ -82,6 +82,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
+from tuss_plugin.bss_eval import BSS_COLUMNS, bss_eval_pairs
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, refs_by_utt
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
@@ -190,6 +191,7 @@ def score_utterance(
     use_museval: bool = False,
     use_speech_metrics: bool = False,
     nan_notes: Optional[Counter] = None,
+    use_bss_eval: bool = False,
 ) -> List[dict]:
     """One row per output paired with a non-silent reference, labelled with the
     reference's prompt; ``entry`` must pass :func:`refusal` (equal rates and
@@ -224,6 +226,8 @@ def score_utterance(
                 nan_notes.update(notes)
         elif use_speech_metrics:
             rows[-1].update(no_speech_metrics())
+    for row, values in zip(rows, bss_eval_pairs(refs, infs, pairs) if use_bss_eval else []):
+        row.update(values)  # ESPnet's SIR, SAR (tuss_plugin.bss_eval)
     if use_museval and rows:
         vals = museval_sdr([refs[r] for _, r in pairs], [infs[i] for i, _ in pairs], fs)
         for row, v in zip(rows, vals):
@@ -288,7 +292,7 @@ def write_result_files(scoring_dir: Path, rows: List[dict], columns: Sequence[st
     files = result_files(rows, metrics)
     for name, text in files.items():
         atomic_write_text(scoring_dir / name, text)
-    for m in BASE_COLUMNS + SPEECH_COLUMNS + ["museval_sdr"]:
+    for m in BASE_COLUMNS + SPEECH_COLUMNS + ["museval_sdr"] + BSS_COLUMNS:
         stale = scoring_dir / f"result_{m}.txt"
         if m not in LABEL_COLUMNS and stale.name not in files and stale.is_file():
             stale.unlink()
@@ -358,6 +362,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--museval", action="store_true", help="also compute museval's BSS Eval v4 SDR (median of 1-s windows)"
     )
+    parser.add_argument("--bss_eval", action="store_true", help="also ESPnet's SIR and SAR (tuss_plugin.bss_eval)")
     parser.add_argument(
         "--no_speech_metrics",
         action="store_true",
@@ -424,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"score: refused: {utt}: {reason}", file=sys.stderr)
             refused.append(utt)
         else:
-            rows += score_utterance(entry, use_museval=args.museval, use_speech_metrics=use_speech, nan_notes=nan_notes)
+            rows += score_utterance(entry, args.museval, use_speech, nan_notes, args.bss_eval)
         if i % 20 == 0 or i == len(keys):
             print(f"score: {i}/{len(keys)} utterances", flush=True)
     if missing:
@@ -432,6 +437,7 @@ def run(args: argparse.Namespace) -> int:
     if len(refused) == len(keys):
         raise CLIError(f"nothing scored: {len(refused)} of {len(keys)} utterance(s) refused")
     columns = BASE_COLUMNS + (SPEECH_COLUMNS if use_speech else []) + (["museval_sdr"] if args.museval else [])
+    columns += BSS_COLUMNS if args.bss_eval else []
     lines = ["\t".join(columns)]
     for r in rows:
         lines.append("\t".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in columns))

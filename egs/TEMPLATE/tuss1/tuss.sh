@@ -159,7 +159,8 @@ Options:
                            noise1.scp -> sfxbg with --use_noise_ref true (${use_noise_ref})
 enh.sh's names (aliases): --enh_config (= --train_config), --enh_args (= --train_args),
   --init_param (= --pretrained_model), --scoring_protocol (checked: stage 6 scores all of
-  SI_SNR SI_SNRi SNR SDR SI_SDR, and STOI ESTOI PESQ_WB PESQ_NB of speech), --ref_num (no
+  SI_SNR SI_SNRi SNR SDR SI_SDR, and STOI ESTOI PESQ_WB PESQ_NB of speech; SIR and SAR when
+  named, as ESPnet's enh_scoring computes them), --ref_num (no
   test mixture may have more prompts)
 HELP
 )
@@ -182,7 +183,8 @@ case ${gpu_inference} in true|false) ;; *) echo "$0: --gpu_inference: true or fa
 case ${skip_upload_hf} in ""|true|false) ;; *) echo "$0: --skip_upload_hf: true or false, got '${skip_upload_hf}'" >&2; exit 1;; esac
 for m in ${scoring_protocol}; do
     case $(echo "${m}" | tr '[:upper:]' '[:lower:]') in si_snr|si_snri|snr|sdr|si_sdr|stoi|estoi|pesq|pesq_wb|pesq_nb) ;;
-        *) echo "$0: --scoring_protocol: '${m}' is not scored here (SI_SNR SI_SNRi SNR SDR SI_SDR STOI ESTOI PESQ_WB PESQ_NB)" >&2
+        sir|sar) [[ " ${scoring_args} " == *" --bss_eval "* ]] || scoring_args+=" --bss_eval" ;;  # ESPnet's, opt-in
+        *) echo "$0: --scoring_protocol: '${m}' is not scored here (SI_SNR SI_SNRi SNR SDR SI_SDR SIR SAR STOI ESTOI PESQ_WB PESQ_NB)" >&2
            exit 1;; esac
 done
 if [ -n "${download_model}" ]; then  # a trained model: no training, no packing
