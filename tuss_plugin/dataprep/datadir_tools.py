@@ -75,7 +75,8 @@ def _required(d: Path, lists: Dict[str, Dict[str, str]]) -> set:
             keep &= set(lists[name])
     prompts = lists.get("utt2prompts", {})
     if prompts and "spk.scp" not in lists:
-        keep = {u for u in keep if all(u in lists.get(f"spk{k}.scp", {}) for k in range(1, len(prompts[u].split()) + 1))}
+        has = lambda u, k: u in lists.get(f"spk{k}.scp", {})  # noqa: E731
+        keep = {u for u in keep if all(has(u, k) for k in range(1, len(prompts[u].split()) + 1))}
     return keep
 
 
