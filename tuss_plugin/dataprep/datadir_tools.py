@@ -64,6 +64,11 @@ def _write_spk2utt(d: Path) -> None:
     _write(d / "spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
 
 
+def _has_sources(lists: Dict[str, Dict[str, str]], utt: str, n: int) -> bool:
+    """``utt`` is in spk1.scp .. spk<n>.scp."""
+    return all(utt in lists.get(f"spk{k}.scp", {}) for k in range(1, n + 1))
+
+
 def _required(d: Path, lists: Dict[str, Dict[str, str]]) -> set:
     """Utterances every list they need has: wav.scp, utt2spk, utt2prompts and
     spk1..spk<n>.scp for n prompts (spk.scp if that is how the dir lists them)."""
@@ -75,8 +80,7 @@ def _required(d: Path, lists: Dict[str, Dict[str, str]]) -> set:
             keep &= set(lists[name])
     prompts = lists.get("utt2prompts", {})
     if prompts and "spk.scp" not in lists:
-        has = lambda u, k: u in lists.get(f"spk{k}.scp", {})  # noqa: E731
-        keep = {u for u in keep if all(has(u, k) for k in range(1, len(prompts[u].split()) + 1))}
+        keep = {u for u in keep if _has_sources(lists, u, len(prompts[u].split()))}
     return keep
 
 
