@@ -7,7 +7,36 @@ The torch / torchaudio / espnet versions are pinned per Python version by
 torch 2.11.0).
 """
 
+import os
+import sysconfig
+
 from setuptools import find_packages, setup
+from setuptools.command.editable_wheel import editable_wheel
+
+# One line that every interpreter of an environment the package is installed in
+# runs at start-up (site-packages/*.pth): it imports tuss_plugin (standard library
+# only, a few ms), which registers the TUSS classes when ESPnet's enhancement task
+# is imported, so that ESPnet's own entry points (python -m espnet2.bin.enh_train
+# --separator tuss, enh_inference, enh_scoring, SeparateSpeech, pack) find them
+# with no import. Installed as a data file into site-packages (its path relative
+# to the environment's prefix), which both `pip install .` and `pip install -e .`
+# install (an editable install writes no build output to site-packages).
+# TUSS_NO_AUTOREGISTER=1 switches it off.
+AUTOREGISTER_PTH = "tuss_plugin_autoregister.pth"
+_paths = sysconfig.get_paths()
+SITE_PACKAGES = os.path.relpath(_paths["purelib"], _paths["data"])
+
+
+class EditableWheelWithData(editable_wheel):
+    """setuptools' editable wheel asks the distribution for ``has_data``, which it
+    does not have (``has_data_files``), so an editable install skips data files;
+    this installs them as a regular install does."""
+
+    def _run_install(self, category):
+        super()._run_install(category)
+        if category == "data" and not hasattr(self.distribution, "has_data") and self.distribution.has_data_files():
+            self.run_command("install_data")
+
 
 install_requires = [
     "torch>=2.9.1",
@@ -62,6 +91,8 @@ setup(
         # dependency, pyaudio, is for live playback only and needs PortAudio's headers.
         "mini": ["pretty_midi==0.2.11.post0", "espeakng-loader==0.2.4"],
     },
+    data_files=[(SITE_PACKAGES, [AUTOREGISTER_PTH])],
+    cmdclass={"editable_wheel": EditableWheelWithData},
     entry_points={
         "console_scripts": [
             "tuss-train=tuss_plugin.bin.tuss_train:main",

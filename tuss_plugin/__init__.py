@@ -34,7 +34,14 @@ def _register_load_task(module) -> None:
         tasks.setdefault("tuss", ("tuss_plugin.inference", "SeparateAudio"))
 
 
+def _adapt_separate_speech(module) -> None:
+    from tuss_plugin.espnet_separate_speech import adapt_separate_speech
+
+    adapt_separate_speech(module)
+
+
 when_imported("espnet2.tasks.enh", _register_enh)
+when_imported("espnet2.bin.enh_inference", _adapt_separate_speech)
 when_imported("espnet", _register_load_task)
 
 # names importable from the package, loaded (with torch) when first used

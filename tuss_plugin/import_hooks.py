@@ -7,20 +7,27 @@ ESPnet (about 4 s) in commands that never use it (``tuss-separate --help``,
 data preparation, scoring). :func:`when_imported` defers the registration to
 the moment ``espnet2.tasks.enh`` is imported, by whoever imports it; if it is
 imported already, the function runs at once. Standard library only.
+
+It is also what runs in every interpreter of an environment the package is
+installed in (``tuss_plugin_autoregister.pth``, :mod:`tuss_plugin.autoregister`),
+so it imports only built-in modules: no ``importlib.abc`` (which pulls in
+``importlib.resources``), no ``threading``, no ``typing`` at run time.
 """
 
 from __future__ import annotations
 
-import importlib.abc
+import _thread
 import sys
-import threading
-from types import ModuleType
-from typing import Callable, Dict, List
 
-Callback = Callable[[ModuleType], None]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Callable, Dict, List
 
-_lock = threading.RLock()
-_pending: Dict[str, List[Callback]] = {}  # module name -> functions to run after it is imported
+    Callback = Callable[[ModuleType], None]
+
+_lock = _thread.RLock()
+_pending: "Dict[str, List[Callback]]" = {}  # module name -> functions to run after it is imported
 
 
 def when_imported(name: str, func: Callback) -> None:
@@ -43,11 +50,11 @@ def _run_pending(module: ModuleType) -> None:
         func(module)
 
 
-class _AfterImportLoader(importlib.abc.Loader):
+class _AfterImportLoader:
     """Wraps a module's own loader: runs it, then the module's callbacks. Any
     other attribute (resources, source) is the wrapped loader's."""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader) -> None:
         self._loader = loader
 
     def create_module(self, spec):
@@ -61,7 +68,7 @@ class _AfterImportLoader(importlib.abc.Loader):
         return getattr(self._loader, attr)
 
 
-class _AfterImportFinder(importlib.abc.MetaPathFinder):
+class _AfterImportFinder:
     """First on ``sys.meta_path``; for a module with pending callbacks it asks
     the finders after it for the spec and wraps the spec's loader."""
 

@@ -35,6 +35,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 import soundfile as sf
 
+from tuss_plugin.bss_eval import bss_eval_pairs
 from tuss_plugin.metrics import (
     match_fixed_outputs,
     match_outputs,
@@ -123,12 +124,14 @@ def score_utterance(
     use_speech_metrics: bool = False,
     nan_notes: Optional[Counter] = None,
     pairing: str = DEFAULT_PAIRING,
+    use_bss_eval: bool = False,
 ) -> List[dict]:
     """One row per non-silent reference that meets an output, labelled with its prompt;
     ``entry`` must pass :func:`tuss_plugin.bin.score.refusal` (equal rates and lengths:
     nothing is cut). ``pairing``: see the module doc. With ``use_speech_metrics``, the
     speech columns (NaN for prompts other than :data:`SPEECH_PROMPTS`); the reasons of NaN
-    speech metrics are counted into ``nan_notes``."""
+    speech metrics are counted into ``nan_notes``. With ``use_bss_eval``, ESPnet's SIR
+    and SAR (:mod:`tuss_plugin.bss_eval`) over the SI-SDR pairs of the mixture."""
     if pairing not in PAIRINGS:
         raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
     mix, fs = read_mono(entry.mix)
@@ -159,6 +162,8 @@ def score_utterance(
                 nan_notes.update(notes)
         elif use_speech_metrics:
             row.update(no_speech_metrics())
+    for row, bss in zip(rows, bss_eval_pairs(refs, infs, main) if use_bss_eval else []):
+        row.update(bss)
     if use_museval and rows:
         vals = museval_sdr([refs[r] for _, r in main], [infs[i] for i, _ in main], fs)
         for row, v in zip(rows, vals):

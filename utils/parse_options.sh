@@ -9,7 +9,9 @@
 # Every leading "--name value" or "--name=value" sets the shell variable
 # "name" (dashes become underscores, so --stop-stage == --stop_stage). The
 # variable must already exist, and a variable whose default is true/false only
-# takes true/false. "--config FILE" sources FILE (assignments). "--help" / "-h"
+# takes true/false. An unknown option is refused; if the recipe sets
+# option_pointers (lines "<name> <what to use instead>"), the refusal for such
+# a name says what to use instead. "--config FILE" sources FILE (assignments). "--help" / "-h"
 # prints $help_message. Parsing stops at the first word not starting with "--";
 # the remaining words stay in "$@".
 
@@ -42,7 +44,13 @@ while [ $# -gt 0 ]; do
         continue
     fi
     if ! [[ "${__name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!__name+set}" ]; then
-        echo "$0: invalid option ${__opt} (no such option; see --help)" >&2
+        # a recipe's option_pointers ("<name> <what to use instead>" lines) names our equivalent
+        __hint=$(printf '%s\n' "${option_pointers:-}" | awk -v n="${__name}" '$1 == n { sub(/^[^ ]+ +/, ""); print; exit }')
+        if [ -n "${__hint}" ]; then
+            echo "$0: option ${__opt} is not supported here: ${__hint}" >&2
+        else
+            echo "$0: invalid option ${__opt} (no such option; see --help)" >&2
+        fi
         exit 1
     fi
     if { [ "${!__name}" = true ] || [ "${!__name}" = false ]; } \
@@ -52,5 +60,5 @@ while [ $# -gt 0 ]; do
     fi
     printf -v "${__name}" '%s' "${__val}"
 done
-unset __opt __val __name
+unset __opt __val __name __hint
 true

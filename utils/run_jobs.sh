@@ -8,7 +8,8 @@
 # With JOB=a:b every job j in a..b runs with the word JOB replaced by j in the
 # log name and in the command. Each log starts with the command and ends with
 # its exit code and run time. The exit status is 0 when every job succeeded;
-# otherwise the failed logs are named.
+# otherwise the first failed log is named and its last lines are printed
+# (TUSS_FAILED_LOG_LINES, default 5).
 #
 # Options (accepted for compatibility with cluster runners; --gpu and --mem
 # have no effect locally):
@@ -102,6 +103,10 @@ if [ "${#failed[@]}" -gt 0 ]; then
     n=$(( last - first + 1 ))
     f=$(printf '%s\n' "${failed[@]}" | sort -n | head -n 1)
     echo "$0: ${#failed[@]} / ${n} job(s) failed; see ${log_pattern//JOB/$f}" >&2
+    # its last lines (a Python error ends with the line that names it), not the
+    # accounting lines this script adds
+    grep -v -e '^# Accounting: ' -e '^# Ended (code ' -e '^[[:space:]]*$' "${log_pattern//JOB/$f}" 2>/dev/null \
+        | tail -n "${TUSS_FAILED_LOG_LINES:-5}" | sed 's/^/    | /' >&2
     exit 1
 fi
 exit 0

@@ -9,6 +9,8 @@
 # conf/slurm.conf (optional) holds extra srun arguments, one per line, e.g.
 #   --partition=gpu
 #   --account=myproject
+# or is in ESPnet's format ("command sbatch ...", "option gpu=* ..."), which
+# utils/cluster_jobs.sh reads.
 # Select it in cmd.sh (cmd_backend=slurm). Other schedulers: copy this file and
 # replace the srun line; cmd.sh decides which runner the recipes use.
 set -uo pipefail
@@ -26,6 +28,12 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
+# a config in ESPnet's / Kaldi's format ("command sbatch ...", "option gpu=* ..."):
+# utils/cluster_jobs.sh reads it
+if [ -n "${config}" ] && grep -qE '^[[:space:]]*(command|option|default)[[:space:]]' "${config}" 2>/dev/null; then
+    exec "$(dirname "$0")/cluster_jobs.sh" --backend slurm --config "${config}" --gpu "${gpu}" \
+        --num-threads "${num_threads}" ${mem:+--mem "${mem}"} ${time_limit:+--time "${time_limit}"} "$@"
+fi
 srun_args=(--ntasks=1 "--cpus-per-task=${num_threads}")
 [ "${gpu}" -gt 0 ] && srun_args+=("--gres=gpu:${gpu}")
 [ -n "${mem}" ] && srun_args+=("--mem=${mem}")

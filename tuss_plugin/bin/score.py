@@ -80,6 +80,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tuss_plugin.bss_eval import BSS_COLUMNS
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, refs_by_utt
 from tuss_plugin.fileio import atomic_write_text, check_audio_file
@@ -219,7 +220,7 @@ def write_result_files(scoring_dir: Path, rows: List[dict], columns: Sequence[st
     files = result_files(rows, metrics)
     for name, text in files.items():
         atomic_write_text(scoring_dir / name, text)
-    for m in BASE_COLUMNS + SPEECH_COLUMNS + ["museval_sdr"]:
+    for m in BASE_COLUMNS + SPEECH_COLUMNS + ["museval_sdr"] + BSS_COLUMNS:
         stale = scoring_dir / f"result_{m}.txt"
         if m not in LABEL_COLUMNS and stale.name not in files and stale.is_file():
             stale.unlink()
@@ -289,6 +290,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--museval", action="store_true", help="also compute museval's BSS Eval v4 SDR (median of 1-s windows)"
     )
+    parser.add_argument("--bss_eval", action="store_true", help="also ESPnet's SIR and SAR (tuss_plugin.bss_eval)")
     parser.add_argument(
         "--no_speech_metrics",
         action="store_true",
@@ -362,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"score: refused: {utt}: {reason}", file=sys.stderr)
             refused.append(utt)
         else:
-            rows += score_utterance(entry, args.museval, use_speech, nan_notes, args.pairing)
+            rows += score_utterance(entry, args.museval, use_speech, nan_notes, args.pairing, args.bss_eval)
         if i % 20 == 0 or i == len(keys):
             print(f"score: {i}/{len(keys)} utterances", flush=True)
     if missing:
@@ -370,6 +372,7 @@ def run(args: argparse.Namespace) -> int:
     if len(refused) == len(keys):
         raise CLIError(f"nothing scored: {len(refused)} of {len(keys)} utterance(s) refused")
     columns = BASE_COLUMNS + (SPEECH_COLUMNS if use_speech else []) + (["museval_sdr"] if args.museval else [])
+    columns += BSS_COLUMNS if args.bss_eval else []
     lines = ["\t".join(columns)]
     for r in rows:
         lines.append("\t".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in columns))

@@ -66,6 +66,7 @@ NOT_OUTPUT_OPTIONS = (
     "key_file",
     "list_dir",
     "config",
+    "enh_config",
     "device",
     "num_threads",
     "prompts",
@@ -90,7 +91,20 @@ def get_parser() -> argparse.ArgumentParser:
         "--prompts", nargs="+", default=None, help="use this prompt list for every mixture instead of utt2prompts"
     )
     add_segment_options(p)
-    p.add_argument("--config", default=None, help="YAML whose keys are options of this command (e.g. segment_size: 6)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML whose keys are options of this command (e.g. segment_size: 6) or of ESPnet's enh_inference",
+    )
+    p.add_argument(
+        "--enh_config", default=None, help="ESPnet SeparateSpeech inference config (separator_conf.default_prompts)"
+    )
+    p.add_argument(
+        "--normalize_output_wav",
+        type=lambda v: {"true": True, "false": False}[v.lower()],
+        default=False,
+        help="scale each output to a peak of 0.9, as ESPnet's enh_inference (true/false, default false)",
+    )
     p.add_argument(
         "--eval_mode",
         choices=["all", "single"],
@@ -113,15 +127,23 @@ def parse_args(cmd: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse options; ``--config`` YAML values are defaults the command line overrides."""
     parser = get_parser()
     args = parser.parse_args(cmd)
-    if args.config:
-        import yaml
+    known = {a.dest for a in parser._actions}
+    conf = {}
+    for path in (args.config, args.enh_config):
+        if path:
+            import yaml
 
-        with open(args.config, encoding="utf-8") as f:
-            conf = yaml.safe_load(f) or {}
-        known = {a.dest for a in parser._actions}
-        unknown = sorted(set(conf) - known)
-        if unknown:
-            parser.error(f"{args.config}: unknown option(s) {unknown}")
+            from tuss_plugin.espnet_inference_options import translate_config
+
+            with open(path, encoding="utf-8") as f:
+                try:
+                    conf.update(translate_config(yaml.safe_load(f) or {}, path, known))
+                except ValueError as e:
+                    parser.error(str(e))
+            unknown = sorted(set(conf) - known)
+            if unknown:
+                parser.error(f"{path}: unknown option(s) {unknown}")
+    if conf:
         parser.set_defaults(**conf)
         args = parser.parse_args(cmd)
     return args
@@ -148,6 +170,8 @@ def run_id(sep, args: argparse.Namespace) -> str:
     import hashlib
 
     options = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_OUTPUT_OPTIONS}
+    if not options.get("normalize_output_wav"):
+        options.pop("normalize_output_wav", None)  # the stamps of runs from before the option stay valid
     run = {"version": STAMP_VERSION, "model": sep.fingerprint(), "options": options}
     return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
@@ -201,8 +225,11 @@ def sweep_output_dirs(out: Path, lists: Path) -> None:
         sweep_temp_files(d)
 
 
-def separate_utterance(sep, wav: str, plist: List[str], eval_mode: str, paths: List[Path]) -> None:
-    """Separate one mixture file into ``paths`` (one per prompt, atomic writes)."""
+def separate_utterance(
+    sep, wav: str, plist: List[str], eval_mode: str, paths: List[Path], normalize: bool = False
+) -> None:
+    """Separate one mixture file into ``paths`` (one per prompt, atomic writes);
+    ``normalize``: each output scaled to a peak of 0.9 (ESPnet's normalize_output_wav)."""
     check_audio_file(wav, scan_nonfinite=False)  # missing, FIFO, unreadable, truncated, empty
     x, fs = sf.read(wav, dtype="float32")
     if eval_mode == "single" and sep.vocab is not None:
@@ -211,6 +238,10 @@ def separate_utterance(sep, wav: str, plist: List[str], eval_mode: str, paths: L
         est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
     if len(est) != len(plist):
         raise ValueError(f"the model gave {len(est)} outputs for prompts {plist}")
+    if normalize:
+        from tuss_plugin.espnet_inference_options import normalize_peak
+
+        est = normalize_peak(np.asarray(est))
     for p, e in zip(paths, est):
         p.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(p, lambda tmp, e=e: sf.write(tmp, e, fs, subtype="FLOAT", format="WAV"))
@@ -327,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             stamp_file.unlink(missing_ok=True)  # the outputs change from here on
-            separate_utterance(sep, wavs[utt], plist, args.eval_mode, paths)
+            separate_utterance(sep, wavs[utt], plist, args.eval_mode, paths, args.normalize_output_wav)
             remove_other_outputs(out, utt, len(plist))
             stamp_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(stamp_file, json.dumps(expected) + "\n")

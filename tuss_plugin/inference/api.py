@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from tuss_plugin.audio import resample
-from tuss_plugin.inference.inputs import as_array, check_fs, check_mixture
+from tuss_plugin.inference.inputs import as_array, check_fs, check_mixture, model_rate
 from tuss_plugin.inference.model_files import _state_digest, load_model, resolve_model_files
 from tuss_plugin.inference.overlap_add import OverlapAdd, _check_segment_values, check_segment_span
 from tuss_plugin.inference.streaming import (
@@ -75,11 +75,10 @@ class SeparateAudio:
         self.precision = resolve_precision(precision, device)
         _check_segment_values(segment_size, hop_size)
         sep = model.separator
-        # the training audio's rate (recipes store it), else the separator's
-        fs = config.get("fs") or getattr(sep, "fs", None) or (config.get("separator_conf") or {}).get("fs")
+        fs = model_rate(config, sep)
         if fs is None:
             raise ValueError("the model's sampling rate is unknown: its config.yaml has no 'fs'")
-        self.fs = int(fs)
+        self.fs = fs
         self.vocab = getattr(sep, "vocab", None)
         self.set_segments(segment_size, hop_size)
 

@@ -4,6 +4,8 @@ a mixture held in memory and its sampling rate, each refused with one line."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 
@@ -11,6 +13,14 @@ import torch
 MAX_CHANNELS = 64
 # highest input sampling rate accepted (Hz)
 MAX_FS = 768_000
+
+
+def model_rate(config: dict, separator) -> Optional[int]:
+    """The rate a model separates at: the training audio's (``fs`` of its config,
+    which recipes store), else its separator's ``fs``, else ``separator_conf.fs``;
+    None when none is known."""
+    fs = config.get("fs") or getattr(separator, "fs", None) or (config.get("separator_conf") or {}).get("fs")
+    return None if fs is None else int(fs)
 
 
 def as_array(mixture) -> np.ndarray:

@@ -180,6 +180,9 @@ class TUSSTask(EnhancementTask):
 
     @classmethod
     def build_iter_factory(cls, args, distributed_option, mode: str, kwargs=None):
+        from tuss_plugin.tasks.chunking import prepare_chunk_iterator
+
+        prepare_chunk_iterator(args, mode)  # --iterator_type chunk: prompts are not cut
         if mode != "train" or getattr(args, "train_data_source", "lists") != "onthefly":
             return super().build_iter_factory(args, distributed_option, mode, kwargs)
         conf = resolve_onthefly_conf(args.onthefly_conf, args)

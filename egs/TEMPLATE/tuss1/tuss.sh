@@ -78,6 +78,22 @@ enh_args=        # = --train_args
 init_param=      # = --pretrained_model
 scoring_protocol=  # metrics to print after stage 6 (ours scores all; names checked)
 ref_num=         # references per mixture (ours: from utt2prompts; checked against it)
+inference_enh_config=  # SeparateSpeech's inference config: separator_conf.default_prompts
+spk_num=         # ESPnet data dirs (no utt2prompts): speakers to use (default: every spk<k>.scp)
+use_noise_ref=false  # ESPnet data dirs: noise1.scp as the reference of prompt sfxbg
+# enh.sh options with no counterpart here, and what to use instead (utils/parse_options.sh)
+option_pointers="enh_tag use --tag (the experiment dir is \${expdir}/enh_<tag>)
+enh_exp use --expdir and --tag (\${expdir}/enh_<tag>)
+skip_upload use --skip_upload_hf true (stage 9) or --skip_packing true (stages 7-9)
+enh_speech_fold_length use --fold_length
+speed_perturb_factors not supported (on-the-fly mixing draws gains and sources per step)
+use_dereverb_ref not supported (TUSS prompts name sources; utils/espnet_to_tuss_data.py refuses dereverb*.scp)
+extra_wav_list not supported (TUSS data dirs list references in spk<k>.scp with prompts in utt2prompts)
+ref_channel not supported (stage 2 picks a channel per utterance: utt2channel)
+inference_enh_tag use --inference_tag
+score_with_asr not supported (no ASR-based scoring; stage 6 scores STOI, ESTOI and PESQ of speech)
+enh_s2t_task not supported (TUSS models are enhancement models)
+lang not supported (prompts, not languages)"
 fold_length=80000
 
 help_message=$(cat << HELP
@@ -141,9 +157,14 @@ Options:
                            Hugging Face repo (<user>/<repo>; skipped when empty)
   --hf_hub_dir             stage 9 copies into <dir>/<user>/<repo> instead of uploading
   --skip_upload_hf         no stage 9 (enh.sh's name; default: run it when --hf_repo is set)
+  --inference_enh_config   ESPnet SeparateSpeech inference config (separator_conf.default_prompts)
+  --spk_num / --use_noise_ref   ESPnet data dirs without utt2prompts are converted in place
+                           (utils/espnet_to_tuss_data.py): spk1..<spk_num>.scp -> speech,
+                           noise1.scp -> sfxbg with --use_noise_ref true (${use_noise_ref})
 enh.sh's names (aliases): --enh_config (= --train_config), --enh_args (= --train_args),
   --init_param (= --pretrained_model), --scoring_protocol (checked: stage 6 scores all of
-  SI_SNR SI_SNRi SNR SDR SI_SDR, and STOI ESTOI PESQ_WB PESQ_NB of speech), --ref_num (no
+  SI_SNR SI_SNRi SNR SDR SI_SDR, and STOI ESTOI PESQ_WB PESQ_NB of speech; SIR and SAR when
+  named, as ESPnet's enh_scoring computes them), --ref_num (no
   test mixture may have more prompts)
 HELP
 )
@@ -167,7 +188,8 @@ case ${gpu_inference} in true|false) ;; *) echo "$0: --gpu_inference: true or fa
 case ${skip_upload_hf} in ""|true|false) ;; *) echo "$0: --skip_upload_hf: true or false, got '${skip_upload_hf}'" >&2; exit 1;; esac
 for m in ${scoring_protocol}; do
     case $(echo "${m}" | tr '[:upper:]' '[:lower:]') in si_snr|si_snri|snr|sdr|si_sdr|stoi|estoi|pesq|pesq_wb|pesq_nb) ;;
-        *) echo "$0: --scoring_protocol: '${m}' is not scored here (SI_SNR SI_SNRi SNR SDR SI_SDR STOI ESTOI PESQ_WB PESQ_NB)" >&2
+        sir|sar) [[ " ${scoring_args} " == *" --bss_eval "* ]] || scoring_args+=" --bss_eval" ;;  # ESPnet's, opt-in
+        *) echo "$0: --scoring_protocol: '${m}' is not scored here (SI_SNR SI_SNRi SNR SDR SI_SDR SIR SAR STOI ESTOI PESQ_WB PESQ_NB)" >&2
            exit 1;; esac
 done
 if [ -n "${download_model}" ]; then  # a trained model: no training, no packing
@@ -263,11 +285,25 @@ except (OSError, ValueError) as e:
     sys.exit(f"tuss.sh: --download_model: {e}")' "${download_model}" | tail -n 1) || exit 1
 fi
 
+# ESPnet enh data dirs (spk<k>.scp, noise1.scp, no utt2prompts) get prompts in place
+# (utils/espnet_to_tuss_data.py: speech per speaker, sfxbg for the noise with --use_noise_ref)
+convert_espnet_dirs() {
+    local dset
+    for dset in ${data_sets}; do
+        if [ ! -f "data/${dset}/utt2prompts" ] && [ -f "data/${dset}/spk1.scp" ]; then
+            espnet_to_tuss_data.py ${spk_num:+--spk_num "${spk_num}"} --use_noise_ref "${use_noise_ref}" \
+                "data/${dset}" | sed 's/^/  /'
+            [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
+        fi
+    done
+}
+
 # ---------------------------------------------------------------- stage 1
 if [ ${stage} -le 1 ] && [ ${stop_stage} -ge 1 ] && ! ${skip_data_prep}; then
     log "Stage 1: data preparation: local/data.sh ${local_data_opts}"
     # shellcheck disable=SC2086
     local/data.sh ${local_data_opts}
+    convert_espnet_dirs
     for dset in ${data_sets}; do
         validate_data_dir.py --config "${vocab_config}" "data/${dset}" > /dev/null
     done
@@ -277,6 +313,7 @@ fi
 # ---------------------------------------------------------------- stage 2
 if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ] && ! ${skip_data_prep}; then
     log "Stage 2: format data at ${fs_hz} Hz (validation set: ${valid_fs_hz}, test sets: ${test_fs_hz}) -> ${dumpdir}/raw/"
+    convert_espnet_dirs
     fmt_opts=""
     ${mix_from_refs} && fmt_opts+=" --mix_from_refs"
     for dset in ${data_sets}; do
@@ -529,6 +566,7 @@ if [ ${stage} -le 5 ] && [ ${stop_stage} -ge 5 ] && ! ${skip_eval}; then
     ${gpu_inference} && [ "${inf_gpu}" -eq 0 ] && inf_gpu=1
     inf_opts=""
     [ -n "${inference_config}" ] && inf_opts+=" --config ${inference_config}"
+    [ -n "${inference_enh_config}" ] && inf_opts+=" --enh_config ${inference_enh_config}"
     [ -n "${inference_prompts}" ] && inf_opts+=" --prompts ${inference_prompts}"
     [ -n "${segment_size}" ] && inf_opts+=" --segment_size ${segment_size}"
     [ -n "${hop_size}" ] && inf_opts+=" --hop_size ${hop_size}"
@@ -636,9 +674,15 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! ${skip_packing}; then
     pack_opts=()
     [ -f "${exp}/RESULTS.md" ] && pack_opts+=(--option "${rel}/RESULTS.md")
     [ -d "${exp}/images" ] && pack_opts+=(--option "${rel}/images")
-    if ! (cd "${pack_root}" && python3 -m espnet2.bin.pack enh --train_config "${rel}/config.yaml" \
+    # the packed config carries default prompts (--inference_prompts, else the test sets'
+    # most common list), so that ESPnet's SeparateSpeech separates with no inference config
+    u2p=(); for dset in ${test_sets}; do [ -f "${dumpdir}/raw/${dset}/utt2prompts" ] && u2p+=("${dumpdir}/raw/${dset}/utt2prompts"); done
+    python3 -m tuss_plugin.bin.pack_config --config "${exp}/config.yaml" --out "${exp}/packed/config.yaml" \
+        --prompts "${inference_prompts}" --utt2prompts ${u2p[@]+"${u2p[@]}"} > "${exp}/pack.log" 2>&1 || {
+        echo "$0: packing failed (${exp}/pack.log): $(tail -n 1 "${exp}/pack.log")" >&2; exit 1; }
+    if ! (cd "${pack_root}" && python3 -m espnet2.bin.pack enh --train_config "${rel}/packed/config.yaml" \
             --model_file "${rel}/${inference_model}" "${pack_opts[@]}" --outpath "${packed_abs}") \
-            > "${exp}/pack.log" 2>&1; then
+            >> "${exp}/pack.log" 2>&1; then
         echo "$0: packing failed (${exp}/pack.log): $(grep -v '^[[:space:]]*$' "${exp}/pack.log" | tail -n 1)" >&2
         exit 1
     fi
