@@ -394,6 +394,13 @@ def _nan_summary(nan_notes: Counter) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
+    from tuss_plugin.output_dirs import check_output_path
+
+    try:  # before any work: never onto or into an input
+        dirs = [("--ref_dir", args.ref_dir), ("--inf_dir", args.inf_dir)]
+        check_output_path(args.output, dirs, list(args.merge or []) + ([args.key_file] if args.key_file else []))
+    except ValueError as e:
+        raise CLIError(one_line(e)) from None
     if args.merge:
         return merge(args)
     if args.ref_dir is None:
