@@ -89,14 +89,20 @@ def run_main(
     return 0 if status is None else status
 
 
-def add_segment_options(parser: argparse.ArgumentParser, aliases: bool = False) -> None:
+def add_segment_options(parser: argparse.ArgumentParser, aliases: bool = False, checked: bool = False) -> None:
     """``--segment_size`` / ``--hop_size`` (seconds; ESPnet's spelling), with
-    ``aliases`` also ``--segment`` / ``--hop`` (the first spelling of ``tuss-separate``)."""
+    ``aliases`` also ``--segment`` / ``--hop`` (the first spelling of ``tuss-separate``).
+    With ``checked`` each value is checked when parsed (:func:`tuss_plugin.values.seconds`:
+    finite, > 0, at most a day), so values of a ``--config`` file are checked as the
+    command line's; otherwise the command checks them (``set_segments``, the same rule)."""
+    from tuss_plugin.values import seconds
+
+    kind = seconds if checked else float
     parser.add_argument(
         "--segment_size",
         *(["--segment"] if aliases else []),
         dest="segment_size",
-        type=float,
+        type=kind,
         default=None,
         help="segment length in seconds (long files; default: whole files)",
     )
@@ -104,7 +110,7 @@ def add_segment_options(parser: argparse.ArgumentParser, aliases: bool = False) 
         "--hop_size",
         *(["--hop"] if aliases else []),
         dest="hop_size",
-        type=float,
+        type=kind,
         default=None,
         help="segment shift in seconds (default: the segment length)",
     )

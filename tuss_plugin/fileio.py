@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import socket
-import stat
 import struct
 import tempfile
 from pathlib import Path
@@ -268,16 +267,9 @@ def _wav_data_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
 
 def _file_kind(path: Path) -> str:
     """What a non-regular file is, in words."""
-    mode = path.stat().st_mode
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a file"
+    from tuss_plugin.textfiles import file_kind  # the one rule for files the toolkit opens
+
+    return file_kind(path.stat().st_mode)
 
 
 def check_audio_file(path: PathLike, scan_nonfinite: bool = True, blocksize: int = 1 << 16):
@@ -320,6 +312,9 @@ def check_audio_file(path: PathLike, scan_nonfinite: bool = True, blocksize: int
             raise ValueError(f"{path}: truncated audio file (the header {what})")
     if info.frames == 0:
         raise ValueError(f"{path}: contains no samples")
+    from tuss_plugin.values import check_rate  # the owner of the rates this toolkit takes
+
+    check_rate(info.samplerate, f"sampling rate of {path}:")
     if scan_nonfinite and info.subtype in FLOAT_SUBTYPES:
         pos, first_bad = 0, None
         try:

@@ -32,6 +32,7 @@ import yaml
 
 from tuss_plugin.fileio import atomic_write_bytes, atomic_write_text
 from tuss_plugin.prompts import DEFAULT_PROMPTS, PromptVocabulary, check_prompt_name
+from tuss_plugin.textfiles import open_text
 
 PathLike = Union[str, Path]
 
@@ -224,7 +225,7 @@ def _digest(path: PathLike) -> str:
 
 def _read_yaml(path: PathLike, what: str) -> Dict:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_text(path) as f:
             data = yaml.safe_load(f)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ValueError(f"{path}: not a readable YAML {what} ({' '.join(str(e).split())[:200]})") from None

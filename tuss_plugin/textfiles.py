@@ -17,6 +17,7 @@ Standard library only (``utils/validate_data_dir.py`` and
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -119,6 +120,11 @@ def decode_text(data: bytes, path: PathLike) -> str:
 def read_text(path: PathLike) -> str:
     """The text of a regular UTF-8 file (see the module docstring)."""
     return decode_text(read_bytes(path), path)
+
+
+def open_text(path: PathLike) -> io.StringIO:
+    """:func:`read_text` as a file object (``with open_text(p) as f: for line in f``)."""
+    return io.StringIO(read_text(path), newline="")
 
 
 def read_lines(path: PathLike) -> List[str]:

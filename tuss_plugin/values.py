@@ -42,7 +42,7 @@ def check_rate(fs: object, what: str = "sampling rate") -> int:
     if fs_i != fs:
         raise ValueError(f"invalid {what} {fs!r}: expected a positive integer (Hz)")
     if not MIN_FS <= fs_i <= MAX_FS:
-        raise ValueError(f"invalid {what} {fs!r}: expected {MIN_FS} to {MAX_FS} Hz")
+        raise ValueError(f"invalid {what} {fs!r} Hz: expected {MIN_FS} to {MAX_FS} Hz")
     return fs_i
 
 

@@ -8,8 +8,10 @@
 #
 # Every leading "--name value" or "--name=value" sets the shell variable
 # "name" (dashes become underscores, so --stop-stage == --stop_stage). The
-# variable must already exist, and a variable whose default is true/false only
-# takes true/false. "--config FILE" sources FILE (assignments). "--help" / "-h"
+# variable must already exist as an option of the script: a lower-case name,
+# not exported (so --PATH, --HOME or --BASH_ENV never reach the environment).
+# A variable whose default is true/false only takes true/false, and one whose
+# default is a whole number (--stage, --nj) only takes a whole number. "--config FILE" sources FILE (assignments). "--help" / "-h"
 # prints $help_message. Parsing stops at the first word not starting with "--";
 # the remaining words stay in "$@".
 
@@ -41,8 +43,13 @@ while [ $# -gt 0 ]; do
         . "${__val}"
         continue
     fi
-    if ! [[ "${__name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!__name+set}" ]; then
+    __flags=$(declare -p "${__name}" 2>/dev/null); __flags=${__flags#declare -}; __flags=${__flags%% *}
+    if ! [[ "${__name}" =~ ^[a-z][a-z0-9_]*$ ]] || [ -z "${!__name+set}" ] || [[ "${__flags}" == *x* ]]; then
         echo "$0: invalid option ${__opt} (no such option; see --help)" >&2
+        exit 1
+    fi
+    if [[ "${!__name}" =~ ^-?[0-9]+$ ]] && ! [[ "${__val}" =~ ^-?[0-9]+$ ]]; then
+        echo "$0: option ${__opt} takes a whole number, got '${__val}'" >&2
         exit 1
     fi
     if { [ "${!__name}" = true ] || [ "${!__name}" = false ]; } \
@@ -52,5 +59,5 @@ while [ $# -gt 0 ]; do
     fi
     printf -v "${__name}" '%s' "${__val}"
 done
-unset __opt __val __name
+unset __opt __val __name __flags
 true

@@ -73,7 +73,7 @@ def load_audio(path: str, channel: Optional[int] = None, where: str = "") -> Tup
     (n_samples,) [one channel] or (n_samples, C); errors name ``where`` (the list)."""
     where = where or "audio"
     x, sr = read_audio_entry(path, where)  # missing, not audio, truncated, empty, failing command
-    check_rate(sr, f"sampling rate of {path}")
+    check_rate(sr, f"sampling rate of {path}:")
     x = x[:, None] if x.ndim == 1 else x
     if not np.isfinite(x).all():
         raise ValueError(f"{where}: {path}: NaN or Inf samples")

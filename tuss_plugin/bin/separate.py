@@ -28,7 +28,6 @@ Problems are reported in one line naming the file, with exit status 1.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from pathlib import Path
@@ -208,15 +207,14 @@ def load_separator(args: argparse.Namespace):
 def check_options(args: argparse.Namespace) -> List[str]:
     """Check options and inputs before loading the model; returns the inputs
     to separate (each once)."""
-    seg, hop = args.segment_size, args.hop_size
-    if seg is not None and not (math.isfinite(seg) and seg > 0):
-        raise CLIError(f"--segment must be a finite number of seconds > 0, got {seg}")
-    if hop is not None and (seg is None or not 0 < hop <= seg):
-        raise CLIError(f"--hop must be in (0, --segment] seconds, got {hop}")
-    import soundfile as sf
+    from tuss_plugin.inference.overlap_add import _check_segment_values
+    from tuss_plugin.values import check_subtype
 
-    if not sf.check_format("WAV", args.subtype.upper()):
-        raise CLIError(f"invalid --subtype {args.subtype!r}; e.g. FLOAT, PCM_16, PCM_24")
+    try:
+        _check_segment_values(args.segment_size, args.hop_size, ("--segment", "--hop"))
+        args.subtype = check_subtype(args.subtype)
+    except ValueError as e:
+        raise CLIError(one_line(e)) from None
     stems = {}
     inputs = []
     from tuss_plugin.output_dirs import check_derived_name

@@ -90,7 +90,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prompts", nargs="+", default=None, help="use this prompt list for every mixture instead of utt2prompts"
     )
-    add_segment_options(p)
+    add_segment_options(p, checked=True)
     p.add_argument("--config", default=None, help="YAML whose keys are options of this command (e.g. segment_size: 6)")
     p.add_argument(
         "--eval_mode",
