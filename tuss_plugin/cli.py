@@ -18,6 +18,8 @@ from typing import Callable, Optional, Tuple, Type
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+# the longest error line printed (longer messages are cut)
+MAX_ERROR_CHARS = 1000
 
 
 class CLIError(Exception):
@@ -40,8 +42,12 @@ def one_line(error: object) -> str:
 
 
 def error_line(prog: Optional[str], error: object) -> str:
-    """``<prog>: error: <message>`` in one line (``error: <message>`` without ``prog``)."""
+    """``<prog>: error: <message>`` in one line (``error: <message>`` without ``prog``),
+    at most about :data:`MAX_ERROR_CHARS` characters (a message listing a huge
+    vocabulary or file list is cut, saying how much was left out)."""
     msg = one_line(error)
+    if len(msg) > MAX_ERROR_CHARS:
+        msg = f"{msg[: MAX_ERROR_CHARS - 200]} ... [{len(msg) - MAX_ERROR_CHARS + 200} characters left out]"
     return f"{prog}: error: {msg}" if prog else f"error: {msg}"
 
 

@@ -243,6 +243,23 @@ def atomic_copy(src: PathLike, dst: PathLike) -> None:
     atomic_write(dst, _w)
 
 
+def check_no_clipping(x, subtype: str, path: PathLike) -> None:
+    """Refuse (``ValueError`` naming ``path``) to write samples beyond full scale
+    (|x| > 1) with a fixed-point subtype (``PCM_16``, ``PCM_24``, ...), which
+    would clip them: say how many, and that ``FLOAT`` keeps them."""
+    import numpy as np
+
+    if subtype.upper() in FLOAT_SUBTYPES:
+        return
+    over = int(np.count_nonzero(np.abs(x) > 1.0))
+    if over:
+        share = 100.0 * over / max(1, np.size(x))
+        raise ValueError(
+            f"{path}: {over} of {np.size(x)} samples ({share:.3f}%) exceed full scale and would clip "
+            f"in {subtype}; use --subtype FLOAT (or scale the audio)"
+        )
+
+
 def _wav_data_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
     """(declared data bytes, bytes present, block align) of a RIFF/WAVE file, else None."""
     size = os.path.getsize(path)

@@ -132,7 +132,7 @@ def read_lines(path: PathLike) -> List[str]:
     return read_text(path).splitlines()
 
 
-def load_yaml(path: PathLike) -> Any:
+def load_yaml(path: PathLike, what: str = "YAML file") -> Any:
     """``yaml.safe_load`` of a regular UTF-8 file; ``ValueError`` naming the file
     for any problem (unreadable, not YAML, a tag such as ``!!python/object``)."""
     import yaml
@@ -142,7 +142,7 @@ def load_yaml(path: PathLike) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
         msg = " ".join(str(e).split())[:300]
-        raise ValueError(f"{path}: not valid YAML ({msg})") from None
+        raise ValueError(f"{path}: not a readable {what} (YAML error: {msg})") from None
 
 
 def load_yaml_mapping(path: PathLike, what: str = "a YAML mapping") -> Dict[str, Any]:

@@ -31,8 +31,9 @@ MAX_FS = 768_000
 MAX_SECONDS = 86_400.0
 
 
-def check_rate(fs: object, what: str = "sampling rate") -> int:
-    """``fs`` as an int in [MIN_FS, MAX_FS] Hz, else ``ValueError`` naming ``what``."""
+def check_rate(fs: object, what: str = "sampling rate", minimum: int = MIN_FS) -> int:
+    """``fs`` as an int in [``minimum``, MAX_FS] Hz (files and options: MIN_FS), else
+    ``ValueError`` naming ``what``."""
     if isinstance(fs, bool) or type(fs).__name__ == "bool_":
         raise ValueError(f"invalid {what} {fs}: expected a positive integer (Hz)")
     try:
@@ -41,8 +42,10 @@ def check_rate(fs: object, what: str = "sampling rate") -> int:
         raise ValueError(f"invalid {what} {fs!r}") from None
     if fs_i != fs:
         raise ValueError(f"invalid {what} {fs!r}: expected a positive integer (Hz)")
-    if not MIN_FS <= fs_i <= MAX_FS:
-        raise ValueError(f"invalid {what} {fs!r} Hz: expected {MIN_FS} to {MAX_FS} Hz")
+    if fs_i < max(1, minimum):
+        raise ValueError(f"invalid {what} {fs!r} Hz: expected at least {max(1, minimum)} Hz")
+    if fs_i > MAX_FS:
+        raise ValueError(f"invalid {what} {fs!r} Hz: expected at most {MAX_FS} Hz")
     return fs_i
 
 
@@ -83,6 +86,27 @@ def check_subtype(subtype: str, what: str = "--subtype") -> str:
     name = str(subtype).upper()
     if not sf.check_format("WAV", name):
         raise ValueError(f"invalid {what} {subtype!r}; e.g. FLOAT, PCM_16, PCM_24")
+    return name
+
+
+def check_device(name: str, what: str = "--device") -> str:
+    """``name`` if torch can run on it here (``cpu``, ``cuda``, ``cuda:N`` with
+    that GPU present, ...), else ``ValueError`` naming ``what`` (so a bad device
+    is never reported as a problem of the model)."""
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{what} {name!r}: not a device (e.g. cpu, cuda, cuda:0)") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0 or (dev.index or 0) >= n:
+            raise ValueError(f"{what} {name!r}: this machine has {n} usable CUDA device(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{what} {name!r}: MPS is not available on this machine")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{what} {name!r}: not supported here (use cpu or cuda)")
     return name
 
 

@@ -35,7 +35,7 @@ def _inodes(out: Path):
 
 
 def _dot_files(root: Path):
-    return [p for p in root.rglob(".*") if p.is_file()]
+    return [p for p in root.rglob(".*") if p.is_file() and p.name != separate.MANIFEST_NAME]
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ import soundfile as sf
 from tuss_plugin.audio import resample
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, write_ref_lists
-from tuss_plugin.fileio import atomic_write, atomic_write_text
+from tuss_plugin.fileio import atomic_write, atomic_write_text, check_no_clipping
 from tuss_plugin.kaldi_io import entry_files, read_audio_entry, read_dict, read_scp, write_list
 from tuss_plugin.values import check_rate, check_subtype, parse_rate, positive_int
 
@@ -203,6 +203,8 @@ def process(job: Job) -> Tuple[str, Optional[List[str]], Optional[str]]:
         for p, s in zip(paths[1:], sigs[1:]):
             if abs(s.shape[0] - n) > 1:
                 raise ValueError(f"{p}: {s.shape[0]} samples at {fs} Hz, the mixture has {n}")
+        for out, s in zip(outs, sigs):  # nothing of the utterance is written if one file would clip
+            check_no_clipping(s, subtype, out)
         for out, s in zip(outs, sigs):
             s = s[:n] if s.shape[0] >= n else np.pad(s, (0, n - s.shape[0]))
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -357,7 +359,10 @@ def run(args: argparse.Namespace) -> int:
 
     src, dst = Path(args.src), Path(args.dst)
     try:  # every option once, before any utterance
-        fs = None if args.fs.strip().lower() == "native" else parse_rate(args.fs, "--fs")
+        fs = None if args.fs.strip().lower() == "native" else parse_rate(args.fs)
+    except ValueError as e:
+        raise CLIError(f"--fs: {one_line(e)}") from None
+    try:
         args.subtype = check_subtype(args.subtype)
         check_output_dir(dst, [("the source data dir", src)])
     except ValueError as e:

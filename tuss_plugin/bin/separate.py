@@ -191,8 +191,13 @@ def load_separator(args: argparse.Namespace):
     import torch
 
     from tuss_plugin.inference import SeparateAudio
+    from tuss_plugin.values import check_device
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        check_device(device)
+    except ValueError as e:
+        raise CLIError(one_line(e)) from None
     try:
         sep = SeparateAudio.from_pretrained(args.model, device=device, precision=args.precision)
     except (OSError, ValueError, KeyError, RuntimeError) as e:

@@ -53,7 +53,7 @@ from tuss_plugin.datadir import write_ref_lists
 from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, sweep_temp_files
 from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, stage2_problem, write_list
 from tuss_plugin.precision import PRECISIONS
-from tuss_plugin.values import positive_int
+from tuss_plugin.values import check_device, positive_int
 
 PROG = "tuss_inference"
 # per-utterance records of what the outputs were made from
@@ -257,6 +257,7 @@ def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str,
     if not keys:
         raise ValueError(f"{args.key_file or data / 'wav.scp'}: no utterances to separate")
     prompts = read_dict(data / "utt2prompts") if args.prompts is None else {}
+    check_device(args.device)  # before the model: a bad device is not the checkpoint's problem
     sep = SeparateAudio.from_pretrained(
         args.model,
         device=args.device,

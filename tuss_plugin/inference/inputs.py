@@ -53,4 +53,4 @@ def check_fs(fs) -> int:
         raise ValueError(f"invalid sampling rate {fs!r}") from None
     if fs_i <= 0 or fs_i != fs:
         raise ValueError(f"invalid sampling rate {fs!r}: expected a positive integer (Hz)")
-    return check_rate(fs_i)
+    return check_rate(fs_i, minimum=1)  # arrays: any positive rate (files and options: MIN_FS)

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
@@ -85,6 +86,11 @@ def resolve_model_files(
     return config, model
 
 
+def _lexical(path: Path) -> Path:
+    """``path`` absolute with ``.`` and ``..`` removed by name (links not followed)."""
+    return Path(os.path.normpath(path.absolute()))
+
+
 def _meta_dir_files(model_dir: Path) -> Tuple[Path, Path]:
     """(config, model file) that ``meta.yaml`` of an unpacked packed model names:
     a model-card directory (recipe stage 8), a clone or snapshot of its Hugging
@@ -102,14 +108,14 @@ def _meta_dir_files(model_dir: Path) -> Tuple[Path, Path]:
     except (KeyError, TypeError):
         raise ValueError(f"{meta_file}: not the meta.yaml of a packed model (no train_config / model_file)") from None
     found = []
-    root = model_dir.resolve()
+    root = _lexical(model_dir)
     for key, value in wanted.items():
         if not isinstance(value, str) or not value:
             raise ValueError(f"{meta_file}: {key} is not a file name")
         p = Path(value)
-        inside = p.is_absolute() and p.is_file() and root in p.resolve().parents
+        inside = p.is_absolute() and p.is_file() and root in _lexical(p).parents
         p = p if inside else model_dir / value.lstrip("/")
-        if root not in p.resolve().parents:
+        if root not in _lexical(p).parents:  # by name: a hub snapshot's files are links to its blobs
             raise ValueError(f"{meta_file}: {key} {value} lies outside {model_dir}; refusing to read it")
         if not p.is_file():
             raise FileNotFoundError(f"{meta_file}: {key} {value} is not in {model_dir}")
@@ -181,7 +187,7 @@ def _read_config(config_file: Union[str, Path]) -> dict:
     """The training config as a dict; ``ValueError`` naming the file otherwise."""
     from tuss_plugin.textfiles import load_yaml
 
-    config = load_yaml(config_file)  # regular file, UTF-8, plain YAML (one line otherwise)
+    config = load_yaml(config_file, "YAML config")  # regular file, UTF-8, plain YAML (one line otherwise)
     if not isinstance(config, dict) or "separator" not in config:
         raise ValueError(f"{config_file}: not an ESPnet enhancement config")
     return config

@@ -53,10 +53,10 @@ def _check_segment_values(
 
     seg_name, hop_name = names
     check_seconds(segment_size, seg_name)
-    if hop_size is not None and (
-        segment_size is None or not (math.isfinite(hop_size) and 0 < hop_size <= segment_size)
-    ):
+    if hop_size is not None and (segment_size is None or not math.isfinite(hop_size)):
         raise ValueError(f"{hop_name} must be a finite number of seconds in (0, {seg_name}], got {hop_size}")
+    if hop_size is not None and not 0 < hop_size <= segment_size:
+        raise ValueError(f"{hop_name} must be in (0, {seg_name}] seconds, got {hop_size}")
 
 
 def segment_samples(segment_size: float, hop_size: float, fs: int) -> Tuple[int, int]:
