@@ -80,9 +80,11 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not e.filename:  # a failed write (full disk): name the file
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
         raise
 
 
@@ -241,6 +243,31 @@ def atomic_copy(src: PathLike, dst: PathLike) -> None:
             os.fsync(f.fileno())
 
     atomic_write(dst, _w)
+
+
+# below this many free bytes, a failed write is reported as a full disk
+LOW_DISK_BYTES = 1 << 20
+
+
+def disk_full_problem(error: BaseException, directory: PathLike) -> Optional[str]:
+    """``no space left on device (...)`` when ``error`` of a write into
+    ``directory`` comes from a full disk or quota (errno ENOSPC/EDQUOT, or
+    libsndfile's bare "System error." with almost no space left), else None."""
+    import errno
+
+    if not isinstance(error, (OSError, RuntimeError)):
+        return None  # bad input, not the disk
+    code = getattr(error, "errno", None)
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        free = None
+    if code == errno.EDQUOT:
+        return f"disk quota exceeded in {directory}"
+    if code == errno.ENOSPC or (free is not None and free < LOW_DISK_BYTES):
+        left = f"{free} bytes free" if free is not None else "no space"
+        return f"no space left on device in {directory} ({left}); nothing partial was kept"
+    return None
 
 
 def check_no_clipping(x, subtype: str, path: PathLike) -> None:

@@ -60,7 +60,7 @@ import soundfile as sf
 from tuss_plugin.audio import resample
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, write_ref_lists
-from tuss_plugin.fileio import atomic_write, atomic_write_text, check_no_clipping
+from tuss_plugin.fileio import atomic_write, atomic_write_text, check_no_clipping, disk_full_problem
 from tuss_plugin.kaldi_io import entry_files, read_audio_entry, read_dict, read_scp, write_list
 from tuss_plugin.values import check_rate, check_subtype, parse_rate, positive_int
 
@@ -209,8 +209,8 @@ def process(job: Job) -> Tuple[str, Optional[List[str]], Optional[str]]:
             s = s[:n] if s.shape[0] >= n else np.pad(s, (0, n - s.shape[0]))
             out.parent.mkdir(parents=True, exist_ok=True)
             _write_wav(out, s, fs, subtype)
-    except (ValueError, OSError) as e:
-        return utt, None, str(e)
+    except (ValueError, OSError, RuntimeError) as e:  # libsndfile: a full disk is "System error."
+        return utt, None, disk_full_problem(e, outdir) or str(e)
     return utt, [str(p) for p in outs], None
 
 
@@ -298,7 +298,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
-    return run_main("format_data", run, get_parser().parse_args(cmd))
+    return run_main("format_data", run, get_parser().parse_args(cmd), errors=(OSError,))  # e.g. a full disk
 
 
 def read_source(src: Path) -> Tuple[Dict[str, str], Dict[str, List[str]], Dict[str, int], Optional[Dict], Dict]:

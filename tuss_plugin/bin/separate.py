@@ -259,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
         prompts = sep.validate_prompts(args.prompts)
     except ValueError as e:
         raise CLIError(f"invalid prompt list: {one_line(e)}") from None
+    from tuss_plugin.fileio import disk_full_problem
+
     outdir = Path(args.outdir)
     check_outdir(outdir)
     for path in inputs:
@@ -270,10 +272,14 @@ def run(args: argparse.Namespace) -> int:
             msg = one_line(e)
             raise CLIError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
         except OSError as e:
-            raise CLIError(f"{path}: cannot write outputs to {outdir} ({one_line(e)})") from None
+            full = disk_full_problem(e, outdir)
+            raise CLIError(f"{path}: cannot write outputs to {outdir} ({full or one_line(e)})") from None
         except MemoryError:
             raise CLIError(f"{path}: out of memory; use --segment (e.g. --segment 6 --hop 3)") from None
-        except RuntimeError as e:
+        except RuntimeError as e:  # libsndfile reports a full disk as "System error."
+            full = disk_full_problem(e, outdir)
+            if full:
+                raise CLIError(f"{path}: cannot write outputs: {full}") from None
             raise CLIError(f"{path}: separation failed ({one_line(e)[:300]})") from None
         print(f"{PROG}: {path} -> {files[0].parent}/ ({len(prompts)} outputs)")
     return 0

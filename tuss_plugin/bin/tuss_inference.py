@@ -50,7 +50,7 @@ import soundfile as sf
 
 from tuss_plugin.cli import add_segment_options, report, run_main
 from tuss_plugin.datadir import write_ref_lists
-from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, sweep_temp_files
+from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, disk_full_problem, sweep_temp_files
 from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, stage2_problem, write_list
 from tuss_plugin.precision import PRECISIONS
 from tuss_plugin.values import check_device, positive_int
@@ -271,7 +271,16 @@ def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str,
 def main(cmd: Optional[List[str]] = None) -> int:
     args = parse_args(cmd)
     kept = "finished utterances are kept, re-run to complete"
-    return run_main(PROG, run, args, sigterm=True, interrupted=f"interrupted; {kept}", terminated=f"terminated; {kept}")
+    # OSError: writing the lists failed (full disk: one line naming the file)
+    return run_main(
+        PROG,
+        run,
+        args,
+        errors=(OSError,),
+        sigterm=True,
+        interrupted=f"interrupted; {kept}",
+        terminated=f"terminated; {kept}",
+    )
 
 
 def utterance_prompts(
@@ -356,7 +365,7 @@ def run(args: argparse.Namespace) -> int:
             stamp_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(stamp_file, json.dumps(expected) + "\n")
         except (ValueError, OSError, RuntimeError) as e:
-            msg = " ".join(str(e).split())
+            msg = disk_full_problem(e, out) or " ".join(str(e).split())
             failed.append(f"{utt}: {msg if wavs[utt] in msg else wavs[utt] + ': ' + msg}")
             continue
         n_done += 1
