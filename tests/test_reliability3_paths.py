@@ -167,3 +167,26 @@ def test_score_refuses_outputs_onto_or_around_its_inputs(tmp_path, capsys):
     # beside the lists (a new file) or below them (the recipe's scoring/) is fine
     assert score.main(["--ref_dir", str(data), "--score_obs", "--output", str(data / "scoring" / "s.tsv")]) == 0
     assert score.main(["--ref_dir", str(data), "--score_obs", "--output", str(data / "scoring" / "s.tsv")]) == 0
+
+
+def test_import_release_never_writes_over_the_release(fixture_dir, tmp_path, capsys):
+    from tuss_plugin.bin import import_release
+
+    rel = tmp_path / "release"
+    shutil.copytree(fixture_dir, rel)
+    before = {p.name: p.read_bytes() for p in rel.iterdir() if p.is_file()}
+    args = ["--hparams", str(rel / "hparams.yaml"), "--checkpoint", str(rel / "model.pth")]
+    assert import_release.main(args + ["--outdir", str(rel)]) == 1
+    assert "--hparams" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in rel.iterdir() if p.is_file()} == before
+
+
+def test_plot_examples_refuses_an_input_as_output(tmp_path, capsys):
+    from tuss_plugin.bin import plot_examples
+
+    data = _data(tmp_path)
+    before = sorted(p.name for p in data.iterdir())
+    args = ["--ref_dir", str(data), "--inf_dir", str(data), "--output_dir", str(data)]
+    assert plot_examples.main(args) == 1
+    assert "output dir" in capsys.readouterr().err
+    assert sorted(p.name for p in data.iterdir()) == before

@@ -249,7 +249,8 @@ def _check_outdir(model: PathLike, outdir: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise ValueError(f"{outdir}: exists and is not empty (choose another --outdir or pass --overwrite)")
-    if not Manifest(outdir, MANIFEST_NAME).exists():
+    if not Manifest(outdir, MANIFEST_NAME).exists() and not (outdir / "added_prompts.yaml").is_file():
+        # (added_prompts.yaml alone: a dir of an earlier version, before the manifest)
         raise ValueError(
             f"{outdir}: not written by add_prompts (no {MANIFEST_NAME}); "
             "--overwrite replaces only what add_prompts wrote: choose another --outdir"
@@ -289,8 +290,12 @@ def add_prompts(
     ``train_config`` (a YAML of training options), ``train.yaml``: the complete
     fine-tuning config (:func:`finetune_config`). Everything is checked first
     (the base loads strictly, the extended weights fit the extended config) and
-    written into a temporary directory that replaces ``outdir`` only at the
-    end, so an error leaves nothing behind.
+    written into a temporary directory whose files are moved into ``outdir``
+    only at the end, so an error leaves nothing behind. ``outdir`` may not be
+    the model's dir (nor contain it or lie in it); an existing, non-empty one
+    is used only with ``overwrite`` and only if add_prompts wrote it (its
+    manifest, :data:`MANIFEST_NAME`): then only the files of the earlier run
+    are replaced or removed, any other file stays.
 
     Raises ``ValueError`` / ``FileNotFoundError`` with one line naming the problem.
     """

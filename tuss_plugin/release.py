@@ -157,8 +157,10 @@ def import_release(hparams_path: str, checkpoint_path: str, outdir: str) -> Path
     The converted weights are loaded strictly into a freshly built model, so a
     missing, unexpected or wrongly shaped tensor is an error.
     """
+    from tuss_plugin.output_dirs import check_output_dir
     from tuss_plugin.tasks.tuss import TUSSTask
 
+    check_output_dir(outdir, [("--hparams", hparams_path), ("--checkpoint", checkpoint_path)])
     hparams = load_yaml_mapping(hparams_path, "the hparams.yaml of a release")
     config = full_config(hparams_to_conf(hparams))
     model = TUSSTask.build_model(argparse.Namespace(**config))
