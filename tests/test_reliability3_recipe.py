@@ -70,3 +70,18 @@ def test_run_sh_with_a_bad_stage_fails_before_any_stage():
     assert r.returncode != 0
     assert "Successfully finished" not in r.stdout + r.stderr
     assert "--stage" in r.stderr
+
+
+def test_split_scp_replaces_job_as_a_word_and_never_writes_its_input(tmp_path):
+    import sys
+
+    src = tmp_path / "JOBS" / "wav.scp"
+    src.parent.mkdir()
+    src.write_text("a x\nb y\n")
+    split = [sys.executable, str(UTILS / "split_scp.py")]
+    r = subprocess.run(split + ["--num", "2", str(src), str(tmp_path / "JOBS" / "keys.JOB.scp")], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "JOBS" / "keys.2.scp").read_text() == "b y\n"
+    r = subprocess.run(split + [str(src), str(src), str(tmp_path / "other.scp")], capture_output=True, text=True)
+    assert r.returncode == 1 and "is the input" in r.stderr
+    assert src.read_text() == "a x\nb y\n"
