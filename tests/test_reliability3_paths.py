@@ -153,18 +153,18 @@ def test_add_prompts_overwrite_replaces_only_its_own_files(model_dir, tmp_path, 
     assert (out / "notes.txt").read_text() == "mine" and (out / "model.pth").is_file()
 
 
-def test_score_refuses_outputs_onto_or_around_its_inputs(tmp_path, capsys):
+def test_score_refuses_outputs_onto_its_inputs(tmp_path, capsys):
     from tuss_plugin.bin import score
 
     data = _data(tmp_path)
     (data / "notes.txt").write_text("mine")
     before = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
-    for output in (data / "utt2prompts", data / "wav.scp", data / "notes.txt", tmp_path / "scores.tsv", data):
+    for output in (data / "utt2prompts", data / "wav.scp", data / "notes.txt", data, data / "wavs" / "utt000_mix.wav"):
         rc = score.main(["--ref_dir", str(data), "--score_obs", "--output", str(output)])
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 1 and len(err) == 1, err
     assert {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()} == before
-    # beside the lists (a new file) or below them (the recipe's scoring/) is fine
+    # beside the lists (a new file) or below them (the recipe's scoring/) is fine, and so is a re-run
     assert score.main(["--ref_dir", str(data), "--score_obs", "--output", str(data / "scoring" / "s.tsv")]) == 0
     assert score.main(["--ref_dir", str(data), "--score_obs", "--output", str(data / "scoring" / "s.tsv")]) == 0
 

@@ -108,27 +108,20 @@ def check_output_file(out: PathLike, inputs: Iterable[PathLike], what: str = "ou
 
 def check_output_path(
     out: str,
-    input_dirs: Sequence[Tuple[str, Optional[PathLike]]] = (),
     input_files: Iterable[PathLike] = (),
     option: str = "--output",
     ours: Optional[Callable[[Path], bool]] = None,
 ) -> Path:
     """An output file path checked before any work: not empty, not a directory,
-    not one of ``input_files``; its directory (where files beside it go) does
-    not contain one of ``input_dirs`` (it may be one, or lie inside one: scores
-    beside the outputs they score); an existing file there is replaced only if
-    ``ours(path)`` says this command wrote it. Returns it as a ``Path``;
-    ``ValueError`` otherwise."""
+    not one of ``input_files``, and an existing file there is replaced only if
+    ``ours(path)`` says this command wrote it (so no list, audio or other file
+    of the user is ever replaced). Returns it as a ``Path``; ``ValueError`` otherwise."""
     if not out or not out.strip():
         raise ValueError(f"{option}: empty path; give a file name")
     p = Path(out)
     if out.endswith("/") or p.is_dir():
         raise ValueError(f"{out}: {option} is a directory; give a file name")
     check_output_file(p, input_files, option)
-    o = _real(p.parent)
-    for name, d in input_dirs:
-        if d is not None and o in _real(d).parents:
-            raise ValueError(f"{out}: the directory of {option} contains the input of {name} ({d}); choose another")
     if p.exists() and ours is not None and not ours(p):
         raise ValueError(f"{out}: exists and was not written by this command; refusing to replace it")
     return p

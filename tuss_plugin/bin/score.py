@@ -415,9 +415,8 @@ def run(args: argparse.Namespace) -> int:
     from tuss_plugin.output_dirs import check_output_path
 
     try:  # before any work: never onto or into an input
-        dirs = [("--ref_dir", args.ref_dir), ("--inf_dir", args.inf_dir)]
         inputs = list(args.merge or []) + ([args.key_file] if args.key_file else [])
-        check_output_path(args.output, dirs, inputs, ours=is_scores_table)
+        check_output_path(args.output, inputs, ours=is_scores_table)
     except ValueError as e:
         raise CLIError(one_line(e)) from None
     if args.merge:
