@@ -204,7 +204,7 @@ def test_format_data_refuses_a_7_hz_input(tmp_path, capsys):
     sf.write(path, np.zeros(14, np.float32), 7, subtype="FLOAT")
     rc = format_data.main([str(data), str(tmp_path / "dump"), "--on_error", "stop"])
     assert rc == 1
-    assert "7" in capsys.readouterr().err
+    assert "7 Hz: expected at least 1000 Hz" in capsys.readouterr().err
 
 
 def test_separate_refuses_a_7_hz_input_and_huge_segments(model_dir, tmp_path, capsys):
