@@ -143,10 +143,20 @@ def test_model_without_vocabulary_is_refused(base, tmp_path, capsys):
     (tmp_path / "o" / "keep").write_text("x")
     assert add_prompts.main(["--model", str(base), "--add", "bell", "--outdir", str(tmp_path / "o")]) == 1
     assert "exists and is not empty" in capsys.readouterr().err
-    assert (
-        add_prompts.main(["--model", str(base), "--add", "bell", "--outdir", str(tmp_path / "o"), "--overwrite"]) == 0
-    )
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["added_prompts.yaml", "config.yaml", "model.pth"]
+    # --overwrite replaces only what add_prompts wrote: never a dir it did not write
+    overwrite = ["--model", str(base), "--add", "bell", "--outdir", str(tmp_path / "o"), "--overwrite"]
+    assert add_prompts.main(overwrite) == 1
+    assert "not written by add_prompts" in capsys.readouterr().err
+    (tmp_path / "o" / "keep").unlink()
+    assert add_prompts.main(overwrite) == 0
+    (tmp_path / "o" / "keep").write_text("x")
+    assert add_prompts.main(overwrite) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir() if not p.name.startswith(".tuss")) == [
+        "added_prompts.yaml",
+        "config.yaml",
+        "keep",
+        "model.pth",
+    ]
 
 
 def test_finetune_trains_only_the_new_vector(base, tmp_path):

@@ -154,7 +154,7 @@ def _run_ok(model_dir, tmp_path, inp, prompts=PROMPTS, extra=()):
     rc = separate.main(["-m", str(model_dir), "-p", *prompts, "-o", str(out), "--quiet", *extra, str(inp)])
     assert rc == 0
     d = out / Path(inp).stem
-    files = sorted(d.iterdir())
+    files = sorted(f for f in d.iterdir() if f.name != separate.MANIFEST_NAME)  # the record of what it wrote
     assert not [f for f in files if f.name.startswith(".")], files  # no temp files left
     return files
 

@@ -18,6 +18,8 @@ from typing import Callable, Optional, Tuple, Type
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+# the longest error line printed (longer messages are cut)
+MAX_ERROR_CHARS = 1000
 
 
 class CLIError(Exception):
@@ -40,8 +42,12 @@ def one_line(error: object) -> str:
 
 
 def error_line(prog: Optional[str], error: object) -> str:
-    """``<prog>: error: <message>`` in one line (``error: <message>`` without ``prog``)."""
+    """``<prog>: error: <message>`` in one line (``error: <message>`` without ``prog``),
+    at most about :data:`MAX_ERROR_CHARS` characters (a message listing a huge
+    vocabulary or file list is cut, saying how much was left out)."""
     msg = one_line(error)
+    if len(msg) > MAX_ERROR_CHARS:
+        msg = f"{msg[: MAX_ERROR_CHARS - 200]} ... [{len(msg) - MAX_ERROR_CHARS + 200} characters left out]"
     return f"{prog}: error: {msg}" if prog else f"error: {msg}"
 
 
@@ -89,14 +95,20 @@ def run_main(
     return 0 if status is None else status
 
 
-def add_segment_options(parser: argparse.ArgumentParser, aliases: bool = False) -> None:
+def add_segment_options(parser: argparse.ArgumentParser, aliases: bool = False, checked: bool = False) -> None:
     """``--segment_size`` / ``--hop_size`` (seconds; ESPnet's spelling), with
-    ``aliases`` also ``--segment`` / ``--hop`` (the first spelling of ``tuss-separate``)."""
+    ``aliases`` also ``--segment`` / ``--hop`` (the first spelling of ``tuss-separate``).
+    With ``checked`` each value is checked when parsed (:func:`tuss_plugin.values.seconds`:
+    finite, > 0, at most a day), so values of a ``--config`` file are checked as the
+    command line's; otherwise the command checks them (``set_segments``, the same rule)."""
+    from tuss_plugin.values import seconds
+
+    kind = seconds if checked else float
     parser.add_argument(
         "--segment_size",
         *(["--segment"] if aliases else []),
         dest="segment_size",
-        type=float,
+        type=kind,
         default=None,
         help="segment length in seconds (long files; default: whole files)",
     )
@@ -104,7 +116,7 @@ def add_segment_options(parser: argparse.ArgumentParser, aliases: bool = False) 
         "--hop_size",
         *(["--hop"] if aliases else []),
         dest="hop_size",
-        type=float,
+        type=kind,
         default=None,
         help="segment shift in seconds (default: the segment length)",
     )

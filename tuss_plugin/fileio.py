@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import socket
-import stat
 import struct
 import tempfile
 from pathlib import Path
@@ -81,9 +80,11 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not e.filename:  # a failed write (full disk): name the file
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from None
         raise
 
 
@@ -244,6 +245,48 @@ def atomic_copy(src: PathLike, dst: PathLike) -> None:
     atomic_write(dst, _w)
 
 
+# below this many free bytes, a failed write is reported as a full disk
+LOW_DISK_BYTES = 1 << 20
+
+
+def disk_full_problem(error: BaseException, directory: PathLike) -> Optional[str]:
+    """``no space left on device (...)`` when ``error`` of a write into
+    ``directory`` comes from a full disk or quota (errno ENOSPC/EDQUOT, or
+    libsndfile's bare "System error." with almost no space left), else None."""
+    import errno
+
+    if not isinstance(error, (OSError, RuntimeError)):
+        return None  # bad input, not the disk
+    code = getattr(error, "errno", None)
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        free = None
+    if code == errno.EDQUOT:
+        return f"disk quota exceeded in {directory}"
+    if code == errno.ENOSPC or (free is not None and free < LOW_DISK_BYTES):
+        left = f"{free} bytes free" if free is not None else "no space"
+        return f"no space left on device in {directory} ({left}); nothing partial was kept"
+    return None
+
+
+def check_no_clipping(x, subtype: str, path: PathLike) -> None:
+    """Refuse (``ValueError`` naming ``path``) to write samples beyond full scale
+    (|x| > 1) with a fixed-point subtype (``PCM_16``, ``PCM_24``, ...), which
+    would clip them: say how many, and that ``FLOAT`` keeps them."""
+    import numpy as np
+
+    if subtype.upper() in FLOAT_SUBTYPES:
+        return
+    over = int(np.count_nonzero(np.abs(x) > 1.0))
+    if over:
+        share = 100.0 * over / max(1, np.size(x))
+        raise ValueError(
+            f"{path}: {over} of {np.size(x)} samples ({share:.3f}%) exceed full scale and would clip "
+            f"in {subtype}; use --subtype FLOAT (or scale the audio)"
+        )
+
+
 def _wav_data_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
     """(declared data bytes, bytes present, block align) of a RIFF/WAVE file, else None."""
     size = os.path.getsize(path)
@@ -268,16 +311,9 @@ def _wav_data_size(path: PathLike) -> Optional[Tuple[int, int, int]]:
 
 def _file_kind(path: Path) -> str:
     """What a non-regular file is, in words."""
-    mode = path.stat().st_mode
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a file"
+    from tuss_plugin.textfiles import file_kind  # the one rule for files the toolkit opens
+
+    return file_kind(path.stat().st_mode)
 
 
 def check_audio_file(path: PathLike, scan_nonfinite: bool = True, blocksize: int = 1 << 16):
@@ -320,6 +356,9 @@ def check_audio_file(path: PathLike, scan_nonfinite: bool = True, blocksize: int
             raise ValueError(f"{path}: truncated audio file (the header {what})")
     if info.frames == 0:
         raise ValueError(f"{path}: contains no samples")
+    from tuss_plugin.values import check_rate  # the owner of the rates this toolkit takes
+
+    check_rate(info.samplerate, f"sampling rate of {path}:")
     if scan_nonfinite and info.subtype in FLOAT_SUBTYPES:
         pos, first_bad = 0, None
         try:

@@ -33,7 +33,9 @@ def utt_id_problem(key: str) -> Optional[str]:
     """What makes ``key`` unusable as a file name inside an output dir, or None.
 
     The rule: not empty, no ``/`` (no absolute path, no subdirectory), no
-    ``..``, no control character or whitespace, and no leading ``.`` (hidden
+    ``..``, no control character or whitespace, no invisible formatting
+    character (bidirectional overrides, zero-width characters, a byte-order
+    mark: an id that looks like another), and no leading ``.`` (hidden
     file) or ``-`` (read as an option by command-line tools).
     """
     if not key:
@@ -46,6 +48,8 @@ def utt_id_problem(key: str) -> Optional[str]:
         return "contains '..'"
     if any(unicodedata.category(c) == "Cc" or c.isspace() for c in key):
         return "contains a control character or whitespace"
+    if any(unicodedata.category(c) == "Cf" for c in key):
+        return "contains an invisible formatting character (bidirectional or zero-width)"
     return None
 
 
@@ -322,20 +326,21 @@ def _as_float_samples(x: object, where: str, entry: str):
 def read_list(path: PathLike, min_fields: int = 2) -> List[Tuple[str, List[str]]]:
     """Lines of a list as ``(key, fields)``; errors (too few fields, invalid or
     duplicate key) name the file and line."""
+    from tuss_plugin.textfiles import read_lines  # regular file, strict UTF-8, no BOM, no NUL
+
     out = []
     seen = set()
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < min_fields:
-                raise ValueError(f"{path}:{lineno}: expected '<key> <value>', got {line.strip()!r}")
-            check_utt_id(parts[0], f"{path}:{lineno}")
-            if parts[0] in seen:
-                raise ValueError(f"{path}:{lineno}: duplicate key {parts[0]}")
-            seen.add(parts[0])
-            out.append((parts[0], parts[1:]))
+    for lineno, line in enumerate(read_lines(path), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < min_fields:
+            raise ValueError(f"{path}:{lineno}: expected '<key> <value>', got {line.strip()!r}")
+        check_utt_id(parts[0], f"{path}:{lineno}")
+        if parts[0] in seen:
+            raise ValueError(f"{path}:{lineno}: duplicate key {parts[0]}")
+        seen.add(parts[0])
+        out.append((parts[0], parts[1:]))
     return out
 
 
@@ -347,18 +352,19 @@ def read_dict(path: PathLike) -> Dict[str, List[str]]:
 def read_scp(path: PathLike) -> Dict[str, str]:
     """``<key> <path>`` lists; as in Kaldi, the rest of the line after the key is
     the path, so paths may contain spaces (MUSDB18 track folders do)."""
+    from tuss_plugin.textfiles import read_lines
+
     out = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            parts = line.strip().split(maxsplit=1)
-            if len(parts) < 2:
-                raise ValueError(f"{path}:{lineno}: expected '<key> <path>', got {line.strip()!r}")
-            check_utt_id(parts[0], f"{path}:{lineno}")
-            if parts[0] in out:
-                raise ValueError(f"{path}:{lineno}: duplicate key {parts[0]}")
-            out[parts[0]] = parts[1]
+    for lineno, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            continue
+        parts = line.strip().split(maxsplit=1)
+        if len(parts) < 2:
+            raise ValueError(f"{path}:{lineno}: expected '<key> <path>', got {line.strip()!r}")
+        check_utt_id(parts[0], f"{path}:{lineno}")
+        if parts[0] in out:
+            raise ValueError(f"{path}:{lineno}: duplicate key {parts[0]}")
+        out[parts[0]] = parts[1]
     return out
 
 
@@ -374,9 +380,8 @@ def write_list(path: PathLike, items: Iterable[Tuple[str, Union[str, Iterable[st
 
 
 def parse_fs(value: Union[str, int]) -> int:
-    """``16k`` / ``44.1k`` / ``16000`` -> samples per second."""
-    s = str(value).strip().lower()
-    try:
-        return int(round(float(s[:-1]) * 1000)) if s.endswith("k") else int(s)
-    except ValueError:
-        raise ValueError(f"invalid sampling rate {value!r} (use e.g. 16k, 44.1k or 48000)") from None
+    """``16k`` / ``44.1k`` / ``16000`` -> samples per second, in the range of
+    :func:`tuss_plugin.values.check_rate` (the owner of that rule)."""
+    from tuss_plugin.values import parse_rate
+
+    return parse_rate(str(value))

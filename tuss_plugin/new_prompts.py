@@ -32,6 +32,7 @@ import yaml
 
 from tuss_plugin.fileio import atomic_write_bytes, atomic_write_text
 from tuss_plugin.prompts import DEFAULT_PROMPTS, PromptVocabulary, check_prompt_name
+from tuss_plugin.textfiles import open_text
 
 PathLike = Union[str, Path]
 
@@ -224,7 +225,7 @@ def _digest(path: PathLike) -> str:
 
 def _read_yaml(path: PathLike, what: str) -> Dict:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_text(path) as f:
             data = yaml.safe_load(f)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ValueError(f"{path}: not a readable YAML {what} ({' '.join(str(e).split())[:200]})") from None
@@ -233,15 +234,43 @@ def _read_yaml(path: PathLike, what: str) -> Dict:
     return data
 
 
-def _install_dir(tmp: Path, outdir: Path, overwrite: bool) -> None:
-    """Move the finished ``tmp`` into place as ``outdir`` (replacing it only with ``overwrite``)."""
-    if outdir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old.", dir=outdir.parent))
-        os.rename(outdir, old / "d")
+# the record of what add_prompts wrote into an outdir (the files --overwrite may replace)
+MANIFEST_NAME = ".tuss-add-prompts.manifest"
+
+
+def _check_outdir(model: PathLike, outdir: Path, overwrite: bool) -> None:
+    """``outdir`` is not the model's dir (nor holds it, nor lies in it), and
+    it is new, empty, or (with ``overwrite``) a dir add_prompts wrote."""
+    from tuss_plugin.output_dirs import Manifest, check_not_symlink, check_output_dir
+
+    check_not_symlink(outdir, "--outdir")
+    check_output_dir(outdir, [("--model", model)])
+    if not outdir.exists() or not any(outdir.iterdir()):
+        return
+    if not overwrite:
+        raise ValueError(f"{outdir}: exists and is not empty (choose another --outdir or pass --overwrite)")
+    if not Manifest(outdir, MANIFEST_NAME).exists() and not (outdir / "added_prompts.yaml").is_file():
+        # (added_prompts.yaml alone: a dir of an earlier version, before the manifest)
+        raise ValueError(
+            f"{outdir}: not written by add_prompts (no {MANIFEST_NAME}); "
+            "--overwrite replaces only what add_prompts wrote: choose another --outdir"
+        )
+
+
+def _install_dir(tmp: Path, outdir: Path) -> None:
+    """Move the finished files of ``tmp`` into ``outdir`` (each atomically),
+    then remove the files an earlier add_prompts run wrote there and this one
+    did not (its manifest); any other file in ``outdir`` stays."""
+    from tuss_plugin.output_dirs import Manifest
+
+    if not outdir.exists():
         os.rename(tmp, outdir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, outdir)
+        Manifest(outdir, MANIFEST_NAME).write(p.name for p in outdir.iterdir() if p.name != MANIFEST_NAME)
+        return
+    names = [p.name for p in tmp.iterdir()]
+    for name in names:
+        os.replace(tmp / name, outdir / name)
+    Manifest(outdir, MANIFEST_NAME).replace(names)
 
 
 def add_prompts(
@@ -261,16 +290,19 @@ def add_prompts(
     ``train_config`` (a YAML of training options), ``train.yaml``: the complete
     fine-tuning config (:func:`finetune_config`). Everything is checked first
     (the base loads strictly, the extended weights fit the extended config) and
-    written into a temporary directory that replaces ``outdir`` only at the
-    end, so an error leaves nothing behind.
+    written into a temporary directory whose files are moved into ``outdir``
+    only at the end, so an error leaves nothing behind. ``outdir`` may not be
+    the model's dir (nor contain it or lie in it); an existing, non-empty one
+    is used only with ``overwrite`` and only if add_prompts wrote it (its
+    manifest, :data:`MANIFEST_NAME`): then only the files of the earlier run
+    are replaced or removed, any other file stays.
 
     Raises ``ValueError`` / ``FileNotFoundError`` with one line naming the problem.
     """
     from tuss_plugin.inference import _build_model, _check_shapes, load_model, resolve_model_files
 
     outdir = Path(outdir)
-    if outdir.exists() and any(outdir.iterdir()) and not overwrite:
-        raise ValueError(f"{outdir}: exists and is not empty (choose another --outdir or pass --overwrite)")
+    _check_outdir(model, outdir, overwrite)
     finetune = _read_yaml(train_config, "fine-tuning config") if train_config is not None else None
     config_file, model_file = resolve_model_files(model)
     base_model, config = load_model(config_file, model_file)
@@ -308,7 +340,7 @@ def add_prompts(
         if ft is not None:
             atomic_write_text(tmp / "train.yaml", yaml.safe_dump(ft, sort_keys=False))
         os.chmod(tmp, 0o777 & ~_umask())
-        _install_dir(tmp, outdir, overwrite)
+        _install_dir(tmp, outdir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return outdir

@@ -18,6 +18,8 @@ import torch
 import yaml
 
 from tuss_plugin.fileio import atomic_write_bytes, atomic_write_text
+from tuss_plugin.inference.model_files import check_weight_dtypes
+from tuss_plugin.textfiles import load_yaml_mapping
 
 # release prefix -> plugin prefix (regexes anchored at the key start)
 _KEY_MAP: Tuple[Tuple[str, str], ...] = (
@@ -155,15 +157,19 @@ def import_release(hparams_path: str, checkpoint_path: str, outdir: str) -> Path
     The converted weights are loaded strictly into a freshly built model, so a
     missing, unexpected or wrongly shaped tensor is an error.
     """
+    from tuss_plugin.output_dirs import check_output_dir
     from tuss_plugin.tasks.tuss import TUSSTask
 
-    with open(hparams_path, encoding="utf-8") as f:
-        hparams = yaml.safe_load(f)
-    if not isinstance(hparams, dict):
-        raise ValueError(f"{hparams_path}: not a YAML mapping")
+    check_output_dir(outdir, [("--hparams", hparams_path), ("--checkpoint", checkpoint_path)])
+    hparams = load_yaml_mapping(hparams_path, "the hparams.yaml of a release")
     config = full_config(hparams_to_conf(hparams))
     model = TUSSTask.build_model(argparse.Namespace(**config))
-    state = convert_state_dict(load_release_state_dict(checkpoint_path))
+    release = load_release_state_dict(checkpoint_path)
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    check_weight_dtypes(
+        {k: dtypes[convert_key(k)] for k in release if convert_key(k) in dtypes}, release, checkpoint_path
+    )
+    state = convert_state_dict(release)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

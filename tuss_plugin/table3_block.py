@@ -49,6 +49,7 @@ from tuss_plugin.paper_table3 import COLUMNS as PAPER_COLUMNS
 from tuss_plugin.paper_table3 import ROWS as PAPER_ROWS
 from tuss_plugin.paper_table3 import corpus_of_set, paper_row
 from tuss_plugin.speech_metrics import SPEECH_COLUMNS
+from tuss_plugin.textfiles import open_text, read_text
 
 METRICS = ("si_snr", "si_snri", "snr", "sdr")
 TASK_ORDER = ["SE", "SS", "USS", "MSS", "CASS"]
@@ -75,17 +76,26 @@ def eval_set(inf_dir: Path) -> str:
 
 
 def load_scores(exp: Path) -> "OrderedDict[str, List[dict]]":
-    """``{inference dir name: rows of its scoring/scores.tsv}`` (metrics as floats)."""
+    """``{inference dir name: rows of its scoring/scores.tsv}`` (metrics as
+    floats); a table that is not a regular UTF-8 file, or holds a metric that
+    is not a number, is one :class:`ValueError` naming the file (and line)."""
     out = OrderedDict()
     for f in sorted(exp.glob("*/scoring/scores.tsv")):
-        with open(f, encoding="utf-8") as fh:
+        with open_text(f) as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
-        for r in rows:
+        for n, r in enumerate(rows, 2):
             for m in METRICS + ("si_sdr", "museval_sdr") + tuple(SPEECH_COLUMNS):
                 if m in r:
-                    r[m] = float(r[m])
+                    r[m] = _number(r[m], f"{f}:{n}: {m}")
         out[f.parent.parent.name] = rows
     return out
+
+
+def _number(text: Optional[str], where: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: not a number ({text!r})") from None
 
 
 def paper_label(exp: Path) -> Optional[str]:
@@ -94,12 +104,12 @@ def paper_label(exp: Path) -> Optional[str]:
     if cfg.is_file():
         import yaml
 
-        label = (yaml.safe_load(cfg.read_text()) or {}).get(PAPER_ROW_KEY)
+        label = (yaml.safe_load(read_text(cfg)) or {}).get(PAPER_ROW_KEY)
         if label:
             return str(label)
     f = exp / PAPER_ROW_KEY
     if f.is_file():
-        words = f.read_text().split()
+        words = read_text(f).split()
         return words[0] if words else None
     return None
 

@@ -8,10 +8,13 @@
 #
 # Every leading "--name value" or "--name=value" sets the shell variable
 # "name" (dashes become underscores, so --stop-stage == --stop_stage). The
-# variable must already exist, and a variable whose default is true/false only
-# takes true/false. An unknown option is refused; if the recipe sets
-# option_pointers (lines "<name> <what to use instead>"), the refusal for such
-# a name says what to use instead. "--config FILE" sources FILE (assignments). "--help" / "-h"
+# variable must already exist as an option of the script: a lower-case name,
+# not exported (so --PATH, --HOME or --BASH_ENV never reach the environment).
+# A variable whose default is true/false only takes true/false, and one whose
+# default is a whole number (--stage, --nj) only takes a whole number. An
+# unknown option is refused; if the recipe sets option_pointers (lines
+# "<name> <what to use instead>"), the refusal for such a name says what to use
+# instead. "--config FILE" sources FILE (assignments). "--help" / "-h"
 # prints $help_message. Parsing stops at the first word not starting with "--";
 # the remaining words stay in "$@".
 
@@ -43,7 +46,8 @@ while [ $# -gt 0 ]; do
         . "${__val}"
         continue
     fi
-    if ! [[ "${__name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!__name+set}" ]; then
+    __flags=$(declare -p "${__name}" 2>/dev/null); __flags=${__flags#declare -}; __flags=${__flags%% *}
+    if ! [[ "${__name}" =~ ^[a-z][a-z0-9_]*$ ]] || [ -z "${!__name+set}" ] || [[ "${__flags}" == *x* ]]; then
         # a recipe's option_pointers ("<name> <what to use instead>" lines) names our equivalent
         __hint=$(printf '%s\n' "${option_pointers:-}" | awk -v n="${__name}" '$1 == n { sub(/^[^ ]+ +/, ""); print; exit }')
         if [ -n "${__hint}" ]; then
@@ -53,6 +57,10 @@ while [ $# -gt 0 ]; do
         fi
         exit 1
     fi
+    if [[ "${!__name}" =~ ^-?[0-9]+$ ]] && ! [[ "${__val}" =~ ^-?[0-9]+$ ]]; then
+        echo "$0: option ${__opt} takes a whole number, got '${__val}'" >&2
+        exit 1
+    fi
     if { [ "${!__name}" = true ] || [ "${!__name}" = false ]; } \
         && [ "${__val}" != true ] && [ "${__val}" != false ]; then
         echo "$0: option ${__opt} takes true or false, got '${__val}'" >&2
@@ -60,5 +68,5 @@ while [ $# -gt 0 ]; do
     fi
     printf -v "${__name}" '%s' "${__val}"
 done
-unset __opt __val __name __hint
+unset __opt __val __name __flags __hint
 true

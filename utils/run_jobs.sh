@@ -6,7 +6,8 @@
 #   run_jobs.sh [options] JOB=1:N LOG.JOB.log COMMAND ... JOB ...
 #
 # With JOB=a:b every job j in a..b runs with the word JOB replaced by j in the
-# log name and in the command. Each log starts with the command and ends with
+# log name and in the command: only JOB as a whole word (not next to a letter,
+# digit or _), so log.JOB.log becomes log.3.log and /data/JOBS/dump stays. Each log starts with the command and ends with
 # its exit code and run time. The exit status is 0 when every job succeeded;
 # otherwise the first failed log is named and its last lines are printed
 # (TUSS_FAILED_LOG_LINES, default 5).
@@ -52,15 +53,23 @@ if [ $# -eq 1 ]; then
 else
     cmd_pattern=$(printf '%q ' "$@")
 fi
-if ${array} && [[ "${log_pattern}" != *JOB* ]] && [ "${first}" != "${last}" ]; then
+subst_job() {  # subst_job TEXT J: TEXT with every whole-word JOB replaced by J
+    local s=$1 out="" re='^(.*[^A-Za-z0-9_]|)JOB([^A-Za-z0-9_].*|)$'
+    while [[ "${s}" =~ ${re} ]]; do  # the last whole-word JOB of what is left
+        out="$2${BASH_REMATCH[2]}${out}"
+        s=${BASH_REMATCH[1]}
+    done
+    printf '%s' "${s}${out}"
+}
+if ${array} && [ "$(subst_job "${log_pattern}" 1)" = "${log_pattern}" ] && [ "${first}" != "${last}" ]; then
     echo "$0: the log name must contain JOB for a job array (got ${log_pattern})" >&2
     exit 1
 fi
 
 run_one() {
     local j=$1 log cmd start rc
-    log=${log_pattern//JOB/$j}
-    cmd=${cmd_pattern//JOB/$j}
+    log=$(subst_job "${log_pattern}" "$j")
+    cmd=$(subst_job "${cmd_pattern}" "$j")
     mkdir -p "$(dirname "${log}")"
     start=$(date +%s)
     {
@@ -102,10 +111,10 @@ done
 if [ "${#failed[@]}" -gt 0 ]; then
     n=$(( last - first + 1 ))
     f=$(printf '%s\n' "${failed[@]}" | sort -n | head -n 1)
-    echo "$0: ${#failed[@]} / ${n} job(s) failed; see ${log_pattern//JOB/$f}" >&2
+    echo "$0: ${#failed[@]} / ${n} job(s) failed; see $(subst_job "${log_pattern}" "$f")" >&2
     # its last lines (a Python error ends with the line that names it), not the
     # accounting lines this script adds
-    grep -v -e '^# Accounting: ' -e '^# Ended (code ' -e '^[[:space:]]*$' "${log_pattern//JOB/$f}" 2>/dev/null \
+    grep -v -e '^# Accounting: ' -e '^# Ended (code ' -e '^[[:space:]]*$' "$(subst_job "${log_pattern}" "$f")" 2>/dev/null \
         | tail -n "${TUSS_FAILED_LOG_LINES:-5}" | sed 's/^/    | /' >&2
     exit 1
 fi

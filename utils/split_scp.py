@@ -6,12 +6,18 @@
     split_scp.py --num 3 wav.scp out/keys.JOB.scp
 
 Lines keep their order; part sizes differ by at most one line. There may not
-be more parts than lines.
+be more parts than lines. As in utils/run_jobs.sh, JOB is replaced only as a
+whole word (``keys.JOB.scp``; ``/data/JOBS/`` stays); no output may be the input.
 """
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
+
+# JOB as a whole word: not next to a letter, digit or _ (the rule of run_jobs.sh)
+JOB = re.compile(r"(?<![A-Za-z0-9_])JOB(?![A-Za-z0-9_])")
 
 
 def split_lines(lines, n):
@@ -36,12 +42,19 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     lines = [l for l in Path(a.input).read_text(encoding="utf-8").splitlines(keepends=True) if l.strip()]
     if a.num is not None:
-        if len(a.outputs) != 1 or "JOB" not in a.outputs[0]:
+        if len(a.outputs) != 1 or not JOB.search(a.outputs[0]):
             print("split_scp.py: with --num give one output pattern containing JOB", file=sys.stderr)
             return 1
-        outputs = [a.outputs[0].replace("JOB", str(i)) for i in range(1, a.num + 1)]
+        if a.num < 1:
+            print(f"split_scp.py: --num must be >= 1, got {a.num}", file=sys.stderr)
+            return 1
+        outputs = [JOB.sub(str(i), a.outputs[0]) for i in range(1, a.num + 1)]
     else:
         outputs = a.outputs
+    same = [o for o in outputs if os.path.realpath(o) == os.path.realpath(a.input)]
+    if same:
+        print(f"split_scp.py: {same[0]}: an output is the input {a.input}; choose other outputs", file=sys.stderr)
+        return 1
     try:
         parts = split_lines(lines, len(outputs))
     except ValueError as e:

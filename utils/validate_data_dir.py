@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tuss_plugin import datadir as DATADIR  # noqa: E402  (the spk<k>.scp lists)
 from tuss_plugin import kaldi_io as KALDI_IO  # noqa: E402  (id rule, kinds of entries)
 from tuss_plugin import prompts as PROMPTS  # noqa: E402  (names, aliases, exclusion rules)
+from tuss_plugin import textfiles as TEXTFILES  # noqa: E402  (regular files, strict UTF-8)
 
 DEFAULT_PROMPTS = list(PROMPTS.DEFAULT_PROMPTS)
 
@@ -50,7 +51,12 @@ def read(path, problems, min_fields=2, rest_is_path=False):
     """``{key: [fields]}``; with ``rest_is_path`` the one field is the rest of the line."""
     out = {}
     prev = None
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:  # a regular UTF-8 file (tuss_plugin/textfiles.py, the rule for every file read)
+        lines = TEXTFILES.read_lines(path)
+    except ValueError as e:
+        problems.append(str(e))
+        return out
+    for lineno, line in enumerate(lines, 1):
         parts = line.strip().split(maxsplit=1) if rest_is_path else line.split()
         if not parts:
             continue

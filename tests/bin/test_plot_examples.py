@@ -8,6 +8,7 @@ import soundfile as sf
 
 from tuss_plugin.bin import make_model_card, plot_examples, score, show_results
 from tuss_plugin.kaldi_io import read_dict
+from tuss_plugin.output_dirs import Manifest
 
 from datagen import make_data_dir
 
@@ -47,12 +48,15 @@ def test_one_figure_per_task_pattern_the_median_mixture(scored, capsys):
     data, exp, inf = scored
     out = exp / "images" / "examples" / inf.name
     (out).mkdir(parents=True)
-    (out / "SE_old.png").write_bytes(b"stale")
+    (out / "SE_old.png").write_bytes(b"stale")  # a figure of an earlier run (in its manifest)
+    Manifest(out, plot_examples.MANIFEST_NAME).write(["SE_old.png"])
+    (out / "mine.png").write_bytes(b"\x89PNG not written by plot_examples")
     args = ["--ref_dir", str(data), "--inf_dir", str(inf), "--output_dir", str(out)]
     assert plot_examples.main(args) == 0
     # SE: median of 3; USS (2 mixtures): the lower middle one = the worse; MSS: the only one
-    assert sorted(p.name for p in out.iterdir()) == ["MSS_utt005.png", "SE_utt002.png", "USS_utt004.png"]
-    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != plot_examples.MANIFEST_NAME)
+    assert names == ["MSS_utt005.png", "SE_utt002.png", "USS_utt004.png", "mine.png"]
+    assert all((out / n).read_bytes()[:4] == b"\x89PNG" for n in names)
     assert "SE: utt002 (mean SI-SNRi" in capsys.readouterr().out
 
 

@@ -39,7 +39,7 @@ def test_outputs_named_and_shaped(model_dir, tmp_path, fs, ch, subtype):
         ]
     )
     assert rc == 0
-    files = sorted(p.name for p in (tmp_path / "out" / "song").iterdir())
+    files = sorted(p.name for p in (tmp_path / "out" / "song").iterdir() if p.name != separate.MANIFEST_NAME)
     assert files == ["1_speech.wav", "2_sfxbg.wav", "3_musicbg.wav"]
     for f in files:
         y, yfs = sf.read(tmp_path / "out" / "song" / f, always_2d=True)
@@ -68,7 +68,12 @@ def test_repeated_prompts_segments_and_spectrogram(model_dir, tmp_path):
     )
     assert rc == 0
     d = tmp_path / "o" / "long"
-    assert {p.name for p in d.iterdir()} == {"1_speech.wav", "2_speech.wav", "3_sfxbg.wav", "spectrogram.png"}
+    assert {p.name for p in d.iterdir() if p.name != separate.MANIFEST_NAME} == {
+        "1_speech.wav",
+        "2_speech.wav",
+        "3_sfxbg.wav",
+        "spectrogram.png",
+    }
     assert (d / "spectrogram.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -35,7 +35,7 @@ def _inodes(out: Path):
 
 
 def _dot_files(root: Path):
-    return [p for p in root.rglob(".*") if p.is_file()]
+    return [p for p in root.rglob(".*") if p.is_file() and p.name != separate.MANIFEST_NAME]
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,11 @@ def test_separate_removes_outputs_of_an_earlier_prompt_list(model_dir, tmp_path)
     dest = tmp_path / "out" / "clip"
     (dest / "notes.txt").write_text("not ours")
     assert separate.main(args + ["-p", "drums", "vocals"]) == 0
-    assert sorted(p.name for p in dest.iterdir()) == ["1_drums.wav", "2_vocals.wav", "notes.txt"]
+    assert sorted(p.name for p in dest.iterdir() if p.name != separate.MANIFEST_NAME) == [
+        "1_drums.wav",
+        "2_vocals.wav",
+        "notes.txt",
+    ]
 
 
 # ------------------------------------------------------------------ temporary files after SIGTERM / kill -9
@@ -238,7 +242,7 @@ def test_separate_sweeps_temp_files_of_a_killed_run(model_dir, tmp_path):
     assert (
         separate.main(["-m", str(model_dir), "-p", "speech", "-o", str(tmp_path / "out"), "--quiet", str(short)]) == 0
     )
-    assert sorted(p.name for p in dest.iterdir()) == ["1_speech.wav"]
+    assert sorted(p.name for p in dest.iterdir() if p.name != separate.MANIFEST_NAME) == ["1_speech.wav"]
 
 
 def test_inference_sweeps_only_its_own_dead_temp_files(model_dir, tmp_path, capsys):

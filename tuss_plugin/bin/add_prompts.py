@@ -53,7 +53,11 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--outdir", required=True, help="directory of the extended model")
     parser.add_argument("--train_config", default=None, help="YAML of fine-tuning options; writes <outdir>/train.yaml")
     parser.add_argument("--seed", type=int, default=0, help="seed of random initial vectors (0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --outdir")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what an earlier add_prompts run wrote in --outdir (other files stay)",
+    )
     return parser
 
 

@@ -30,6 +30,7 @@ from typing import List, Optional
 import yaml
 
 from tuss_plugin.fileio import atomic_write_text
+from tuss_plugin.textfiles import load_yaml
 
 
 def espnet_train_config(train_config: str, output_dir: str) -> str:
@@ -38,8 +39,7 @@ def espnet_train_config(train_config: str, output_dir: str) -> str:
     preprocessor (``tuss``) turns the prompts of training data into ids;
     inference reads only the mixture, and ESPnet's ``EnhancementTask`` builds
     only its own preprocessors. Everything else is kept."""
-    with open(train_config, encoding="utf-8") as f:
-        config = yaml.safe_load(f)
+    config = load_yaml(train_config)  # regular file, UTF-8, no YAML tags: one line otherwise
     if not isinstance(config, dict):
         raise ValueError(f"{train_config}: not a training config")
     if config.get("preprocessor") in (None, "enh", "dynamic_mixing"):
@@ -61,7 +61,12 @@ def main(cmd: Optional[List[str]] = None) -> None:
     cmd = list(sys.argv[1:] if cmd is None else cmd)
     args, _ = get_parser().parse_known_args(cmd)
     if args.train_config and args.output_dir:
-        config = espnet_train_config(args.train_config, args.output_dir)
+        try:
+            config = espnet_train_config(args.train_config, args.output_dir)
+        except ValueError as e:  # unreadable config, YAML tag: one line naming the file
+            from tuss_plugin.cli import report
+
+            raise SystemExit(report("enh_inference", e)) from None
         cmd += ["--train_config", config]  # the last value of an option wins
     espnet_main(cmd)
 

@@ -60,8 +60,9 @@ import soundfile as sf
 from tuss_plugin.audio import resample
 from tuss_plugin.cli import CLIError, one_line, run_main
 from tuss_plugin.datadir import read_ref_lists, write_ref_lists
-from tuss_plugin.fileio import atomic_write, atomic_write_text
-from tuss_plugin.kaldi_io import entry_files, parse_fs, read_audio_entry, read_dict, read_scp, write_list
+from tuss_plugin.fileio import atomic_write, atomic_write_text, check_no_clipping, disk_full_problem
+from tuss_plugin.kaldi_io import entry_files, read_audio_entry, read_dict, read_scp, write_list
+from tuss_plugin.values import check_rate, check_subtype, parse_rate, positive_int
 
 STATE_FILE = "format_state.txt"  # <utt> <hash of its inputs and the options>, one line per finished utterance
 
@@ -72,6 +73,7 @@ def load_audio(path: str, channel: Optional[int] = None, where: str = "") -> Tup
     (n_samples,) [one channel] or (n_samples, C); errors name ``where`` (the list)."""
     where = where or "audio"
     x, sr = read_audio_entry(path, where)  # missing, not audio, truncated, empty, failing command
+    check_rate(sr, f"sampling rate of {path}:")
     x = x[:, None] if x.ndim == 1 else x
     if not np.isfinite(x).all():
         raise ValueError(f"{where}: {path}: NaN or Inf samples")
@@ -201,12 +203,14 @@ def process(job: Job) -> Tuple[str, Optional[List[str]], Optional[str]]:
         for p, s in zip(paths[1:], sigs[1:]):
             if abs(s.shape[0] - n) > 1:
                 raise ValueError(f"{p}: {s.shape[0]} samples at {fs} Hz, the mixture has {n}")
+        for out, s in zip(outs, sigs):  # nothing of the utterance is written if one file would clip
+            check_no_clipping(s, subtype, out)
         for out, s in zip(outs, sigs):
             s = s[:n] if s.shape[0] >= n else np.pad(s, (0, n - s.shape[0]))
             out.parent.mkdir(parents=True, exist_ok=True)
             _write_wav(out, s, fs, subtype)
-    except (ValueError, OSError) as e:
-        return utt, None, str(e)
+    except (ValueError, OSError, RuntimeError) as e:  # libsndfile: a full disk is "System error."
+        return utt, None, disk_full_problem(e, outdir) or str(e)
     return utt, [str(p) for p in outs], None
 
 
@@ -258,7 +262,8 @@ def reusable(jobs: List[Job], keys: Dict[str, str], state: Dict[str, str]) -> Tu
 
 def run_jobs(jobs: List[Job], nj: int) -> Iterator[Tuple[str, Optional[List[str]], Optional[str]]]:
     """Results of :func:`process` in job order, as each finishes (``nj`` processes)."""
-    if nj > 1 and len(jobs) > 1:
+    nj = min(nj, len(jobs), os.cpu_count() or 1)  # never more workers than utterances or CPUs
+    if nj > 1:
         with ProcessPoolExecutor(nj) as ex:
             yield from ex.map(process, jobs, chunksize=8)
     else:
@@ -276,7 +281,9 @@ def get_parser() -> argparse.ArgumentParser:
         help="target sampling rate (16k, 44.1k, 48000, ...), or 'native' to keep "
         "each utterance's rate (that of its mixture, or first reference with --mix_from_refs)",
     )
-    parser.add_argument("--nj", type=int, default=1, help="parallel processes")
+    parser.add_argument(
+        "--nj", type=positive_int, default=1, help="parallel processes (at most one per utterance and CPU)"
+    )
     parser.add_argument("--subtype", default="FLOAT", help="WAV subtype of the written audio")
     parser.add_argument(
         "--on_error",
@@ -291,7 +298,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(cmd: Optional[List[str]] = None) -> int:
-    return run_main("format_data", run, get_parser().parse_args(cmd))
+    return run_main("format_data", run, get_parser().parse_args(cmd), errors=(OSError,))  # e.g. a full disk
 
 
 def read_source(src: Path) -> Tuple[Dict[str, str], Dict[str, List[str]], Dict[str, int], Optional[Dict], Dict]:
@@ -348,9 +355,16 @@ def write_lists(
 
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError`` (or are listed, see ``--on_error``)."""
+    from tuss_plugin.output_dirs import check_output_dir
+
     src, dst = Path(args.src), Path(args.dst)
+    try:  # every option once, before any utterance
+        fs = None if args.fs.strip().lower() == "native" else parse_rate(args.fs)
+    except ValueError as e:
+        raise CLIError(f"--fs: {one_line(e)}") from None
     try:
-        fs = None if args.fs.strip().lower() == "native" else parse_fs(args.fs)
+        args.subtype = check_subtype(args.subtype)
+        check_output_dir(dst, [("the source data dir", src)])
     except ValueError as e:
         raise CLIError(one_line(e)) from None
     wavs, prompts, channels, corpora, refs = read_source(src)

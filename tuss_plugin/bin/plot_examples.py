@@ -11,7 +11,8 @@ is drawn as one figure ``<output_dir>/<TASK>_<utt>.png``: the mixture on top,
 then one row per scored output, its reference on the left and the output on
 the right, titled with the prompt and the output's SI-SNRi; the figure's title
 names the prompts and the mean SI-SNRi. Outputs are paired with references as
-the scoring pairs them. Earlier figures in ``<output_dir>`` are replaced.
+the scoring pairs them. Earlier figures of this command in ``<output_dir>`` (listed in its manifest
+``.tuss-plot-examples.manifest``) are replaced; other files stay.
 ``tuss_plugin.bin.show_results`` links the figures from RESULTS.md
 (:func:`examples_section`); this module owns their names and place.
 """
@@ -31,6 +32,8 @@ from tuss_plugin.cli import CLIError, run_main
 
 EXAMPLES_DIR = Path("images") / "examples"  # of an experiment dir: <EXAMPLES_DIR>/<inference dir>/<figure>
 FIGURE_SUFFIX = ".png"
+# the figures the last run wrote into --output_dir (the only files a later run removes)
+MANIFEST_NAME = ".tuss-plot-examples.manifest"
 
 
 def figure_name(task: str, utt: str) -> str:
@@ -118,8 +121,13 @@ def main(cmd: Optional[List[str]] = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
     from tuss_plugin.bin.score import read_lists, read_scores, refusal
+    from tuss_plugin.output_dirs import Manifest, check_output_dir
 
     ref, inf, out_dir = Path(args.ref_dir), Path(args.inf_dir), Path(args.output_dir)
+    try:
+        check_output_dir(out_dir, [("--ref_dir", ref), ("--inf_dir", inf)])
+    except ValueError as e:
+        raise CLIError(str(e)) from None
     scores = inf / "scoring" / "scores.tsv"
     if not scores.is_file():
         raise CLIError(f"{scores}: missing (score the outputs first: tuss_plugin.bin.score)")
@@ -145,9 +153,7 @@ def run(args: argparse.Namespace) -> int:
         spectrogram_grid(path, cells, fs, title=title)
         written.append(path)
         print(f"plot_examples: {task}: {utt} (mean SI-SNRi {mean:.2f} dB) -> {path}")
-    for stale in out_dir.glob(f"*{FIGURE_SUFFIX}"):
-        if stale not in written:
-            stale.unlink()
+    Manifest(out_dir, MANIFEST_NAME).replace(p.name for p in written)  # earlier figures of ours only
     return 0
 
 

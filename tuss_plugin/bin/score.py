@@ -94,6 +94,7 @@ from tuss_plugin.score_pairs import (  # noqa: F401  (pair_outputs, read_mono: r
     score_utterance,
 )
 from tuss_plugin.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS, speech_metrics  # noqa: F401  (re-exported)
+from tuss_plugin.textfiles import read_lines
 
 BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
 COLUMNS = BASE_COLUMNS + SPEECH_COLUMNS  # the default header
@@ -226,10 +227,23 @@ def write_result_files(scoring_dir: Path, rows: List[dict], columns: Sequence[st
             stale.unlink()
 
 
+def is_scores_table(path: Path) -> bool:
+    """Whether ``path`` starts like a table this command writes (the one kind of file it replaces)."""
+    from tuss_plugin.textfiles import regular_file_problem
+
+    try:
+        if regular_file_problem(path):
+            return False  # a FIFO or device: never opened
+        with open(path, "rb") as f:
+            return f.read(64).startswith("\t".join(LABEL_COLUMNS).encode())
+    except OSError:
+        return False
+
+
 def read_scores(path: Path, header: Optional[List[str]] = None) -> Tuple[List[str], List[str], List[dict]]:
     """(header, data lines, rows with float metrics) of a scores table; ``ValueError``
     naming the file (and line) when it is not one, or its header is not ``header``."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_lines(path)  # a regular UTF-8 file, else one line naming it
     if not lines:
         raise ValueError(f"{path}: empty (no header)")
     columns = lines[0].split("\t")
@@ -256,10 +270,14 @@ def merge(args: argparse.Namespace) -> int:
     write the result files of the whole set beside it."""
     if any(v for v in (args.ref_dir, args.inf_dir, args.key_file, args.score_obs)):
         raise CLIError("--merge joins scores tables: no --ref_dir, --inf_dir, --key_file or --score_obs")
-    header, lines, rows = None, [], []
+    header, lines, rows, seen = None, [], [], {}
     for f in args.merge:
         try:
             header, ls, rs = read_scores(Path(f), header)
+            for n, r in enumerate(rs, 2):  # each (utterance, output) once in the whole set
+                first = seen.setdefault((r["utt"], r["output"]), f"{f}:{n}")
+                if first != f"{f}:{n}":
+                    raise ValueError(f"{f}:{n}: {r['utt']} output {r['output']} is also in {first} (duplicate row)")
         except (OSError, UnicodeDecodeError) as e:
             raise CLIError(f"{f}: {one_line(getattr(e, 'strerror', None) or e)}") from None
         except ValueError as e:
@@ -334,6 +352,13 @@ def _nan_summary(nan_notes: Counter) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
+    from tuss_plugin.output_dirs import check_output_path
+
+    try:  # before any work: never onto or into an input
+        inputs = list(args.merge or []) + ([args.key_file] if args.key_file else [])
+        check_output_path(args.output, inputs, ours=is_scores_table)
+    except ValueError as e:
+        raise CLIError(one_line(e)) from None
     if args.merge:
         return merge(args)
     if args.ref_dir is None:

@@ -16,17 +16,19 @@ window of the model, the hop at least one frame shift). Outputs are written to
 temporary files in the output directory and renamed when complete: they appear
 complete or not at all, also after SIGTERM (exit status 143); temporary files
 of a killed run are removed by the next run. A re-run removes the outputs of
-an earlier prompt list (``<k>_<prompt>.wav``, ``spectrogram.png``) from
-``OUTDIR/<input stem>/``, and a run finding another one writing there stops.
+an earlier prompt list from ``OUTDIR/<input stem>/``: only files listed in the
+manifest (``.tuss-separate.manifest``) the earlier run wrote there, never a
+file that merely looks like an output; a run finding another one writing
+there stops. An input whose stem is empty, ``.`` or ``..`` (``..wav``) and an
+``OUTDIR/<input stem>`` that is a symbolic link are refused
+(:mod:`tuss_plugin.output_dirs`).
 Problems are reported in one line naming the file, with exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -39,8 +41,8 @@ from tuss_plugin.precision import PRECISIONS
 PROG = "tuss-separate"
 # held in OUTDIR/<stem>/ while its outputs are written
 LOCK_NAME = ".tuss-separate.lock"
-# outputs of this command: <k>_<prompt>.wav
-OUTPUT_NAME = re.compile(r"[0-9]+_[^/]+\.wav")
+# the files the last run wrote into OUTDIR/<stem>/ (the only ones a re-run removes)
+MANIFEST_NAME = ".tuss-separate.manifest"
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -97,8 +99,12 @@ def separate_file(
     end the outputs of an earlier prompt list.
     """
     from tuss_plugin.fileio import LockedError, exclusive_lock, sweep_temp_files
+    from tuss_plugin.output_dirs import check_derived_name, check_not_symlink
 
-    dest = outdir / Path(path).stem
+    try:
+        dest = check_not_symlink(outdir / check_derived_name(Path(path).stem, path))
+    except ValueError as e:
+        raise CLIError(one_line(e)) from None
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     try:
@@ -122,13 +128,12 @@ def separate_file(
 
 
 def remove_stale_outputs(dest: Path, written: List[Path]) -> None:
-    """Remove outputs of an earlier run (``<k>_<prompt>.wav``, ``spectrogram.png``)
-    that this run did not write: they belong to another prompt list."""
-    keep = {p.name for p in written}
-    for f in dest.iterdir():
-        ours = OUTPUT_NAME.fullmatch(f.name) or f.name == "spectrogram.png"
-        if ours and f.name not in keep and f.is_file():
-            f.unlink()
+    """Record this run's outputs in the manifest and remove those of an earlier
+    run (listed in its manifest) that this run did not write: they belong to
+    another prompt list. Files this command did not write are never removed."""
+    from tuss_plugin.output_dirs import Manifest
+
+    Manifest(dest, MANIFEST_NAME).replace(p.name for p in written)
 
 
 def write_outputs(
@@ -186,8 +191,13 @@ def load_separator(args: argparse.Namespace):
     import torch
 
     from tuss_plugin.inference import SeparateAudio
+    from tuss_plugin.values import check_device
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        check_device(device)
+    except ValueError as e:
+        raise CLIError(one_line(e)) from None
     try:
         sep = SeparateAudio.from_pretrained(args.model, device=device, precision=args.precision)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
@@ -202,20 +212,24 @@ def load_separator(args: argparse.Namespace):
 def check_options(args: argparse.Namespace) -> List[str]:
     """Check options and inputs before loading the model; returns the inputs
     to separate (each once)."""
-    seg, hop = args.segment_size, args.hop_size
-    if seg is not None and not (math.isfinite(seg) and seg > 0):
-        raise CLIError(f"--segment must be a finite number of seconds > 0, got {seg}")
-    if hop is not None and (seg is None or not 0 < hop <= seg):
-        raise CLIError(f"--hop must be in (0, --segment] seconds, got {hop}")
-    import soundfile as sf
+    from tuss_plugin.inference.overlap_add import _check_segment_values
+    from tuss_plugin.values import check_subtype
 
-    if not sf.check_format("WAV", args.subtype.upper()):
-        raise CLIError(f"invalid --subtype {args.subtype!r}; e.g. FLOAT, PCM_16, PCM_24")
+    try:
+        _check_segment_values(args.segment_size, args.hop_size, ("--segment", "--hop"))
+        args.subtype = check_subtype(args.subtype)
+    except ValueError as e:
+        raise CLIError(one_line(e)) from None
     stems = {}
     inputs = []
+    from tuss_plugin.output_dirs import check_derived_name
+
     for path in args.inputs:
         check_input(path)
-        stem = Path(path).stem
+        try:
+            stem = check_derived_name(Path(path).stem, path)
+        except ValueError as e:
+            raise CLIError(one_line(e)) from None
         if stem in stems:
             if Path(stems[stem]).resolve() == Path(path).resolve():
                 continue  # the same file twice
@@ -245,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
         prompts = sep.validate_prompts(args.prompts)
     except ValueError as e:
         raise CLIError(f"invalid prompt list: {one_line(e)}") from None
+    from tuss_plugin.fileio import disk_full_problem
+
     outdir = Path(args.outdir)
     check_outdir(outdir)
     for path in inputs:
@@ -256,10 +272,14 @@ def run(args: argparse.Namespace) -> int:
             msg = one_line(e)
             raise CLIError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
         except OSError as e:
-            raise CLIError(f"{path}: cannot write outputs to {outdir} ({one_line(e)})") from None
+            full = disk_full_problem(e, outdir)
+            raise CLIError(f"{path}: cannot write outputs to {outdir} ({full or one_line(e)})") from None
         except MemoryError:
             raise CLIError(f"{path}: out of memory; use --segment (e.g. --segment 6 --hop 3)") from None
-        except RuntimeError as e:
+        except RuntimeError as e:  # libsndfile reports a full disk as "System error."
+            full = disk_full_problem(e, outdir)
+            if full:
+                raise CLIError(f"{path}: cannot write outputs: {full}") from None
             raise CLIError(f"{path}: separation failed ({one_line(e)[:300]})") from None
         print(f"{PROG}: {path} -> {files[0].parent}/ ({len(prompts)} outputs)")
     return 0

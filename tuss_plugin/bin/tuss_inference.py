@@ -50,9 +50,10 @@ import soundfile as sf
 
 from tuss_plugin.cli import add_segment_options, report, run_main
 from tuss_plugin.datadir import write_ref_lists
-from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, sweep_temp_files
+from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, disk_full_problem, sweep_temp_files
 from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, stage2_problem, write_list
 from tuss_plugin.precision import PRECISIONS
+from tuss_plugin.values import check_device, positive_int, true_false
 
 PROG = "tuss_inference"
 # per-utterance records of what the outputs were made from
@@ -90,7 +91,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prompts", nargs="+", default=None, help="use this prompt list for every mixture instead of utt2prompts"
     )
-    add_segment_options(p)
+    add_segment_options(p, checked=True)
     p.add_argument(
         "--config",
         default=None,
@@ -101,7 +102,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--normalize_output_wav",
-        type=lambda v: {"true": True, "false": False}[v.lower()],
+        type=true_false,
         default=False,
         help="scale each output to a peak of 0.9, as ESPnet's enh_inference (true/false, default false)",
     )
@@ -119,34 +120,48 @@ def get_parser() -> argparse.ArgumentParser:
         help="fp32 (default, float32 throughout), bf16 (autocast; the TUSS authors evaluated in bf16 autocast: "
         "the way to score exactly as they did, docs/fidelity.md), or auto (bf16 where the device does it natively)",
     )
-    p.add_argument("--num_threads", type=int, default=None)
+    p.add_argument("--num_threads", type=positive_int, default=None, help="CPU threads (>= 1)")
     return p
 
 
 def parse_args(cmd: Optional[List[str]] = None) -> argparse.Namespace:
-    """Parse options; ``--config`` YAML values are defaults the command line overrides."""
+    """Parse options; the YAML values of ``--config`` (ours or ESPnet's
+    enh_inference's) and ``--enh_config`` (SeparateSpeech's) pass the same
+    types and choices as the command line, which overrides them
+    (:func:`tuss_plugin.values.parse_with_config`,
+    :func:`tuss_plugin.espnet_inference_options.translate_config`)."""
+    from tuss_plugin.espnet_inference_options import translate_config
+    from tuss_plugin.values import parse_with_config
+
     parser = get_parser()
-    args = parser.parse_args(cmd)
     known = {a.dest for a in parser._actions}
-    conf = {}
-    for path in (args.config, args.enh_config):
-        if path:
-            import yaml
+    return parse_with_config(
+        parser, cmd, PROG, ("config", "enh_config"), lambda conf, path: translate_config(conf, path, known)
+    )
 
-            from tuss_plugin.espnet_inference_options import translate_config
 
-            with open(path, encoding="utf-8") as f:
-                try:
-                    conf.update(translate_config(yaml.safe_load(f) or {}, path, known))
-                except ValueError as e:
-                    parser.error(str(e))
-            unknown = sorted(set(conf) - known)
-            if unknown:
-                parser.error(f"{path}: unknown option(s) {unknown}")
-    if conf:
-        parser.set_defaults(**conf)
-        args = parser.parse_args(cmd)
-    return args
+def check_dirs(args: argparse.Namespace) -> None:
+    """Refuse output dirs that are, contain or lie inside an input (the model's
+    experiment dir may hold them: ``exp/enh_x/enhanced_test``), a list dir whose
+    lists would replace the key file, and output dirs that cannot be written,
+    all before any model is loaded (:mod:`tuss_plugin.output_dirs`)."""
+    from tuss_plugin.fileio import temp_path
+    from tuss_plugin.output_dirs import check_output_dir, check_output_file
+
+    inputs = [("--data_dir", args.data_dir), ("--model", args.model)]
+    for option, d in (("--output_dir", args.output_dir), ("--list_dir", args.list_dir)):
+        if d is None:
+            continue
+        check_output_dir(d, inputs, nested_ok=["--model"])
+        if args.key_file:
+            names = ["utt2prompts"] + [f"spk{k}.scp" for k in range(1, 10)]
+            for name in names:
+                check_output_file(Path(d) / name, [args.key_file], f"list {name} of {option}")
+        try:
+            Path(d).mkdir(parents=True, exist_ok=True)
+            os.unlink(temp_path(Path(d) / "write-test"))
+        except OSError as e:
+            raise ValueError(f"{d}: {option} cannot be written ({e.strerror or e})") from None
 
 
 def separate_per_category(sep, x: np.ndarray, fs: int, prompts: List[str]) -> List[np.ndarray]:
@@ -206,14 +221,21 @@ def output_paths(out: Path, utt: str, n: int) -> List[Path]:
     return [out / "wavs" / str(k) / f"{utt}.wav" for k in range(1, n + 1)]
 
 
-def remove_other_outputs(out: Path, utt: str, n: int) -> None:
-    """Remove ``wavs/<k>/<utt>.wav`` for k > n (outputs of a longer, earlier prompt list)."""
-    wavs = out / "wavs"
-    if not wavs.is_dir():
-        return
-    for d in wavs.iterdir():
-        if d.name.isdigit() and int(d.name) > n:
-            (d / f"{utt}.wav").unlink(missing_ok=True)
+def written_before(stamp_file: Path) -> int:
+    """How many outputs the earlier run recorded in ``stamp_file`` wrote (0: none known)."""
+    try:
+        stamp = json.loads(stamp_file.read_text(encoding="utf-8"))
+        return len(stamp["prompts"]) if isinstance(stamp.get("prompts"), list) else 0
+    except (OSError, ValueError, AttributeError, KeyError):
+        return 0
+
+
+def remove_other_outputs(out: Path, utt: str, n: int, n_before: int) -> None:
+    """Remove ``wavs/<k>/<utt>.wav`` for n < k <= ``n_before``: the outputs a longer,
+    earlier prompt list of this command wrote (its stamp says how many), no others."""
+    for p in output_paths(out, utt, n_before)[n:]:
+        if not p.is_symlink():
+            p.unlink(missing_ok=True)
 
 
 def sweep_output_dirs(out: Path, lists: Path) -> None:
@@ -267,6 +289,7 @@ def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str,
     if not keys:
         raise ValueError(f"{args.key_file or data / 'wav.scp'}: no utterances to separate")
     prompts = read_dict(data / "utt2prompts") if args.prompts is None else {}
+    check_device(args.device)  # before the model: a bad device is not the checkpoint's problem
     sep = SeparateAudio.from_pretrained(
         args.model,
         device=args.device,
@@ -280,7 +303,16 @@ def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str,
 def main(cmd: Optional[List[str]] = None) -> int:
     args = parse_args(cmd)
     kept = "finished utterances are kept, re-run to complete"
-    return run_main(PROG, run, args, sigterm=True, interrupted=f"interrupted; {kept}", terminated=f"terminated; {kept}")
+    # OSError: writing the lists failed (full disk: one line naming the file)
+    return run_main(
+        PROG,
+        run,
+        args,
+        errors=(OSError,),
+        sigterm=True,
+        interrupted=f"interrupted; {kept}",
+        terminated=f"terminated; {kept}",
+    )
 
 
 def utterance_prompts(
@@ -325,6 +357,7 @@ def run(args: argparse.Namespace) -> int:
     data, out = Path(args.data_dir), Path(args.output_dir)
     lists = Path(args.list_dir) if args.list_dir else out
     try:
+        check_dirs(args)
         wavs, keys, prompts, sep = load(args)
         fixed = sep.validate_prompts(args.prompts) if args.prompts is not None and sep.vocab is not None else None
         if args.eval_mode == "single" and sep.vocab is None:
@@ -357,13 +390,14 @@ def run(args: argparse.Namespace) -> int:
             n_skipped += 1
             continue
         try:
+            n_before = written_before(stamp_file)
             stamp_file.unlink(missing_ok=True)  # the outputs change from here on
             separate_utterance(sep, wavs[utt], plist, args.eval_mode, paths, args.normalize_output_wav)
-            remove_other_outputs(out, utt, len(plist))
+            remove_other_outputs(out, utt, len(plist), n_before)
             stamp_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(stamp_file, json.dumps(expected) + "\n")
         except (ValueError, OSError, RuntimeError) as e:
-            msg = " ".join(str(e).split())
+            msg = disk_full_problem(e, out) or " ".join(str(e).split())
             failed.append(f"{utt}: {msg if wavs[utt] in msg else wavs[utt] + ': ' + msg}")
             continue
         n_done += 1

@@ -9,10 +9,10 @@ from typing import Optional
 import numpy as np
 import torch
 
+from tuss_plugin.values import MAX_FS, check_rate  # noqa: F401  (the owner of the rates accepted)
+
 # the in-memory API refuses arrays with more channels (a channel-first array is the usual cause)
 MAX_CHANNELS = 64
-# highest input sampling rate accepted (Hz)
-MAX_FS = 768_000
 
 
 def model_rate(config: dict, separator) -> Optional[int]:
@@ -63,6 +63,4 @@ def check_fs(fs) -> int:
         raise ValueError(f"invalid sampling rate {fs!r}") from None
     if fs_i <= 0 or fs_i != fs:
         raise ValueError(f"invalid sampling rate {fs!r}: expected a positive integer (Hz)")
-    if fs_i > MAX_FS:
-        raise ValueError(f"invalid sampling rate {fs!r}: expected at most {MAX_FS} Hz")
-    return fs_i
+    return check_rate(fs_i, minimum=1)  # arrays: any positive rate (files and options: MIN_FS)

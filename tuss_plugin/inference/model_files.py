@@ -17,11 +17,10 @@ import contextlib
 import hashlib
 import logging
 import math
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
-
-import yaml
 
 from tuss_plugin.inference.unpack import _META, _cache_base, _is_pack, _pack_members, _prune_cache, _unpack_once
 
@@ -87,25 +86,37 @@ def resolve_model_files(
     return config, model
 
 
+def _lexical(path: Path) -> Path:
+    """``path`` absolute with ``.`` and ``..`` removed by name (links not followed)."""
+    return Path(os.path.normpath(path.absolute()))
+
+
 def _meta_dir_files(model_dir: Path) -> Tuple[Path, Path]:
     """(config, model file) that ``meta.yaml`` of an unpacked packed model names:
     a model-card directory (recipe stage 8), a clone or snapshot of its Hugging
     Face repository, or an ``espnet_model_zoo`` unpack. Paths in meta.yaml are
     relative to the directory; an absolute one (ESPnet's pack of files outside
-    its working directory, or the zoo's rewrite) is used if it exists, else
-    taken relative to the directory."""
+    its working directory, or the zoo's rewrite) is used if it exists inside the
+    directory, else taken relative to the directory. A path that leads outside
+    the directory (``..``, links) is refused, as in a packed zip."""
+    from tuss_plugin.textfiles import load_yaml_mapping
+
     meta_file = model_dir / _META
     try:
-        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+        meta = load_yaml_mapping(meta_file)
         wanted = {"train_config": meta["yaml_files"]["train_config"], "model_file": meta["files"]["model_file"]}
-    except (OSError, UnicodeDecodeError, KeyError, TypeError, yaml.YAMLError):
+    except (KeyError, TypeError):
         raise ValueError(f"{meta_file}: not the meta.yaml of a packed model (no train_config / model_file)") from None
     found = []
+    root = _lexical(model_dir)
     for key, value in wanted.items():
         if not isinstance(value, str) or not value:
             raise ValueError(f"{meta_file}: {key} is not a file name")
         p = Path(value)
-        p = p if p.is_absolute() and p.is_file() else model_dir / value.lstrip("/")
+        inside = p.is_absolute() and p.is_file() and root in _lexical(p).parents
+        p = p if inside else model_dir / value.lstrip("/")
+        if root not in _lexical(p).parents:  # by name: a hub snapshot's files are links to its blobs
+            raise ValueError(f"{meta_file}: {key} {value} lies outside {model_dir}; refusing to read it")
         if not p.is_file():
             raise FileNotFoundError(f"{meta_file}: {key} {value} is not in {model_dir}")
         found.append(p)
@@ -174,12 +185,9 @@ def _download(tag: str, cache_dir: Optional[str] = None) -> Tuple[Path, Path]:
 
 def _read_config(config_file: Union[str, Path]) -> dict:
     """The training config as a dict; ``ValueError`` naming the file otherwise."""
-    try:
-        with open(config_file, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        msg = " ".join(str(e).split())[:300]
-        raise ValueError(f"{config_file}: not a readable YAML config ({type(e).__name__}: {msg})") from None
+    from tuss_plugin.textfiles import load_yaml
+
+    config = load_yaml(config_file, "YAML config")  # regular file, UTF-8, plain YAML (one line otherwise)
     if not isinstance(config, dict) or "separator" not in config:
         raise ValueError(f"{config_file}: not an ESPnet enhancement config")
     return config
@@ -246,6 +254,25 @@ def _check_shapes(
     raise ValueError(f"{model_file} does not match {config_file}: {'; '.join(parts)}")
 
 
+def check_weight_dtypes(expected: Dict[str, "torch.dtype"], state: dict, model_file: Union[str, Path]) -> None:
+    """Raise ``ValueError`` (one line naming the file and the first key) when a
+    weight the model holds as a real float is stored as an integer, boolean or
+    complex tensor: ``load_state_dict`` would cast it silently (integers to
+    float, complex to its real part) and the model would run on wrong numbers."""
+    bad = [
+        (k, v.dtype)
+        for k, v in state.items()
+        if k in expected and expected[k].is_floating_point and not (v.is_floating_point() and not v.is_complex())
+    ]
+    if bad:
+        key, dtype = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ValueError(
+            f"{model_file}: weight {key} is {str(dtype).replace('torch.', '')}, not a real floating-point "
+            f"tensor{more}; refusing to cast it"
+        )
+
+
 def load_model(
     config_file: Union[str, Path], model_file: Union[str, Path], device: str = "cpu"
 ) -> Tuple[torch.nn.Module, dict]:
@@ -258,9 +285,11 @@ def load_model(
     Returns ``(model in eval mode on device, config dict)``.
     """
     config = _read_config(config_file)
-    shapes = {k: tuple(v.shape) for k, v in _build_model(config, config_file, meta=True).state_dict().items()}
+    meta_state = _build_model(config, config_file, meta=True).state_dict()
+    shapes = {k: tuple(v.shape) for k, v in meta_state.items()}
     state = _read_state(model_file, device)
     _check_shapes(shapes, state, config_file, model_file)
+    check_weight_dtypes({k: v.dtype for k, v in meta_state.items()}, state, model_file)
     model = _build_model(config, config_file)
     try:
         model.load_state_dict(state, strict=True)

@@ -47,14 +47,16 @@ def _check_segment_values(
     hop_size: Optional[float],
     names: Tuple[str, str] = ("segment_size", "hop_size"),
 ) -> None:
-    """Segment settings in seconds: a finite segment > 0, a finite hop in (0, segment]."""
+    """Segment settings in seconds: a segment in (0, MAX_SECONDS] (:func:`tuss_plugin.values.check_seconds`),
+    a finite hop in (0, segment]."""
+    from tuss_plugin.values import check_seconds
+
     seg_name, hop_name = names
-    if segment_size is not None and not (math.isfinite(segment_size) and segment_size > 0):
-        raise ValueError(f"{seg_name} must be a finite number of seconds > 0, got {segment_size}")
-    if hop_size is not None and (
-        segment_size is None or not (math.isfinite(hop_size) and 0 < hop_size <= segment_size)
-    ):
+    check_seconds(segment_size, seg_name)
+    if hop_size is not None and (segment_size is None or not math.isfinite(hop_size)):
         raise ValueError(f"{hop_name} must be a finite number of seconds in (0, {seg_name}], got {hop_size}")
+    if hop_size is not None and not 0 < hop_size <= segment_size:
+        raise ValueError(f"{hop_name} must be in (0, {seg_name}] seconds, got {hop_size}")
 
 
 def segment_samples(segment_size: float, hop_size: float, fs: int) -> Tuple[int, int]:

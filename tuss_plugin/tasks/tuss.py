@@ -63,6 +63,7 @@ from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
 from tuss_plugin.precision import check_bf16_request
 from tuss_plugin.preprocessor import TUSSPreprocessor
+from tuss_plugin.textfiles import open_text
 from tuss_plugin.trainer import UTT2CORPUS, CorpusTagger, TUSSTrainer, read_utt2corpus
 
 preprocessor_choices = ClassChoices(
@@ -290,7 +291,7 @@ def tag_valid_corpora(factory, iter_options) -> None:
     corpus_of = read_utt2corpus(path) if path.exists() else {u: "all" for u in rate_of}
     keys = None
     if iter_options.shape_files:
-        with open(iter_options.shape_files[0], encoding="utf-8") as f:
+        with open_text(iter_options.shape_files[0]) as f:
             keys = [line.split(maxsplit=1)[0] for line in f if line.strip()]
     batches = getattr(getattr(factory, "sampler", None), "batches", None) or []
     for utt in list(keys or []) + [u for b in batches for u in b]:
@@ -309,7 +310,7 @@ def tag_valid_corpora(factory, iter_options) -> None:
 def read_num_prompts(path: str) -> Dict[str, int]:
     """``utt2prompts`` -> {utt: number of prompts}."""
     out = {}
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             parts = line.split()
             if not parts:
@@ -392,7 +393,7 @@ def apply_output_slots(conf: Dict, slots: List[str], vocab: PromptVocabulary) ->
 
 def check_slot_order(prompts_file: str, slots: List[str], vocab: PromptVocabulary) -> None:
     """Raise unless every utterance of ``prompts_file`` lists exactly ``slots``."""
-    with open(prompts_file, encoding="utf-8") as f:
+    with open_text(prompts_file) as f:
         for lineno, line in enumerate(f, 1):
             parts = line.split()
             if not parts:
