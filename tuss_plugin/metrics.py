@@ -148,10 +148,13 @@ def match_fixed_outputs(refs: List[np.ndarray], infs: List[np.ndarray]) -> List[
 
 
 def summarize(rows: List[Dict], keys=("si_snr", "si_snri", "snr", "sdr")) -> Dict[str, float]:
+    """``n``: the number of rows (scored outputs); each of ``keys``: the one
+    averaging of every table and ``result_<metric>.txt``, the mean over
+    mixtures of each mixture's mean over its rows (:func:`item_mean`, as
+    ESPnet's enhancement scoring averages)."""
     out = {"n": len(rows)}
     for k in keys:
-        vals = [r[k] for r in rows if r.get(k) is not None and np.isfinite(r[k])]
-        out[k] = float(np.mean(vals)) if vals else float("nan")
+        out[k] = item_mean(rows, k)[0]
     return out
 
 

@@ -55,6 +55,7 @@ from tuss_plugin.table3_block import (  # noqa: F401  (eval_mode, eval_set: re-e
     table3,
 )
 from tuss_plugin.table3_block import cell as _cell
+from tuss_plugin.textfiles import read_text
 
 HEAD = "|SI_SNR|SI_SNRi|SNR|SDR|"
 # speech metrics of scores.tsv (outputs of prompt speech; NaN elsewhere), as ESPnet reports them
@@ -106,10 +107,12 @@ def exp_section(exp: Path, scores, link_root: Optional[Path] = None) -> List[str
     if cfg.exists():
         import yaml
 
-        conf = yaml.safe_load(cfg.read_text()) or {}
+        conf = yaml.safe_load(read_text(cfg)) or {}
         src = conf.get("config") or str(cfg)
         lines.append(f"- config: `{src}`")
         lines.append(f"- separator: `{conf.get('separator')}`")
+    lines += ["", "Every mean below is over mixtures: first each mixture's mean over its outputs (of the row's"]
+    lines += ["task or prompt), then the mean of those, as ESPnet's `result_<metric>.txt` (dB)."]
     lines += ["", "### All outputs", "", "|dataset|n_outputs" + HEAD, "|---|---|---|---|---|---|"]
     for ds, rows in scores.items():
         s = summarize(rows)
