@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
         . "${__val}"
         continue
     fi
-    __flags=$(declare -p "${__name}" 2>/dev/null); __flags=${__flags#declare -}; __flags=${__flags%% *}
+    __flags=$(declare -p "${__name}" 2>/dev/null || true); __flags=${__flags#declare -}; __flags=${__flags%% *}
     if ! [[ "${__name}" =~ ^[a-z][a-z0-9_]*$ ]] || [ -z "${!__name+set}" ] || [[ "${__flags}" == *x* ]]; then
         # a recipe's option_pointers ("<name> <what to use instead>" lines) names our equivalent
         __hint=$(printf '%s\n' "${option_pointers:-}" | awk -v n="${__name}" '$1 == n { sub(/^[^ ]+ +/, ""); print; exit }')

@@ -145,7 +145,7 @@ def test_several_nodes_with_mpirun(recipe):
         (["--num_nodes", "2"], "--num_nodes 2: choose how the nodes start with --dist_launcher slurm or mpi"),
         (["--num_nodes", "2", "--dist_launcher", "ssh"], "--dist_launcher: unknown launcher 'ssh' (slurm or mpi)"),
         (["--num_nodes", "0"], "--num_nodes must be at least 1"),
-        (["--ngpu", "two"], "--ngpu must be a whole number, got 'two'"),
+        (["--ngpu", "two"], "option --ngpu takes a whole number, got 'two'"),  # utils/parse_options.sh
     ],
 )
 def test_bad_launch_options(recipe, opts, error):

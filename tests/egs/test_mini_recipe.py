@@ -304,7 +304,8 @@ def test_absolute_expdir_pack_and_upload_to_a_local_hub(recipe, tmp_path):
         names = zf.namelist()
         meta = yaml.safe_load(zf.read("meta.yaml"))
     assert all(n.startswith(("meta.yaml", "exp/enh_train_tuss_debug/")) for n in names), names
-    assert meta["yaml_files"]["train_config"] == "exp/enh_train_tuss_debug/config.yaml"
+    # the training config with the default prompts stage 7 adds (tuss_plugin.bin.pack_config)
+    assert meta["yaml_files"]["train_config"] == "exp/enh_train_tuss_debug/packed/config.yaml"
     repo = hub / "someone" / "tuss-mini"
     assert 'SeparateAudio.from_pretrained("someone/tuss-mini")' in (repo / "README.md").read_text()
     assert SeparateAudio.from_pretrained(repo).fs == 16000

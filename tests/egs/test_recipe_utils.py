@@ -288,5 +288,5 @@ def test_help_and_bad_options_come_before_the_environment(tmp_path):
     r = subprocess.run(["./tuss.sh", "--help"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0 and "--stage" in r.stdout + r.stderr
     r = subprocess.run(["./tuss.sh", "--no_such_option", "1"], cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode != 0
+    assert r.returncode != 0 and "invalid option --no_such_option" in r.stderr, r.stderr
     assert not (tmp_path / "path.sourced").exists()
