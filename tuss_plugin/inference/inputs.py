@@ -4,8 +4,9 @@ a mixture held in memory and its sampling rate, each refused with one line."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-import torch
 
 # the in-memory API refuses arrays with more channels (a channel-first array is the usual cause)
 MAX_CHANNELS = 64
@@ -15,7 +16,8 @@ MAX_FS = 768_000
 
 def as_array(mixture) -> np.ndarray:
     """A numpy view of the input; tensors (any device, with gradients, bfloat16) included."""
-    if isinstance(mixture, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only where torch is imported
+    if torch is not None and isinstance(mixture, torch.Tensor):
         t = mixture.detach().to("cpu")
         return (t.float() if t.is_floating_point() else t).numpy()
     return np.asarray(mixture)
