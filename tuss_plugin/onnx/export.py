@@ -10,10 +10,9 @@ carries the vocabulary the prompt indices refer to, the rate and the STFT.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
+import contextlib
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -23,8 +22,6 @@ import torch
 
 from tuss_plugin.onnx.graph import ExportGraph
 from tuss_plugin.onnx.metadata import INPUTS, OPSET, OUTPUT, metadata_props
-
-logger = logging.getLogger(__name__)
 
 
 def _example_inputs(graph: ExportGraph, vocab_size: int) -> tuple:
@@ -57,7 +54,8 @@ def export_model(model: torch.nn.Module, config: Dict, output: Union[str, Path],
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     start = time.perf_counter()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        # the exporter's progress lines go to stderr: stdout stays the callers' (JSON)
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
                 graph,
@@ -84,8 +82,3 @@ def _weights_digest(model: torch.nn.Module) -> str:
     from tuss_plugin.inference.model_files import _state_digest
 
     return _state_digest(model.state_dict())
-
-
-def config_digest(config: Dict) -> str:
-    """SHA-256 of a config as canonical JSON."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode("utf-8")).hexdigest()
