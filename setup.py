@@ -90,6 +90,13 @@ setup(
         # tinysoundfont, is installed by tools/install.sh with --no-deps: its one
         # dependency, pyaudio, is for live playback only and needs PortAudio's headers.
         "mini": ["pretty_midi==0.2.11.post0", "espeakng-loader==0.2.4"],
+        # ONNX export (torch.onnx's exporter needs onnxscript) and the onnxruntime
+        # backend; the same versions on both stacks (cp311 and cp313 wheels), graphs
+        # at the opset of tuss_plugin.onnx.metadata.OPSET (docs/onnx.md)
+        "onnx": ["onnx==1.23.2", "onnxscript==0.7.2", "onnxruntime>=1.32.0,<1.33"],
+        # benchmark --modes authors_fp32: the authors' SeparationModel (a checkout of their
+        # release, never part of this package) imports this, at the version of their environment.yaml
+        "bench": ["rotary-embedding-torch==0.6.1"],
     },
     data_files=[(SITE_PACKAGES, [AUTOREGISTER_PTH])],
     cmdclass={"editable_wheel": EditableWheelWithData},
@@ -100,6 +107,7 @@ setup(
             "tuss-import-reference=tuss_plugin.bin.import_reference:main",  # earlier name
             "tuss-add-prompts=tuss_plugin.bin.add_prompts:main",
             "tuss-separate=tuss_plugin.bin.separate:main",
+            "tuss-export-onnx=tuss_plugin.bin.export_onnx:main",
         ]
     },
 )

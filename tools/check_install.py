@@ -30,6 +30,9 @@ MODULES = [
     ("pretty_midi", "pretty_midi"),
     ("tinysoundfont", "tinysoundfont"),
     ("espeakng_loader", "espeakng-loader"),
+    ("onnx", "onnx"),
+    ("onnxscript", "onnxscript"),
+    ("onnxruntime", "onnxruntime"),
     ("tuss_plugin", "tuss_plugin"),
 ]
 

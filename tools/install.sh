@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Create tools/venv and install tuss_plugin (editable, with test extras) and
+# Create tools/venv and install tuss_plugin (editable, with the test, mini, onnx
+# and bench extras of setup.py: onnx, onnxscript, onnxruntime pinned there) and
 # the ESPnet stack that matches the newest Python >= 3.11 on this machine, as
 # listed in tools/stacks.txt:
 #   Python >= 3.12 -> espnet==202611, torch==2.11.0, torchaudio==2.11.0
@@ -99,7 +100,7 @@ rm -f "${stamp}"
 "${venv}/bin/python" -m pip install --quiet --upgrade "${pip_spec}" wheel "${extra}"
 # one resolve for everything, so pip cannot upgrade torch behind espnet's back
 # shellcheck disable=SC2086
-"${venv}/bin/python" -m pip install --progress-bar off ${stack} "${extra}" -e "${root_dir}[test,mini]"
+"${venv}/bin/python" -m pip install --progress-bar off ${stack} "${extra}" -e "${root_dir}[test,mini,onnx,bench]"
 # the mini corpus' SoundFont renderer, without its playback dependency (setup.py's "mini" extra)
 "${venv}/bin/python" -m pip install --progress-bar off --no-deps "tinysoundfont==${TINYSOUNDFONT_VERSION}"
 "${venv}/bin/python" "${tools_dir}/check_install.py"

@@ -38,6 +38,10 @@ a core per worker); ``--profile`` adds the functions that took the most time.
 ``--seconds`` and ``--fs`` set the crop and the rate (default 6 s, the
 config's rate).
 
+``--modes`` measures inference paths side by side instead (torch eager fp32 and
+bf16, onnxruntime fp32, ``torch.compile`` fp32 and bf16, the authors' code):
+see :mod:`tuss_plugin.benchmark_modes` and docs/onnx.md.
+
 ``--compare`` adds the same figures for ESPnet's stock separators, built at a
 size comparable to the config (see ``compare_conf``), in ``compare``.
 ``machine`` names the hardware (CPU model, logical CPUs, torch's SIMD level,
@@ -53,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import statistics
 import sys
@@ -61,6 +64,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from tuss_plugin.benchmark_compare import COMPARE_CHOICES, compare_conf, config_fs
+from tuss_plugin.benchmark_modes import MODES
 from tuss_plugin.profiling import (
     flop_counter,
     machine_info,
@@ -70,8 +75,6 @@ from tuss_plugin.profiling import (
     software_versions,
     time_runs,
 )
-
-COMPARE_CHOICES = ("tfgridnetv2", "bsrnn")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -120,6 +123,16 @@ def get_parser() -> argparse.ArgumentParser:
         help="n of the n x n x n matmul that efficiency is measured against (default: 2048)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=None,
+        choices=MODES,
+        help="--mode infer on the CPU: these inference paths side by side in 'modes' (tuss_plugin.benchmark_modes)",
+    )
+    p.add_argument("--onnx", default=None, help="--modes onnxruntime_fp32: this graph (default: exported in the run)")
+    p.add_argument("--authors_code", default=None, help="--modes authors_fp32: a checkout of the authors' release")
+    p.add_argument("--authors_hparams", default=None, help="--modes authors_fp32: their hparams.yaml of the model")
     return p
 
 
@@ -143,57 +156,6 @@ def build_model(conf: Dict) -> torch.nn.Module:
     from tuss_plugin.tasks.tuss import TUSSTask
 
     return TUSSTask.build_model(argparse.Namespace(**full_config(conf)))
-
-
-def config_fs(conf: Dict) -> Optional[int]:
-    fs = (conf.get("separator_conf") or {}).get("fs") or conf.get("fs")
-    return int(fs) if fs else None
-
-
-def compare_conf(name: str, conf: Dict, n_src: int) -> Dict:
-    """Config of a stock ESPnet separator comparable to the TUSS config ``conf``.
-
-    Both use the TUSS STFT (FFT size and hop of ``conf``) and decode ``n_src``
-    outputs. ``bsrnn``: BSRNN on the TUSS band layout with ``num_channels =
-    emb_dim`` and one layer pair per TF-Locoformer block of both TUSS modules.
-    ``tfgridnetv2``: TF-GridNetV2 with ESPnet's defaults (``emb_dim`` 48, 6
-    blocks, 192 LSTM units) except ``emb_hs = emb_ks = 4`` (the unfold over
-    frequency has no overlap, as BSRNN/TUSS bands), on the same STFT.
-    """
-    from tuss_plugin.layers.band_split import band_widths
-
-    sep = conf.get("separator_conf") or {}
-    stft = dict(conf.get("encoder_conf") or {})
-    n_fft, hop = int(stft.get("n_fft", 2048)), int(stft.get("hop_length", 512))
-    fs = config_fs(conf) or 48000
-    emb = int(sep.get("emb_dim", 64))
-    n_blocks = int(sep.get("cross_prompt_blocks", 4)) + int(sep.get("cond_tse_blocks", 2))
-    out = {k: copy.deepcopy(conf[k]) for k in ("criterions", "model_conf") if k in conf}
-    if name == "bsrnn":
-        starts, subbands = 0, []
-        for w in band_widths(fs, n_fft):
-            subbands.append([starts, starts + w - 1])
-            starts += w
-        out.update(
-            encoder="tuss_stft",
-            encoder_conf=stft,
-            decoder="tuss_stft",
-            decoder_conf=stft,
-            separator="bsrnn",
-            separator_conf=dict(num_spk=n_src, num_channels=emb, num_layers=n_blocks, target_fs=fs, subbands=subbands),
-        )
-    elif name == "tfgridnetv2":
-        out.update(
-            encoder="same",
-            encoder_conf={},
-            decoder="same",
-            decoder_conf={},
-            separator="tfgridnetv2",
-            separator_conf=dict(n_srcs=n_src, n_fft=n_fft, stride=hop, window="hann", emb_ks=4, emb_hs=4),
-        )
-    else:
-        raise ValueError(f"unknown comparison model {name!r}; choose from {COMPARE_CHOICES}")
-    return out
 
 
 # ---------------------------------------------------------------- measurement
@@ -380,6 +342,8 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
         print(f"benchmark: {e}", file=sys.stderr)
         return 2, None
 
+    if args.modes:
+        return modes_main(args, conf, model, fs, n_samples, retained)
     # measured before and after the model (the machine's load may change); the faster counts;
     # in the dtype the model's products run in (bf16 under --bf16)
     mm_dtype = torch.bfloat16 if args.bf16 else torch.float32
@@ -410,6 +374,27 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
     if args.compare:
         result["compare"] = compare_separators(args, conf, n_samples, ids, device, matmul)
+    return 0, result
+
+
+def modes_main(args: argparse.Namespace, conf: Dict, model, fs: int, n_samples: int, retained) -> Tuple[int, Dict]:
+    """``--modes``: the inference paths of :mod:`tuss_plugin.benchmark_modes` side by side."""
+    from tuss_plugin.benchmark_modes import run_modes
+    from tuss_plugin.release import full_config
+
+    if args.mode != "infer" or args.device != "cpu" or args.bf16:
+        print("benchmark: --modes measures CPU inference (--mode infer, --device cpu, no --bf16)", file=sys.stderr)
+        return 2, None
+    args.full_config, args.model_fs = full_config(conf), fs
+    result = {"config": args.config, "mode": "infer", "seconds_audio": args.seconds, "fs": fs}
+    result.update(prompts=list(args.prompts), threads=torch.get_num_threads(), device="cpu")
+    result.update(machine=machine_info(torch.device("cpu")), retain_freed_memory=retained, flops_counted="forward")
+    try:
+        result.update(run_modes(model, args.modes, n_samples, list(args.prompts), args))
+    except (OSError, ValueError) as e:
+        print(f"benchmark: {e}", file=sys.stderr)
+        return 2, None
+    result.update({k: v for k, v in software_versions().items() if k != "tuss_plugin"})
     return 0, result
 
 

@@ -23,6 +23,9 @@ there stops. An input whose stem is empty, ``.`` or ``..`` (``..wav``) and an
 ``OUTDIR/<input stem>`` that is a symbolic link are refused
 (:mod:`tuss_plugin.output_dirs`).
 Problems are reported in one line naming the file, with exit status 1.
+With ``--backend onnxruntime``, MODEL is a graph written by
+``tuss-export-onnx`` (the ``.onnx`` file, a directory holding ``model.onnx``
+or a packed zip carrying it), run on the CPU in float32 without torch.
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--subtype", default="FLOAT", help="WAV subtype of the outputs (FLOAT, PCM_16, PCM_24)")
     p.add_argument("-d", "--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="torch (default), or onnxruntime on an exported graph (CPU, float32, no torch imported)",
+    )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -172,13 +181,17 @@ def check_outdir(outdir: Path) -> None:
         raise CLIError(f"{outdir}: output directory is not writable ({e.strerror or e})") from None
 
 
-def model_prompts(model: str) -> List[str]:
+def model_prompts(model: str, backend: str = "torch") -> List[str]:
     """The prompts of ``--model`` from its config alone: no torch, no weights
     read (``--list-prompts`` answers in a fraction of a second)."""
     from tuss_plugin.inference.model_files import _read_config, resolve_model_files
     from tuss_plugin.prompts import model_vocabulary
 
     try:
+        if backend == "onnxruntime":
+            from tuss_plugin.onnx.runtime import OnnxModel, resolve_onnx_file
+
+            return list(OnnxModel(resolve_onnx_file(model)).vocab.names)
         config_file, _ = resolve_model_files(model)
         vocab = model_vocabulary(_read_config(config_file))
     except (OSError, ValueError, KeyError) as e:
@@ -188,18 +201,23 @@ def model_prompts(model: str) -> List[str]:
 
 def load_separator(args: argparse.Namespace):
     """The model of ``--model`` on ``--device`` with ``--segment_size/--hop_size`` set (``CLIError`` otherwise)."""
-    import torch
-
     from tuss_plugin.inference import SeparateAudio
     from tuss_plugin.values import check_device
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device
+    if args.backend == "torch" and device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        check_device(device)
+        if args.backend == "torch":  # the onnxruntime backend runs on the CPU, without torch
+            check_device(device)
     except ValueError as e:
         raise CLIError(one_line(e)) from None
     try:
-        sep = SeparateAudio.from_pretrained(args.model, device=device, precision=args.precision)
+        sep = SeparateAudio.from_pretrained(
+            args.model, device=device or "cpu", precision=args.precision, backend=args.backend
+        )
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise CLIError(f"cannot load model {args.model}: {one_line(e)}") from None
     try:
@@ -248,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     retain_freed_memory()
     inputs = check_options(args)
     if args.list_prompts:
-        print(" ".join(model_prompts(args.model)))
+        print(" ".join(model_prompts(args.model, args.backend)))
         return 0
     sep = load_separator(args)
     if not args.prompts:

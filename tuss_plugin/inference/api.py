@@ -3,7 +3,9 @@
 
 TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 Model files: :mod:`.model_files`; streaming: :mod:`.streaming`; segment-wise
-processing: :mod:`.overlap_add`; input checks: :mod:`.inputs`.
+processing: :mod:`.overlap_add`; input checks: :mod:`.inputs`; the
+onnxruntime backend: :mod:`.onnx_backend`. Importing this module imports no
+torch (the torch backend imports it when a model is loaded).
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
 
 from tuss_plugin.audio import resample
 from tuss_plugin.inference.inputs import as_array, check_fs, check_mixture, model_rate
@@ -33,6 +34,12 @@ from tuss_plugin.inference.streaming import (
 from tuss_plugin.inference.unpack import _discard_unpacked
 from tuss_plugin.permutation import category_groups
 from tuss_plugin.precision import autocast, resolve_precision
+
+if TYPE_CHECKING:
+    import torch
+
+# the backends of from_pretrained: the model in torch, or its exported graph in onnxruntime
+BACKENDS = ("torch", "onnxruntime")
 
 
 class SeparateAudio:
@@ -92,6 +99,8 @@ class SeparateAudio:
         hop_size: Optional[float] = None,
         max_unpack_bytes: Optional[int] = None,
         precision: str = "fp32",
+        backend: str = "torch",
+        threads: Optional[int] = None,
     ) -> "SeparateAudio":
         """Load an experiment dir (``config.yaml`` + ``.pth``), an imported
         reference dir, a model file, or a packed model zip.
@@ -99,7 +108,21 @@ class SeparateAudio:
         ``cache_dir`` and ``max_unpack_bytes``: see :func:`resolve_model_files`;
         the unpacked copy of a packed model that fails to load is removed.
         ``precision``: see the class.
+        ``backend``: ``"torch"`` (default) or ``"onnxruntime"``: the graph
+        written by ``tuss-export-onnx`` (``path``: the ``.onnx`` file, a
+        directory holding ``model.onnx`` or a packed zip carrying it), run on
+        the CPU in float32 without importing torch
+        (:class:`~tuss_plugin.inference.onnx_backend.OnnxSeparateAudio`;
+        ``threads``: its intra-op threads, default onnxruntime's choice).
         """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend == "onnxruntime":
+            from tuss_plugin.inference.onnx_backend import OnnxSeparateAudio
+
+            return OnnxSeparateAudio.from_onnx(
+                path, device, cache_dir, segment_size, hop_size, max_unpack_bytes, precision, threads
+            )
         resolve_precision(precision, device)  # checked before anything is loaded
         config_file, model_file = resolve_model_files(path, cache_dir, max_unpack_bytes)
         try:
@@ -170,9 +193,16 @@ class SeparateAudio:
             return None
         return self.validate_prompts(prompts)
 
-    @torch.inference_mode()
     def separate_tensor(self, mix: torch.Tensor, prompts) -> torch.Tensor:
         """Separate at the model's rate: mix (B, L) float -> (B, N, L)."""
+        import torch
+
+        with torch.inference_mode():
+            return self._separate_tensor(mix, prompts)
+
+    def _separate_tensor(self, mix: torch.Tensor, prompts) -> torch.Tensor:
+        import torch
+
         lengths = torch.full((mix.shape[0],), mix.shape[1], dtype=torch.long)
         with warnings.catch_warnings():
             # a 1-sample input has no std (the model then uses 0 + eps)
@@ -180,6 +210,14 @@ class SeparateAudio:
             with autocast(self.precision, self.device):
                 est, _, _, _ = self.model.separate(mix.to(self.device), lengths.to(self.device), prompts)
         return torch.stack(est, dim=1).float()  # (B, N, L)
+
+    def separate_block(self, x: np.ndarray, prompts: Optional[Sequence[str]]) -> np.ndarray:
+        """Separate one block at the model's rate: x (L, C) -> (N, L, C) float32
+        (the channels are separated as a batch)."""
+        import torch
+
+        mix = torch.from_numpy(np.ascontiguousarray(x.T))  # (C, L)
+        return self.separate_tensor(mix, prompts).cpu().numpy().transpose(1, 2, 0)  # (N, L, C)
 
     def _exchangeable_groups(self, prompts: Optional[Sequence[str]]) -> List[List[int]]:
         """Output positions whose order a segment may change: those of one repeated
@@ -202,16 +240,13 @@ class SeparateAudio:
         non-decreasing starts)."""
         n = x.shape[0]
         if self.segment_size is None:
-            mix = torch.from_numpy(np.ascontiguousarray(x[0:n].T))  # (C, L)
-            yield self.separate_tensor(mix, prompts).cpu().numpy().transpose(1, 2, 0)  # (N, L, C)
+            yield self.separate_block(x[0:n], prompts)  # (N, L, C)
             return
         stitcher = OverlapAdd.from_seconds(
             n, self.fs, self.segment_size, self.hop_size, self._exchangeable_groups(prompts)
         )
         for start, end in stitcher.segments():
-            mix = torch.from_numpy(np.ascontiguousarray(x[start:end].T))  # (C, l)
-            y = self.separate_tensor(mix, prompts).cpu().numpy().transpose(1, 2, 0)  # (N, l, C)
-            block = stitcher.add(y)
+            block = stitcher.add(self.separate_block(x[start:end], prompts))  # (N, l, C) in
             if block is not None:
                 yield block
 

@@ -4,10 +4,10 @@ a mixture held in memory and its sampling rate, each refused with one line."""
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 import numpy as np
-import torch
 
 from tuss_plugin.values import MAX_FS, check_rate  # noqa: F401  (the owner of the rates accepted)
 
@@ -25,7 +25,8 @@ def model_rate(config: dict, separator) -> Optional[int]:
 
 def as_array(mixture) -> np.ndarray:
     """A numpy view of the input; tensors (any device, with gradients, bfloat16) included."""
-    if isinstance(mixture, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only where torch is imported
+    if torch is not None and isinstance(mixture, torch.Tensor):
         t = mixture.detach().to("cpu")
         return (t.float() if t.is_floating_point() else t).numpy()
     return np.asarray(mixture)

@@ -140,8 +140,12 @@ class BandSplitEncoder(nn.Module):
         Returns:
             band features, (B, C, T, Q).
         """
-        B, T, _ = spec.shape
-        x = torch.view_as_real(spec)  # (B, T, F, 2)
+        return self.forward_real(torch.view_as_real(spec))  # (B, T, F, 2) view
+
+    def forward_real(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode a spectrum given as real and imaginary parts: x (B, T, F, 2) -> (B, C, T, Q)
+        (real arithmetic only, as an ONNX graph needs it)."""
+        B, T = x.shape[0], x.shape[1]
         feats = []
         for q0, n, b, f0 in width_runs(self.widths):
             mods = self.bands[q0 : q0 + n]
@@ -211,10 +215,23 @@ class BandwiseDecoder(nn.Module):
         Returns:
             complex mask, (B', S, T, F).
         """
-        Bp, C, T, Q = feats.shape
+        Bp, _, T, _ = feats.shape
+        S = self.num_outputs
+        masks = []
+        for m in self.forward_parts(feats):  # (n, B', T, S, 2, b) each
+            n, b = m.shape[0], m.shape[-1]
+            m = torch.complex(m[..., 0, :], m[..., 1, :])  # (n, B', T, S, b)
+            masks.append(m.permute(1, 3, 2, 0, 4).reshape(Bp, S, T, n * b))  # (B', S, T, n*b)
+        return torch.cat(masks, dim=-1)  # (B', S, T, F)
+
+    def forward_parts(self, feats: torch.Tensor) -> List[torch.Tensor]:
+        """The mask in real arithmetic, one part per batched product of bands:
+        feats (B', C, T, Q) -> [(n, B', T, S, 2, b) float32: n bands of b bins,
+        (re, im)], in band order."""
+        Bp, C, T = feats.shape[0], feats.shape[1], feats.shape[2]
         S = self.num_outputs
         x = feats.permute(0, 2, 3, 1)  # (B', T, Q, C) view (contiguous for TUSS' layout)
-        masks = []
+        parts = []
         # bands of equal width, a batch of n per product (see kernels.band_groups)
         for q0, n, b, _ in kernels.band_groups(width_runs(self.widths)):
             mods = self.bands[q0 : q0 + n]
@@ -232,10 +249,8 @@ class BandwiseDecoder(nn.Module):
             h = _bmm_conv1x1(h, c2).tanh_()  # (n, B'*T, 4C)
             h = _bmm_conv1x1(h, c3)  # (n, B'*T, 4bS)
             h = F.glu(h, dim=-1)  # (n, B'*T, 2bS): (S, re/im, bin)
-            m = h.view(n, Bp, T, S, 2, b).float()
-            m = torch.complex(m[..., 0, :], m[..., 1, :])  # (n, B', T, S, b)
-            masks.append(m.permute(1, 3, 2, 0, 4).reshape(Bp, S, T, n * b))  # (B', S, T, n*b)
-        return torch.cat(masks, dim=-1)  # (B', S, T, F)
+            parts.append(h.view(n, Bp, T, S, 2, b).float())  # (n, B', T, S, 2, b)
+        return parts
 
 
 def _stack_params(mods: Sequence[nn.Module], name: str) -> torch.Tensor:

@@ -36,6 +36,7 @@ skip_data_prep=false
 skip_train=false
 skip_eval=false
 skip_packing=false
+pack_onnx=false    # stage 7: also export the model to ONNX and pack model.onnx beside it
 ngpu=0
 num_nodes=1        # nodes of the training job (ESPnet's enh.sh default)
 dist_launcher=     # how the nodes of a multi-node training start: slurm or mpi
@@ -102,6 +103,7 @@ Usage: $0 --train_set <set> --valid_set <set> --test_sets "<set> ..." --train_co
 Options:
   --stage / --stop_stage   first / last stage to run (${stage} / ${stop_stage})
   --skip_data_prep, --skip_train, --skip_eval, --skip_packing   skip stage groups (false)
+  --pack_onnx              stage 7: export to ONNX and pack model.onnx beside the model (${pack_onnx})
   --ngpu                   GPUs for training and inference (${ngpu})
   --num_nodes              nodes of the training job (${num_nodes}). Training with --ngpu > 1
                            or --num_nodes > 1 is DDP (one process per GPU, unused-parameter
@@ -680,6 +682,11 @@ if [ ${stage} -le 7 ] && [ ${stop_stage} -ge 7 ] && ! ${skip_packing}; then
     python3 -m tuss_plugin.bin.pack_config --config "${exp}/config.yaml" --out "${exp}/packed/config.yaml" \
         --prompts "${inference_prompts}" --utt2prompts ${u2p[@]+"${u2p[@]}"} > "${exp}/pack.log" 2>&1 || {
         echo "$0: packing failed (${exp}/pack.log): $(tail -n 1 "${exp}/pack.log")" >&2; exit 1; }
+    if ${pack_onnx}; then  # read by SeparateAudio / tuss-separate with --backend onnxruntime
+        python3 -m tuss_plugin.bin.export_onnx --model "${exp}/${inference_model}" --output "${exp}/model.onnx" \
+            > "${exp}/export_onnx.log" 2>&1 || { echo "$0: ONNX export failed (${exp}/export_onnx.log)" >&2; exit 1; }
+        pack_opts+=(--option "${rel}/model.onnx")
+    fi
     if ! (cd "${pack_root}" && python3 -m espnet2.bin.pack enh --train_config "${rel}/packed/config.yaml" \
             --model_file "${rel}/${inference_model}" "${pack_opts[@]}" --outpath "${packed_abs}") \
             >> "${exp}/pack.log" 2>&1; then
