@@ -164,7 +164,7 @@ def run_modes(model, modes: Sequence[str], n_samples: int, prompts: List[str], a
         model.separate(mix, torch.tensor([n_samples]), ids)
     gflop = counter.get_total_flops() / 1e9
     dtypes = sorted({str(_dtype(m)).replace("torch.", "") for m in modes})
-    matmul = {d: [matmul_gflop_per_s(torch.device("cpu"), dtype=getattr(torch, d))] for d in dtypes}
+    matmul = {d: [matmul_gflop_per_s(torch.device("cpu"), n=args.matmul_size, dtype=getattr(torch, d))] for d in dtypes}
     authors = None
     if "authors_fp32" in modes:
         if not (args.authors_code and args.authors_hparams):
@@ -198,7 +198,7 @@ def run_modes(model, modes: Sequence[str], n_samples: int, prompts: List[str], a
                 ref = y
             out[mode].update(_distance(y, ref))
     for d in dtypes:
-        matmul[d].append(matmul_gflop_per_s(torch.device("cpu"), dtype=getattr(torch, d)))
+        matmul[d].append(matmul_gflop_per_s(torch.device("cpu"), n=args.matmul_size, dtype=getattr(torch, d)))
     best = {d: max(v) for d, v in matmul.items()}
     for mode, r in out.items():
         r["efficiency"] = round(r["gflop_per_s"] / best[r["dtype"]], 4)

@@ -198,14 +198,14 @@ def test_packed_model_carries_the_graph(tiny_model_dir, tiny_onnx, tmp_path, mon
         SeparateAudio.from_pretrained(tmp_path / "without.zip", backend="onnxruntime", cache_dir=str(cache))
 
 
-def test_benchmark_modes_json(tiny_onnx, capsys):
+def test_benchmark_modes_json(tiny_onnx, capsys, bf16_runs):
     """benchmark --modes: one entry per mode with time, GFLOP/s, efficiency against the
     matmul of its dtype, peak memory and the distance from eager float32; the CPU named."""
     from tuss_plugin.bin import benchmark
 
     cmd = ["--config", str(TESTS / "conf" / "tuss_tiny.yaml"), "--seconds", "0.25", "--fs", "16000", "--threads",
            "1", "--prompts", "speech", "sfxbg", "--runs", "3", "--warmup", "0", "--modes", "eager_bf16",
-           "onnxruntime_fp32", "--onnx", str(tiny_onnx)]  # fmt: skip
+           "onnxruntime_fp32", "--matmul-size", "256", "--onnx", str(tiny_onnx)]  # fmt: skip
     assert benchmark.main(cmd) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["machine"]["cpu_model"] and r["gflop"] > 0 and r["flops_counted"] == "forward"
@@ -222,3 +222,10 @@ def test_benchmark_modes_json(tiny_onnx, capsys):
     assert benchmark.main(cmd + ["--mode", "train"]) == 2
     assert benchmark.main(cmd[:-1] + [str(tiny_onnx), "--seed", "1"]) == 2
     assert "other weights" in capsys.readouterr().err
+    # a bf16 mode where bf16 would be emulated (oneDNN capped at AVX2): one line, nothing measured
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+        mp.delenv("TUSS_ALLOW_EMULATED_BF16")
+        assert benchmark.main(cmd) == 2
+    err = capsys.readouterr()
+    assert err.out == "" and "--modes eager_bf16: this CPU has no native bfloat16 units" in err.err

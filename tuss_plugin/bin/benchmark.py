@@ -385,6 +385,14 @@ def modes_main(args: argparse.Namespace, conf: Dict, model, fs: int, n_samples: 
     if args.mode != "infer" or args.device != "cpu" or args.bf16:
         print("benchmark: --modes measures CPU inference (--mode infer, --device cpu, no --bf16)", file=sys.stderr)
         return 2, None
+    from tuss_plugin.precision import EmulatedBF16Error, check_bf16_request
+
+    try:  # a bf16 mode is an explicit bf16 request: refused where bf16 would be emulated
+        for mode in (m for m in args.modes if m.endswith("bf16")):
+            check_bf16_request("cpu", f"--modes {mode}")
+    except EmulatedBF16Error as e:
+        print(f"benchmark: {e}", file=sys.stderr)
+        return 2, None
     args.full_config, args.model_fs = full_config(conf), fs
     result = {"config": args.config, "mode": "infer", "seconds_audio": args.seconds, "fs": fs}
     result.update(prompts=list(args.prompts), threads=torch.get_num_threads(), device="cpu")
