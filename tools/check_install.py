@@ -42,11 +42,11 @@ def print_matrix() -> None:
     rows = []
     for line in STACKS.read_text(encoding="utf-8").splitlines():
         f = line.split()
-        if not f or f[0].startswith("#") or len(f) < 6:
+        if not f or f[0].startswith("#") or len(f) < 7:
             continue
         ver = lambda spec: spec.split("==", 1)[1]  # noqa: E731 - "espnet==202611" -> "202611"
         py = f[0] if not f[0].endswith("+") else ">= " + f[0][:-1]
-        rows.append((py, ver(f[1]), ver(f[2]), ver(f[3]), " ".join(f[6:])))
+        rows.append((py, ver(f[1]), ver(f[2]), ver(f[3]), " ".join(f[7:])))
     head = ("Python", "ESPnet", "torch", "torchaudio", "make target / environment")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     print("supported stacks:")

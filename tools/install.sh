@@ -69,7 +69,7 @@ pyver=$("${python}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 stack_line() {
     local minor=${pyver#3.}
     awk -v v="${pyver}" -v m="${minor}" '
-        /^#/ || NF < 6 { next }
+        /^#/ || NF < 7 { next }
         $1 == v { print; exit }
         $1 ~ /\+$/ { lo = substr($1, 3, length($1) - 3); if (m + 0 >= lo + 0 && m + 0 < 100) { print; exit } }
     ' "${tools_dir}/stacks.txt"
@@ -79,8 +79,8 @@ if [ -z "${line}" ]; then
     log "error: Python ${pyver} (${python}) is not supported (see tools/stacks.txt); need >= 3.11" >&2
     exit 1
 fi
-read -r _ s_espnet s_torch s_torchaudio pip_spec extra _ <<< "${line}"
-stack="${s_espnet} ${s_torch} ${s_torchaudio}"
+read -r _ s_espnet s_torch s_torchaudio pip_spec extra s_numpy _ <<< "${line}"
+stack="${s_espnet} ${s_torch} ${s_torchaudio} ${s_numpy}"
 
 TINYSOUNDFONT_VERSION=0.3.7
 want="tinysoundfont=${TINYSOUNDFONT_VERSION} python=${pyver} stack=${stack} ${pip_spec} ${extra} setup=$(sha1sum "${root_dir}/setup.py" | cut -c1-12) installer=$(sha1sum "$0" | cut -c1-12)"
