@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 import torch
+import yaml
 
 from tuss_plugin.checkpoints import check_checkpoint
-import yaml
 
 from conftest import ROOT, TESTS
 from datagen import make_data_dir
