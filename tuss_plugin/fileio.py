@@ -58,6 +58,26 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _own_prefix(path: Path) -> str:
+    """The name prefix of this process's temporary files for ``path``."""
+    return f".{path.name}.tuss.{_host_tag()}.{os.getpid()}."
+
+
+def remove_own_temps(path: PathLike) -> None:
+    """Remove this process's temporary files for ``path`` (:func:`temp_path`).
+
+    By name, not by a list the writer kept: a signal can arrive after
+    ``mkstemp`` made a file and before its name reached the writer's list.
+    """
+    path = Path(path)
+    prefix = _own_prefix(path)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            if entry.name.startswith(prefix) and entry.name.endswith(path.suffix) and entry.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
 def temp_path(path: PathLike) -> str:
     """A new empty temporary file beside ``path`` (same directory, so a rename is atomic).
 
@@ -65,8 +85,7 @@ def temp_path(path: PathLike) -> str:
     :func:`sweep_temp_files` which process wrote it.
     """
     path = Path(path)
-    prefix = f".{path.name}.tuss.{_host_tag()}.{os.getpid()}."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_own_prefix(path), suffix=path.suffix)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     finally:
@@ -76,13 +95,12 @@ def temp_path(path: PathLike) -> str:
 
 def atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it."""
-    tmp = temp_path(path)
     try:
+        tmp = temp_path(path)
         write(tmp)
         os.replace(tmp, path)
     except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        remove_own_temps(path)
         if isinstance(e, OSError) and not e.filename:  # a failed write (full disk): name the file
             raise OSError(e.errno, e.strerror or str(e), str(path)) from None
         raise
@@ -104,9 +122,8 @@ def atomic_outputs(paths: Sequence[PathLike]) -> Iterator[List[str]]:
         for tmp, p in zip(tmps, paths):
             os.replace(tmp, p)
     except BaseException:
-        for tmp in tmps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        for p in paths:
+            remove_own_temps(p)
         raise
 
 

@@ -277,3 +277,30 @@ def test_inference_sigterm_exits_cleanly_and_rerun_completes(model_dir, tmp_path
     assert not (out / "spk1.scp").exists()
     assert _infer(model_dir, data, out) == 0
     assert len((out / "spk1.scp").read_text().splitlines()) == 4
+
+
+def test_a_signal_while_a_temporary_file_is_made_leaves_none(tmp_path, monkeypatch):
+    """A signal can arrive after mkstemp made a temporary file and before the
+    writer knows its name (the race behind a SIGTERM test that failed now and
+    then): the writers still remove every temporary file of theirs."""
+    from tuss_plugin import fileio
+
+    fchmod = os.fchmod
+    calls = []
+
+    def interrupted_second_time(fd, mode):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as the SIGTERM handler raises Terminated
+        return fchmod(fd, mode)
+
+    monkeypatch.setattr(fileio.os, "fchmod", interrupted_second_time)
+    with pytest.raises(KeyboardInterrupt):
+        with fileio.atomic_outputs([tmp_path / "1_speech.wav", tmp_path / "2_sfxbg.wav"]):
+            pass
+    assert list(tmp_path.iterdir()) == []
+    calls.clear()
+    calls.append(None)  # the next call is the second
+    with pytest.raises(KeyboardInterrupt):
+        fileio.atomic_write(tmp_path / "x.txt", lambda t: None)
+    assert list(tmp_path.iterdir()) == []
