@@ -294,6 +294,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return status
 
 
+def emulated_bf16(device: str, option: str) -> bool:
+    """Whether the bf16 request ``option`` is refused on ``device`` (bf16 would be
+    emulated: :func:`tuss_plugin.precision.check_bf16_request`); prints the line."""
+    from tuss_plugin.precision import EmulatedBF16Error, check_bf16_request
+
+    try:
+        check_bf16_request(device, option)
+    except EmulatedBF16Error as e:
+        print(f"benchmark: {e}", file=sys.stderr)
+        return True
+    return False
+
+
 def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     """``--mode infer|train``: the model of the config (see the module docstring)."""
     if args.runs < 3:
@@ -303,14 +316,8 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("benchmark: --device cuda requested but CUDA is not available", file=sys.stderr)
         return 2, None
-    if args.bf16:
-        from tuss_plugin.precision import EmulatedBF16Error, check_bf16_request
-
-        try:
-            check_bf16_request(str(device), "--bf16")
-        except EmulatedBF16Error as e:
-            print(f"benchmark: {e}", file=sys.stderr)
-            return 2, None
+    if args.bf16 and emulated_bf16(str(device), "--bf16"):
+        return 2, None
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -385,13 +392,8 @@ def modes_main(args: argparse.Namespace, conf: Dict, model, fs: int, n_samples: 
     if args.mode != "infer" or args.device != "cpu" or args.bf16:
         print("benchmark: --modes measures CPU inference (--mode infer, --device cpu, no --bf16)", file=sys.stderr)
         return 2, None
-    from tuss_plugin.precision import EmulatedBF16Error, check_bf16_request
-
-    try:  # a bf16 mode is an explicit bf16 request: refused where bf16 would be emulated
-        for mode in (m for m in args.modes if m.endswith("bf16")):
-            check_bf16_request("cpu", f"--modes {mode}")
-    except EmulatedBF16Error as e:
-        print(f"benchmark: {e}", file=sys.stderr)
+    # a bf16 mode is an explicit bf16 request: refused where bf16 would be emulated
+    if any(emulated_bf16("cpu", f"--modes {m}") for m in args.modes if m.endswith("bf16")):
         return 2, None
     args.full_config, args.model_fs = full_config(conf), fs
     result = {"config": args.config, "mode": "infer", "seconds_audio": args.seconds, "fs": fs}

@@ -14,10 +14,26 @@ a set that mixes counts is refused in one line.
 from __future__ import annotations
 
 import argparse
-from typing import List
+from typing import Dict, List
 
 CHUNK_ITERATORS = ("chunk", "category_chunk")
 PROMPTS_KEY = "prompts"
+
+
+def read_num_prompts(path: str) -> Dict[str, int]:
+    """``utt2prompts`` -> {utt: number of prompts}."""
+    from tuss_plugin.textfiles import open_text
+
+    out = {}
+    with open_text(path) as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                raise ValueError(f"{path}:{lineno}: utterance {parts[0]} has no prompts")
+            out[parts[0]] = len(parts) - 1
+    return out
 
 
 def _prompt_files(args: argparse.Namespace, mode: str) -> List[str]:
@@ -30,8 +46,6 @@ def prepare_chunk_iterator(args: argparse.Namespace, mode: str) -> None:
     changed in place) and refuse a ``mode`` set with mixed prompt counts."""
     if getattr(args, "iterator_type", None) not in CHUNK_ITERATORS or mode not in ("train", "valid"):
         return
-    from tuss_plugin.tasks.tuss import read_num_prompts
-
     excluded = list(getattr(args, "chunk_excluded_key_prefixes", None) or [])
     if PROMPTS_KEY not in excluded:
         args.chunk_excluded_key_prefixes = excluded + [PROMPTS_KEY]

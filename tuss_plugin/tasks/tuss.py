@@ -63,6 +63,7 @@ from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
 from tuss_plugin.precision import check_bf16_request
 from tuss_plugin.preprocessor import TUSSPreprocessor
+from tuss_plugin.tasks.chunking import prepare_chunk_iterator, read_num_prompts
 from tuss_plugin.textfiles import open_text
 from tuss_plugin.trainer import UTT2CORPUS, CorpusTagger, TUSSTrainer, read_utt2corpus
 
@@ -181,8 +182,6 @@ class TUSSTask(EnhancementTask):
 
     @classmethod
     def build_iter_factory(cls, args, distributed_option, mode: str, kwargs=None):
-        from tuss_plugin.tasks.chunking import prepare_chunk_iterator
-
         prepare_chunk_iterator(args, mode)  # --iterator_type chunk: prompts are not cut
         if mode != "train" or getattr(args, "train_data_source", "lists") != "onthefly":
             return super().build_iter_factory(args, distributed_option, mode, kwargs)
@@ -305,20 +304,6 @@ def tag_valid_corpora(factory, iter_options) -> None:
         if missing:
             raise ValueError(f"{fs_path}: no rate for validation utterance {missing[0]}")
     factory.collate_fn = CorpusTagger(factory.collate_fn, corpus_of, sorted(corpora), rate_of)
-
-
-def read_num_prompts(path: str) -> Dict[str, int]:
-    """``utt2prompts`` -> {utt: number of prompts}."""
-    out = {}
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) < 2:
-                raise ValueError(f"{path}:{lineno}: utterance {parts[0]} has no prompts")
-            out[parts[0]] = len(parts) - 1
-    return out
 
 
 def check_homogeneous_batches(batches, prompts_file: str) -> None:
