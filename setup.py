@@ -43,7 +43,7 @@ install_requires = [
     "torchaudio>=2.9.1",
     "espnet>=202511",
     "numpy",
-    "scipy",  # exact assignment solver (tuss_plugin.permutation, scoring)
+    "scipy",  # exact assignment solver (tuss_plugin.loss.permutation, scoring)
     "kaldiio",
     "soundfile",
     "soxr",

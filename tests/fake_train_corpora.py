@@ -355,7 +355,7 @@ def make_wham_noise(root: Path, seconds: Dict[str, float] = None) -> Dict:
 
 def make_demand(root: Path, seconds: float = 12.5) -> Dict:
     """``<ENV>/ch01.wav``, ``ch02.wav`` (48 kHz mono) for all 18 environments, plus a ``zip_files`` folder."""
-    from tuss_plugin.dataprep.demand import ENVIRONMENTS
+    from tuss_plugin.dataprep.pools.demand import ENVIRONMENTS
 
     fs = 48000
     for i, env in enumerate(ENVIRONMENTS):

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The shared command-line plumbing (tuss_plugin.cli): one-line errors, exit
+"""The shared command-line plumbing (tuss_plugin.utils.cli): one-line errors, exit
 statuses 1 / 130 (Ctrl-C) / 143 (SIGTERM), one spelling of the segment options
 (old tuss-separate spellings kept), and the data preparation runners."""
 
@@ -7,10 +7,11 @@ import argparse
 
 import pytest
 
-from tuss_plugin import cli
 from tuss_plugin.bin import separate, tuss_inference
-from tuss_plugin.dataprep import common, pool
-from tuss_plugin.fileio import Terminated
+from tuss_plugin.dataprep import common
+from tuss_plugin.dataprep.pools import pool
+from tuss_plugin.fileio.atomic import Terminated
+from tuss_plugin.utils import cli
 
 from datagen import make_data_dir
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""tuss_plugin.cpu_memory: freed blocks are reused instead of page-faulted in again, and can be released."""
+"""tuss_plugin.utils.cpu_memory: freed blocks are reused instead of page-faulted in again, and can be released."""
 
 import os
 import platform
@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent(
     """
     import os, resource
     import torch
-    from tuss_plugin.cpu_memory import ENV_VAR, release_freed_memory, retain_freed_memory
+    from tuss_plugin.utils.cpu_memory import ENV_VAR, release_freed_memory, retain_freed_memory
 
     def faults_of_one_block():
         # minor page faults of allocating, touching and freeing 64 MiB
@@ -90,7 +90,7 @@ def test_workers_follow_the_entry_point(asked):
     if asked:
         env["TUSS_RETAIN_FREED_MEMORY_IN_WORKERS"] = "1"
     out = subprocess.run(
-        [sys.executable, "-c", WORKER, str(ROOT / "tuss_plugin" / "cpu_memory.py")],
+        [sys.executable, "-c", WORKER, str(ROOT / "tuss_plugin" / "utils" / "cpu_memory.py")],
         capture_output=True,
         text=True,
         env=env,

@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from tuss_plugin.bin import format_data, tuss_inference
-from tuss_plugin.kaldi_io import read_dict, read_list, read_scp
+from tuss_plugin.fileio.kaldi_io import read_dict, read_list, read_scp
 
 from conftest import ROOT
 from datagen import make_data_dir

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.bin import tuss_inference
-from tuss_plugin.kaldi_io import (
+from tuss_plugin.fileio.kaldi_io import (
     check_not_pipe,
     check_plain_path,
     entry_files,

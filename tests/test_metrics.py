@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Scoring metrics of tuss_plugin.metrics."""
+"""Scoring metrics of tuss_plugin.scoring.metrics."""
 
 import numpy as np
 
-from tuss_plugin.metrics import sdr, si_snr, snr, summarize
+from tuss_plugin.scoring.metrics import sdr, si_snr, snr, summarize
 
 
 def test_sdr_of_a_silent_output_or_reference_is_nan_not_a_crash():

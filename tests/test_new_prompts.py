@@ -9,12 +9,12 @@ import torch
 import yaml
 
 from tuss_plugin.bin import add_prompts, tuss_inference, tuss_train
-from tuss_plugin.finetune import restore_frozen
+from tuss_plugin.convert.new_prompts import vocabulary_conf
 from tuss_plugin.inference import SeparateAudio
-from tuss_plugin.new_prompts import vocabulary_conf
 from tuss_plugin.onthefly.iterator import resolve_onthefly_conf
 from tuss_plugin.onthefly.prompt_sampler import PromptSampler
 from tuss_plugin.prompts import PromptVocabulary
+from tuss_plugin.train.finetune import restore_frozen
 
 from conftest import TESTS
 from datagen import make_data_dir, train_args

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The one category-wise permutation search (tuss_plugin.permutation) and its users."""
+"""The one category-wise permutation search (tuss_plugin.loss.permutation) and its users."""
 
 from itertools import permutations
 
@@ -9,8 +9,14 @@ import torch
 
 from tuss_plugin.inference.overlap_add import align_outputs
 from tuss_plugin.loss.category_pit import CategoryPITSolver
-from tuss_plugin.metrics import INTERCHANGEABLE
-from tuss_plugin.permutation import BRUTE_FORCE_MAX_SIZE, best_assignment, category_groups, matched_groups, pair_scores
+from tuss_plugin.loss.permutation import (
+    BRUTE_FORCE_MAX_SIZE,
+    best_assignment,
+    category_groups,
+    matched_groups,
+    pair_scores,
+)
+from tuss_plugin.scoring.metrics import INTERCHANGEABLE
 
 
 def first_best_square(scores, idx, maximize):

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.bin import separate, tuss_inference
-from tuss_plugin.output_dirs import Manifest, check_output_dir, derived_name_problem
+from tuss_plugin.fileio.output_dirs import Manifest, check_output_dir, derived_name_problem
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

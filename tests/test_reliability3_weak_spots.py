@@ -10,7 +10,7 @@ import soundfile as sf
 import yaml
 
 from tuss_plugin.bin import format_data, score, separate, show_results, tuss_inference
-from tuss_plugin.kaldi_io import read_scp, utt_id_problem
+from tuss_plugin.fileio.kaldi_io import read_scp, utt_id_problem
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from tuss_plugin.bin import separate
-from tuss_plugin.fileio import check_audio_file
+from tuss_plugin.fileio.audio import check_audio_file
 from tuss_plugin.inference import SeparateAudio, resampled_length
 
 PROMPTS = ["speech", "sfxbg"]
@@ -460,7 +460,7 @@ def test_streaming_file_equals_in_memory(sep, tmp_path, fs, ch, seg, hop):
 
 
 def test_resampled_length_matches_soxr():
-    from tuss_plugin.audio import resample
+    from tuss_plugin.fileio.audio import resample
 
     for fs_in, fs_out in [(44100, 48000), (96000, 48000), (8000, 44100), (22050, 16000)]:
         for n in (1, 2, 3, 5, 441, 1001):

@@ -44,7 +44,7 @@ def _python(code: str, *args: str) -> dict:
 
 def test_importing_the_plugin_imports_neither_torch_nor_espnet():
     out = _python(
-        "import sys, json, tuss_plugin, tuss_plugin.prompts, tuss_plugin.cli, tuss_plugin.bin.separate\n"
+        "import sys, json, tuss_plugin, tuss_plugin.prompts, tuss_plugin.utils.cli, tuss_plugin.bin.separate\n"
         "print(json.dumps({m: m in sys.modules for m in ('torch', 'espnet2', 'espnet')}))"
     )
     assert out == {"torch": False, "espnet2": False, "espnet": False}

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tuss_plugin.audio import resample
-from tuss_plugin.corpus_validation import CorpusValidation
+from tuss_plugin.fileio.audio import resample
 from tuss_plugin.tasks.tuss import TUSSTask
+from tuss_plugin.train.corpus_validation import CorpusValidation
 
 from conftest import TESTS
 from datagen import fixed_output_model, make_data_dir, train_args

@@ -15,9 +15,9 @@ import soundfile as sf
 import torch
 
 from tuss_plugin.bin import tuss_train
-from tuss_plugin.kaldi_io import read_dict, read_scp
+from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
 from tuss_plugin.tasks.tuss import TUSSTask
-from tuss_plugin.trainer import check_checkpoint
+from tuss_plugin.train.trainer import check_checkpoint
 
 from conftest import TESTS
 from datagen import make_data_dir, train_args
@@ -220,7 +220,7 @@ def test_silent_segment_gives_silent_outputs(tiny, tmp_path):
 
 
 def test_segment_corpora_need_a_segment_length():
-    from tuss_plugin.trainer import TUSSTrainer
+    from tuss_plugin.train.trainer import TUSSTrainer
 
     args = TUSSTask.get_parser().parse_args(["--config", TINY, "--valid_segment_corpora", "musdb18hq"])
     with pytest.raises(ValueError, match="needs --valid_segment_seconds"):
@@ -260,8 +260,8 @@ def test_bad_utt2corpus_is_refused_with_file_and_line(tmp_path):
 
 
 def test_eval_sets_list_their_corpus_and_musdb_validates_one_channel(tmp_path):
-    from tuss_plugin.dataprep import dnr, musdb18hq
     from tuss_plugin.dataprep.common import combine_data_dirs
+    from tuss_plugin.dataprep.eval_sets import dnr, musdb18hq
 
     import fake_eval_corpora as fake
 

@@ -35,7 +35,7 @@ def _register_load_task(module) -> None:
 
 
 def _adapt_separate_speech(module) -> None:
-    from tuss_plugin.espnet_separate_speech import adapt_separate_speech
+    from tuss_plugin.inference.espnet_separate_speech import adapt_separate_speech
 
     adapt_separate_speech(module)
 

@@ -23,7 +23,7 @@ from espnet2.enh.loss.criterions.time_domain import TimeDomainLoss
 from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 from espnet2.enh.separator.abs_separator import AbsSeparator
 
-from tuss_plugin.valid_loss import VALID_LOSSES, real_reference_loss
+from tuss_plugin.train.valid_loss import VALID_LOSSES, real_reference_loss
 
 MAX_REFS = 100
 
@@ -54,7 +54,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
         normalize_variance_eps: the eps above.
         conventional_valid_loss: validation loss of a separator with interchangeable
             outputs: ``real_refs`` (default, the authors': the real references' terms
-            only, averaged per prompt; :mod:`tuss_plugin.valid_loss`) or
+            only, averaged per prompt; :mod:`tuss_plugin.train.valid_loss`) or
             ``all_outputs`` (the training loss, zero-reference terms included).
         extract_feats_in_collect_stats: as in ESPnet.
     """
@@ -151,7 +151,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
                 separated (``segment_samples`` counts samples at ``model_fs``), the
                 estimates are resampled back to ``native_fs`` and the loss is
                 computed against the references as given
-                (:func:`tuss_plugin.native_rate.resample_batch`; no gradient flows
+                (:func:`tuss_plugin.train.native_rate.resample_batch`; no gradient flows
                 through the resampler: evaluation only).
             kwargs: ``speech_ref1..speech_refN`` (B, L); ``utt_id`` is ignored.
         """
@@ -199,7 +199,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
             # stock ESPnet separators): absent sources are all-zero references and
             # the permutation is solved over all outputs, also when the data lists
             # carry prompts (validation) and also when a mixture fills every output
-            # (the rule stage 6 scores by: tuss_plugin.metrics.match_fixed_outputs)
+            # (the rule stage 6 scores by: tuss_plugin.scoring.metrics.match_fixed_outputs)
             if len(refs) < len(speech_pre):
                 refs = refs + [torch.zeros_like(refs[0])] * (len(speech_pre) - len(refs))
             if isinstance(others, dict):
@@ -238,7 +238,7 @@ class TUSSEnhancementModel(ESPnetEnhancementModel):
     ) -> Tuple[List[torch.Tensor], Dict]:
         """Separation of a (B, L) batch at ``rates[0]`` by the model at ``rates[1]``: estimates
         at ``rates[0]``, (B, L) each (see :meth:`forward`)."""
-        from tuss_plugin.native_rate import resample_batch
+        from tuss_plugin.train.native_rate import resample_batch
 
         if self.training and torch.is_grad_enabled():
             raise ValueError("native_fs: resampling has no gradient; use it in evaluation only")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from tuss_plugin import finetune
 from tuss_plugin.espnet_model import TUSSEnhancementModel
+from tuss_plugin.train import finetune
 
 # kind -> (this package's table in tuss_plugin.registry, ESPnet's ClassChoices in espnet2.tasks.enh)
 _KINDS = {

@@ -14,9 +14,9 @@ from __future__ import annotations
 from tuss_plugin.layers.stft import TUSSSTFTDecoder, TUSSSTFTEncoder
 from tuss_plugin.loss.category_pit import CategoryPITSolver
 from tuss_plugin.loss.criterions import SNRWithZeroRefLoss
-from tuss_plugin.scheduler import TUSSWarmupPlateauLR
 from tuss_plugin.separator.bslocoformer_separator import BSLocoformerSeparator
 from tuss_plugin.separator.tuss_separator import TUSSSeparator
+from tuss_plugin.train.scheduler import TUSSWarmupPlateauLR
 
 SEPARATORS = {"tuss": TUSSSeparator, "bslocoformer": BSLocoformerSeparator}
 ENCODERS = {"tuss_stft": TUSSSTFTEncoder}

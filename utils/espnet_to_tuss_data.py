@@ -17,8 +17,8 @@ from pathlib import Path
 # this checkout's package first (``import tuss_plugin`` imports neither torch nor ESPnet)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuss_plugin.cli import run_main  # noqa: E402
 from tuss_plugin.dataprep.espnet_enh import convert  # noqa: E402
+from tuss_plugin.utils.cli import run_main  # noqa: E402
 
 
 def _bool(value: str) -> bool:

@@ -5,7 +5,7 @@
     validate_data_dir.py [--check-audio] [--formatted] [--no-refs] [--prompts speech sfx ...] DIR
 
 Checks: wav.scp and utt2prompts exist, keys are unique, sorted and valid ids
-(the rule of tuss_plugin/kaldi_io.py: ids become file names, so no '/', '..',
+(the rule of tuss_plugin/fileio/kaldi_io.py: ids become file names, so no '/', '..',
 control characters, leading '.' or '-'), no file (or pipe command, or archive
 offset) is both a mixture and a reference or listed twice for one
 utterance (at the same utt2channel channel), every mixture has a prompt list
@@ -39,10 +39,10 @@ from pathlib import Path
 # this checkout's package first (``import tuss_plugin`` imports neither torch nor ESPnet)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuss_plugin import datadir as DATADIR  # noqa: E402  (the spk<k>.scp lists)
-from tuss_plugin import kaldi_io as KALDI_IO  # noqa: E402  (id rule, kinds of entries)
 from tuss_plugin import prompts as PROMPTS  # noqa: E402  (names, aliases, exclusion rules)
-from tuss_plugin import textfiles as TEXTFILES  # noqa: E402  (regular files, strict UTF-8)
+from tuss_plugin.fileio import datadir as DATADIR  # noqa: E402  (the spk<k>.scp lists)
+from tuss_plugin.fileio import kaldi_io as KALDI_IO  # noqa: E402  (id rule, kinds of entries)
+from tuss_plugin.fileio import textfiles as TEXTFILES  # noqa: E402  (regular files, strict UTF-8)
 
 DEFAULT_PROMPTS = list(PROMPTS.DEFAULT_PROMPTS)
 
@@ -51,7 +51,7 @@ def read(path, problems, min_fields=2, rest_is_path=False):
     """``{key: [fields]}``; with ``rest_is_path`` the one field is the rest of the line."""
     out = {}
     prev = None
-    try:  # a regular UTF-8 file (tuss_plugin/textfiles.py, the rule for every file read)
+    try:  # a regular UTF-8 file (tuss_plugin/fileio/textfiles.py, the rule for every file read)
         lines = TEXTFILES.read_lines(path)
     except ValueError as e:
         problems.append(str(e))

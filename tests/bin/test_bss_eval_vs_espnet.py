@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.bin import score
-from tuss_plugin.kaldi_io import read_dict
+from tuss_plugin.fileio.kaldi_io import read_dict
 
 from datagen import make_data_dir
 
@@ -75,7 +75,7 @@ def test_sdr_sir_sar_equal_espnet_enh_scoring(tmp_path):
 
 
 def test_silent_output_gives_nan_not_an_error(tmp_path):
-    from tuss_plugin.bss_eval import bss_eval_pairs
+    from tuss_plugin.scoring.bss_eval import bss_eval_pairs
 
     rng = np.random.default_rng(0)
     refs = [rng.standard_normal(4000), rng.standard_normal(4000)]

@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from tuss_plugin.bin import format_data
-from tuss_plugin.kaldi_io import read_dict, read_scp
+from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
 
 from datagen import make_data_dir
 

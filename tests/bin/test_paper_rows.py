@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The paper's published Table III (tuss_plugin.paper_table3) against the shared copy of the
+"""The paper's published Table III (tuss_plugin.scoring.paper_table3) against the shared copy of the
 paper's table, and the difference rows of RESULTS.md for a model that names its paper row."""
 
 import argparse
@@ -36,7 +36,7 @@ def read_shared_table():
 
 
 def test_paper_numbers_equal_the_shared_file():
-    from tuss_plugin import paper_table3 as p
+    from tuss_plugin.scoring import paper_table3 as p
 
     header, rows = read_shared_table()
     assert header[3:] == TSV_COLUMNS
@@ -49,7 +49,7 @@ def test_paper_numbers_equal_the_shared_file():
 
 
 def test_paper_row_of_a_mode():
-    from tuss_plugin.paper_table3 import paper_row
+    from tuss_plugin.scoring.paper_table3 import paper_row
 
     assert paper_row("M5").label == "M5" and paper_row("M5", "single") is None
     assert paper_row("L5", "single").label == "L5s" and paper_row("L5s").label == "L5"
@@ -67,7 +67,7 @@ def test_paper_row_option():
 def test_difference_rows_beside_the_named_paper_row(tmp_path):
     """A model whose config.yaml names L5 gets '<model> - L5 (paper)' under its all row and
     '<model> - L5s (paper)' under its single row; a model naming nothing gets none."""
-    from tuss_plugin.paper_table3 import paper_row
+    from tuss_plugin.scoring.paper_table3 import paper_row
 
     expdir = tmp_path / "exp"
     for name in ("enh_a", "enh_b"):

@@ -11,8 +11,8 @@ import numpy as np
 import soundfile as sf
 
 from tuss_plugin.bin import score
-from tuss_plugin.kaldi_io import read_dict
-from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs, si_sdr, snr
+from tuss_plugin.fileio.kaldi_io import read_dict
+from tuss_plugin.scoring.metrics import INTERCHANGEABLE, match_fixed_outputs, si_sdr, snr
 
 from datagen import make_data_dir
 

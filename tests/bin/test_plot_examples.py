@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.bin import make_model_card, plot_examples, score, show_results
-from tuss_plugin.kaldi_io import read_dict
-from tuss_plugin.output_dirs import Manifest
+from tuss_plugin.fileio.kaldi_io import read_dict
+from tuss_plugin.fileio.output_dirs import Manifest
 
 from datagen import make_data_dir
 

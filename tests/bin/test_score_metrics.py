@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.bin import score, show_results
-from tuss_plugin.kaldi_io import read_dict
+from tuss_plugin.fileio.kaldi_io import read_dict
 
 from conftest import ROOT
 from datagen import make_data_dir

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.bin import score
-from tuss_plugin.kaldi_io import read_dict, read_scp
+from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
 
 from datagen import make_data_dir
 

@@ -246,7 +246,7 @@ def test_separate_sweeps_temp_files_of_a_killed_run(model_dir, tmp_path):
 
 
 def test_inference_sweeps_only_its_own_dead_temp_files(model_dir, tmp_path, capsys):
-    from tuss_plugin.fileio import temp_path
+    from tuss_plugin.fileio.atomic import temp_path
 
     data = make_data_dir(tmp_path / "data", PROMPT_LISTS, fs=16000, seconds=0.1)
     out = tmp_path / "enh"
@@ -283,7 +283,7 @@ def test_a_signal_while_a_temporary_file_is_made_leaves_none(tmp_path, monkeypat
     """A signal can arrive after mkstemp made a temporary file and before the
     writer knows its name (the race behind a SIGTERM test that failed now and
     then): the writers still remove every temporary file of theirs."""
-    from tuss_plugin import fileio
+    from tuss_plugin.fileio import atomic as fileio
 
     fchmod = os.fchmod
     calls = []

@@ -186,7 +186,7 @@ def test_other_sets_per_task_columns(tmp_path):
 
 
 def test_paper_table_data():
-    from tuss_plugin import paper_table3 as p
+    from tuss_plugin.scoring import paper_table3 as p
 
     assert [c.header for c in p.COLUMNS] == PAPER_HEADERS
     assert [c.metric for c in p.COLUMNS] == ["si_sdr"] * 5 + ["snr"] * 4 + ["si_sdr"] * 3
@@ -212,7 +212,7 @@ def test_paper_table_data():
 def test_authors_si_sdr_definition():
     """scores.tsv si_sdr: scale-invariant without mean removal, clamped to +-70 dB (the authors'
     fast_bss_eval SI-SDR); the zero-mean si_snr ignores a DC offset that si_sdr counts as error."""
-    from tuss_plugin.metrics import si_sdr, si_snr
+    from tuss_plugin.scoring.metrics import si_sdr, si_snr
 
     rng = np.random.default_rng(0)
     s = rng.standard_normal(4000)
@@ -234,8 +234,8 @@ def test_recipe_stages_5_6_on_fake_paper_corpora(model_dir, tmp_path, one_thread
     per model beside the paper's rows, and every reference of every mixture scored once. One mixture
     per set (MUSDB-HQ: both channel utterances of one track) keeps it short."""
     from tuss_plugin.bin import format_data, score, tuss_inference
-    from tuss_plugin.dataprep import dnr, fuss, musdb18hq, vctk_demand, wham
-    from tuss_plugin.kaldi_io import read_dict, read_scp
+    from tuss_plugin.dataprep.eval_sets import dnr, fuss, musdb18hq, vctk_demand, wham
+    from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
 
     import fake_eval_corpora as fake
     from datagen import fixed_output_model

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import yaml
 
-from tuss_plugin.dataprep import dnr
+from tuss_plugin.dataprep.eval_sets import dnr
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dnr_order_is_the_authors():
     """DnR prompts in the authors' order (their data preparation: speech, music, sfx), one owner:
-    the configs' prompt and output-slot lists equal tuss_plugin.dataprep.dnr.PROMPTS."""
+    the configs' prompt and output-slot lists equal tuss_plugin.dataprep.eval_sets.dnr.PROMPTS."""
     assert dnr.PROMPTS == ["speech", "musicbg", "sfxbg"]
     assert dnr.FILES == ["speech.wav", "music.wav", "sfx.wav"]
     conf = ROOT / "egs" / "dnr" / "tuss1" / "conf" / "tuning"

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tuss_plugin.dataprep import (
+from tuss_plugin.dataprep.common import DataPrepError
+from tuss_plugin.dataprep.pools import (
     build_pools,
     demand,
     fma,
@@ -28,8 +29,7 @@ from tuss_plugin.dataprep import (
     wham_noise,
     wsj0,
 )
-from tuss_plugin.dataprep.common import DataPrepError
-from tuss_plugin.dataprep.pool import PoolEntry, read_pool, write_pool
+from tuss_plugin.dataprep.pools.pool import PoolEntry, read_pool, write_pool
 
 import fake_train_corpora as fake
 from conftest import ROOT  # noqa: E402

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tuss_plugin.kaldi_io import read_dict, read_scp
+from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs" / "mini_tuss" / "tuss1"
 LOCAL = RECIPE / "local"

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.kaldi_io import read_scp
+from tuss_plugin.fileio.kaldi_io import read_scp
 
 from conftest import ROOT
 from datagen import make_data_dir

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from tuss_plugin.checkpoints import check_checkpoint
+from tuss_plugin.train.checkpoints import check_checkpoint
 
 from conftest import ROOT, TESTS
 from datagen import make_data_dir

@@ -328,7 +328,7 @@ def test_kernel_residual_branches_and_band_groups(monkeypatch):
 
 
 def test_layers_take_neither_release_ffn_format_nor_flash_attention():
-    """The release's ``{conf: {...}}`` FFN entries are the importer's business (tuss_plugin.release);
+    """The release's ``{conf: {...}}`` FFN entries are the importer's business (tuss_plugin.convert.release);
     flash_attention is accepted by the separators only."""
     import inspect
 

@@ -8,8 +8,8 @@ import soundfile as sf
 import yaml
 
 from tuss_plugin.bin import benchmark
+from tuss_plugin.fileio.pools import read_pool
 from tuss_plugin.onthefly import throughput
-from tuss_plugin.pools import read_pool
 
 from conftest import TESTS
 from datagen import make_pool

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from tuss_plugin.bin import import_release
+from tuss_plugin.convert.release import convert_state_dict, full_config, hparams_to_conf
 from tuss_plugin.inference import SeparateAudio
-from tuss_plugin.release import convert_state_dict, full_config, hparams_to_conf
 
 TOL = 1e-5
 # TUSS_TEST_DEVICE=cuda runs the comparison on a GPU (tools/gpu_check.sh), in

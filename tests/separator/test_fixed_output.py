@@ -14,8 +14,8 @@ import soundfile as sf
 import torch
 
 from tuss_plugin.bin import score, tuss_inference
-from tuss_plugin.kaldi_io import read_dict, read_scp
-from tuss_plugin.metrics import INTERCHANGEABLE, match_fixed_outputs
+from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
+from tuss_plugin.scoring.metrics import INTERCHANGEABLE, match_fixed_outputs
 
 from conftest import ROOT
 from datagen import fixed_output_model, make_data_dir

@@ -25,7 +25,7 @@ import yaml
 
 from tuss_plugin.bin import tuss_train
 from tuss_plugin.tasks.tuss import TUSSTask
-from tuss_plugin.trainer import TUSSTrainer
+from tuss_plugin.train.trainer import TUSSTrainer
 
 from conftest import ROOT, TESTS
 from datagen import make_data_dir, make_pool

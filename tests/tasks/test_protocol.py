@@ -352,7 +352,7 @@ def test_cpu_bf16_training_runs_under_cpu_autocast(tmp_path, monkeypatch, bf16, 
     """--cpu_bf16 true: the training steps run under CPU bf16 autocast (the
     separator's products in bf16), the weights stay float32, validation runs
     in float32; without it nothing is autocast."""
-    from tuss_plugin import trainer
+    from tuss_plugin.train import trainer
 
     seen = {"train": [], "valid": []}
     forward = trainer.FiniteLossGuard.forward
@@ -399,7 +399,7 @@ def test_cpu_bf16_training_forwards_use_the_updated_weights(tmp_path, monkeypatc
     context is left; a context around a whole epoch made every forward of the
     epoch use the weights of its first step, while the optimizer updated the
     float32 ones."""
-    from tuss_plugin import trainer
+    from tuss_plugin.train import trainer
 
     stale = []
     forward = trainer.FiniteLossGuard.forward

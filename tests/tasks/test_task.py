@@ -11,9 +11,9 @@ from espnet2.tasks.enh import EnhancementTask, criterion_choices, loss_wrapper_c
 
 from tuss_plugin.bin import tuss_train
 from tuss_plugin.inference import SeparateAudio
-from tuss_plugin.preprocessor import TUSSPreprocessor
 from tuss_plugin.separator.tuss_separator import TUSSSeparator
 from tuss_plugin.tasks.tuss import TUSSTask, check_homogeneous_batches
+from tuss_plugin.train.preprocessor import TUSSPreprocessor
 
 from conftest import TESTS
 from datagen import make_data_dir, source, train_args

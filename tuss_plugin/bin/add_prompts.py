@@ -18,7 +18,7 @@ added prompt with others (e.g. ``piano:musicbg``). ``--outdir`` gets
 also ``train.yaml``, the complete config that fine-tunes only the new vectors
 (``tuss_train --config <outdir>/train.yaml`` plus data options). Nothing is
 written when anything is wrong (one-line error, exit status 1).
-See :mod:`tuss_plugin.new_prompts` (Saijo et al., ICASSP 2025).
+See :mod:`tuss_plugin.convert.new_prompts` (Saijo et al., ICASSP 2025).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tuss_plugin.cli import run_main
+from tuss_plugin.utils.cli import run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -62,7 +62,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuss_plugin.new_prompts import add_prompts, parse_addition, parse_exclusion
+    from tuss_plugin.convert.new_prompts import add_prompts, parse_addition, parse_exclusion
 
     additions = [parse_addition(a) for a in args.add]
     exclusions = [parse_exclusion(e) for e in args.exclusive]

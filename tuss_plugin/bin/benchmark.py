@@ -40,7 +40,7 @@ config's rate).
 
 ``--modes`` measures inference paths side by side instead (torch eager fp32 and
 bf16, onnxruntime fp32, ``torch.compile`` fp32 and bf16, the authors' code):
-see :mod:`tuss_plugin.benchmark_modes` and docs/onnx.md.
+see :mod:`tuss_plugin.benchmark.modes` and docs/onnx.md.
 
 ``--compare`` adds the same figures for ESPnet's stock separators, built at a
 size comparable to the config (see ``compare_conf``), in ``compare``.
@@ -49,7 +49,7 @@ native bf16 units; the GPU on CUDA): compare figures of one machine kind only.
 ``peak_rss_mb`` is the process' peak resident memory while that model was
 measured (Linux resets the peak per model; elsewhere it is the process peak).
 Like the toolkit's programs, the benchmark lets malloc keep freed memory for
-reuse (:mod:`tuss_plugin.cpu_memory`; ``retain_freed_memory`` in the output;
+reuse (:mod:`tuss_plugin.utils.cpu_memory`; ``retain_freed_memory`` in the output;
 ``TUSS_RETAIN_FREED_MEMORY=0`` turns it off).
 """
 
@@ -64,9 +64,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from tuss_plugin.benchmark_compare import COMPARE_CHOICES, compare_conf, config_fs
-from tuss_plugin.benchmark_modes import MODES
-from tuss_plugin.profiling import (
+from tuss_plugin.benchmark.compare import COMPARE_CHOICES, compare_conf, config_fs
+from tuss_plugin.benchmark.modes import MODES
+from tuss_plugin.benchmark.profiling import (
     flop_counter,
     machine_info,
     matmul_gflop_per_s,
@@ -128,7 +128,7 @@ def get_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         choices=MODES,
-        help="--mode infer on the CPU: these inference paths side by side in 'modes' (tuss_plugin.benchmark_modes)",
+        help="--mode infer on the CPU: these inference paths side by side in 'modes' (tuss_plugin.benchmark.modes)",
     )
     p.add_argument("--onnx", default=None, help="--modes onnxruntime_fp32: this graph (default: exported in the run)")
     p.add_argument("--authors_code", default=None, help="--modes authors_fp32: a checkout of the authors' release")
@@ -152,7 +152,7 @@ def load_config(path: str) -> Dict:
 
 def build_model(conf: Dict) -> torch.nn.Module:
     """``TUSSTask`` model from a (partial) training config."""
-    from tuss_plugin.release import full_config
+    from tuss_plugin.convert.release import full_config
     from tuss_plugin.tasks.tuss import TUSSTask
 
     return TUSSTask.build_model(argparse.Namespace(**full_config(conf)))
@@ -321,7 +321,7 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    from tuss_plugin.cpu_memory import retain_freed_memory
+    from tuss_plugin.utils.cpu_memory import retain_freed_memory
 
     retained = retain_freed_memory()  # as the toolkit's programs do; TUSS_RETAIN_FREED_MEMORY=0: off
 
@@ -385,9 +385,9 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
 
 
 def modes_main(args: argparse.Namespace, conf: Dict, model, fs: int, n_samples: int, retained) -> Tuple[int, Dict]:
-    """``--modes``: the inference paths of :mod:`tuss_plugin.benchmark_modes` side by side."""
-    from tuss_plugin.benchmark_modes import run_modes
-    from tuss_plugin.release import full_config
+    """``--modes``: the inference paths of :mod:`tuss_plugin.benchmark.modes` side by side."""
+    from tuss_plugin.benchmark.modes import run_modes
+    from tuss_plugin.convert.release import full_config
 
     if args.mode != "infer" or args.device != "cpu" or args.bf16:
         print("benchmark: --modes measures CPU inference (--mode infer, --device cpu, no --bf16)", file=sys.stderr)

@@ -29,8 +29,8 @@ from typing import List, Optional
 
 import yaml
 
-from tuss_plugin.fileio import atomic_write_text
-from tuss_plugin.textfiles import load_yaml
+from tuss_plugin.fileio.atomic import atomic_write_text
+from tuss_plugin.fileio.textfiles import load_yaml
 
 
 def espnet_train_config(train_config: str, output_dir: str) -> str:
@@ -64,7 +64,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
         try:
             config = espnet_train_config(args.train_config, args.output_dir)
         except ValueError as e:  # unreadable config, YAML tag: one line naming the file
-            from tuss_plugin.cli import report
+            from tuss_plugin.utils.cli import report
 
             raise SystemExit(report("enh_inference", e)) from None
         cmd += ["--train_config", config]  # the last value of an option wins

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from tuss_plugin.cli import CLIError, one_line, run_main
+from tuss_plugin.utils.cli import CLIError, one_line, run_main
 
 PROG = "tuss-export-onnx"
 

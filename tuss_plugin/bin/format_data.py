@@ -13,7 +13,7 @@ utterance on one line), ``utt2prompts``, ``utt2category`` (number of prompts),
 of each item, read by the equal-weight validation) when the source has one.
 
 The entries of ``wav.scp`` and ``spk<k>.scp`` are read as in Kaldi and ESPnet
-(:func:`tuss_plugin.kaldi_io.read_audio_entry`): the path of an audio file, a
+(:func:`tuss_plugin.fileio.kaldi_io.read_audio_entry`): the path of an audio file, a
 pipe command (``<utt> sox in.flac -t wav - |``: run by ``/bin/sh``, its standard
 output is the audio) or an archive offset (``<utt> file.ark:1234``, e.g. written
 by kaldiio's ``WriteHelper``). This stage is the only one that runs pipe
@@ -57,19 +57,25 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.audio import resample
-from tuss_plugin.cli import CLIError, one_line, run_main
-from tuss_plugin.datadir import read_ref_lists, write_ref_lists
-from tuss_plugin.fileio import atomic_write, atomic_write_text, check_no_clipping, disk_full_problem
-from tuss_plugin.kaldi_io import entry_files, read_audio_entry, read_dict, read_scp, write_list
-from tuss_plugin.values import check_rate, check_subtype, parse_rate, positive_int
+from tuss_plugin.fileio.atomic import atomic_write, atomic_write_text, disk_full_problem
+from tuss_plugin.fileio.audio import check_no_clipping, resample
+from tuss_plugin.fileio.datadir import read_ref_lists, write_ref_lists
+from tuss_plugin.fileio.kaldi_io import (
+    entry_files,
+    read_audio_entry,
+    read_dict,
+    read_scp,
+    write_list,
+)
+from tuss_plugin.utils.cli import CLIError, one_line, run_main
+from tuss_plugin.utils.values import check_rate, check_subtype, parse_rate, positive_int
 
 STATE_FILE = "format_state.txt"  # <utt> <hash of its inputs and the options>, one line per finished utterance
 
 
 def load_audio(path: str, channel: Optional[int] = None, where: str = "") -> Tuple[np.ndarray, int]:
     """Read the audio of a list entry (a path, a pipe command or an archive
-    offset, see :func:`tuss_plugin.kaldi_io.read_audio_entry`) as float32
+    offset, see :func:`tuss_plugin.fileio.kaldi_io.read_audio_entry`) as float32
     (n_samples,) [one channel] or (n_samples, C); errors name ``where`` (the list)."""
     where = where or "audio"
     x, sr = read_audio_entry(path, where)  # missing, not audio, truncated, empty, failing command
@@ -355,7 +361,7 @@ def write_lists(
 
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError`` (or are listed, see ``--on_error``)."""
-    from tuss_plugin.output_dirs import check_output_dir
+    from tuss_plugin.fileio.output_dirs import check_output_dir
 
     src, dst = Path(args.src), Path(args.dst)
     try:  # every option once, before any utterance

@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from tuss_plugin.cli import run_main
+from tuss_plugin.utils.cli import run_main
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuss_plugin.release import import_release
+    from tuss_plugin.convert.release import import_release
 
     out = import_release(args.hparams, args.checkpoint, args.outdir)
     print(f"{args.prog}: wrote {out}/config.yaml and {out}/model.pth")

@@ -25,8 +25,8 @@ from typing import List, Optional
 
 import yaml
 
-from tuss_plugin.cli import CLIError, run_main
-from tuss_plugin.fileio import atomic_write_text
+from tuss_plugin.fileio.atomic import atomic_write_text
+from tuss_plugin.utils.cli import CLIError, run_main
 
 CARD = """---
 tags:

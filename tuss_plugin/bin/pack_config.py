@@ -27,15 +27,15 @@ from typing import List, Optional, Sequence
 
 import yaml
 
-from tuss_plugin.cli import run_main
-from tuss_plugin.fileio import atomic_write_text
+from tuss_plugin.fileio.atomic import atomic_write_text
+from tuss_plugin.utils.cli import run_main
 
 PROMPT_SEPARATORS = ("tuss",)
 
 
 def most_common_prompts(utt2prompts: Sequence[Path]) -> Optional[List[str]]:
     """The prompt list most mixtures of the files have (None if they hold none)."""
-    from tuss_plugin.kaldi_io import read_dict
+    from tuss_plugin.fileio.kaldi_io import read_dict
 
     counts: collections.Counter = collections.Counter()
     for path in utt2prompts:

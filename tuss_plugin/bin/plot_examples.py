@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tuss_plugin.cli import CLIError, run_main
+from tuss_plugin.utils.cli import CLIError, run_main
 
 EXAMPLES_DIR = Path("images") / "examples"  # of an experiment dir: <EXAMPLES_DIR>/<inference dir>/<figure>
 FIGURE_SUFFIX = ".png"
@@ -121,7 +121,7 @@ def main(cmd: Optional[List[str]] = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
     from tuss_plugin.bin.score import read_lists, read_scores, refusal
-    from tuss_plugin.output_dirs import Manifest, check_output_dir
+    from tuss_plugin.fileio.output_dirs import Manifest, check_output_dir
 
     ref, inf, out_dir = Path(args.ref_dir), Path(args.inf_dir), Path(args.output_dir)
     try:
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         raise CLIError(str(e)) from None
     from tuss_plugin.bin.score import make_entry
-    from tuss_plugin.plots import spectrogram_grid
+    from tuss_plugin.scoring.figures import spectrogram_grid
 
     picks = pick_examples(rows)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,16 +13,16 @@ For every scored reference: SI-SNR (zero-mean, unclamped), SI-SNR improvement
 over the mixture, SNR, SDR (BSS-Eval with a 512-tap filter, fast_bss_eval) and
 ``si_sdr``, the TUSS authors' SI-SNR (fast_bss_eval's SI-SDR without mean
 removal, clamped to +-70 dB; the Table III columns read it); see
-:mod:`tuss_plugin.metrics`. Outputs meet references of the same prompt only
+:mod:`tuss_plugin.scoring.metrics`. Outputs meet references of the same prompt only
 (repeated prompts are interchangeable among themselves), so a prompt list
 other than the references' (``--inference_prompts``) scores whatever
 categories both share; the outputs of a fixed-output separator without
 prompts or output slots (every output ``*``,
-:data:`tuss_plugin.metrics.INTERCHANGEABLE`, in the inference dir's
+:data:`tuss_plugin.scoring.metrics.INTERCHANGEABLE`, in the inference dir's
 ``utt2prompts``) may all meet every reference, the extra outputs unscored.
 ``--pairing per_metric`` (default) solves the assignment separately for each
 metric, as the authors' test step does; ``--pairing shared`` uses one
-assignment for all metrics (:mod:`tuss_plugin.score_pairs`). All-zero
+assignment for all metrics (:mod:`tuss_plugin.scoring.pairing`). All-zero
 references get no score. Writes one tab-separated row per scored reference,
 labelled with its prompt.
 
@@ -80,21 +80,22 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tuss_plugin.bss_eval import BSS_COLUMNS
-from tuss_plugin.cli import CLIError, one_line, run_main
-from tuss_plugin.datadir import read_ref_lists, refs_by_utt
-from tuss_plugin.fileio import atomic_write_text, check_audio_file
-from tuss_plugin.kaldi_io import check_plain_path, read_dict, read_list, read_scp
-from tuss_plugin.metrics import INTERCHANGEABLE, item_mean
-from tuss_plugin.score_pairs import (  # noqa: F401  (pair_outputs, read_mono: re-exported)
+from tuss_plugin.fileio.atomic import atomic_write_text
+from tuss_plugin.fileio.audio import check_audio_file
+from tuss_plugin.fileio.datadir import read_ref_lists, refs_by_utt
+from tuss_plugin.fileio.kaldi_io import check_plain_path, read_dict, read_list, read_scp
+from tuss_plugin.fileio.textfiles import read_lines
+from tuss_plugin.scoring.bss_eval import BSS_COLUMNS
+from tuss_plugin.scoring.metrics import INTERCHANGEABLE, item_mean
+from tuss_plugin.scoring.pairing import (  # noqa: F401  (pair_outputs, read_mono: re-exported)
     DEFAULT_PAIRING,
     PAIRINGS,
     pair_outputs,
     read_mono,
     score_utterance,
 )
-from tuss_plugin.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS, speech_metrics  # noqa: F401  (re-exported)
-from tuss_plugin.textfiles import read_lines
+from tuss_plugin.scoring.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS, speech_metrics  # noqa: F401  (re-exported)
+from tuss_plugin.utils.cli import CLIError, one_line, run_main
 
 BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
 COLUMNS = BASE_COLUMNS + SPEECH_COLUMNS  # the default header
@@ -209,7 +210,7 @@ def make_entry(utt: str, lists: Lists) -> Optional[ScoreEntry]:
 def result_files(rows: List[dict], metrics: Sequence[str]) -> Dict[str, str]:
     """ESPnet's ``result_<metric>.txt`` files of ``rows``: name -> text, one number of
     2 decimals each, the mean over utterances of each utterance's mean over its
-    outputs, NaN cells left out (:func:`tuss_plugin.metrics.item_mean`)."""
+    outputs, NaN cells left out (:func:`tuss_plugin.scoring.metrics.item_mean`)."""
 
     return {f"result_{m}.txt": f"{item_mean(rows, m)[0]:.2f}\n" for m in metrics}
 
@@ -229,7 +230,7 @@ def write_result_files(scoring_dir: Path, rows: List[dict], columns: Sequence[st
 
 def is_scores_table(path: Path) -> bool:
     """Whether ``path`` starts like a table this command writes (the one kind of file it replaces)."""
-    from tuss_plugin.textfiles import regular_file_problem
+    from tuss_plugin.fileio.textfiles import regular_file_problem
 
     try:
         if regular_file_problem(path):
@@ -308,7 +309,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--museval", action="store_true", help="also compute museval's BSS Eval v4 SDR (median of 1-s windows)"
     )
-    parser.add_argument("--bss_eval", action="store_true", help="also ESPnet's SIR and SAR (tuss_plugin.bss_eval)")
+    parser.add_argument(
+        "--bss_eval", action="store_true", help="also ESPnet's SIR and SAR (tuss_plugin.scoring.bss_eval)"
+    )
     parser.add_argument(
         "--no_speech_metrics",
         action="store_true",
@@ -319,7 +322,7 @@ def get_parser() -> argparse.ArgumentParser:
         choices=PAIRINGS,
         default=DEFAULT_PAIRING,
         help="per_metric: each metric pairs outputs with references by its own best value, as the "
-        "TUSS authors score; shared: one assignment for all metrics (tuss_plugin.score_pairs)",
+        "TUSS authors score; shared: one assignment for all metrics (tuss_plugin.scoring.pairing)",
     )
     parser.add_argument(
         "--score_obs",
@@ -352,7 +355,7 @@ def _nan_summary(nan_notes: Counter) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
-    from tuss_plugin.output_dirs import check_output_path
+    from tuss_plugin.fileio.output_dirs import check_output_path
 
     try:  # before any work: never onto or into an input
         inputs = list(args.merge or []) + ([args.key_file] if args.key_file else [])

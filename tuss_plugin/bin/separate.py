@@ -21,7 +21,7 @@ manifest (``.tuss-separate.manifest``) the earlier run wrote there, never a
 file that merely looks like an output; a run finding another one writing
 there stops. An input whose stem is empty, ``.`` or ``..`` (``..wav``) and an
 ``OUTDIR/<input stem>`` that is a symbolic link are refused
-(:mod:`tuss_plugin.output_dirs`).
+(:mod:`tuss_plugin.fileio.output_dirs`).
 Problems are reported in one line naming the file, with exit status 1.
 With ``--backend onnxruntime``, MODEL is a graph written by
 ``tuss-export-onnx`` (the ``.onnx`` file, a directory holding ``model.onnx``
@@ -38,8 +38,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from tuss_plugin.cli import CLIError, add_segment_options, one_line, run_main
 from tuss_plugin.precision import PRECISIONS
+from tuss_plugin.utils.cli import CLIError, add_segment_options, one_line, run_main
 
 PROG = "tuss-separate"
 # held in OUTDIR/<stem>/ while its outputs are written
@@ -83,7 +83,7 @@ def get_parser() -> argparse.ArgumentParser:
 def check_input(path: str):
     """soundfile info of an input, or ``CLIError`` (missing, directory, unreadable,
     truncated, empty, NaN/Inf samples)."""
-    from tuss_plugin.fileio import check_audio_file
+    from tuss_plugin.fileio.audio import check_audio_file
 
     try:
         return check_audio_file(path, scan_nonfinite=True)
@@ -93,7 +93,7 @@ def check_input(path: str):
 
 def spectrogram_png(path: Path, signals: List[np.ndarray], titles: List[str], fs: int) -> None:
     """The mixture and the outputs, one spectrogram each, top to bottom."""
-    from tuss_plugin.plots import spectrogram_grid
+    from tuss_plugin.scoring.figures import spectrogram_grid
 
     spectrogram_grid(path, [[(x, t)] for x, t in zip(signals, titles)], fs)
 
@@ -107,8 +107,8 @@ def separate_file(
     holds it), first removes temporary files of killed runs there and at the
     end the outputs of an earlier prompt list.
     """
-    from tuss_plugin.fileio import LockedError, exclusive_lock, sweep_temp_files
-    from tuss_plugin.output_dirs import check_derived_name, check_not_symlink
+    from tuss_plugin.fileio.atomic import LockedError, exclusive_lock, sweep_temp_files
+    from tuss_plugin.fileio.output_dirs import check_derived_name, check_not_symlink
 
     try:
         dest = check_not_symlink(outdir / check_derived_name(Path(path).stem, path))
@@ -140,7 +140,7 @@ def remove_stale_outputs(dest: Path, written: List[Path]) -> None:
     """Record this run's outputs in the manifest and remove those of an earlier
     run (listed in its manifest) that this run did not write: they belong to
     another prompt list. Files this command did not write are never removed."""
-    from tuss_plugin.output_dirs import Manifest
+    from tuss_plugin.fileio.output_dirs import Manifest
 
     Manifest(dest, MANIFEST_NAME).replace(p.name for p in written)
 
@@ -166,7 +166,7 @@ def write_outputs(
 def check_outdir(outdir: Path) -> None:
     """Create ``outdir`` and prove it writable by creating a file in it (after
     removing temporary files of killed runs)."""
-    from tuss_plugin.fileio import sweep_temp_files, temp_path
+    from tuss_plugin.fileio.atomic import sweep_temp_files, temp_path
 
     if outdir.exists() and not outdir.is_dir():
         raise CLIError(f"{outdir}: output path exists and is not a directory")
@@ -202,7 +202,7 @@ def model_prompts(model: str, backend: str = "torch") -> List[str]:
 def load_separator(args: argparse.Namespace):
     """The model of ``--model`` on ``--device`` with ``--segment_size/--hop_size`` set (``CLIError`` otherwise)."""
     from tuss_plugin.inference import SeparateAudio
-    from tuss_plugin.values import check_device
+    from tuss_plugin.utils.values import check_device
 
     device = args.device
     if args.backend == "torch" and device is None:
@@ -231,7 +231,7 @@ def check_options(args: argparse.Namespace) -> List[str]:
     """Check options and inputs before loading the model; returns the inputs
     to separate (each once)."""
     from tuss_plugin.inference.overlap_add import _check_segment_values
-    from tuss_plugin.values import check_subtype
+    from tuss_plugin.utils.values import check_subtype
 
     try:
         _check_segment_values(args.segment_size, args.hop_size, ("--segment", "--hop"))
@@ -240,7 +240,7 @@ def check_options(args: argparse.Namespace) -> List[str]:
         raise CLIError(one_line(e)) from None
     stems = {}
     inputs = []
-    from tuss_plugin.output_dirs import check_derived_name
+    from tuss_plugin.fileio.output_dirs import check_derived_name
 
     for path in args.inputs:
         check_input(path)
@@ -261,7 +261,7 @@ def check_options(args: argparse.Namespace) -> List[str]:
 
 def run(args: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
-    from tuss_plugin.cpu_memory import retain_freed_memory
+    from tuss_plugin.utils.cpu_memory import retain_freed_memory
 
     retain_freed_memory()
     inputs = check_options(args)
@@ -277,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         prompts = sep.validate_prompts(args.prompts)
     except ValueError as e:
         raise CLIError(f"invalid prompt list: {one_line(e)}") from None
-    from tuss_plugin.fileio import disk_full_problem
+    from tuss_plugin.fileio.atomic import disk_full_problem
 
     outdir = Path(args.outdir)
     check_outdir(outdir)

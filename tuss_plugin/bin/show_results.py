@@ -12,10 +12,10 @@ row can sit beside other ESPnet separators' rows.
 
 Table III block ("Table III layout (dB)"): the paper's Table III beside the
 user's rows, with a difference row for each model that names the paper row
-it reproduces (``paper_row``); see :mod:`tuss_plugin.table3_block`. The
+it reproduces (``paper_row``); see :mod:`tuss_plugin.scoring.table3_block`. The
 per-task and per-prompt tables average over outputs and keep ``si_snr``
 (zero-mean SI-SNR, unclamped), ``si_snri``, ``snr`` and ``sdr``; the Table III
-block reads the authors' ``si_sdr`` and ``snr`` (:mod:`tuss_plugin.metrics`).
+block reads the authors' ``si_sdr`` and ``snr`` (:mod:`tuss_plugin.scoring.metrics`).
 A scores.tsv written before ``si_sdr`` existed leaves its Table III cells
 empty ("-"); re-run stage 6.
 
@@ -41,12 +41,12 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from tuss_plugin.bin.plot_examples import examples_section
-from tuss_plugin.cli import CLIError, run_main
-from tuss_plugin.fileio import atomic_write_text
-from tuss_plugin.metrics import item_mean, summarize
+from tuss_plugin.fileio.atomic import atomic_write_text
+from tuss_plugin.fileio.textfiles import read_text
 from tuss_plugin.prompts import DEFAULT_PROMPTS
-from tuss_plugin.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS
-from tuss_plugin.table3_block import (  # noqa: F401  (eval_mode, eval_set: re-exported)
+from tuss_plugin.scoring.metrics import item_mean, summarize
+from tuss_plugin.scoring.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS
+from tuss_plugin.scoring.table3_block import (  # noqa: F401  (eval_mode, eval_set: re-exported)
     METRICS,
     TASK_ORDER,
     eval_mode,
@@ -54,8 +54,8 @@ from tuss_plugin.table3_block import (  # noqa: F401  (eval_mode, eval_set: re-e
     load_scores,
     table3,
 )
-from tuss_plugin.table3_block import cell as _cell
-from tuss_plugin.textfiles import read_text
+from tuss_plugin.scoring.table3_block import cell as _cell
+from tuss_plugin.utils.cli import CLIError, run_main
 
 HEAD = "|SI_SNR|SI_SNRi|SNR|SDR|"
 # speech metrics of scores.tsv (outputs of prompt speech; NaN elsewhere), as ESPnet reports them
@@ -74,7 +74,7 @@ def _ordered(keys, order):
 def environment() -> List[str]:
     """The "Environments" section of ESPnet's RESULTS.md (date, versions, commit)."""
     import tuss_plugin
-    from tuss_plugin.profiling import software_versions
+    from tuss_plugin.benchmark.profiling import software_versions
 
     v = software_versions()
     lines = [

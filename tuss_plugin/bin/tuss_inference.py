@@ -48,12 +48,18 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.cli import add_segment_options, report, run_main
-from tuss_plugin.datadir import write_ref_lists
-from tuss_plugin.fileio import atomic_write, atomic_write_text, check_audio_file, disk_full_problem, sweep_temp_files
-from tuss_plugin.kaldi_io import read_dict, read_list, read_scp, stage2_problem, write_list
+from tuss_plugin.fileio.atomic import (
+    atomic_write,
+    atomic_write_text,
+    disk_full_problem,
+    sweep_temp_files,
+)
+from tuss_plugin.fileio.audio import check_audio_file
+from tuss_plugin.fileio.datadir import write_ref_lists
+from tuss_plugin.fileio.kaldi_io import read_dict, read_list, read_scp, stage2_problem, write_list
 from tuss_plugin.precision import PRECISIONS
-from tuss_plugin.values import check_device, positive_int, true_false
+from tuss_plugin.utils.cli import add_segment_options, report, run_main
+from tuss_plugin.utils.values import check_device, positive_int, true_false
 
 PROG = "tuss_inference"
 # per-utterance records of what the outputs were made from
@@ -128,10 +134,10 @@ def parse_args(cmd: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse options; the YAML values of ``--config`` (ours or ESPnet's
     enh_inference's) and ``--enh_config`` (SeparateSpeech's) pass the same
     types and choices as the command line, which overrides them
-    (:func:`tuss_plugin.values.parse_with_config`,
-    :func:`tuss_plugin.espnet_inference_options.translate_config`)."""
-    from tuss_plugin.espnet_inference_options import translate_config
-    from tuss_plugin.values import parse_with_config
+    (:func:`tuss_plugin.utils.values.parse_with_config`,
+    :func:`tuss_plugin.inference.espnet_options.translate_config`)."""
+    from tuss_plugin.inference.espnet_options import translate_config
+    from tuss_plugin.utils.values import parse_with_config
 
     parser = get_parser()
     known = {a.dest for a in parser._actions}
@@ -144,9 +150,9 @@ def check_dirs(args: argparse.Namespace) -> None:
     """Refuse output dirs that are, contain or lie inside an input (the model's
     experiment dir may hold them: ``exp/enh_x/enhanced_test``), a list dir whose
     lists would replace the key file, and output dirs that cannot be written,
-    all before any model is loaded (:mod:`tuss_plugin.output_dirs`)."""
-    from tuss_plugin.fileio import temp_path
-    from tuss_plugin.output_dirs import check_output_dir, check_output_file
+    all before any model is loaded (:mod:`tuss_plugin.fileio.output_dirs`)."""
+    from tuss_plugin.fileio.atomic import temp_path
+    from tuss_plugin.fileio.output_dirs import check_output_dir, check_output_file
 
     inputs = [("--data_dir", args.data_dir), ("--model", args.model)]
     for option, d in (("--output_dir", args.output_dir), ("--list_dir", args.list_dir)):
@@ -261,7 +267,7 @@ def separate_utterance(
     if len(est) != len(plist):
         raise ValueError(f"the model gave {len(est)} outputs for prompts {plist}")
     if normalize:
-        from tuss_plugin.espnet_inference_options import normalize_peak
+        from tuss_plugin.inference.espnet_options import normalize_peak
 
         est = normalize_peak(np.asarray(est))
     for p, e in zip(paths, est):
@@ -338,7 +344,7 @@ def utterance_prompts(
     # reference k, labelled with the reference prompts in order; without (the
     # conventional unified model, stock ESPnet separators) all S outputs are
     # written, labelled interchangeable, and score pairs them by assignment
-    from tuss_plugin.metrics import INTERCHANGEABLE
+    from tuss_plugin.scoring.metrics import INTERCHANGEABLE
 
     if getattr(sep.model.separator, "output_prompts", None) is not None:
         return given or prompts[utt]
@@ -349,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
     """The command (see the module docstring); returns the exit status."""
     import torch
 
-    from tuss_plugin.cpu_memory import retain_freed_memory
+    from tuss_plugin.utils.cpu_memory import retain_freed_memory
 
     retain_freed_memory()
     if args.num_threads:

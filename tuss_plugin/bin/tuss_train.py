@@ -21,7 +21,7 @@ ranks together.
 
 With ``--resume true`` a run killed at any moment continues after the last
 complete epoch: a checkpoint truncated by the kill is replaced by the copy of
-the previous epoch (see :mod:`tuss_plugin.trainer`; under DDP rank 0 repairs
+the previous epoch (see :mod:`tuss_plugin.train.trainer`; under DDP rank 0 repairs
 the files while the others wait). Batches with a NaN/Inf loss are skipped and
 counted in the log, once per epoch. Ctrl-C ends the run with one line and
 exit status 130.
@@ -32,10 +32,10 @@ TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 import sys
 from typing import List, Optional
 
-from tuss_plugin.cli import run_main
-from tuss_plugin.cpu_memory import retain_freed_memory_in_workers
 from tuss_plugin.precision import EmulatedBF16Error
 from tuss_plugin.tasks.tuss import TUSSTask
+from tuss_plugin.utils.cli import run_main
+from tuss_plugin.utils.cpu_memory import retain_freed_memory_in_workers
 
 
 def get_parser():
@@ -54,9 +54,9 @@ def main(cmd: Optional[List[str]] = None) -> int:
 
 
 def train(cmd: Optional[List[str]] = None) -> None:
-    retain_freed_memory_in_workers()  # malloc keeps freed activations (tuss_plugin.cpu_memory)
+    retain_freed_memory_in_workers()  # malloc keeps freed activations (tuss_plugin.utils.cpu_memory)
     # the checkpoints of a resumed run are checked by the trainer (rank 0, the
-    # other ranks wait for it: tuss_plugin.trainer.TUSSTrainer.run)
+    # other ranks wait for it: tuss_plugin.train.trainer.TUSSTrainer.run)
     TUSSTask.main(cmd=cmd)
 
 

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-from tuss_plugin.cli import CLIError, run_main
+from tuss_plugin.utils.cli import CLIError, run_main
 
 _REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from tuss_plugin.cli import DataPrepError, report, run_main
-from tuss_plugin.datadir import read_ref_lists, write_ref_lists
-from tuss_plugin.fileio import atomic_write_text
-from tuss_plugin.kaldi_io import make_id, read_dict, read_scp, write_list
+from tuss_plugin.fileio.atomic import atomic_write_text
+from tuss_plugin.fileio.datadir import read_ref_lists, write_ref_lists
+from tuss_plugin.fileio.kaldi_io import make_id, read_dict, read_scp, write_list
+from tuss_plugin.utils.cli import DataPrepError, report, run_main
 
 PathLike = Union[str, Path]
 
@@ -71,7 +71,7 @@ def check_utt_id(utt: str) -> str:
 
 def safe_id(name: str) -> str:
     """A key made from a free-form name (MUSDB track folders hold spaces and
-    '&'): :func:`tuss_plugin.kaldi_io.make_id`, the one sanitiser of ids."""
+    '&'): :func:`tuss_plugin.fileio.kaldi_io.make_id`, the one sanitiser of ids."""
     try:
         return make_id(name)
     except ValueError:
@@ -196,7 +196,7 @@ def run_eval_cli(prepare: Callable[..., Dict[str, Path]], args: argparse.Namespa
 def run_cli(func: Callable[..., Dict[str, Path]], hint: str = "", **kwargs) -> int:
     """Call a ``prepare`` function; a :class:`DataPrepError` becomes one line on
     stderr (``error: <message>``, ``hint`` appended) and exit status 1 (Ctrl-C:
-    one line, status 130; see :func:`tuss_plugin.cli.run_main`)."""
+    one line, status 130; see :func:`tuss_plugin.utils.cli.run_main`)."""
 
     def prepare() -> int:
         try:

@@ -3,7 +3,7 @@
 
 Kaldi and ESPnet recipes keep a data dir consistent with ``fix_data_dir.sh``,
 ``copy_data_dir.sh``, ``combine_data.sh`` and ``subset_data_dir.sh``, which
-know Kaldi's lists only. A TUSS data dir (see :mod:`tuss_plugin.datadir`)
+know Kaldi's lists only. A TUSS data dir (see :mod:`tuss_plugin.fileio.datadir`)
 also has ``utt2prompts``, ``spk<k>.scp`` (the k-th source of mixtures with k
 or more prompts), ``spk.scp``, ``utt2category``, ``utt2channel``,
 ``utt2corpus``, ``utt2num_samples``; these functions treat every
@@ -11,7 +11,7 @@ utterance-keyed list of a dir alike (``wav.scp``, ``*.scp``, ``utt2*``,
 ``text``), so the extra lists stay in sync, and rebuild ``spk2utt`` from
 ``utt2spk``. Values are kept verbatim (paths with spaces, pipe commands).
 Lists are written sorted by id, atomically; ids are checked by
-:func:`tuss_plugin.kaldi_io.check_utt_id`.
+:func:`tuss_plugin.fileio.kaldi_io.check_utt_id`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Union
 
-from tuss_plugin.cli import DataPrepError
+from tuss_plugin.utils.cli import DataPrepError
 
 PathLike = Union[str, Path]
 # lists keyed by utterance; spk2utt is derived from utt2spk
@@ -35,7 +35,7 @@ def utt_lists(d: Path) -> List[Path]:
 
 def read_raw(path: Path) -> Dict[str, str]:
     """``{utt: rest of the line}`` (values verbatim); bad ids or duplicates name file and line."""
-    from tuss_plugin.kaldi_io import check_utt_id
+    from tuss_plugin.fileio.kaldi_io import check_utt_id
 
     out: Dict[str, str] = {}
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -50,7 +50,7 @@ def read_raw(path: Path) -> Dict[str, str]:
 
 
 def _write(path: Path, rows: Dict[str, str]) -> None:
-    from tuss_plugin.kaldi_io import write_list
+    from tuss_plugin.fileio.kaldi_io import write_list
 
     write_list(path, rows.items())
 
@@ -108,7 +108,7 @@ def subset(src: PathLike, dst: PathLike, utts: Iterable[str]) -> int:
 
 def copy(src: PathLike, dst: PathLike, prefix: str = "", suffix: str = "") -> int:
     """Copy ``src`` to ``dst`` with ids ``<prefix><utt><suffix>``; returns the utterances."""
-    from tuss_plugin.kaldi_io import check_utt_id
+    from tuss_plugin.fileio.kaldi_io import check_utt_id
 
     src, dst = Path(src), Path(dst)
     dst.mkdir(parents=True, exist_ok=True)

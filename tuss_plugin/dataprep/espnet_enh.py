@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 from typing import List, Optional, Union
 
-from tuss_plugin.cli import DataPrepError
+from tuss_plugin.utils.cli import DataPrepError
 
 PathLike = Union[str, Path]
 SPEECH_PROMPT = "speech"
@@ -37,7 +37,7 @@ NOISE_PROMPT = "sfxbg"
 
 
 def _speech_lists(src: Path, spk_num: Optional[int]) -> List[Path]:
-    from tuss_plugin.datadir import ref_list, ref_list_files
+    from tuss_plugin.fileio.datadir import ref_list, ref_list_files
 
     found = list(ref_list_files(src))
     if spk_num is None:
@@ -66,8 +66,8 @@ def convert(src: PathLike, dst: PathLike, spk_num: Optional[int] = None, use_noi
     Raises:
         DataPrepError: one line naming the file and the problem.
     """
-    from tuss_plugin.datadir import ref_list
-    from tuss_plugin.kaldi_io import read_scp, write_list
+    from tuss_plugin.fileio.datadir import ref_list
+    from tuss_plugin.fileio.kaldi_io import read_scp, write_list
 
     src, dst = Path(src), Path(dst)
     if not (src / "wav.scp").is_file():

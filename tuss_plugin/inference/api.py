@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from tuss_plugin.audio import resample
+from tuss_plugin.fileio.audio import resample
 from tuss_plugin.inference.inputs import as_array, check_fs, check_mixture, model_rate
 from tuss_plugin.inference.model_files import _state_digest, load_model, resolve_model_files
 from tuss_plugin.inference.overlap_add import OverlapAdd, _check_segment_values, check_segment_span
@@ -32,7 +32,7 @@ from tuss_plugin.inference.streaming import (
     write_blocks,
 )
 from tuss_plugin.inference.unpack import _discard_unpacked
-from tuss_plugin.permutation import category_groups
+from tuss_plugin.loss.permutation import category_groups
 from tuss_plugin.precision import autocast, resolve_precision
 
 if TYPE_CHECKING:
@@ -336,7 +336,8 @@ class SeparateAudio:
         """
         import soundfile as sf
 
-        from tuss_plugin.fileio import atomic_outputs, check_audio_file
+        from tuss_plugin.fileio.atomic import atomic_outputs
+        from tuss_plugin.fileio.audio import check_audio_file
 
         names = self._check_prompts(prompts)
         info = check_audio_file(path, scan_nonfinite=False)

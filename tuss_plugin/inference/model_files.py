@@ -99,7 +99,7 @@ def _meta_dir_files(model_dir: Path) -> Tuple[Path, Path]:
     its working directory, or the zoo's rewrite) is used if it exists inside the
     directory, else taken relative to the directory. A path that leads outside
     the directory (``..``, links) is refused, as in a packed zip."""
-    from tuss_plugin.textfiles import load_yaml_mapping
+    from tuss_plugin.fileio.textfiles import load_yaml_mapping
 
     meta_file = model_dir / _META
     try:
@@ -185,7 +185,7 @@ def _download(tag: str, cache_dir: Optional[str] = None) -> Tuple[Path, Path]:
 
 def _read_config(config_file: Union[str, Path]) -> dict:
     """The training config as a dict; ``ValueError`` naming the file otherwise."""
-    from tuss_plugin.textfiles import load_yaml
+    from tuss_plugin.fileio.textfiles import load_yaml
 
     config = load_yaml(config_file, "YAML config")  # regular file, UTF-8, plain YAML (one line otherwise)
     if not isinstance(config, dict) or "separator" not in config:

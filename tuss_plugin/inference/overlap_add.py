@@ -7,7 +7,7 @@ windows' outputs with linear cross-fades over the overlaps, after reordering
 interchangeable outputs to match the previous window (:func:`align_outputs`:
 outputs of one repeated prompt, Saijo et al., "Task-aware Unified Source
 Separation", ICASSP 2025, Sec. II-B, searched by
-:func:`tuss_plugin.permutation.best_assignment`).
+:func:`tuss_plugin.loss.permutation.best_assignment`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tuss_plugin.permutation import best_assignment, pair_scores
+from tuss_plugin.loss.permutation import best_assignment, pair_scores
 
 
 def _crossfade(length: int, fade_in: int, fade_out: int) -> np.ndarray:
@@ -47,9 +47,9 @@ def _check_segment_values(
     hop_size: Optional[float],
     names: Tuple[str, str] = ("segment_size", "hop_size"),
 ) -> None:
-    """Segment settings in seconds: a segment in (0, MAX_SECONDS] (:func:`tuss_plugin.values.check_seconds`),
+    """Segment settings in seconds: a segment in (0, MAX_SECONDS] (:func:`tuss_plugin.utils.values.check_seconds`),
     a finite hop in (0, segment]."""
-    from tuss_plugin.values import check_seconds
+    from tuss_plugin.utils.values import check_seconds
 
     seg_name, hop_name = names
     check_seconds(segment_size, seg_name)

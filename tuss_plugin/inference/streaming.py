@@ -85,7 +85,7 @@ def read_blocks(path: Union[str, Path], fs_out: int, blocksize: int = 1 << 16) -
     """Stream an audio file as float32 blocks (n_block, C) resampled to ``fs_out``.
 
     Uses soxr's streaming resampler with the quality of
-    :func:`tuss_plugin.audio.resample` (HQ), which gives the same samples as
+    :func:`tuss_plugin.fileio.audio.resample` (HQ), which gives the same samples as
     resampling the whole file at once. Raises ``ValueError`` naming the file
     on NaN/Inf samples.
     """

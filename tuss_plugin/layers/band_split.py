@@ -93,7 +93,7 @@ def width_runs(widths: Sequence[int]) -> List[Tuple[int, int, int, int]]:
 
 # Positions of the parameterised layers in each band's nn.Sequential. They are
 # part of the state-dict keys (``encoder.bands.<q>.<i>.weight``, as in the
-# authors' release, see tuss_plugin.release), so the layout stays as it is.
+# authors' release, see tuss_plugin.convert.release), so the layout stays as it is.
 ENC_NORM, ENC_CONV = 0, 1  # GroupNorm(1, 2b), Conv1d(2b, C, 1)
 # GroupNorm(1, C), Conv1d(C, 4C, 1), Conv1d(4C, 4C, 1), Conv1d(4C, 4bS, 1);
 # positions 2 and 4 are Tanh, 6 is the GLU (no parameters)

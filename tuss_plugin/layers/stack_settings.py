@@ -25,7 +25,7 @@ _STACK_PARAMETER = {"blocks": "n_blocks", "freq_ffn": "freq_ffn_config", "frame_
 def ffn_kwargs(conf: Mapping) -> Dict:
     """Checked :class:`SwiGLUConvDeconv1d` arguments of one FFN config (``dim_inner`` required).
 
-    The authors' release nests them as ``{conf: {...}}``; :mod:`tuss_plugin.release`
+    The authors' release nests them as ``{conf: {...}}``; :mod:`tuss_plugin.convert.release`
     unwraps that when it converts a release's ``hparams.yaml``.
     """
     conf = dict(conf)

@@ -8,7 +8,7 @@ tied to their prompt's reference, but several prompts of the same category
 independently inside each category of each mixture and never across
 categories. Without prompts (a conventional separator) all outputs form one
 category, which is plain PIT. The search is
-:func:`tuss_plugin.permutation.best_assignment` (brute force over the
+:func:`tuss_plugin.loss.permutation.best_assignment` (brute force over the
 permutations of a category, the first best wins ties).
 """
 
@@ -21,7 +21,7 @@ from espnet2.enh.loss.criterions.abs_loss import AbsEnhLoss
 from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 
 # category_groups: indices of equal prompt ids (importable from here as before)
-from tuss_plugin.permutation import best_assignment, category_groups
+from tuss_plugin.loss.permutation import best_assignment, category_groups
 
 __all__ = ["CategoryPITSolver", "category_groups"]
 

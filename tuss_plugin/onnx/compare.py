@@ -118,8 +118,8 @@ def _random_model(config_file: str):
     import yaml
 
     from tuss_plugin.bin.benchmark import build_model
+    from tuss_plugin.convert.release import full_config
     from tuss_plugin.inference import SeparateAudio
-    from tuss_plugin.release import full_config
 
     with open(config_file, encoding="utf-8") as f:
         config = full_config(yaml.safe_load(f))

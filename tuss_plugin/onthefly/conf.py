@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
-from tuss_plugin.kaldi_io import parse_fs
+from tuss_plugin.fileio.kaldi_io import parse_fs
 from tuss_plugin.onthefly.mixer import DEFAULT_DYNAMIC_MIXING_SOURCES
 from tuss_plugin.onthefly.prompt_sampler import DEFAULT_NUM_PROMPTS_WEIGHTS, default_prompt_table
 from tuss_plugin.prompts import check_prompt_name

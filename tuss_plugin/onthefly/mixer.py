@@ -23,7 +23,7 @@ Pool directories (Kaldi style, written by the corpus scripts) hold
 ``wav.scp`` (``<uid> <path>``, the rest of the line is the path),
 ``utt2prompt`` (``<uid> <prompt>``), ``utt2fs`` (``<uid> <Hz>``) and
 ``utt2num_samples`` (``<uid> <n>``); they are read with
-:func:`tuss_plugin.pools.read_pool`, the one reader of the format.
+:func:`tuss_plugin.fileio.pools.read_pool`, the one reader of the format.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.audio import resample
+from tuss_plugin.fileio.audio import resample
+from tuss_plugin.fileio.pools import PoolEntry, read_pool
 from tuss_plugin.onthefly.prompt_sampler import DEFAULT_PROMPT_TABLE
-from tuss_plugin.pools import PoolEntry, read_pool
 
 #: mix category -> the single-source prompts it is built from in dynamic mixing;
 #: with one entry, k clips of it; with several, k distinct ones.
@@ -48,7 +48,7 @@ DEFAULT_DYNAMIC_MIXING_SOURCES: Dict[str, List[str]] = {
 
 
 def read_pool_dir(pool_dir: Union[str, Path]) -> Dict[str, List[PoolEntry]]:
-    """Read one pool directory (:func:`tuss_plugin.pools.read_pool`) -> {prompt: entries sorted by uid}."""
+    """Read one pool directory (:func:`tuss_plugin.fileio.pools.read_pool`) -> {prompt: entries sorted by uid}."""
     out: Dict[str, List[PoolEntry]] = {}
     for e in read_pool(pool_dir):
         out.setdefault(e.prompt, []).append(e)

@@ -49,7 +49,7 @@ def write_realistic_pool(root: Path, seed: int = 0, scale: float = 1.0) -> List[
     complete is kept."""
     import soundfile as sf
 
-    from tuss_plugin.pools import COMPLETE_MARKER, PoolEntry, write_pool
+    from tuss_plugin.fileio.pools import COMPLETE_MARKER, PoolEntry, write_pool
 
     rng = np.random.default_rng(seed)
     by_corpus: Dict[str, List[PoolEntry]] = {}

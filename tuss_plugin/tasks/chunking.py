@@ -22,7 +22,7 @@ PROMPTS_KEY = "prompts"
 
 def read_num_prompts(path: str) -> Dict[str, int]:
     """``utt2prompts`` -> {utt: number of prompts}."""
-    from tuss_plugin.textfiles import open_text
+    from tuss_plugin.fileio.textfiles import open_text
 
     out = {}
     with open_text(path) as f:

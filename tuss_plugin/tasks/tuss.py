@@ -7,7 +7,7 @@ DDP and the optimisers, is ESPnet's own):
 * builds :class:`~tuss_plugin.espnet_model.TUSSEnhancementModel`, which passes
   the ``prompts`` data field to the separator and the loss wrappers;
 * the preprocessor ``tuss`` turns prompt words into ids and splits
-  multi-column reference lists (see :mod:`tuss_plugin.preprocessor`);
+  multi-column reference lists (see :mod:`tuss_plugin.train.preprocessor`);
 * defaults: ``tuss_stft`` encoder/decoder, ``tuss`` separator, thresholded SNR
   with category-wise PIT;
 * refuses batches that mix different numbers of prompts;
@@ -23,7 +23,7 @@ DDP and the optimisers, is ESPnet's own):
   then takes its training statistics from the validation lists;
 * ``--finetune_prompts`` / ``--finetune_modules`` train only these prompt
   vectors (e.g. prompts added to a trained model) and modules, everything else
-  frozen and out of the optimizer (:mod:`tuss_plugin.finetune`);
+  frozen and out of the optimizer (:mod:`tuss_plugin.train.finetune`);
 * ``--use_amp`` (mixed precision, the paper configs) is turned off with
   ``--ngpu 0``: CPU training stays float32;
 * ``--unused_parameters`` defaults to true, so that DDP (``--ngpu N
@@ -35,7 +35,7 @@ DDP and the optimisers, is ESPnet's own):
   separators and costs one graph traversal per step (a config may say
   false). On the fly, each rank simulates its own share of the batch
   (:class:`~tuss_plugin.onthefly.iterator.OnTheFlyIterFactory`);
-* the trainer is :class:`~tuss_plugin.trainer.TUSSTrainer`, ESPnet's trainer
+* the trainer is :class:`~tuss_plugin.train.trainer.TUSSTrainer`, ESPnet's trainer
   that also counts skipped non-finite losses per epoch and resumes from the
   last complete checkpoint after an interruption.
 """
@@ -56,16 +56,18 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 
 import tuss_plugin  # noqa: F401  (registers the plugin's classes)
-from tuss_plugin import cpu_memory, finetune, model_builder
-from tuss_plugin.corpus_validation import UTT2FS, read_utt2fs
+from tuss_plugin import model_builder
 from tuss_plugin.espnet_model import TUSSEnhancementModel, espnet_model_conf
+from tuss_plugin.fileio.textfiles import open_text
 from tuss_plugin.layers.prompt import PromptVocabulary
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
 from tuss_plugin.precision import check_bf16_request
-from tuss_plugin.preprocessor import TUSSPreprocessor
 from tuss_plugin.tasks.chunking import prepare_chunk_iterator, read_num_prompts
-from tuss_plugin.textfiles import open_text
-from tuss_plugin.trainer import UTT2CORPUS, CorpusTagger, TUSSTrainer, read_utt2corpus
+from tuss_plugin.train import finetune
+from tuss_plugin.train.corpus_validation import UTT2FS, read_utt2fs
+from tuss_plugin.train.preprocessor import TUSSPreprocessor
+from tuss_plugin.train.trainer import UTT2CORPUS, CorpusTagger, TUSSTrainer, read_utt2corpus
+from tuss_plugin.utils import cpu_memory
 
 preprocessor_choices = ClassChoices(
     name="preprocessor",
@@ -205,7 +207,7 @@ class TUSSTask(EnhancementTask):
     def main_worker(cls, args: argparse.Namespace):
         """ESPnet's worker (every training process, spawned ones too); its
         malloc settings are those ``tuss-train`` asked for
-        (:func:`tuss_plugin.cpu_memory.apply_in_worker`); on the fly, the
+        (:func:`tuss_plugin.utils.cpu_memory.apply_in_worker`); on the fly, the
         statistics stage reads the validation lists; a CPU run trains in fp32
         (:func:`cpu_stays_fp32`)."""
         cpu_memory.apply_in_worker()  # as the entry point: no page faults from re-allocated activations
@@ -238,8 +240,8 @@ class TUSSTask(EnhancementTask):
 
 
 def _paper_label(value: str) -> Optional[str]:
-    """``--paper_row``: a label of Table III (``tuss_plugin.paper_table3.ROWS``), or none."""
-    from tuss_plugin.paper_table3 import ROWS
+    """``--paper_row``: a label of Table III (``tuss_plugin.scoring.paper_table3.ROWS``), or none."""
+    from tuss_plugin.scoring.paper_table3 import ROWS
 
     if str(value).lower() in ("none", "null", ""):
         return None
@@ -256,7 +258,7 @@ def cpu_stays_fp32(args: argparse.Namespace) -> None:
     CUDA autocast in bf16 on GPUs that support it, as the authors trained,
     else fp16, with ESPnet's gradient scaler); on the CPU the same config
     trains in plain float32, without a gradient scaler, unless ``--cpu_bf16
-    true`` asks for CPU bf16 autocast (:class:`tuss_plugin.trainer.TUSSTrainer`).
+    true`` asks for CPU bf16 autocast (:class:`tuss_plugin.train.trainer.TUSSTrainer`).
     ``config.yaml`` of the run records what was used. ``--cpu_bf16 true`` on a
     CPU without native bf16 units raises
     :class:`tuss_plugin.precision.EmulatedBF16Error`.

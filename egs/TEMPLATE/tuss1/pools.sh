@@ -28,5 +28,5 @@ export WSJ0_2MIX_TR="${WSJ0_2MIX_TR:-}" FSD50K_ONTOLOGY="${FSD50K_ONTOLOGY:-}" M
 force_opt=""
 if ${force}; then force_opt="--force"; fi
 echo "$0: building pools: ${pools}"
-python3 -m tuss_plugin.dataprep.build_pools --pools "${pools}" --data_dir data --local_dir data/local \
+python3 -m tuss_plugin.dataprep.pools.build_pools --pools "${pools}" --data_dir data --local_dir data/local \
     --nj "${nj}" ${force_opt}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Stage 1 of the dnr recipe: data/dev_dnr and data/test_dnr from $DNR (db.sh),
-# written by tuss_plugin.dataprep.dnr (see README.md for the expected layout).
+# written by tuss_plugin.dataprep.eval_sets.dnr (see README.md for the expected layout).
 # Re-running with the same options does nothing.
 set -euo pipefail
 
@@ -16,5 +16,5 @@ help_message="Usage: $0 [--download true|false] [--num_dev N]"
 if ${download}; then
     local/download.sh "${DNR}"
 fi
-python3 -m tuss_plugin.dataprep.dnr --root "${DNR}" --data_dir data --num_dev "${num_dev}" \
+python3 -m tuss_plugin.dataprep.eval_sets.dnr --root "${DNR}" --data_dir data --num_dev "${num_dev}" \
     --hint "to download it: run.sh --local_data_opts '--download true'"

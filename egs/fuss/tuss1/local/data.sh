@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Stage 1 of the fuss recipe: data/dev_fuss and data/test_fuss from $FUSS
-# (db.sh), written by tuss_plugin.dataprep.fuss (see README.md for the
+# (db.sh), written by tuss_plugin.dataprep.eval_sets.fuss (see README.md for the
 # expected layout). Re-running with the same options does nothing.
 set -euo pipefail
 
@@ -16,5 +16,5 @@ help_message="Usage: $0 [--download true|false] [--num_dev_per_count N]"
 if ${download}; then
     local/download.sh "${FUSS}"
 fi
-python3 -m tuss_plugin.dataprep.fuss --root "${FUSS}" --data_dir data --num_dev_per_count "${num_dev_per_count}" \
+python3 -m tuss_plugin.dataprep.eval_sets.fuss --root "${FUSS}" --data_dir data --num_dev_per_count "${num_dev_per_count}" \
     --hint "to download it: run.sh --local_data_opts '--download true'"

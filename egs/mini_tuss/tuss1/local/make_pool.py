@@ -8,7 +8,7 @@ on-the-fly training path (``train_data_source: onthefly``, see
 ``tuss_plugin.onthefly``) can draw new mixtures from the sources of the mini
 corpus. Writes ``wav.scp``, ``utt2prompt``, ``utt2fs`` and
 ``utt2num_samples`` into ``<pool_dir>`` with the pool writer of
-``tuss_plugin.pools`` (atomically, ``.complete`` last).
+``tuss_plugin.fileio.pools`` (atomically, ``.complete`` last).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from tuss_plugin.datadir import read_ref_lists
-from tuss_plugin.kaldi_io import read_dict
-from tuss_plugin.pools import PoolEntry, write_pool
+from tuss_plugin.fileio.datadir import read_ref_lists
+from tuss_plugin.fileio.kaldi_io import read_dict
+from tuss_plugin.fileio.pools import PoolEntry, write_pool
 
 
 def main() -> int:

@@ -25,7 +25,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.fileio import atomic_write_text
+from tuss_plugin.fileio.atomic import atomic_write_text
 
 
 def read_scores(path: Path) -> List[Dict[str, str]]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Stage 1 of the musdb18hq recipe: data/dev_musdb18hq and data/test_musdb18hq
-# from $MUSDB18HQ (db.sh), written by tuss_plugin.dataprep.musdb18hq (see
+# from $MUSDB18HQ (db.sh), written by tuss_plugin.dataprep.eval_sets.musdb18hq (see
 # README.md for the expected layout). Re-running with the same options does
 # nothing.
 set -euo pipefail
@@ -17,5 +17,5 @@ help_message="Usage: $0 [--download true|false] [--num_dev N]"
 if ${download}; then
     local/download.sh "${MUSDB18HQ}"
 fi
-python3 -m tuss_plugin.dataprep.musdb18hq --root "${MUSDB18HQ}" --data_dir data --num_dev "${num_dev}" \
+python3 -m tuss_plugin.dataprep.eval_sets.musdb18hq --root "${MUSDB18HQ}" --data_dir data --num_dev "${num_dev}" \
     --hint "to download it: run.sh --local_data_opts '--download true'"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Stage 1 of the vctk_demand recipe: data/dev_vctk_demand and
 # data/test_vctk_demand from $VCTK_DEMAND (db.sh), written by
-# tuss_plugin.dataprep.vctk_demand (see README.md for the expected layout).
+# tuss_plugin.dataprep.eval_sets.vctk_demand (see README.md for the expected layout).
 # Re-running with the same options does nothing.
 set -euo pipefail
 
@@ -17,5 +17,5 @@ help_message="Usage: $0 [--download true|false] [--num_dev N]"
 if ${download}; then
     local/download.sh "${VCTK_DEMAND}"
 fi
-python3 -m tuss_plugin.dataprep.vctk_demand --root "${VCTK_DEMAND}" --data_dir data --num_dev "${num_dev}" \
+python3 -m tuss_plugin.dataprep.eval_sets.vctk_demand --root "${VCTK_DEMAND}" --data_dir data --num_dev "${num_dev}" \
     --hint "to download it: run.sh --local_data_opts '--download true'"
