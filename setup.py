@@ -104,7 +104,6 @@ setup(
         "console_scripts": [
             "tuss-train=tuss_plugin.bin.tuss_train:main",
             "tuss-import-release=tuss_plugin.bin.import_release:main",
-            "tuss-import-reference=tuss_plugin.bin.import_reference:main",  # earlier name
             "tuss-add-prompts=tuss_plugin.bin.add_prompts:main",
             "tuss-separate=tuss_plugin.bin.separate:main",
             "tuss-export-onnx=tuss_plugin.bin.export_onnx:main",

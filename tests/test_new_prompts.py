@@ -11,7 +11,7 @@ import yaml
 from tuss_plugin.bin import add_prompts, tuss_inference, tuss_train
 from tuss_plugin.convert.new_prompts import vocabulary_conf
 from tuss_plugin.inference import SeparateAudio
-from tuss_plugin.onthefly.iterator import resolve_onthefly_conf
+from tuss_plugin.onthefly.conf import resolve_onthefly_conf
 from tuss_plugin.onthefly.prompt_sampler import PromptSampler
 from tuss_plugin.prompts import PromptVocabulary
 from tuss_plugin.train.finetune import restore_frozen

@@ -119,7 +119,7 @@ def test_show_results_refuses_a_missing_directory(tmp_path, capsys):
 
 
 def test_meta_yaml_of_a_model_dir_may_not_point_outside(model_dir, tmp_path):
-    from tuss_plugin.inference import resolve_model_files
+    from tuss_plugin.inference.model_files import resolve_model_files
 
     d = tmp_path / "card"
     d.mkdir()

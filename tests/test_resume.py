@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from tuss_plugin.bin import tuss_inference, tuss_train
-from tuss_plugin.train.trainer import PREVIOUS, check_checkpoint, recover_checkpoints
+from tuss_plugin.train.checkpoints import PREVIOUS, check_checkpoint, recover_checkpoints
 
 from conftest import TESTS
 from datagen import make_data_dir, train_args

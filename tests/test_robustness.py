@@ -16,7 +16,8 @@ import yaml
 
 from tuss_plugin.bin import separate
 from tuss_plugin.fileio.audio import check_audio_file
-from tuss_plugin.inference import SeparateAudio, resampled_length
+from tuss_plugin.inference import SeparateAudio
+from tuss_plugin.inference.streaming import resampled_length
 
 PROMPTS = ["speech", "sfxbg"]
 

@@ -90,7 +90,7 @@ def test_espnet_load_knows_the_task():
 
 def test_package_names_still_import():
     from tuss_plugin import DEFAULT_PROMPTS, PromptVocabulary, TUSSSeparator
-    from tuss_plugin.layers.prompt import PromptVocabulary as PV
+    from tuss_plugin.prompts import PromptVocabulary as PV
     from tuss_plugin.separator.tuss_separator import TUSSSeparator as TS
 
     assert (PromptVocabulary, TUSSSeparator) == (PV, TS) and DEFAULT_PROMPTS[0] == "speech"

@@ -17,7 +17,7 @@ import torch
 from tuss_plugin.bin import tuss_train
 from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
 from tuss_plugin.tasks.tuss import TUSSTask
-from tuss_plugin.train.trainer import check_checkpoint
+from tuss_plugin.train.checkpoints import check_checkpoint
 
 from conftest import TESTS
 from datagen import make_data_dir, train_args

@@ -18,9 +18,9 @@ import pytest
 import soundfile as sf
 
 from tuss_plugin.bin import format_data
-from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.dataprep.eval_sets import dnr, fuss, musdb18hq, vctk_demand, wham
 from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
+from tuss_plugin.utils.cli import DataPrepError
 
 import fake_eval_corpora as fake
 from conftest import ROOT

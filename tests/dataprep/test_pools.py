@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.dataprep.pools import (
     build_pools,
     demand,
@@ -29,7 +28,8 @@ from tuss_plugin.dataprep.pools import (
     wham_noise,
     wsj0,
 )
-from tuss_plugin.dataprep.pools.pool import PoolEntry, read_pool, write_pool
+from tuss_plugin.fileio.pools import PoolEntry, read_pool, write_pool
+from tuss_plugin.utils.cli import DataPrepError
 
 import fake_train_corpora as fake
 from conftest import ROOT  # noqa: E402

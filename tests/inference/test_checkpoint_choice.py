@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tuss_plugin.inference import SeparateAudio, default_model_file
+from tuss_plugin.inference import SeparateAudio
+from tuss_plugin.inference.model_files import default_model_file
 
 from conftest import ROOT
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 import yaml
 
-from tuss_plugin.inference import SeparateAudio, load_model, resolve_model_files
+from tuss_plugin.inference import SeparateAudio, load_model
+from tuss_plugin.inference.model_files import resolve_model_files
 
 META = "files: {model_file: exp/m/model.pth}\nyaml_files: {train_config: exp/m/config.yaml}\n"
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from tuss_plugin.inference import SeparateAudio, segment_starts
-from tuss_plugin.layers.prompt import PromptVocabulary
+from tuss_plugin.inference import SeparateAudio
+from tuss_plugin.inference.overlap_add import segment_starts
+from tuss_plugin.prompts import PromptVocabulary
 
 
 class FakeModelSep(SeparateAudio):

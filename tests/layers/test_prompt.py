@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from tuss_plugin.layers.prompt import DEFAULT_PROMPTS, PromptEncoder, PromptVocabulary
+from tuss_plugin.layers.prompt import PromptEncoder
+from tuss_plugin.prompts import DEFAULT_PROMPTS, PromptVocabulary
 
 
 def test_default_vocabulary_ids():

@@ -5,12 +5,8 @@ import pytest
 import torch
 
 from tuss_plugin.layers import kernels
-from tuss_plugin.layers.tf_locoformer import (
-    RMSGroupNorm,
-    RotaryEmbedding,
-    SwiGLUConvDeconv1d,
-    TFLocoformerStack,
-)
+from tuss_plugin.layers.attention import RotaryEmbedding
+from tuss_plugin.layers.tf_locoformer import RMSGroupNorm, SwiGLUConvDeconv1d, TFLocoformerStack
 
 
 def test_rms_group_norm_unit_rms():
@@ -119,8 +115,8 @@ def test_swiglu_without_autograd_over_groups(k, monkeypatch):
 def test_attention_of_short_sequences_matches_fused_kernel(monkeypatch):
     """Without autograd, sequences up to ``short_attention_length`` use explicit products:
     same result, same FLOP count."""
-    from tuss_plugin.bin.benchmark import flop_counter
-    from tuss_plugin.layers.tf_locoformer import MultiHeadSelfAttention
+    from tuss_plugin.benchmark.profiling import flop_counter
+    from tuss_plugin.layers.attention import MultiHeadSelfAttention
 
     torch.manual_seed(0)
     attn = MultiHeadSelfAttention(16, 24, 4, RotaryEmbedding(6)).eval()

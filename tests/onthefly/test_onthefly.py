@@ -12,16 +12,10 @@ import yaml
 from espnet2.train.distributed_utils import DistributedOption
 
 from tuss_plugin.bin import tuss_train
-from tuss_plugin.onthefly import (
-    Mixer,
-    OnTheFlyIterFactory,
-    OnTheFlyOptions,
-    PromptSampler,
-    SourcePools,
-    default_prompt_table,
-    prompt_dropout,
-    resolve_onthefly_conf,
-)
+from tuss_plugin.onthefly.conf import OnTheFlyOptions, resolve_onthefly_conf
+from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, prompt_dropout
+from tuss_plugin.onthefly.mixer import Mixer, SourcePools
+from tuss_plugin.onthefly.prompt_sampler import PromptSampler, default_prompt_table
 from tuss_plugin.tasks.tuss import TUSSTask
 
 from conftest import TESTS
@@ -419,7 +413,7 @@ SHIPPED = sorted((TESTS.parent / "egs").glob("*/tuss1/conf/tuning/*.yaml"))
 )
 def test_shipped_onthefly_configs(path):
     """Every on-the-fly recipe config parses, and its sampler only draws lists the model accepts."""
-    from tuss_plugin.layers.prompt import DEFAULT_PROMPTS, PromptVocabulary
+    from tuss_plugin.prompts import DEFAULT_PROMPTS, PromptVocabulary
 
     args = TUSSTask.get_parser().parse_args(["--config", str(path)])
     conf = resolve_onthefly_conf(args.onthefly_conf, args)

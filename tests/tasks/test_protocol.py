@@ -15,8 +15,8 @@ from espnet2.train.distributed_utils import DistributedOption
 from espnet2.train.reporter import Reporter
 
 from tuss_plugin.bin import tuss_train
-from tuss_plugin.layers.prompt import PromptVocabulary
-from tuss_plugin.onthefly.iterator import resolve_onthefly_conf
+from tuss_plugin.onthefly.conf import resolve_onthefly_conf
+from tuss_plugin.prompts import PromptVocabulary
 from tuss_plugin.separator.bslocoformer_separator import BSLocoformerSeparator
 from tuss_plugin.tasks.tuss import TUSSTask, apply_output_slots, check_slot_order, output_slots
 

@@ -183,7 +183,8 @@ def main(cmd: Optional[List[str]] = None) -> int:
 
 def run(a: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
-    from tuss_plugin.inference import SeparateAudio, _safe_extract
+    from tuss_plugin.inference import SeparateAudio
+    from tuss_plugin.inference.unpack import _safe_extract
 
     packed, exp, out = Path(a.packed), Path(a.exp), Path(a.outdir)
     if not zipfile.is_zipfile(packed):

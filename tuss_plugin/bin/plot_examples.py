@@ -87,7 +87,7 @@ def pick_examples(rows: List[dict]) -> Dict[str, Tuple[str, float]]:
 def figure_rows(entry, rows: List[dict]) -> Tuple[List[list], int]:
     """The cells of one mixture's figure and the rate: the mixture, then
     (reference, output) per pair of the scoring."""
-    from tuss_plugin.bin.score import pair_outputs, read_mono
+    from tuss_plugin.scoring.pairing import pair_outputs, read_mono
 
     mix, fs = read_mono(entry.mix)
     refs = [read_mono(p)[0] for p in entry.refs]

@@ -87,14 +87,12 @@ from tuss_plugin.fileio.kaldi_io import check_plain_path, read_dict, read_list, 
 from tuss_plugin.fileio.textfiles import read_lines
 from tuss_plugin.scoring.bss_eval import BSS_COLUMNS
 from tuss_plugin.scoring.metrics import INTERCHANGEABLE, item_mean
-from tuss_plugin.scoring.pairing import (  # noqa: F401  (pair_outputs, read_mono: re-exported)
+from tuss_plugin.scoring.pairing import (
     DEFAULT_PAIRING,
     PAIRINGS,
-    pair_outputs,
-    read_mono,
     score_utterance,
 )
-from tuss_plugin.scoring.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS, speech_metrics  # noqa: F401  (re-exported)
+from tuss_plugin.scoring.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS
 from tuss_plugin.utils.cli import CLIError, one_line, run_main
 
 BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]

@@ -6,7 +6,7 @@
         [--segment_size 6 --hop_size 3] [--outdir separated] [--spectrogram] IN.wav [IN2.flac ...]
 
 MODEL is an experiment dir, a packed model zip, a model file or a dir written
-by ``import_reference``. Any format, rate, bit depth and channel count that
+by ``tuss-import-release``. Any format, rate, bit depth and channel count that
 soundfile reads is accepted; each output has the input's rate and channels
 and is written to ``OUTDIR/<input stem>/<k>_<prompt>.wav`` (k = position in the
 prompt list). With ``--segment_size`` (or its first spelling ``--segment``;

@@ -46,11 +46,9 @@ from tuss_plugin.fileio.textfiles import read_text
 from tuss_plugin.prompts import DEFAULT_PROMPTS
 from tuss_plugin.scoring.metrics import item_mean, summarize
 from tuss_plugin.scoring.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS
-from tuss_plugin.scoring.table3_block import (  # noqa: F401  (eval_mode, eval_set: re-exported)
+from tuss_plugin.scoring.table3_block import (
     METRICS,
     TASK_ORDER,
-    eval_mode,
-    eval_set,
     load_scores,
     table3,
 )

@@ -299,7 +299,8 @@ def add_prompts(
 
     Raises ``ValueError`` / ``FileNotFoundError`` with one line naming the problem.
     """
-    from tuss_plugin.inference import _build_model, _check_shapes, load_model, resolve_model_files
+    from tuss_plugin.inference import load_model
+    from tuss_plugin.inference.model_files import _build_model, _check_shapes, resolve_model_files
 
     outdir = Path(outdir)
     _check_outdir(model, outdir, overwrite)

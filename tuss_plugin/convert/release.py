@@ -186,7 +186,3 @@ def import_release(hparams_path: str, checkpoint_path: str, outdir: str) -> Path
     torch.save(model.state_dict(), buf)
     atomic_write_bytes(out / "model.pth", buf.getvalue())
     return out
-
-
-#: the name of earlier versions
-import_reference = import_release

@@ -22,70 +22,17 @@ The package, by job:
 * :mod:`.inputs`: checks of an in-memory mixture and its rate;
 * :mod:`.api`: :class:`SeparateAudio`.
 
-Every name importable from ``tuss_plugin.inference`` before the split still is.
+``SeparateAudio`` and ``load_model`` are the package's public names; everything
+else is imported from the submodule that defines it.
 """
 
-# every name of the package before the split, and the submodule that holds it;
-# loaded on first use, so that importing a submodule (e.g. model_files for
-# --list-prompts) does not import torch through SeparateAudio
-_NAMES = {
-    **dict.fromkeys(("SeparateAudio",), "api"),
-    **dict.fromkeys(("MAX_CHANNELS", "MAX_FS"), "inputs"),
-    **dict.fromkeys(
-        (
-            "MODEL_FILE_CANDIDATES",
-            "_build_model",
-            "_check_shapes",
-            "_download",
-            "_read_config",
-            "_read_state",
-            "_state_digest",
-            "default_model_file",
-            "load_model",
-            "logger",
-            "resolve_model_files",
-        ),
-        "model_files",
-    ),
-    **dict.fromkeys(
-        ("OverlapAdd", "_check_segment_values", "_crossfade", "align_outputs", "segment_samples", "segment_starts"),
-        "overlap_add",
-    ),
-    **dict.fromkeys(
-        ("ForwardReader", "_SegmentProgress", "_check_length", "read_blocks", "resampled_length"), "streaming"
-    ),
-    **dict.fromkeys(
-        (
-            "DEFAULT_CACHE_KEEP",
-            "DEFAULT_MAX_UNPACK_BYTES",
-            "_ENTRY_NAME",
-            "_MARKER",
-            "_MAX_META_BYTES",
-            "_META",
-            "_STALE_TEMP_S",
-            "_TEMP_NAME",
-            "_ZIP_ERRORS",
-            "_cache_base",
-            "_check_member_names",
-            "_discard_unpacked",
-            "_extract_member",
-            "_is_pack",
-            "_pack_members",
-            "_positive_setting",
-            "_prune_cache",
-            "_safe_extract",
-            "_select_members",
-            "_unpack_once",
-            "_zip_stamp",
-            "max_unpack_bytes",
-        ),
-        "unpack",
-    ),
-}
+# the public names and their submodules, loaded on first use, so that importing a
+# submodule (e.g. model_files for --list-prompts) does not import torch
+_PUBLIC = {"SeparateAudio": "api", "load_model": "model_files"}
 
 
 def __getattr__(name: str):
-    module = _NAMES.get(name)
+    module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
@@ -96,25 +43,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_NAMES))
+    return sorted(set(globals()) | set(_PUBLIC))
 
 
-__all__ = [
-    "SeparateAudio",
-    "OverlapAdd",
-    "ForwardReader",
-    "resolve_model_files",
-    "default_model_file",
-    "load_model",
-    "MODEL_FILE_CANDIDATES",
-    "read_blocks",
-    "resampled_length",
-    "segment_starts",
-    "segment_samples",
-    "align_outputs",
-    "max_unpack_bytes",
-    "DEFAULT_MAX_UNPACK_BYTES",
-    "DEFAULT_CACHE_KEEP",
-    "MAX_CHANNELS",
-    "MAX_FS",
-]
+__all__ = ["SeparateAudio", "load_model"]

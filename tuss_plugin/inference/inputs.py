@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from tuss_plugin.utils.values import MAX_FS, check_rate  # noqa: F401  (the owner of the rates accepted)
+from tuss_plugin.utils.values import check_rate
 
 # the in-memory API refuses arrays with more channels (a channel-first array is the usual cause)
 MAX_CHANNELS = 64

@@ -27,7 +27,7 @@ from tuss_plugin.inference.unpack import _META, _cache_base, _is_pack, _pack_mem
 if TYPE_CHECKING:  # torch is imported where a model is built or read, not to resolve or read a config
     import torch
 
-# the logger of the package, as before the split ("tuss_plugin.inference")
+# one logger for the whole inference package ("tuss_plugin.inference")
 logger = logging.getLogger(__package__)
 
 # model files of a directory, in order of preference; the first that exists is

@@ -3,8 +3,7 @@
 
 TUSS (Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025)
 selects what to separate with one learnable vector per source category; the
-names, aliases and exclusion rules are :mod:`tuss_plugin.prompts` (re-exported
-here for the import paths of earlier versions).
+names, aliases and exclusion rules are :mod:`tuss_plugin.prompts`.
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ from typing import Mapping, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from tuss_plugin.prompts import (  # noqa: F401  (re-exported)
-    DEFAULT_ALIASES,
-    DEFAULT_EXCLUSIVE,
+from tuss_plugin.prompts import (
     DEFAULT_PROMPTS,
     PromptVocabulary,
 )

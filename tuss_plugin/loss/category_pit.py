@@ -20,10 +20,9 @@ import torch
 from espnet2.enh.loss.criterions.abs_loss import AbsEnhLoss
 from espnet2.enh.loss.wrappers.abs_wrapper import AbsLossWrapper
 
-# category_groups: indices of equal prompt ids (importable from here as before)
 from tuss_plugin.loss.permutation import best_assignment, category_groups
 
-__all__ = ["CategoryPITSolver", "category_groups"]
+__all__ = ["CategoryPITSolver"]
 
 
 class CategoryPITSolver(AbsLossWrapper):

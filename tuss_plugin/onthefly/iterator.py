@@ -36,13 +36,6 @@ import torch
 from espnet2.iterators.abs_iter_factory import AbsIterFactory
 from torch.utils.data import DataLoader, Dataset
 
-from tuss_plugin.onthefly.conf import (  # noqa: F401  (re-exported: the names of earlier versions)
-    ONTHEFLY_CONF_DEFAULTS,
-    PROMPT_SETTINGS,
-    OnTheFlyOptions,
-    add_new_prompts,
-    resolve_onthefly_conf,
-)
 from tuss_plugin.onthefly.mixer import Mixer, SourcePools
 from tuss_plugin.onthefly.prompt_sampler import PromptSampler
 
@@ -274,11 +267,4 @@ class OnTheFlyIterFactory(AbsIterFactory):
         )
 
 
-__all__ = [
-    "ONTHEFLY_CONF_DEFAULTS",
-    "OnTheFlyBatches",
-    "OnTheFlyIterFactory",
-    "OnTheFlyOptions",
-    "prompt_dropout",
-    "resolve_onthefly_conf",
-]
+__all__ = ["OnTheFlyBatches", "OnTheFlyIterFactory", "prompt_dropout"]

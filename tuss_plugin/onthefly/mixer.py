@@ -282,4 +282,4 @@ class Mixer:
         return refs_arr.sum(axis=0), refs_arr
 
 
-__all__ = ["DEFAULT_DYNAMIC_MIXING_SOURCES", "Mixer", "PoolEntry", "SourcePools", "read_pool_dir"]
+__all__ = ["DEFAULT_DYNAMIC_MIXING_SOURCES", "Mixer", "SourcePools", "read_pool_dir"]

@@ -19,9 +19,10 @@ import torch
 from espnet2.enh.separator.abs_separator import AbsSeparator
 
 from tuss_plugin.layers.band_split import BandSplitEncoder, BandwiseDecoder, band_widths
-from tuss_plugin.layers.prompt import DEFAULT_PROMPTS, PromptEncoder
+from tuss_plugin.layers.prompt import PromptEncoder
 from tuss_plugin.layers.stack_settings import StackSettings
 from tuss_plugin.layers.tf_locoformer import TFLocoformerStack
+from tuss_plugin.prompts import DEFAULT_PROMPTS
 
 # FFN settings of the released Medium model (also the defaults here)
 CROSS_PROMPT_FREQ_FFN = ({"dim_inner": 384, "conv1d_kernel": 4, "conv1d_shift": 1},) * 2

@@ -59,14 +59,15 @@ import tuss_plugin  # noqa: F401  (registers the plugin's classes)
 from tuss_plugin import model_builder
 from tuss_plugin.espnet_model import TUSSEnhancementModel, espnet_model_conf
 from tuss_plugin.fileio.textfiles import open_text
-from tuss_plugin.layers.prompt import PromptVocabulary
-from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory, resolve_onthefly_conf
+from tuss_plugin.onthefly.conf import resolve_onthefly_conf
+from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory
 from tuss_plugin.precision import check_bf16_request
+from tuss_plugin.prompts import PromptVocabulary
 from tuss_plugin.tasks.chunking import prepare_chunk_iterator, read_num_prompts
 from tuss_plugin.train import finetune
-from tuss_plugin.train.corpus_validation import UTT2FS, read_utt2fs
+from tuss_plugin.train.corpus_validation import UTT2CORPUS, UTT2FS, CorpusTagger, read_utt2corpus, read_utt2fs
 from tuss_plugin.train.preprocessor import TUSSPreprocessor
-from tuss_plugin.train.trainer import UTT2CORPUS, CorpusTagger, TUSSTrainer, read_utt2corpus
+from tuss_plugin.train.trainer import TUSSTrainer
 from tuss_plugin.utils import cpu_memory
 
 preprocessor_choices = ClassChoices(

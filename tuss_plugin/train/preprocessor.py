@@ -17,7 +17,7 @@ from typing import Dict, Mapping, Optional, Sequence, Union
 import numpy as np
 from espnet2.train.preprocessor import AbsPreprocessor
 
-from tuss_plugin.layers.prompt import DEFAULT_PROMPTS, PromptVocabulary
+from tuss_plugin.prompts import DEFAULT_PROMPTS, PromptVocabulary
 
 
 class TUSSPreprocessor(AbsPreprocessor):

@@ -45,24 +45,18 @@ from espnet2.utils.build_dataclass import build_dataclass
 from espnet2.utils.types import float_or_none, str2bool
 
 from tuss_plugin.fileio.atomic import atomic_copy
-from tuss_plugin.train.checkpoints import (  # noqa: F401  (re-exported: the names of earlier versions)
+from tuss_plugin.train.checkpoints import (
     CHECKPOINT,
     PREVIOUS,
-    check_checkpoint,
     kept_epoch_file,
-    recover_checkpoints,
     recover_once,
 )
-from tuss_plugin.train.corpus_validation import (  # noqa: F401  (re-exported)
-    CORPUS_KEY,
-    UTT2CORPUS,
-    CorpusTagger,
+from tuss_plugin.train.corpus_validation import (
     CorpusValidation,
     TUSSTrainerOptions,
     check_validation_options,
     iterator_corpora,
     model_rate,
-    read_utt2corpus,
     segment_samples,
 )
 from tuss_plugin.train.finetune import restore_frozen

@@ -238,7 +238,7 @@ resolve_inference_model() {
     model_path=${exp}/${inference_model}
     [ -n "${inference_model}" ] && return 0
     inference_model=$(python3 -c 'import sys
-from tuss_plugin.inference import default_model_file
+from tuss_plugin.inference.model_files import default_model_file
 try:
     print(default_model_file(sys.argv[1]).name)
 except FileNotFoundError as e:
@@ -280,7 +280,7 @@ data_sets=$(for d in ${train_set} ${valid_set} ${test_sets}; do [ "${d}" = onthe
 vocab_config=${train_config}
 if [ -z "${vocab_config}" ] && [ ${stage} -le 2 ] && [ ${stop_stage} -ge 1 ] && ! ${skip_data_prep}; then
     vocab_config=$(python3 -c 'import sys
-from tuss_plugin.inference import resolve_model_files
+from tuss_plugin.inference.model_files import resolve_model_files
 try:
     print(resolve_model_files(sys.argv[1])[0])
 except (OSError, ValueError) as e:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from tuss_plugin.dataprep.common import (
-    DataPrepError,
     Mixture,
     PathLike,
     eval_set_parser,
@@ -31,6 +30,7 @@ from tuss_plugin.dataprep.common import (
     run_eval_cli,
     write_sets,
 )
+from tuss_plugin.utils.cli import DataPrepError
 
 CORPUS = "dnr"
 VARIABLE = "DNR"

@@ -24,15 +24,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.dataprep.common import (
-    DataPrepError,
-    Mixture,
-    PathLike,
-    eval_set_parser,
-    require_root,
-    run_eval_cli,
-    write_sets,
-)
+from tuss_plugin.dataprep.common import Mixture, PathLike, eval_set_parser, require_root, run_eval_cli, write_sets
+from tuss_plugin.utils.cli import DataPrepError
 
 CORPUS = "fuss"
 VARIABLE = "FUSS"

@@ -29,7 +29,6 @@ from typing import Dict, List, Optional, Sequence
 import soundfile as sf
 
 from tuss_plugin.dataprep.common import (
-    DataPrepError,
     Mixture,
     PathLike,
     eval_set_parser,
@@ -39,6 +38,7 @@ from tuss_plugin.dataprep.common import (
     write_sets,
 )
 from tuss_plugin.prompts import MUSIC_STEMS
+from tuss_plugin.utils.cli import DataPrepError
 
 CORPUS = "musdb18hq"
 VARIABLE = "MUSDB18HQ"

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
-from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.dataprep.pools import (
     demand,
     fma,
@@ -33,7 +32,9 @@ from tuss_plugin.dataprep.pools import (
     wham_noise,
     wsj0,
 )
-from tuss_plugin.dataprep.pools.pool import PoolEntry, run_cli
+from tuss_plugin.dataprep.pools.pool import run_cli
+from tuss_plugin.fileio.pools import PoolEntry
+from tuss_plugin.utils.cli import DataPrepError
 
 PathLike = Union[str, Path]
 log = logging.getLogger(__name__)

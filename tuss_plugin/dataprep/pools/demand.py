@@ -25,19 +25,19 @@ import logging
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from tuss_plugin.dataprep.common import DataPrepError, require_root
+from tuss_plugin.dataprep.common import require_root
 from tuss_plugin.dataprep.pools.pool import (
     PathLike,
-    PoolEntry,
     add_common_args,
     cut_windows,
     finish,
-    make_key,
     parallel_map,
     run_cli,
     safe_uid,
     up_to_date,
 )
+from tuss_plugin.fileio.pools import PoolEntry, make_key
+from tuss_plugin.utils.cli import DataPrepError
 
 log = logging.getLogger(__name__)
 

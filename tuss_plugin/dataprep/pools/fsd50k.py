@@ -34,19 +34,19 @@ import json
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from tuss_plugin.dataprep.common import DataPrepError, require_root
+from tuss_plugin.dataprep.common import require_root
 from tuss_plugin.dataprep.pools.pool import (
     PathLike,
-    PoolEntry,
     add_common_args,
     audio_info,
     finish,
-    make_key,
     parallel_map,
     run_cli,
     safe_uid,
     up_to_date,
 )
+from tuss_plugin.fileio.pools import PoolEntry, make_key
+from tuss_plugin.utils.cli import DataPrepError
 
 #: Human voice, Respiratory sounds, Human group actions, Music
 EXCLUDED_ANCESTORS = ("/m/09l8g", "/m/09hlz4", "/t/dd00012", "/m/04rlf")

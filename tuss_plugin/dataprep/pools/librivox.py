@@ -43,13 +43,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.dataprep.common import DataPrepError, require_root
+from tuss_plugin.dataprep.common import require_root
 from tuss_plugin.dataprep.pools.pool import (
     PathLike,
-    PoolEntry,
     add_common_args,
     finish,
-    make_key,
     parallel_map,
     run_cli,
     safe_uid,
@@ -58,6 +56,8 @@ from tuss_plugin.dataprep.pools.pool import (
 )
 from tuss_plugin.fileio.atomic import atomic_write_text
 from tuss_plugin.fileio.audio import resample
+from tuss_plugin.fileio.pools import PoolEntry, make_key
+from tuss_plugin.utils.cli import DataPrepError
 
 log = logging.getLogger(__name__)
 

@@ -30,18 +30,11 @@ import json
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from tuss_plugin.dataprep.common import DataPrepError, require_root
-from tuss_plugin.dataprep.pools.pool import (
-    PathLike,
-    PoolEntry,
-    add_common_args,
-    finish,
-    make_key,
-    run_cli,
-    safe_uid,
-    up_to_date,
-)
+from tuss_plugin.dataprep.common import require_root
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, finish, run_cli, safe_uid, up_to_date
 from tuss_plugin.dataprep.pools.sad import MOISESDB_SAD, SADConfig, sad_files
+from tuss_plugin.fileio.pools import PoolEntry, make_key
+from tuss_plugin.utils.cli import DataPrepError
 
 TRAIN_FOLDS = (1, 2, 3)
 NAMED_STEMS = ("bass", "drums", "vocals")

@@ -24,20 +24,13 @@ import argparse
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from tuss_plugin.dataprep.common import DataPrepError, require_root
+from tuss_plugin.dataprep.common import require_root
 from tuss_plugin.dataprep.eval_sets.musdb18hq import VALIDATION_TRACKS  # official validation tracks (from train/)
-from tuss_plugin.dataprep.pools.pool import (
-    PathLike,
-    PoolEntry,
-    add_common_args,
-    finish,
-    make_key,
-    run_cli,
-    safe_uid,
-    up_to_date,
-)
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, finish, run_cli, safe_uid, up_to_date
 from tuss_plugin.dataprep.pools.sad import MUSDB_SAD, SADConfig, sad_files
+from tuss_plugin.fileio.pools import PoolEntry, make_key
 from tuss_plugin.prompts import MUSIC_STEMS
+from tuss_plugin.utils.cli import DataPrepError
 
 STEMS = MUSIC_STEMS
 

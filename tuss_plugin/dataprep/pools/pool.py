@@ -25,13 +25,9 @@ import soundfile as sf
 
 from tuss_plugin.fileio.atomic import atomic_write, atomic_write_text
 from tuss_plugin.fileio.kaldi_io import make_id
-from tuss_plugin.fileio.pools import (  # noqa: F401  (the pool format, re-exported for the builders)
-    COMPLETE_MARKER,
-    POOL_FILES,
-    POOL_PROMPTS,
+from tuss_plugin.fileio.pools import (
     PoolEntry,
     PoolError,
-    make_key,
     pool_is_current,
     read_pool,
     write_pool,

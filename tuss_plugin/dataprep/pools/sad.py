@@ -33,7 +33,6 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.dataprep.common import DataPrepError
 from tuss_plugin.dataprep.pools.pool import (
     PathLike,
     load_manifest,
@@ -43,6 +42,7 @@ from tuss_plugin.dataprep.pools.pool import (
     window_starts,
     write_wav_atomic,
 )
+from tuss_plugin.utils.cli import DataPrepError
 
 log = logging.getLogger(__name__)
 

@@ -20,19 +20,19 @@ import argparse
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from tuss_plugin.dataprep.common import DataPrepError, require_root
+from tuss_plugin.dataprep.common import require_root
 from tuss_plugin.dataprep.pools.pool import (
     PathLike,
-    PoolEntry,
     add_common_args,
     audio_info,
     finish,
-    make_key,
     parallel_map,
     run_cli,
     safe_uid,
     up_to_date,
 )
+from tuss_plugin.fileio.pools import PoolEntry, make_key
+from tuss_plugin.utils.cli import DataPrepError
 
 EXCLUDED_SPEAKERS = ("p226", "p287", "p232", "p257")
 AUDIO_DIR = "wav48_silence_trimmed"

@@ -32,20 +32,20 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tuss_plugin.dataprep.common import DataPrepError, require_root
+from tuss_plugin.dataprep.common import require_root
 from tuss_plugin.dataprep.pools.pool import (
     PathLike,
-    PoolEntry,
     add_common_args,
     audio_info,
     finish,
-    make_key,
     parallel_map,
     run_cli,
     safe_uid,
     up_to_date,
 )
 from tuss_plugin.fileio.atomic import atomic_write
+from tuss_plugin.fileio.pools import PoolEntry, make_key
+from tuss_plugin.utils.cli import DataPrepError
 
 AUDIO_SUFFIXES = (".wv1", ".wav")
 NEED = (
