@@ -14,7 +14,7 @@ signals: a mixture with a silent output gets NaN for all of its outputs
 
 Its SDR depends on the target reference alone and is the ``sdr`` column of
 the scores already (fast_bss_eval's, equal to mir_eval's to 1e-4 dB;
-``tests/bin/test_bss_eval_vs_espnet.py``).
+``tests/scoring/test_bss_eval_vs_espnet.py``).
 ``python -m tuss_plugin.bin.score --bss_eval`` adds the columns ``sir`` and
 ``sar``; recipe stage 6 asks for them when
 ``--scoring_protocol`` names SIR or SAR (ESPnet's default

@@ -17,7 +17,7 @@ single-prompt evaluation (one pass per prompt category) of the row without the
 "s"; L6/L6s: L5 fine-tuned with prompt dropout. Every number and description
 was entered from the paper's Table III (the project's copy: ``table3.tsv`` of
 the shared paper folder, one row per label, 12 numbers in the order of
-``COLUMNS``) and read a second time against it; ``tests/bin/test_table3.py``
+``COLUMNS``) and read a second time against it; ``tests/scoring/test_table3.py``
 compares this module with that file.
 """
 
