@@ -198,11 +198,11 @@ def test_swiglu_flop_count_does_not_depend_on_the_formulation():
 def test_rms_group_norm_backward_matches_autograd():
     """The written-out backward of RMSGroupNorm: gradcheck (float64) and plain autograd
     (float32, with an all-zero group)."""
-    from tuss_plugin.layers.kernels import _RMSGroupNormFunction
+    from tuss_plugin.layers.kernels import RMSGroupNormFunction
 
     x = torch.randn(5, 7, 8, dtype=torch.float64, requires_grad=True)
     gamma = torch.randn(8, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b: _RMSGroupNormFunction.apply(a, b, 2, 1e-5), (x, gamma))
+    assert torch.autograd.gradcheck(lambda a, b: RMSGroupNormFunction.apply(a, b, 2, 1e-5), (x, gamma))
 
     torch.manual_seed(0)
     norm = RMSGroupNorm(4, 16)

@@ -57,11 +57,11 @@ def test_paper_row_of_a_mode():
 
 
 def test_paper_row_option():
-    from tuss_plugin.tasks.tuss import _paper_label
+    from tuss_plugin.scoring.paper_table3 import row_label
 
-    assert _paper_label("M5") == "M5" and _paper_label("null") is None
+    assert row_label("M5") == "M5" and row_label("null") is None
     with pytest.raises(argparse.ArgumentTypeError, match="not a row of Table III"):
-        _paper_label("M7")
+        row_label("M7")
 
 
 def test_difference_rows_beside_the_named_paper_row(tmp_path):

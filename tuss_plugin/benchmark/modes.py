@@ -134,9 +134,9 @@ def _steps(mode: str, model, mix: torch.Tensor, prompts: List[str], args, info: 
             ex = export_model(model, args.full_config, path)
             info.update(export_seconds=ex["seconds"], onnx_bytes=ex["bytes"], opset=ex["opset"])
         onnx = OnnxModel(path, threads=torch.get_num_threads())
-        from tuss_plugin.inference.model_files import _state_digest
+        from tuss_plugin.inference.model_files import state_digest
 
-        if onnx.weights_sha256 != _state_digest(model.state_dict()):
+        if onnx.weights_sha256 != state_digest(model.state_dict()):
             raise ValueError(f"{path}: exported from other weights than the benchmark's model")
         x, ids0 = mix.numpy(), ids.numpy() - 1
         return lambda: onnx.run(x, ids0)[0]

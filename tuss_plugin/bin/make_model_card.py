@@ -184,7 +184,7 @@ def main(cmd: Optional[List[str]] = None) -> int:
 def run(a: argparse.Namespace) -> int:
     """The command; problems raise ``CLIError``."""
     from tuss_plugin.inference import SeparateAudio
-    from tuss_plugin.inference.unpack import _safe_extract
+    from tuss_plugin.inference.unpack import safe_extract
 
     packed, exp, out = Path(a.packed), Path(a.exp), Path(a.outdir)
     if not zipfile.is_zipfile(packed):
@@ -192,7 +192,7 @@ def run(a: argparse.Namespace) -> int:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    _safe_extract(packed, out)
+    safe_extract(packed, out)
     sep = SeparateAudio.from_pretrained(out)  # the directory loads as it is
     config = yaml.safe_load((exp / "config.yaml").read_text())
     results = (exp / "RESULTS.md").read_text() if (exp / "RESULTS.md").exists() else "No scores yet."

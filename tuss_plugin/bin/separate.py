@@ -184,7 +184,7 @@ def check_outdir(outdir: Path) -> None:
 def model_prompts(model: str, backend: str = "torch") -> List[str]:
     """The prompts of ``--model`` from its config alone: no torch, no weights
     read (``--list-prompts`` answers in a fraction of a second)."""
-    from tuss_plugin.inference.model_files import _read_config, resolve_model_files
+    from tuss_plugin.inference.model_files import read_config, resolve_model_files
     from tuss_plugin.prompts import model_vocabulary
 
     try:
@@ -193,7 +193,7 @@ def model_prompts(model: str, backend: str = "torch") -> List[str]:
 
             return list(OnnxModel(resolve_onnx_file(model)).vocab.names)
         config_file, _ = resolve_model_files(model)
-        vocab = model_vocabulary(_read_config(config_file))
+        vocab = model_vocabulary(read_config(config_file))
     except (OSError, ValueError, KeyError) as e:
         raise CLIError(f"cannot load model {model}: {one_line(e)}") from None
     return vocab.names if vocab is not None else []
@@ -230,11 +230,11 @@ def load_separator(args: argparse.Namespace):
 def check_options(args: argparse.Namespace) -> List[str]:
     """Check options and inputs before loading the model; returns the inputs
     to separate (each once)."""
-    from tuss_plugin.inference.overlap_add import _check_segment_values
+    from tuss_plugin.inference.overlap_add import check_segment_values
     from tuss_plugin.utils.values import check_subtype
 
     try:
-        _check_segment_values(args.segment_size, args.hop_size, ("--segment", "--hop"))
+        check_segment_values(args.segment_size, args.hop_size, ("--segment", "--hop"))
         args.subtype = check_subtype(args.subtype)
     except ValueError as e:
         raise CLIError(one_line(e)) from None

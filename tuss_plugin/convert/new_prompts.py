@@ -300,7 +300,7 @@ def add_prompts(
     Raises ``ValueError`` / ``FileNotFoundError`` with one line naming the problem.
     """
     from tuss_plugin.inference import load_model
-    from tuss_plugin.inference.model_files import _build_model, _check_shapes, resolve_model_files
+    from tuss_plugin.inference.model_files import build_config_model, check_shapes, resolve_model_files
 
     outdir = Path(outdir)
     _check_outdir(model, outdir, overwrite)
@@ -314,9 +314,9 @@ def add_prompts(
     base_vocab = PromptVocabulary(vocab_conf["prompts"], vocab_conf["prompt_aliases"], vocab_conf["exclusive_prompts"])
     vocab = extend_vocabulary(vocab_conf, additions, exclusions, aliases)
     new_config = extended_config(config, vocab)
-    expected = {k: tuple(v.shape) for k, v in _build_model(new_config, config_file, meta=True).state_dict().items()}
+    expected = {k: tuple(v.shape) for k, v in build_config_model(new_config, config_file, meta=True).state_dict().items()}
     state = extended_state(base_model.state_dict(), list(expected), additions, base_vocab.aliases, seed)
-    _check_shapes(expected, state, config_file, model_file)
+    check_shapes(expected, state, config_file, model_file)
     added = [a.name for a in additions]
     ft = None
     if finetune is not None:

@@ -21,17 +21,17 @@ import numpy as np
 
 from tuss_plugin.fileio.audio import resample
 from tuss_plugin.inference.inputs import as_array, check_fs, check_mixture, model_rate
-from tuss_plugin.inference.model_files import _state_digest, load_model, resolve_model_files
-from tuss_plugin.inference.overlap_add import OverlapAdd, _check_segment_values, check_segment_span
+from tuss_plugin.inference.model_files import load_model, resolve_model_files, state_digest
+from tuss_plugin.inference.overlap_add import OverlapAdd, check_segment_span, check_segment_values
 from tuss_plugin.inference.streaming import (
     ForwardReader,
-    _check_length,
-    _SegmentProgress,
+    SegmentProgress,
+    check_length,
     read_blocks,
     resampled_length,
     write_blocks,
 )
-from tuss_plugin.inference.unpack import _discard_unpacked
+from tuss_plugin.inference.unpack import discard_unpacked
 from tuss_plugin.loss.permutation import category_groups
 from tuss_plugin.precision import autocast, resolve_precision
 
@@ -80,7 +80,7 @@ class SeparateAudio:
         self.config = config
         self.device = device
         self.precision = resolve_precision(precision, device)
-        _check_segment_values(segment_size, hop_size)
+        check_segment_values(segment_size, hop_size)
         sep = model.separator
         fs = model_rate(config, sep)
         if fs is None:
@@ -128,7 +128,7 @@ class SeparateAudio:
         try:
             model, config = load_model(config_file, model_file, device)
         except ValueError:
-            _discard_unpacked(config_file, cache_dir)
+            discard_unpacked(config_file, cache_dir)
             raise
         return cls(model, config, device, segment_size=segment_size, hop_size=hop_size, precision=precision)
 
@@ -154,7 +154,7 @@ class SeparateAudio:
         ``(0, segment_size]`` and span at least one STFT frame shift. Raises
         ``ValueError`` naming the option (``names``, e.g. the flags of a CLI).
         """
-        _check_segment_values(segment_size, hop_size, names)
+        check_segment_values(segment_size, hop_size, names)
         hop = hop_size if hop_size is not None else segment_size
         if segment_size is not None:
             check_segment_span(segment_size, hop, self.fs, *self.stft_window(), names)
@@ -166,7 +166,7 @@ class SeparateAudio:
         the segment settings (``tuss_inference`` keys its finished outputs on it)."""
         config = json.dumps(self.config, sort_keys=True, default=str)
         return {
-            "weights": _state_digest(self.model.state_dict()),
+            "weights": state_digest(self.model.state_dict()),
             "config": hashlib.sha256(config.encode("utf-8")).hexdigest(),
             "fs": self.fs,
             "segment_size": self.segment_size,
@@ -283,7 +283,7 @@ class SeparateAudio:
         x = check_mixture(as_array(mixture))
         fs = check_fs(fs)
         names = self._check_prompts(prompts)
-        _check_length(x.shape[0], fs, self.fs, "the mixture is ")
+        check_length(x.shape[0], fs, self.fs, "the mixture is ")
         mono = x.ndim == 1
         x2 = (x[:, None] if mono else x).astype(np.float32)  # (L, C)
         n = x2.shape[0]
@@ -344,14 +344,14 @@ class SeparateAudio:
         if not sf.check_format("WAV", subtype):
             raise ValueError(f"invalid WAV subtype {subtype!r}; e.g. FLOAT, PCM_16, PCM_24")
         fs_in, channels, n_in = int(info.samplerate), int(info.channels), int(info.frames)
-        _check_length(n_in, fs_in, self.fs, f"{path}: ")
+        check_length(n_in, fs_in, self.fs, f"{path}: ")
         n_model = resampled_length(n_in, fs_in, self.fs)
         reader = ForwardReader(read_blocks(path, self.fs, blocksize), n_model, channels)
         blocks = self.iter_separate(reader, names)
         if progress:
             from tqdm import tqdm
 
-            blocks = _SegmentProgress(
+            blocks = SegmentProgress(
                 blocks, tqdm(total=self.num_segments(n_in, fs_in), desc=Path(path).name, unit="seg", file=sys.stderr)
             )
         with atomic_outputs(outputs) as tmps:

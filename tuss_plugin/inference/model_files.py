@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
-from tuss_plugin.inference.unpack import _META, _cache_base, _is_pack, _pack_members, _prune_cache, _unpack_once
+from tuss_plugin.inference.unpack import PACK_META, cache_base, is_pack, pack_members, prune_cache, unpack_once
 
 if TYPE_CHECKING:  # torch is imported where a model is built or read, not to resolve or read a config
     import torch
@@ -49,14 +49,14 @@ def resolve_model_files(
     """Find ``(config.yaml, model file)`` for a model directory, file or packed zip.
 
     A directory without ``config.yaml`` but with ``meta.yaml`` is an unpacked
-    packed model (see :func:`_meta_dir_files`).
+    packed model (see :func:`meta_dir_files`).
 
     A packed zip (ESPnet's ``meta.yaml`` at its root) is unpacked once into the
     cache (``cache_dir``, else TUSS_CACHE, else ``~/.cache/tuss``): only
     ``meta.yaml`` and the config and model file it names, at most
     ``max_unpack_bytes`` (default TUSS_MAX_UNPACK_BYTES or
     DEFAULT_MAX_UNPACK_BYTES) bytes; the cache is then pruned (see
-    :func:`_prune_cache`).
+    :func:`prune_cache`).
     """
     tag = str(path)
     path = Path(path)
@@ -64,20 +64,20 @@ def resolve_model_files(
         if tag.count("/") == 1 and not tag.startswith((".", "/")) and not tag.endswith((".zip", ".pth")):
             return _download(tag, cache_dir)
         raise FileNotFoundError(f"{path}: no such model directory or file")
-    if path.is_file() and _is_pack(path):
-        config_name, model_name = _pack_members(path)  # checked before anything is unpacked
-        base = _cache_base(cache_dir)
+    if path.is_file() and is_pack(path):
+        config_name, model_name = pack_members(path)  # checked before anything is unpacked
+        base = cache_base(cache_dir)
         out = base / hashlib.md5(str(path.resolve()).encode()).hexdigest()[:16]
-        _unpack_once(path, out, [_META, config_name, model_name], max_unpack_bytes)
-        _prune_cache(base, out)
+        unpack_once(path, out, [PACK_META, config_name, model_name], max_unpack_bytes)
+        prune_cache(base, out)
         return out / config_name, out / model_name
     if path.is_file():
         config = path.parent / "config.yaml"
         if not config.exists():
             raise FileNotFoundError(f"{path}: no config.yaml beside the model file")
         return config, path
-    if not (path / "config.yaml").exists() and (path / _META).is_file():
-        return _meta_dir_files(path)
+    if not (path / "config.yaml").exists() and (path / PACK_META).is_file():
+        return meta_dir_files(path)
     config = path / "config.yaml"
     if not config.exists():
         raise FileNotFoundError(f"{path}: no config.yaml (or meta.yaml of a packed model) in the model directory")
@@ -91,7 +91,7 @@ def _lexical(path: Path) -> Path:
     return Path(os.path.normpath(path.absolute()))
 
 
-def _meta_dir_files(model_dir: Path) -> Tuple[Path, Path]:
+def meta_dir_files(model_dir: Path) -> Tuple[Path, Path]:
     """(config, model file) that ``meta.yaml`` of an unpacked packed model names:
     a model-card directory (recipe stage 8), a clone or snapshot of its Hugging
     Face repository, or an ``espnet_model_zoo`` unpack. Paths in meta.yaml are
@@ -101,7 +101,7 @@ def _meta_dir_files(model_dir: Path) -> Tuple[Path, Path]:
     the directory (``..``, links) is refused, as in a packed zip."""
     from tuss_plugin.fileio.textfiles import load_yaml_mapping
 
-    meta_file = model_dir / _META
+    meta_file = model_dir / PACK_META
     try:
         meta = load_yaml_mapping(meta_file)
         wanted = {"train_config": meta["yaml_files"]["train_config"], "model_file": meta["files"]["model_file"]}
@@ -156,7 +156,7 @@ def _download(tag: str, cache_dir: Optional[str] = None) -> Tuple[Path, Path]:
     its own cache (``cache_dir`` if given, else HF_HUB_CACHE / HF_HOME), which
     also serves an offline machine (HF_HUB_OFFLINE=1) from a cached snapshot;
     the snapshot is read like any unpacked packed model
-    (:func:`_meta_dir_files`). A name that is no repository there is tried
+    (:func:`meta_dir_files`). A name that is no repository there is tried
     with ``espnet_model_zoo`` (its table of zoo names and archive URLs).
     """
     repo_id, _, revision = tag.partition("@")
@@ -165,9 +165,9 @@ def _download(tag: str, cache_dir: Optional[str] = None) -> Tuple[Path, Path]:
         from huggingface_hub import snapshot_download
 
         snapshot = snapshot_download(repo_id, revision=revision or None, cache_dir=cache_dir)
-        if (Path(snapshot) / _META).is_file():
-            return _meta_dir_files(Path(snapshot))
-        errors.append(f"the Hugging Face repository has no {_META}")
+        if (Path(snapshot) / PACK_META).is_file():
+            return meta_dir_files(Path(snapshot))
+        errors.append(f"the Hugging Face repository has no {PACK_META}")
     except Exception as e:  # noqa: BLE001 - network, hub or cache errors
         errors.append(" ".join(str(e).split())[:300])
     try:
@@ -183,7 +183,7 @@ def _download(tag: str, cache_dir: Optional[str] = None) -> Tuple[Path, Path]:
     raise FileNotFoundError(f"{tag}: not a local path and could not be downloaded ({'; '.join(errors)})")
 
 
-def _read_config(config_file: Union[str, Path]) -> dict:
+def read_config(config_file: Union[str, Path]) -> dict:
     """The training config as a dict; ``ValueError`` naming the file otherwise."""
     from tuss_plugin.fileio.textfiles import load_yaml
 
@@ -193,7 +193,7 @@ def _read_config(config_file: Union[str, Path]) -> dict:
     return config
 
 
-def _build_model(config: dict, config_file: Union[str, Path], meta: bool = False) -> torch.nn.Module:
+def build_config_model(config: dict, config_file: Union[str, Path], meta: bool = False) -> torch.nn.Module:
     """The model of ``config`` (:func:`tuss_plugin.model_builder.build_model`,
     as ``TUSSTask.build_model``); with ``meta``, on the meta device (shapes
     only, no memory, however large the config makes the model)."""
@@ -225,7 +225,7 @@ def _read_state(model_file: Union[str, Path], device: str = "cpu") -> dict:
     return state
 
 
-def _check_shapes(
+def check_shapes(
     expected: Dict[str, Tuple[int, ...]],
     state: dict,
     config_file: Union[str, Path],
@@ -284,13 +284,13 @@ def load_model(
     is refused before any memory is allocated for the model.
     Returns ``(model in eval mode on device, config dict)``.
     """
-    config = _read_config(config_file)
-    meta_state = _build_model(config, config_file, meta=True).state_dict()
+    config = read_config(config_file)
+    meta_state = build_config_model(config, config_file, meta=True).state_dict()
     shapes = {k: tuple(v.shape) for k, v in meta_state.items()}
     state = _read_state(model_file, device)
-    _check_shapes(shapes, state, config_file, model_file)
+    check_shapes(shapes, state, config_file, model_file)
     check_weight_dtypes({k: v.dtype for k, v in meta_state.items()}, state, model_file)
-    model = _build_model(config, config_file)
+    model = build_config_model(config, config_file)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -299,7 +299,7 @@ def load_model(
     return model.to(device).eval(), config
 
 
-def _state_digest(state: Dict[str, torch.Tensor]) -> str:
+def state_digest(state: Dict[str, torch.Tensor]) -> str:
     """SHA-256 of a state dict: names, dtypes, shapes and the bytes of every tensor."""
     import torch
 

@@ -34,9 +34,9 @@ class OnnxSeparateAudio(SeparateAudio):
     """
 
     def __init__(self, onnx: OnnxModel, segment_size: Optional[float] = None, hop_size: Optional[float] = None):
-        from tuss_plugin.inference.overlap_add import _check_segment_values
+        from tuss_plugin.inference.overlap_add import check_segment_values
 
-        _check_segment_values(segment_size, hop_size)
+        check_segment_values(segment_size, hop_size)
         self.onnx = onnx
         self.model = None
         self.config = onnx.config

@@ -42,7 +42,7 @@ def segment_starts(n: int, seg: int, hop: int) -> List[int]:
     return starts
 
 
-def _check_segment_values(
+def check_segment_values(
     segment_size: Optional[float],
     hop_size: Optional[float],
     names: Tuple[str, str] = ("segment_size", "hop_size"),

@@ -118,7 +118,7 @@ def read_blocks(path: Union[str, Path], fs_out: int, blocksize: int = 1 << 16) -
         yield stream.resample_chunk(np.zeros((0, channels), np.float32), last=True)
 
 
-def _check_length(n: int, fs: int, fs_model: int, where: str = "") -> None:
+def check_length(n: int, fs: int, fs_model: int, where: str = "") -> None:
     """Refuse a signal that resamples to no sample at all at the model's rate."""
     if resampled_length(n, fs, fs_model) == 0:
         raise ValueError(
@@ -169,7 +169,7 @@ def write_blocks(
         emit(np.zeros((n_in - written, n_out * channels), np.float32))
 
 
-class _SegmentProgress:
+class SegmentProgress:
     """Iterate blocks while advancing a progress bar by the segments consumed."""
 
     def __init__(self, blocks: Iterator[np.ndarray], bar):

@@ -5,7 +5,7 @@ A packed model is unpacked once per version of the zip into the cache
 (``TUSS_CACHE``, else ``~/.cache/tuss``): only the config and model file that
 ``meta.yaml`` names, refusing member names outside the target and more bytes
 than a limit; the cache keeps the most recently used copies
-(:func:`_prune_cache`). :func:`tuss_plugin.inference.model_files.resolve_model_files`
+(:func:`prune_cache`). :func:`tuss_plugin.inference.model_files.resolve_model_files`
 is the caller.
 """
 
@@ -33,7 +33,7 @@ DEFAULT_MAX_UNPACK_BYTES = 4 << 30  # 4 GiB
 # zip no longer exists are dropped. Overridden by TUSS_CACHE_KEEP.
 DEFAULT_CACHE_KEEP = 8
 
-_META = "meta.yaml"
+PACK_META = "meta.yaml"
 _MAX_META_BYTES = 1 << 20
 _MARKER = ".unpacked"  # in a finished copy: "<mtime_ns> <size>" and the zip's path; its mtime = last use
 _ENTRY_NAME = re.compile(r"[0-9a-f]{16}")  # cache entries: hash of the zip's path
@@ -105,7 +105,7 @@ def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path, zip_
             dst.write(chunk)
 
 
-def _safe_extract(
+def safe_extract(
     zip_path: Path,
     outdir: Path,
     members: Optional[Sequence[str]] = None,
@@ -143,7 +143,7 @@ def _safe_extract(
         raise ValueError(f"{zip_path}: cannot unpack ({e})") from None
 
 
-def _pack_members(zip_path: Path) -> Tuple[str, str]:
+def pack_members(zip_path: Path) -> Tuple[str, str]:
     """The (config, model file) members that the package's ``meta.yaml`` names.
 
     Reads only the zip's directory and ``meta.yaml`` (nothing is unpacked). A
@@ -156,11 +156,11 @@ def _pack_members(zip_path: Path) -> Tuple[str, str]:
             infos = zf.infolist()
             _check_member_names(zip_path, [i.filename for i in infos])
             names = {i.filename for i in infos}
-            if _META not in names:
+            if PACK_META not in names:
                 raise ValueError(f"{zip_path}: packed model without meta.yaml")
-            if zf.getinfo(_META).file_size > _MAX_META_BYTES:
+            if zf.getinfo(PACK_META).file_size > _MAX_META_BYTES:
                 raise ValueError(f"{zip_path}: meta.yaml is larger than {_MAX_META_BYTES:,} bytes")
-            text = zf.read(_META)
+            text = zf.read(PACK_META)
     except _ZIP_ERRORS as e:
         raise ValueError(f"{zip_path}: corrupt zip archive ({e})") from None
     try:
@@ -179,7 +179,7 @@ def _pack_members(zip_path: Path) -> Tuple[str, str]:
     return found[0], found[1]
 
 
-def _cache_base(cache_dir: Optional[Union[str, Path]] = None) -> Path:
+def cache_base(cache_dir: Optional[Union[str, Path]] = None) -> Path:
     """Where packed models are unpacked: ``cache_dir``, else TUSS_CACHE, else ~/.cache/tuss."""
     return Path(cache_dir or os.environ.get("TUSS_CACHE") or Path.home() / ".cache" / "tuss")
 
@@ -190,12 +190,12 @@ def _zip_stamp(zip_path: Path) -> str:
     return f"{st.st_mtime_ns} {st.st_size}\n{zip_path.resolve()}\n"
 
 
-def _unpack_once(zip_path: Path, out: Path, members: Sequence[str], max_bytes: Optional[int] = None) -> None:
+def unpack_once(zip_path: Path, out: Path, members: Sequence[str], max_bytes: Optional[int] = None) -> None:
     """Unpack ``members`` of ``zip_path`` into ``out`` unless done already for this version of the file.
 
     Unpacks into a temporary directory beside ``out`` and renames it, so
     parallel jobs never see a half-unpacked model and a failed unpack leaves
-    nothing. Using a copy marks it as used (for :func:`_prune_cache`).
+    nothing. Using a copy marks it as used (for :func:`prune_cache`).
     """
     stamp = _zip_stamp(zip_path)
     marker = out / _MARKER
@@ -206,7 +206,7 @@ def _unpack_once(zip_path: Path, out: Path, members: Sequence[str], max_bytes: O
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
-        _safe_extract(zip_path, tmp, members, max_bytes)
+        safe_extract(zip_path, tmp, members, max_bytes)
         (tmp / _MARKER).write_text(stamp)
         if out.exists():  # an older version of the package
             shutil.rmtree(out, ignore_errors=True)
@@ -220,7 +220,7 @@ def _unpack_once(zip_path: Path, out: Path, members: Sequence[str], max_bytes: O
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _prune_cache(base: Path, current: Path, keep: Optional[int] = None) -> None:
+def prune_cache(base: Path, current: Path, keep: Optional[int] = None) -> None:
     """Drop unpacked models of the cache ``base`` that are no longer wanted.
 
     Removes copies whose zip no longer exists, then all but the ``keep``
@@ -247,12 +247,12 @@ def _prune_cache(base: Path, current: Path, keep: Optional[int] = None) -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def _discard_unpacked(file: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None) -> None:
+def discard_unpacked(file: Union[str, Path], cache_dir: Optional[Union[str, Path]] = None) -> None:
     """Remove the cache entry that holds ``file`` (a packed model that failed to load).
 
     Files outside the cache, such as an experiment directory, are never touched.
     """
-    base = _cache_base(cache_dir).resolve()
+    base = cache_base(cache_dir).resolve()
     f = Path(file).resolve()
     if base not in f.parents:
         return
@@ -261,7 +261,7 @@ def _discard_unpacked(file: Union[str, Path], cache_dir: Optional[Union[str, Pat
         shutil.rmtree(entry, ignore_errors=True)
 
 
-def _is_pack(path: Path) -> bool:
+def is_pack(path: Path) -> bool:
     """An ESPnet pack (zip with meta.yaml); torch checkpoints are zips too."""
     if not zipfile.is_zipfile(path):
         if path.suffix == ".zip":

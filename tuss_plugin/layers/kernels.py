@@ -8,7 +8,7 @@ state the math; these functions decide from grad mode, device, autocast and
 dropout how it runs:
 
 - :func:`rms_group_norm`: written-out backward under autograd
-  (:class:`_RMSGroupNormFunction`), the gain in place otherwise;
+  (:class:`RMSGroupNormFunction`), the gain in place otherwise;
 - :func:`swiglu_ffn`: the SwiGLU conv-deconv FFN as matrix products over
   cache-sized groups of sequences, with a written-out backward on the CPU
   (:class:`_SwiGLUFFNFunction`); the layer's convolution modules (its
@@ -69,14 +69,14 @@ def rms_group_norm(x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: f
     """RMSGroupNorm, ``x_g / (||x_g||_2 / sqrt(d) + eps) * gamma`` per group: (..., C) -> (..., C).
 
     The statistics are computed in the dtype of ``x`` (float32 in the layers).
-    Under autograd the written-out backward (:class:`_RMSGroupNormFunction`,
+    Under autograd the written-out backward (:class:`RMSGroupNormFunction`,
     which saves two per-group scalars) runs; otherwise the gain is applied in
     place. Without autograd under CPU autocast the result is written in the
     autocast dtype: every consumer (a matrix product) would cast it to that
     dtype anyway, and writing it so saves a pass over float32 memory.
     """
     if torch.is_grad_enabled() and (x.requires_grad or gamma.requires_grad):
-        return _RMSGroupNormFunction.apply(x, gamma, num_groups, eps)
+        return RMSGroupNormFunction.apply(x, gamma, num_groups, eps)
     dtype = None
     if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         dtype = torch.get_autocast_dtype("cpu")
@@ -100,7 +100,7 @@ def _rms_group_norm(
     return y, norm, den
 
 
-class _RMSGroupNormFunction(torch.autograd.Function):
+class RMSGroupNormFunction(torch.autograd.Function):
     """Autograd of :func:`_rms_group_norm` in a few passes over memory.
 
     Saves the input and the per-group norm and denominator ``D = n / sqrt(d) + eps``.

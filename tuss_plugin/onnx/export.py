@@ -79,6 +79,6 @@ def export_model(model: torch.nn.Module, config: Dict, output: Union[str, Path],
 
 
 def _weights_digest(model: torch.nn.Module) -> str:
-    from tuss_plugin.inference.model_files import _state_digest
+    from tuss_plugin.inference.model_files import state_digest
 
-    return _state_digest(model.state_dict())
+    return state_digest(model.state_dict())

@@ -42,25 +42,25 @@ def resolve_onnx_file(
     if p.is_dir():
         if (p / ONNX_NAME).is_file():
             return p / ONNX_NAME
-        if (p / unpack._META).is_file():
-            from tuss_plugin.inference.model_files import _meta_dir_files
+        if (p / unpack.PACK_META).is_file():
+            from tuss_plugin.inference.model_files import meta_dir_files
 
-            beside = _meta_dir_files(p)[1].parent / ONNX_NAME
+            beside = meta_dir_files(p)[1].parent / ONNX_NAME
             if beside.is_file():
                 return beside
         raise FileNotFoundError(f"{p}: no {ONNX_NAME} in the model directory (export one with tuss-export-onnx)")
-    if unpack._is_pack(p):
-        config_name, model_name = unpack._pack_members(p)
+    if unpack.is_pack(p):
+        config_name, model_name = unpack.pack_members(p)
         member = posixpath.join(posixpath.dirname(model_name), ONNX_NAME)
         import zipfile
 
         with zipfile.ZipFile(p) as zf:
             if member not in zf.namelist():
                 raise FileNotFoundError(f"{p}: the package carries no {member} (pack it with --pack_onnx true)")
-        base = unpack._cache_base(cache_dir)
+        base = unpack.cache_base(cache_dir)
         out = base / hashlib.md5(f"{p.resolve()}\0onnx".encode()).hexdigest()[:16]
-        unpack._unpack_once(p, out, [unpack._META, config_name, member], max_unpack_bytes)
-        unpack._prune_cache(base, out)
+        unpack.unpack_once(p, out, [unpack.PACK_META, config_name, member], max_unpack_bytes)
+        unpack.prune_cache(base, out)
         return out / member
     return p
 

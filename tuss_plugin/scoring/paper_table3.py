@@ -23,6 +23,7 @@ compares this module with that file.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -130,3 +131,13 @@ def paper_row(label: str, mode: str = "all") -> Optional[PaperRow]:
 
 _BY_LABEL = {r.label: r for r in ROWS}
 _LABELS = frozenset(_BY_LABEL)
+
+
+def row_label(value: str) -> Optional[str]:
+    """``--paper_row``: a label of Table III (``tuss_plugin.scoring.paper_table3.ROWS``), or none."""
+    if str(value).lower() in ("none", "null", ""):
+        return None
+    labels = [r.label for r in ROWS]
+    if value not in labels:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a row of Table III ({', '.join(labels)})")
+    return value

@@ -63,6 +63,7 @@ from tuss_plugin.onthefly.conf import resolve_onthefly_conf
 from tuss_plugin.onthefly.iterator import OnTheFlyIterFactory
 from tuss_plugin.precision import check_bf16_request
 from tuss_plugin.prompts import PromptVocabulary
+from tuss_plugin.scoring.paper_table3 import row_label
 from tuss_plugin.tasks.chunking import prepare_chunk_iterator, read_num_prompts
 from tuss_plugin.train import finetune
 from tuss_plugin.train.corpus_validation import UTT2CORPUS, UTT2FS, CorpusTagger, read_utt2corpus, read_utt2fs
@@ -121,7 +122,7 @@ class TUSSTask(EnhancementTask):
         )
         parser.add_argument(
             "--paper_row",
-            type=_paper_label,
+            type=row_label,
             default=None,
             help="the row of the TUSS paper's Table III this model reproduces (M0-M5, L3-L6s); "
             "saved in config.yaml, where show_results finds it and adds the difference row",
@@ -238,18 +239,6 @@ class TUSSTask(EnhancementTask):
             if slots is not None:
                 check_slot_order(prompt_files[0], slots, vocab)
         return factory
-
-
-def _paper_label(value: str) -> Optional[str]:
-    """``--paper_row``: a label of Table III (``tuss_plugin.scoring.paper_table3.ROWS``), or none."""
-    from tuss_plugin.scoring.paper_table3 import ROWS
-
-    if str(value).lower() in ("none", "null", ""):
-        return None
-    labels = [r.label for r in ROWS]
-    if value not in labels:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a row of Table III ({', '.join(labels)})")
-    return value
 
 
 def cpu_stays_fp32(args: argparse.Namespace) -> None:
