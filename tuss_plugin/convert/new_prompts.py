@@ -314,7 +314,8 @@ def add_prompts(
     base_vocab = PromptVocabulary(vocab_conf["prompts"], vocab_conf["prompt_aliases"], vocab_conf["exclusive_prompts"])
     vocab = extend_vocabulary(vocab_conf, additions, exclusions, aliases)
     new_config = extended_config(config, vocab)
-    expected = {k: tuple(v.shape) for k, v in build_config_model(new_config, config_file, meta=True).state_dict().items()}
+    new_model = build_config_model(new_config, config_file, meta=True)  # shapes only
+    expected = {k: tuple(v.shape) for k, v in new_model.state_dict().items()}
     state = extended_state(base_model.state_dict(), list(expected), additions, base_vocab.aliases, seed)
     check_shapes(expected, state, config_file, model_file)
     added = [a.name for a in additions]
