@@ -20,7 +20,7 @@ import soundfile as sf
 from tuss_plugin.bin import format_data
 from tuss_plugin.dataprep.eval_sets import dnr, fuss, musdb18hq, vctk_demand, wham
 from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 import fake_eval_corpora as fake
 from conftest import ROOT
@@ -129,7 +129,7 @@ def test_recipe_files():
             "--mix_from_refs true",
         ):
             assert s in run_sh, (recipe, s)
-        assert f"dataprep.{recipe}" in (d / "local" / "data.sh").read_text()
+        assert f"dataprep.eval_sets.{recipe}" in (d / "local" / "data.sh").read_text()
         assert var in (d / "README.md").read_text()
         for link in ("tuss.sh", "path.sh", "cmd.sh", "db.sh", "utils"):
             assert (d / link).is_symlink() and (d / link).exists(), (recipe, link)

@@ -29,7 +29,7 @@ from tuss_plugin.dataprep.pools import (
     wsj0,
 )
 from tuss_plugin.fileio.pools import PoolEntry, read_pool, write_pool
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 import fake_train_corpora as fake
 from conftest import ROOT  # noqa: E402
@@ -92,7 +92,7 @@ def test_pool_roundtrip_and_checks(tmp_path):
     (d / "utt2prompt").write_text("a_1 speech\nb_1 Bell\n")
     assert [e.prompt for e in read_pool(d)] == ["speech", "bell"]
     assert (
-        pool.safe_uid("musdb", "Johnny Lokke - Promises & Lies", "bass", "0")
+        common.safe_id("musdb", "Johnny Lokke - Promises & Lies", "bass", "0")
         == "musdb_Johnny_Lokke_-_Promises_Lies_bass_0"
     )
 

@@ -162,7 +162,7 @@ def prompt_lists(tmp_path_factory) -> Dict[str, List[Path]]:
     roots = fake.make_all(base)
     out: Dict[str, List[Path]] = {}
     for corpus in CORPORA:
-        module = importlib.import_module(f"tuss_plugin.dataprep.{corpus}")
+        module = importlib.import_module(f"tuss_plugin.dataprep.eval_sets.{corpus}")
         dirs = module.prepare(roots[module.VARIABLE], data_dir=base / "data" / corpus)
         out[corpus] = [d / "utt2prompts" for d in dirs.values()]
     return out

@@ -105,18 +105,46 @@ def test_tuss_inference_ctrl_c_is_one_line(model_dir, tmp_path, capsys, monkeypa
     assert err == "tuss_inference: interrupted; finished utterances are kept, re-run to complete\n"
 
 
-def test_data_prep_error_is_a_cli_error(capsys):
-    assert issubclass(common.DataPrepError, cli.CLIError)
-    assert issubclass(pool.PoolError, cli.CLIError)
+def test_library_errors_are_not_cli_errors_yet_read_as_one_line(capsys):
+    """Data preparation and the pool format raise the library's own errors,
+    which know nothing of command lines; the one runner of the data-preparation
+    commands turns them into one line, with the hint appended."""
+    from tuss_plugin.utils.errors import DataPrepError, MissingPackageError
 
-    def prepare(**kwargs):
-        raise common.DataPrepError("X_ROOT=/nowhere: no such directory")
+    assert not issubclass(DataPrepError, cli.CLIError) and not issubclass(MissingPackageError, cli.CLIError)
+    from tuss_plugin.fileio.pools import PoolError
+
+    assert issubclass(PoolError, DataPrepError)
+
+    def prepare():
+        raise DataPrepError("X_ROOT=/nowhere: no such directory")
 
     assert common.run_cli(prepare, hint="download it") == 1
     assert capsys.readouterr().err == "error: X_ROOT=/nowhere: no such directory; download it\n"
     assert common.run_cli(prepare) == 1
     assert capsys.readouterr().err == "error: X_ROOT=/nowhere: no such directory\n"
-    with pytest.raises(SystemExit) as e:
-        pool.run_cli(_raise(pool.PoolError("pool_x: empty")))
-    assert e.value.code == 1 and capsys.readouterr().err == "error: pool_x: empty\n"
-    assert pool.run_cli(lambda: ["anything"]) is None  # success: no exit, as before
+    assert common.run_cli(_raise(PoolError("pool_x: empty"))) == 1
+    assert capsys.readouterr().err == "error: pool_x: empty\n"
+    assert common.run_cli(lambda: ["anything"]) == 0  # what main returns is not a status
+    assert cli.run_main("score", _raise(MissingPackageError("no pesq"))) == 1
+    assert capsys.readouterr().err == "score: error: no pesq\n"
+
+
+def test_one_runner_and_one_id_rule_for_data_preparation():
+    """The data preparation has one runner and one id rule: no second
+    ``run_cli`` or ``safe_uid`` in the pool helpers, and the sanitiser makes
+    only ids that the Kaldi-list rule accepts (it made ``a..b`` and ``.x``)."""
+    from tuss_plugin.fileio.kaldi_io import make_id, utt_id_problem
+
+    assert not hasattr(pool, "run_cli") and not hasattr(pool, "safe_uid")
+    for parts in [("a..b",), (".hidden",), ("-rf",), ("x", "..", "y"), ("...a",), ("track. . .01",), ("a", "-b")]:
+        made = make_id(*parts)
+        assert utt_id_problem(made) is None, (parts, made)
+    assert make_id("a..b") == "a.b" and make_id(".hidden") == "hidden" and make_id("-rf") == "rf"
+    assert make_id("Johnny Lokke - Promises & Lies", "bass") == "Johnny_Lokke_-_Promises_Lies_bass"
+    with pytest.raises(ValueError):
+        make_id("..", "--")
+    assert common.check_utt_id("a.b") == "a.b"
+    for bad in ("a..b", ".x", "a/b", "a b"):
+        with pytest.raises(common.DataPrepError, match="invalid utterance id"):
+            common.check_utt_id(bad)

@@ -26,7 +26,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from tuss_plugin.utils.cli import CLIError, one_line, run_main
+from tuss_plugin.utils.cli import CLIError, run_main
+from tuss_plugin.utils.errors import one_line
 
 PROG = "tuss-export-onnx"
 

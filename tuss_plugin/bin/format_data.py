@@ -67,7 +67,8 @@ from tuss_plugin.fileio.kaldi_io import (
     read_scp,
     write_list,
 )
-from tuss_plugin.utils.cli import CLIError, one_line, run_main
+from tuss_plugin.utils.cli import CLIError, run_main
+from tuss_plugin.utils.errors import one_line
 from tuss_plugin.utils.values import check_rate, check_subtype, parse_rate, positive_int
 
 STATE_FILE = "format_state.txt"  # <utt> <hash of its inputs and the options>, one line per finished utterance

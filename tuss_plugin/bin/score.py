@@ -93,7 +93,8 @@ from tuss_plugin.scoring.pairing import (
     score_utterance,
 )
 from tuss_plugin.scoring.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS
-from tuss_plugin.utils.cli import CLIError, one_line, run_main
+from tuss_plugin.utils.cli import CLIError, run_main
+from tuss_plugin.utils.errors import one_line
 
 BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
 COLUMNS = BASE_COLUMNS + SPEECH_COLUMNS  # the default header

@@ -39,7 +39,8 @@ from typing import List, Optional
 import numpy as np
 
 from tuss_plugin.precision import PRECISIONS
-from tuss_plugin.utils.cli import CLIError, add_segment_options, one_line, run_main
+from tuss_plugin.utils.cli import CLIError, add_segment_options, run_main
+from tuss_plugin.utils.errors import one_line
 
 PROG = "tuss-separate"
 # held in OUTDIR/<stem>/ while its outputs are written

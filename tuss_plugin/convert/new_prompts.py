@@ -30,7 +30,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import yaml
 
-from tuss_plugin.fileio.atomic import atomic_write_bytes, atomic_write_text
+from tuss_plugin.fileio.atomic import atomic_write_bytes, atomic_write_text, current_umask
 from tuss_plugin.fileio.textfiles import open_text
 from tuss_plugin.prompts import DEFAULT_PROMPTS, PromptVocabulary, check_prompt_name
 
@@ -341,17 +341,11 @@ def add_prompts(
         atomic_write_text(tmp / "added_prompts.yaml", yaml.safe_dump(record, sort_keys=False))
         if ft is not None:
             atomic_write_text(tmp / "train.yaml", yaml.safe_dump(ft, sort_keys=False))
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
         _install_dir(tmp, outdir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return outdir
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 __all__ = [

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from tuss_plugin.fileio.atomic import atomic_write_text
 from tuss_plugin.fileio.datadir import read_ref_lists, write_ref_lists
-from tuss_plugin.fileio.kaldi_io import make_id, read_dict, read_scp, write_list
-from tuss_plugin.utils.cli import DataPrepError, report, run_main
+from tuss_plugin.fileio.kaldi_io import make_id, read_dict, read_scp, utt_id_problem, write_list
+from tuss_plugin.utils.cli import run_main
+from tuss_plugin.utils.errors import DataPrepError
 
 PathLike = Union[str, Path]
 
@@ -63,19 +66,22 @@ class Mixture(NamedTuple):
 
 
 def check_utt_id(utt: str) -> str:
-    """Kaldi keys: non-empty, no whitespace (the rest of a line is the path)."""
-    if not utt or any(c.isspace() for c in utt):
-        raise DataPrepError(f"invalid utterance id {utt!r} (empty or with whitespace)")
+    """``utt`` if it is a valid id by the one id rule
+    (:func:`tuss_plugin.fileio.kaldi_io.utt_id_problem`), else :class:`DataPrepError`."""
+    problem = utt_id_problem(utt)
+    if problem:
+        raise DataPrepError(f"invalid utterance id {utt!r}: {problem} (ids become file names)")
     return utt
 
 
-def safe_id(name: str) -> str:
-    """A key made from a free-form name (MUSDB track folders hold spaces and
-    '&'): :func:`tuss_plugin.fileio.kaldi_io.make_id`, the one sanitiser of ids."""
+def safe_id(*parts: object) -> str:
+    """A key made from free-form names (MUSDB track folders hold spaces and
+    '&', corpus file names): :func:`tuss_plugin.fileio.kaldi_io.make_id`, the one
+    sanitiser of ids, with :class:`DataPrepError` when nothing is left."""
     try:
-        return make_id(name)
-    except ValueError:
-        raise DataPrepError(f"cannot make an utterance id from {name!r}") from None
+        return make_id(*parts)
+    except ValueError as e:
+        raise DataPrepError(f"cannot make an id from {parts!r}: {e}") from None
 
 
 def write_data_dir(out_dir: PathLike, mixtures: Sequence[Mixture], corpus: Optional[str] = None) -> Path:
@@ -188,27 +194,43 @@ def write_sets(
 def run_eval_cli(prepare: Callable[..., Dict[str, Path]], args: argparse.Namespace, **options: object) -> int:
     """:func:`run_cli` of ``prepare`` with the options of :func:`eval_set_parser`
     (``root``, ``data_dir``, ``sets``, ``force``; ``--hint`` appended to errors)
-    and the corpus' own ``options``."""
-    common = dict(root=args.root, data_dir=args.data_dir, sets=args.sets, force=args.force)
-    return run_cli(prepare, hint=args.hint, **common, **options)
+    and the corpus' own ``options``; prints the mixtures of each data dir written."""
 
-
-def run_cli(func: Callable[..., Dict[str, Path]], hint: str = "", **kwargs) -> int:
-    """Call a ``prepare`` function; a :class:`DataPrepError` becomes one line on
-    stderr (``error: <message>``, ``hint`` appended) and exit status 1 (Ctrl-C:
-    one line, status 130; see :func:`tuss_plugin.utils.cli.run_main`)."""
-
-    def prepare() -> int:
-        try:
-            dirs = func(**kwargs)
-        except DataPrepError as e:
-            return report(None, f"{e}; {hint}" if hint else e)
+    def main() -> None:
+        dirs = prepare(root=args.root, data_dir=args.data_dir, sets=args.sets, force=args.force, **options)
         for name, d in dirs.items():
             n = sum(1 for line in (Path(d) / "wav.scp").read_text(encoding="utf-8").splitlines() if line.strip())
             print(f"{name}: {n} mixtures in {d}")
-        return 0
 
-    return run_main(None, prepare)
+    return run_cli(main, hint=args.hint)
+
+
+def run_cli(main: Callable[[], object], hint: str = "") -> int:
+    """The one runner of the data-preparation commands (evaluation sets and
+    pools): ``main()`` with logging to stderr; what it returns is not an exit
+    status. A :class:`DataPrepError` becomes one line ``error: <message>``
+    (``; <hint>`` appended) and status 1, Ctrl-C one line and status 130
+    (:func:`tuss_plugin.utils.cli.run_main`)."""
+
+    def call() -> None:
+        try:
+            main()
+        except DataPrepError as e:
+            if hint:
+                raise DataPrepError(f"{e}; {hint}") from None
+            raise
+
+    setup_logging()
+    return run_main(None, call)
+
+
+def setup_logging(verbose: bool = True) -> None:
+    """INFO (or WARNING) messages of the data preparation to stderr, with time and module."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def read_data_dir(d: PathLike) -> List[Mixture]:

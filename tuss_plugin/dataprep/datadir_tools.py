@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Union
 
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 PathLike = Union[str, Path]
 # lists keyed by utterance; spk2utt is derived from utt2spk

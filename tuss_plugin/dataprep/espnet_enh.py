@@ -29,7 +29,7 @@ import shutil
 from pathlib import Path
 from typing import List, Optional, Union
 
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 PathLike = Union[str, Path]
 SPEECH_PROMPT = "speech"

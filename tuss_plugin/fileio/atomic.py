@@ -27,7 +27,8 @@ _TEMP_NAME = re.compile(
 )
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's file-mode creation mask (read by setting and restoring it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -82,7 +83,7 @@ def temp_path(path: PathLike) -> str:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_own_prefix(path), suffix=path.suffix)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs get the usual mode
     finally:
         os.close(fd)
     return tmp

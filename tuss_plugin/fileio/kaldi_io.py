@@ -63,6 +63,7 @@ def check_utt_id(key: str, where: str) -> str:
 
 
 _ID_ODD = re.compile(r"[^A-Za-z0-9.+-]+")
+_DOTS = re.compile(r"\.{2,}")
 
 
 def make_id(*parts: object) -> str:
@@ -70,8 +71,11 @@ def make_id(*parts: object) -> str:
     with spaces and ``&``), the one sanitiser of the data preparation: within
     each part every run of characters other than letters, digits, ``.``, ``+``
     and ``-`` becomes one ``_`` (none at the part's ends); the non-empty parts
-    are joined with ``_``. ``ValueError`` when nothing is left."""
-    out = "_".join(filter(None, (_ID_ODD.sub("_", str(p)).strip("_") for p in parts)))
+    are joined with ``_``; a run of dots becomes one dot and a part does not
+    start with ``.`` or ``-``, so the id passes :func:`utt_id_problem`.
+    ``ValueError`` when nothing is left."""
+    cleaned = (_DOTS.sub(".", _ID_ODD.sub("_", str(p))).strip("_").lstrip(".-").strip("_") for p in parts)
+    out = "_".join(filter(None, cleaned))
     if not out:
         raise ValueError(f"cannot make an id from {parts!r}")
     return out

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Union
 from tuss_plugin.fileio.atomic import atomic_write_text
 from tuss_plugin.fileio.kaldi_io import read_scp, write_list
 from tuss_plugin.prompts import DEFAULT_PROMPTS, check_prompt_name
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 PathLike = Union[str, Path]
 

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from tuss_plugin.fileio.audio import resample
-from tuss_plugin.utils.cli import CLIError, one_line
+from tuss_plugin.utils.errors import MissingPackageError, one_line
 
 # reference prompts whose outputs get the speech metrics
 SPEECH_PROMPTS = ("speech",)
@@ -24,11 +24,11 @@ STOI_TOO_SHORT = "Not enough STFT frames"  # the start of pystoi's warning when 
 
 
 def _pesq_package():
-    """The ``pesq`` module; a one-line ``CLIError`` when it is not installed."""
+    """The ``pesq`` module; ``MissingPackageError`` when it is not installed."""
     try:
         import pesq
     except ImportError:
-        raise CLIError(
+        raise MissingPackageError(
             "the speech metrics need the pesq package (make -C tools installs it; or use --no_speech_metrics)"
         ) from None
     return pesq

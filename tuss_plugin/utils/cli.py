@@ -2,7 +2,8 @@
 """What the commands of this package share: one-line errors and exit statuses.
 
 Every entry point runs its work through :func:`run_main`. An expected problem
-(a :class:`CLIError`, or an exception type the command lists) is reported as
+(a :class:`CLIError`, one of the library's own errors of
+:mod:`tuss_plugin.utils.errors`, or an exception type the command lists) is reported as
 one line ``<prog>: error: <message>`` on stderr with exit status 1; Ctrl-C
 gives one line and status 130, SIGTERM (with ``sigterm=True``) one line and
 status 143, as a shell reports a process killed by these signals. Anything
@@ -15,6 +16,8 @@ import argparse
 import sys
 from typing import Callable, Optional, Tuple, Type
 
+from tuss_plugin.utils.errors import LIBRARY_ERRORS, one_line
+
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -24,21 +27,6 @@ MAX_ERROR_CHARS = 1000
 
 class CLIError(Exception):
     """A problem reported as one line, with exit status 1."""
-
-
-class DataPrepError(CLIError, RuntimeError):
-    """A corpus, data dir or source pool cannot be used (the message names the
-    file and the problem); raised by data preparation and the pool format."""
-
-
-def one_line(error: object) -> str:
-    """The text of ``error`` (an exception or a string) with every run of
-    whitespace, line breaks included, made one space; an exception without a
-    message is named by its type."""
-    text = " ".join(str(error).split())
-    if not text and isinstance(error, BaseException):
-        return type(error).__name__
-    return text
 
 
 def error_line(prog: Optional[str], error: object) -> str:
@@ -69,7 +57,8 @@ def run_main(
 ) -> int:
     """``func(*args, **kwargs)``'s exit status (None counts as 0).
 
-    :class:`CLIError` and the types in ``errors`` become one error line and
+    :class:`CLIError`, the library's errors (:data:`~tuss_plugin.utils.errors.LIBRARY_ERRORS`)
+    and the types in ``errors`` become one error line and
     status 1; ``KeyboardInterrupt`` the line ``<prog>: <interrupted>`` and 130;
     :class:`tuss_plugin.fileio.atomic.Terminated` the line ``<prog>: <terminated>``
     and 143. With ``sigterm=True`` SIGTERM raises ``Terminated`` inside
@@ -84,7 +73,7 @@ def run_main(
     try:
         with raise_on_sigterm() if sigterm else contextlib.nullcontext():
             status = func(*args, **kwargs)
-    except (CLIError,) + tuple(errors) as e:
+    except (CLIError,) + LIBRARY_ERRORS + tuple(errors) as e:
         return report(prog, e)
     except KeyboardInterrupt:
         print(lead + interrupted, file=sys.stderr)

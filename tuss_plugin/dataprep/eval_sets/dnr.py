@@ -30,7 +30,7 @@ from tuss_plugin.dataprep.common import (
     run_eval_cli,
     write_sets,
 )
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 CORPUS = "dnr"
 VARIABLE = "DNR"

@@ -38,7 +38,7 @@ from tuss_plugin.dataprep.common import (
     write_sets,
 )
 from tuss_plugin.prompts import MUSIC_STEMS
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 CORPUS = "musdb18hq"
 VARIABLE = "MUSDB18HQ"

@@ -29,7 +29,7 @@ import soundfile as sf
 
 from tuss_plugin.dataprep.common import Mixture, PathLike, eval_set_parser, require_root, run_eval_cli, write_sets
 from tuss_plugin.fileio.atomic import atomic_write
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 CORPUS = "vctk_demand"
 VARIABLE = "VCTK_DEMAND"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tuss_plugin.dataprep.common import Mixture, PathLike, eval_set_parser, require_root, run_eval_cli, write_sets
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 CORPUS = "wham"
 VARIABLE = "WHAM"

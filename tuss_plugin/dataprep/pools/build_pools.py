@@ -17,10 +17,12 @@ import argparse
 import logging
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
+from tuss_plugin.dataprep.common import run_cli
 from tuss_plugin.dataprep.pools import (
     demand,
     fma,
@@ -32,9 +34,8 @@ from tuss_plugin.dataprep.pools import (
     wham_noise,
     wsj0,
 )
-from tuss_plugin.dataprep.pools.pool import run_cli
 from tuss_plugin.fileio.pools import PoolEntry
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 PathLike = Union[str, Path]
 log = logging.getLogger(__name__)
@@ -180,4 +181,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

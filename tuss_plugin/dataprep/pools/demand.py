@@ -22,22 +22,14 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from tuss_plugin.dataprep.common import require_root
-from tuss_plugin.dataprep.pools.pool import (
-    PathLike,
-    add_common_args,
-    cut_windows,
-    finish,
-    parallel_map,
-    run_cli,
-    safe_uid,
-    up_to_date,
-)
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, cut_windows, finish, parallel_map, up_to_date
 from tuss_plugin.fileio.pools import PoolEntry, make_key
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +104,7 @@ def build(
     entries = []
     for env, segs in zip(present, parallel_map(job, present, nj=nj, desc="DEMAND segments", chunksize=1)):
         for i, s in enumerate(segs):
-            uid = safe_uid("demand", env, f"{i:03d}")
+            uid = safe_id("demand", env, f"{i:03d}")
             entries.append(PoolEntry(uid, s["path"], "sfxbg", s["fs"], s["num_samples"]))
     return finish("demand", pool_dir, entries, key)
 
@@ -129,4 +121,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

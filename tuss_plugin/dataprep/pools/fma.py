@@ -33,18 +33,10 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.dataprep.common import require_root
-from tuss_plugin.dataprep.pools.pool import (
-    PathLike,
-    add_common_args,
-    finish,
-    parallel_map,
-    run_cli,
-    safe_uid,
-    up_to_date,
-)
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, finish, parallel_map, up_to_date
 from tuss_plugin.fileio.pools import PoolEntry, make_key
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +149,7 @@ def build(
         if fs is None:
             dropped.setdefault(why.split(" (")[0], []).append(path)
             continue
-        entries.append(PoolEntry(safe_uid("fma", i), path, "musicbg", fs, n))
+        entries.append(PoolEntry(safe_id("fma", i), path, "musicbg", fs, n))
     for why, files in sorted(dropped.items()):
         log.warning("FMA: %d file(s) dropped (%s), e.g. %s", len(files), why, files[0])
     return finish("fma", pool_dir, entries, key)
@@ -176,4 +168,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -31,22 +31,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from tuss_plugin.dataprep.common import require_root
-from tuss_plugin.dataprep.pools.pool import (
-    PathLike,
-    add_common_args,
-    audio_info,
-    finish,
-    parallel_map,
-    run_cli,
-    safe_uid,
-    up_to_date,
-)
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, audio_info, finish, parallel_map, up_to_date
 from tuss_plugin.fileio.pools import PoolEntry, make_key
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 #: Human voice, Respiratory sounds, Human group actions, Music
 EXCLUDED_ANCESTORS = ("/m/09l8g", "/m/09hlz4", "/t/dd00012", "/m/04rlf")
@@ -154,7 +146,7 @@ def build(
     for (fname, n_labels), path, (fs, n) in zip(chosen, paths, headers):
         prompt = classify(n_labels, n / fs, bg_seconds)
         if prompt is not None:
-            entries.append(PoolEntry(safe_uid("fsd50k", fname), path, prompt, fs, n))
+            entries.append(PoolEntry(safe_id("fsd50k", fname), path, prompt, fs, n))
     return finish("fsd50k", pool_dir, entries, key)
 
 
@@ -172,4 +164,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

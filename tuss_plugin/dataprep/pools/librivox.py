@@ -37,27 +37,26 @@ import functools
 import gzip
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
 
-from tuss_plugin.dataprep.common import require_root
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
 from tuss_plugin.dataprep.pools.pool import (
     PathLike,
     add_common_args,
     finish,
     parallel_map,
-    run_cli,
-    safe_uid,
     up_to_date,
     write_wav_atomic,
 )
 from tuss_plugin.fileio.atomic import atomic_write_text
 from tuss_plugin.fileio.audio import resample
 from tuss_plugin.fileio.pools import PoolEntry, make_key
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +297,7 @@ def build(
         if not isinstance(scores, dict) or float(scores.get("BAK", -1e9)) < bak_threshold:
             n_mos += 1
             continue
-        entries.append(PoolEntry(safe_uid("librivox", uid), path, "speech", fs, n))
+        entries.append(PoolEntry(safe_id("librivox", uid), path, "speech", fs, n))
     log.info(
         "LibriVox: %d clips, %d dropped by VAD (< %.2f speech), %d by DNSMOS (BAK < %.1f or unscored), %d kept",
         len(clips),
@@ -337,4 +336,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -27,14 +27,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from tuss_plugin.dataprep.common import require_root
-from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, finish, run_cli, safe_uid, up_to_date
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, finish, up_to_date
 from tuss_plugin.dataprep.pools.sad import MOISESDB_SAD, SADConfig, sad_files
 from tuss_plugin.fileio.pools import PoolEntry, make_key
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 TRAIN_FOLDS = (1, 2, 3)
 NAMED_STEMS = ("bass", "drums", "vocals")
@@ -132,7 +133,7 @@ def build(
     entries = []
     for (prompt, f), windows in zip(sources, results):
         for k, w in enumerate(windows):
-            uid = safe_uid("moisesdb", f.stem, str(k))
+            uid = safe_id("moisesdb", f.stem, str(k))
             entries.append(PoolEntry(uid, w["path"], prompt, w["fs"], w["num_samples"]))
     return finish("moisesdb_sad", pool_dir, entries, key)
 
@@ -159,4 +160,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -21,16 +21,17 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from tuss_plugin.dataprep.common import require_root
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
 from tuss_plugin.dataprep.eval_sets.musdb18hq import VALIDATION_TRACKS  # official validation tracks (from train/)
-from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, finish, run_cli, safe_uid, up_to_date
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, finish, up_to_date
 from tuss_plugin.dataprep.pools.sad import MUSDB_SAD, SADConfig, sad_files
 from tuss_plugin.fileio.pools import PoolEntry, make_key
 from tuss_plugin.prompts import MUSIC_STEMS
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 STEMS = MUSIC_STEMS
 
@@ -71,7 +72,7 @@ def build(
     entries = []
     for (track, stem), windows in zip(files, results):
         for k, w in enumerate(windows):
-            uid = safe_uid("musdb", track.name, stem, str(k))
+            uid = safe_id("musdb", track.name, stem, str(k))
             entries.append(PoolEntry(uid, w["path"], stem, w["fs"], w["num_samples"]))
     return finish("musdb_sad", pool_dir, entries, key)
 
@@ -88,4 +89,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -15,7 +15,6 @@ import json
 import logging
 import multiprocessing
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, TypeVar, Union
@@ -24,29 +23,19 @@ import numpy as np
 import soundfile as sf
 
 from tuss_plugin.fileio.atomic import atomic_write, atomic_write_text
-from tuss_plugin.fileio.kaldi_io import make_id
 from tuss_plugin.fileio.pools import (
     PoolEntry,
-    PoolError,
     pool_is_current,
     read_pool,
     write_pool,
 )
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 PathLike = Union[str, Path]
 T = TypeVar("T")
 R = TypeVar("R")
 
 log = logging.getLogger(__name__)
-
-
-def safe_uid(*parts: str) -> str:
-    """The uid of a pool source: :func:`tuss_plugin.fileio.kaldi_io.make_id` of ``parts``."""
-    try:
-        return make_id(*parts)
-    except ValueError as e:
-        raise PoolError(str(e)) from None
 
 
 # ------------------------------------------------------------------ audio helpers
@@ -191,14 +180,6 @@ def parallel_map(
 # ------------------------------------------------------------------ CLI plumbing
 
 
-def setup_logging(verbose: bool = True) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def add_common_args(parser, default_pool: str, derived: bool = False) -> None:
     """``--pool_dir``, ``--force`` (and ``--out_dir`` for corpora that write derived audio)."""
     parser.add_argument(
@@ -211,20 +192,6 @@ def add_common_args(parser, default_pool: str, derived: bool = False) -> None:
             help="where derived audio is written, never inside the corpus (default: %(default)s)",
         )
     parser.add_argument("--force", action="store_true", help="rebuild even if the pool is up to date")
-
-
-def run_cli(main: Callable[[], object]) -> None:
-    """Run ``main``; a :class:`DataPrepError` becomes a one-line message and exit
-    status 1, Ctrl-C one line and status 130 (see :func:`tuss_plugin.utils.cli.run_main`)."""
-    from tuss_plugin.utils.cli import run_main
-
-    def call() -> None:
-        main()  # (what it returns is not an exit status)
-
-    setup_logging()
-    status = run_main(None, call)
-    if status:
-        sys.exit(status)
 
 
 def summarize(name: str, entries: Iterable[PoolEntry]) -> str:

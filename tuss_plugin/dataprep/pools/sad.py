@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -33,16 +34,16 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
+from tuss_plugin.dataprep.common import run_cli
 from tuss_plugin.dataprep.pools.pool import (
     PathLike,
     load_manifest,
     parallel_map,
-    run_cli,
     save_manifest,
     window_starts,
     write_wav_atomic,
 )
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 log = logging.getLogger(__name__)
 
@@ -177,4 +178,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

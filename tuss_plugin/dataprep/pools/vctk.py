@@ -17,22 +17,14 @@ CLI::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from tuss_plugin.dataprep.common import require_root
-from tuss_plugin.dataprep.pools.pool import (
-    PathLike,
-    add_common_args,
-    audio_info,
-    finish,
-    parallel_map,
-    run_cli,
-    safe_uid,
-    up_to_date,
-)
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, audio_info, finish, parallel_map, up_to_date
 from tuss_plugin.fileio.pools import PoolEntry, make_key
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 EXCLUDED_SPEAKERS = ("p226", "p287", "p232", "p257")
 AUDIO_DIR = "wav48_silence_trimmed"
@@ -53,7 +45,7 @@ def select_files(root: PathLike) -> List[Path]:
 
 def _entry(path: Path) -> PoolEntry:
     info = audio_info(path)
-    return PoolEntry(safe_uid("vctk", path.name[: -len(".flac")]), str(path), "speech", info.samplerate, info.frames)
+    return PoolEntry(safe_id("vctk", path.name[: -len(".flac")]), str(path), "speech", info.samplerate, info.frames)
 
 
 def build(root: PathLike, pool_dir: PathLike = "data/pool_vctk", nj: int = 1, force: bool = False) -> List[PoolEntry]:
@@ -78,4 +70,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -23,22 +23,14 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from tuss_plugin.dataprep.common import require_root
-from tuss_plugin.dataprep.pools.pool import (
-    PathLike,
-    add_common_args,
-    cut_windows,
-    finish,
-    parallel_map,
-    run_cli,
-    safe_uid,
-    up_to_date,
-)
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, cut_windows, finish, parallel_map, up_to_date
 from tuss_plugin.fileio.pools import PoolEntry, make_key
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 METADATA = "high_res_metadata.csv"
 
@@ -99,7 +91,7 @@ def build(
     entries = []
     for name, segs in zip(names, parallel_map(job, names, nj=nj, desc="WHAM! noise segments", chunksize=1)):
         for i, s in enumerate(segs):
-            uid = safe_uid("whamnoise", Path(name).stem, f"{i:03d}")
+            uid = safe_id("whamnoise", Path(name).stem, f"{i:03d}")
             entries.append(PoolEntry(uid, s["path"], "sfxbg", s["fs"], s["num_samples"]))
     return finish("wham_noise", pool_dir, entries, key)
 
@@ -116,4 +108,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -29,23 +29,15 @@ import argparse
 import functools
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from tuss_plugin.dataprep.common import require_root
-from tuss_plugin.dataprep.pools.pool import (
-    PathLike,
-    add_common_args,
-    audio_info,
-    finish,
-    parallel_map,
-    run_cli,
-    safe_uid,
-    up_to_date,
-)
+from tuss_plugin.dataprep.common import require_root, run_cli, safe_id
+from tuss_plugin.dataprep.pools.pool import PathLike, add_common_args, audio_info, finish, parallel_map, up_to_date
 from tuss_plugin.fileio.atomic import atomic_write
 from tuss_plugin.fileio.pools import PoolEntry, make_key
-from tuss_plugin.utils.cli import DataPrepError
+from tuss_plugin.utils.errors import DataPrepError
 
 AUDIO_SUFFIXES = (".wv1", ".wav")
 NEED = (
@@ -204,7 +196,7 @@ def build(
             paths[utt] = dst
     order = sorted(paths)
     headers = list(parallel_map(_header, [paths[u] for u in order], nj=nj, desc="WSJ0 headers", chunksize=256))
-    entries = [PoolEntry(safe_uid("wsj0", utt), paths[utt], "speech", fs, n) for utt, (fs, n) in zip(order, headers)]
+    entries = [PoolEntry(safe_id("wsj0", utt), paths[utt], "speech", fs, n) for utt, (fs, n) in zip(order, headers)]
     return finish("wsj0", pool_dir, entries, key)
 
 
@@ -219,4 +211,4 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -27,12 +27,13 @@ python3 - "vctk_demand=${VCTK_DEMAND}" "wham=${WHAM}" "fuss=${FUSS}" "musdb18hq=
 import importlib
 import sys
 
-from tuss_plugin.dataprep.common import DataPrepError, combine_data_dirs
+from tuss_plugin.dataprep.common import combine_data_dirs
+from tuss_plugin.utils.errors import DataPrepError
 
 rc = 0
 for spec in sys.argv[1:]:
     corpus, root = spec.split("=", 1)
-    module = importlib.import_module(f"tuss_plugin.dataprep.{corpus}")
+    module = importlib.import_module(f"tuss_plugin.dataprep.eval_sets.{corpus}")
     rc |= module.main(["--root", root, "--data_dir", "data"])
 if rc == 0:
     try:
