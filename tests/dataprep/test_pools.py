@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tuss_plugin.dataprep import common
 from tuss_plugin.dataprep.pools import (
     build_pools,
     demand,
