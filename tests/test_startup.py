@@ -157,3 +157,70 @@ def test_one_builder_for_training_and_inference(model_dir):
     assert choice("separator", "TUSS").__name__ == "TUSSSeparator"
     with pytest.raises(ValueError, match="must be one of"):
         choice("encoder", "no_such_encoder")
+
+
+# the packages whose modules are models, training or export: they use torch
+TORCH_PACKAGES = ("layers", "separator", "loss", "tasks", "train", "convert", "benchmark", "onnx.export", "onnx.graph")
+TORCH_MODULES = ("espnet_model", "model_builder", "registry", "onthefly.iterator")
+# thin adapters whose --help is ESPnet's own parser (ESPnet's task builds it)
+ESPNET_PARSERS = ("tuss_train", "enh_inference")
+
+
+def _modules(prefix: str = "tuss_plugin."):
+    import pkgutil
+
+    import tuss_plugin
+
+    return sorted(m.name for m in pkgutil.walk_packages(tuss_plugin.__path__, prefix))
+
+
+def _uses_torch(name: str) -> bool:
+    rel = name[len("tuss_plugin.") :]
+    return rel.startswith(TORCH_PACKAGES) or rel in TORCH_MODULES or rel.startswith("bin.")
+
+
+IMPORT_EACH = """
+import importlib, json, sys
+out = {}
+for name in sys.argv[1:]:
+    before = set(sys.modules)
+    importlib.import_module(name)
+    heavy = [m for m in ("torch", "espnet2", "espnet") if m in sys.modules and m not in before]
+    if heavy:
+        out[name] = heavy
+        break  # what follows would be charged for it
+print(json.dumps(out))
+"""
+
+
+def test_modules_cost_only_what_they_use():
+    """Every module outside the model, training and export packages imports
+    neither torch nor ESPnet (``tuss_plugin.onthefly.conf`` among them: its
+    package no longer imports the iterator eagerly), in one fresh interpreter."""
+    light = [m for m in _modules() if not _uses_torch(m)]
+    assert "tuss_plugin.onthefly.conf" in light and "tuss_plugin.fileio.kaldi_io" in light
+    assert _python(IMPORT_EACH, *light) == {}
+
+
+HELP_EACH = """
+import contextlib, io, json, runpy, sys
+out = {}
+for name in sys.argv[1:]:
+    sys.argv = [name, "--help"]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            runpy.run_module(name, run_name="__main__")
+    except SystemExit as e:
+        assert not e.code, (name, e.code)
+    heavy = [m for m in ("torch", "espnet2", "espnet") if m in sys.modules]
+    if heavy:
+        out[name] = heavy
+        break
+print(json.dumps(out))
+"""
+
+
+def test_every_command_help_imports_neither_torch_nor_espnet():
+    commands = [m for m in _modules() if m.startswith("tuss_plugin.bin.") and not m.endswith(ESPNET_PARSERS)]
+    assert len(commands) >= 10
+    assert _python(HELP_EACH, *commands) == {}

@@ -14,15 +14,14 @@ TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import torch
-from espnet2.train.trainer import TrainerOptions
+
+from tuss_plugin.train.options import CORPUS_NAME, TUSSTrainerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -30,42 +29,6 @@ UTT2CORPUS = "utt2corpus"  # <utt> <corpus>, next to the first validation data f
 CORPUS_KEY = "corpus"  # batch entry: the corpus of each item (list of names)
 UTT2FS = "utt2fs"  # <utt> <rate>, written by format_data --fs native next to wav.scp
 FS_KEY = "native_fs"  # batch entry: the rate of each item (list of ints), with utt2fs
-_CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-@dataclasses.dataclass
-class TUSSTrainerOptions(TrainerOptions):
-    """ESPnet's trainer options plus the validation options.
-
-    Args:
-        valid_segment_seconds: segment length of segment-wise validation
-            (None: whole items).
-        valid_segment_corpora: corpora validated segment-wise.
-        fs: rate of the validation data (the task's ``--fs``; None: the
-            separator's ``fs``).
-        cpu_bf16: a CPU run (``--ngpu 0``) trains under bfloat16 autocast
-            (see :meth:`tuss_plugin.train.trainer.TUSSTrainer.train_one_epoch`).
-        keep_epochs: epochs whose weights are kept as ``<N>epoch.kept.pth``
-            (:func:`tuss_plugin.train.checkpoints.kept_epoch_file`).
-    """
-
-    valid_segment_seconds: Optional[float] = None
-    valid_segment_corpora: Sequence[str] = ()
-    fs: Optional[int] = None
-    cpu_bf16: bool = False
-    keep_epochs: Sequence[int] = ()
-
-
-def check_validation_options(options: TUSSTrainerOptions) -> None:
-    """Raise ``ValueError`` for contradicting validation options."""
-    seconds, corpora = options.valid_segment_seconds, list(options.valid_segment_corpora)
-    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"--valid_segment_seconds must be a positive number, got {seconds}")
-    if corpora and seconds is None:
-        raise ValueError(f"--valid_segment_corpora {corpora} needs --valid_segment_seconds")
-    bad = [c for c in corpora if not _CORPUS_NAME.fullmatch(c)]
-    if bad:
-        raise ValueError(f"--valid_segment_corpora: invalid corpus name(s) {bad}")
 
 
 def segment_samples(options: TUSSTrainerOptions, model: torch.nn.Module) -> Optional[int]:
@@ -117,7 +80,7 @@ def read_utt2corpus(path: Union[str, Path]) -> Dict[str, str]:
     for utt, fields in read_list(path):
         if len(fields) != 1:
             raise ValueError(f"{path}: utterance {utt}: expected '<utt> <corpus>', got {len(fields)} fields")
-        if not _CORPUS_NAME.fullmatch(fields[0]):
+        if not CORPUS_NAME.fullmatch(fields[0]):
             raise ValueError(
                 f"{path}: utterance {utt}: invalid corpus name {fields[0]!r} (letters, digits, '_', '.', '-')"
             )

@@ -53,13 +53,12 @@ from tuss_plugin.train.checkpoints import (
 )
 from tuss_plugin.train.corpus_validation import (
     CorpusValidation,
-    TUSSTrainerOptions,
-    check_validation_options,
     iterator_corpora,
     model_rate,
     segment_samples,
 )
 from tuss_plugin.train.finetune import restore_frozen
+from tuss_plugin.train.options import TUSSTrainerOptions, check_validation_options
 
 logger = logging.getLogger(__name__)
 _warned: set = set()  # warnings given once per process
