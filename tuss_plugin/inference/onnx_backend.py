@@ -3,8 +3,8 @@
 
 TUSS: Saijo et al., "Task-aware Unified Source Separation", ICASSP 2025.
 
-:class:`OnnxSeparateAudio` is a :class:`~tuss_plugin.inference.api.SeparateAudio`
-whose forward pass is the graph of ``tuss-export-onnx``
+:class:`OnnxSeparateAudio` is a :class:`~tuss_plugin.inference.separation.Separation`
+(as :class:`~tuss_plugin.inference.api.SeparateAudio` is) whose forward pass is the graph of ``tuss-export-onnx``
 (:class:`tuss_plugin.onnx.runtime.OnnxModel`); everything around it
 (resampling, channels, segment-wise processing, streaming from and to files,
 prompt checks) is the class's own, so the outputs are those of the torch
@@ -21,11 +21,11 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from tuss_plugin.inference.api import SeparateAudio
+from tuss_plugin.inference.separation import Separation
 from tuss_plugin.onnx.runtime import OnnxModel, resolve_onnx_file
 
 
-class OnnxSeparateAudio(SeparateAudio):
+class OnnxSeparateAudio(Separation):
     """Waveform-in, waveform-out TUSS separation with onnxruntime (CPU, float32).
 
     Args:
