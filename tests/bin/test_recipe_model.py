@@ -121,3 +121,11 @@ def test_usage_errors(capsys, argv):
     with pytest.raises(SystemExit) as e:
         recipe_model.main(argv)
     assert e.value.code == 2
+
+
+def test_kept_epoch_names_the_file_of_the_checkpoint_rule(capsys, tmp_path):
+    from tuss_plugin.train.checkpoints import kept_epoch_file
+
+    assert _run(capsys, "kept_epoch", str(tmp_path), "124") == (0, [str(kept_epoch_file(tmp_path, 124))], [])
+    with pytest.raises(SystemExit):
+        recipe_model.main(["kept_epoch", str(tmp_path), "two"])

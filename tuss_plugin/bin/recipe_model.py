@@ -6,6 +6,7 @@
     python -m tuss_plugin.bin.recipe_model config MODEL         # path of its config.yaml
     python -m tuss_plugin.bin.recipe_model kind MODEL           # "prompts" or "fixed"
     python -m tuss_plugin.bin.recipe_model check MODEL          # loads? (no weights built)
+    python -m tuss_plugin.bin.recipe_model kept_epoch EXP_DIR N # the weights kept after epoch N
 
 ``MODEL`` is anything ``SeparateAudio.from_pretrained`` takes (an experiment
 or model directory, a model file, a packed zip, a hub tag; see
@@ -13,7 +14,8 @@ or model directory, a model file, a packed zip, a hub tag; see
 subcommand prints one line on stdout (anything printed on the way goes to stderr), or one error line
 ``<prog>: error: <message>`` on stderr with exit status 1 (``--prog`` names
 the caller in it). ``model_file``, ``config`` and ``kind`` read files and
-configs only (no torch, no ESPnet); ``check`` builds the model of the config
+configs only (no torch, no ESPnet); ``kept_epoch`` names a file (the rule of
+:func:`tuss_plugin.train.checkpoints.kept_epoch_file`); ``check`` builds the model of the config
 on the meta device and maps the weights file, so it checks what loading the
 model checks (TUSS: Saijo et al., ICASSP 2025) without the model's memory.
 """
@@ -76,11 +78,20 @@ def check(model: str) -> str:
     return "ok"
 
 
+def kept_epoch(exp_dir: str, epoch: int) -> str:
+    """The path of the weights ``exp_dir``'s training kept after ``epoch``
+    (``--keep_epochs``; it need not exist yet)."""
+    from tuss_plugin.train.checkpoints import kept_epoch_file
+
+    return str(kept_epoch_file(exp_dir, epoch))
+
+
 COMMANDS = {
     "model_file": (model_file, "EXP_DIR", "print the file name of the default model file of an experiment dir"),
     "config": (config_file, "MODEL", "print the path of a model's config.yaml"),
     "kind": (kind, "MODEL", 'print "prompts" (a prompt vocabulary) or "fixed" (a fixed-output separator)'),
     "check": (check, "MODEL", 'check that the model loads (config against weights); print "ok"'),
+    "kept_epoch": (kept_epoch, "EXP_DIR", "print the path of the weights kept after epoch N (--keep_epochs)"),
 }
 
 
@@ -91,7 +102,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prog", default=PROG, help="name that starts the error line (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, metavar, text) in COMMANDS.items():
-        sub.add_parser(name, help=text, description=text).add_argument("path", metavar=metavar)
+        command = sub.add_parser(name, help=text, description=text)
+        command.add_argument("path", metavar=metavar)
+        if name == "kept_epoch":
+            command.add_argument("epoch", metavar="N", type=int, help="the epoch")
     return parser
 
 
@@ -101,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def run() -> int:
         with contextlib.redirect_stdout(sys.stderr):  # notes printed on the way (a download's) stay off the answer
-            answer = func(args.path)
+            answer = func(args.path, *([args.epoch] if args.command == "kept_epoch" else []))
         print(answer)
         return 0
 
