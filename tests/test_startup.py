@@ -224,3 +224,32 @@ def test_every_command_help_imports_neither_torch_nor_espnet():
     commands = [m for m in _modules() if m.startswith("tuss_plugin.bin.") and not m.endswith(ESPNET_PARSERS)]
     assert len(commands) >= 10
     assert _python(HELP_EACH, *commands) == {}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["tuss_plugin.bin.recipe_model", "--help"],
+        ["tuss_plugin.bin.watch_train", "--help"],
+        # what tuss.sh asks of a model besides whether it loads reads files and configs only
+        ["tuss_plugin.bin.recipe_model", "model_file", "{model}"],
+        ["tuss_plugin.bin.recipe_model", "kind", "{model}"],
+    ],
+)
+def test_recipe_helpers_do_not_import_torch_or_espnet(model_dir, argv):
+    code = (
+        "import json, runpy, sys\n"
+        "sys.argv = sys.argv[1:]\n"
+        "try:\n"
+        "    runpy.run_module(sys.argv[0], run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print(json.dumps({m: m in sys.modules for m in ('torch', 'espnet2', 'espnet')}))"
+    )
+    argv = [a.format(model=model_dir) for a in argv]
+    r = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"torch": False, "espnet2": False, "espnet": False}

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
@@ -209,12 +210,16 @@ def build_config_model(config: dict, config_file: Union[str, Path], meta: bool =
         raise ValueError(f"{config_file}: cannot build the model ({type(e).__name__}: {msg})") from None
 
 
-def _read_state(model_file: Union[str, Path], device: str = "cpu") -> dict:
-    """The state dict of a model file (tensors only: ``weights_only``) or of ESPnet's checkpoint.pth."""
+def _read_state(model_file: Union[str, Path], device: str = "cpu", mmap: bool = False) -> dict:
+    """The state dict of a model file (tensors only: ``weights_only``) or of ESPnet's checkpoint.pth.
+
+    With ``mmap`` a file in torch's zip format is mapped, not read: its header
+    (names, dtypes, shapes) is read and the tensor data only where touched."""
     import torch
 
+    mmap = mmap and zipfile.is_zipfile(model_file)  # torch's legacy format cannot be mapped
     try:
-        state = torch.load(model_file, map_location=device, weights_only=True)
+        state = torch.load(model_file, map_location=device, weights_only=True, mmap=mmap)
     except Exception as e:  # noqa: BLE001 - corrupt or unsafe files
         msg = " ".join(str(e).split())[:300]
         raise ValueError(f"{model_file}: not a readable checkpoint ({type(e).__name__}: {msg})") from None
@@ -273,6 +278,35 @@ def check_weight_dtypes(expected: Dict[str, "torch.dtype"], state: dict, model_f
         )
 
 
+def _checked_state(
+    config: dict, config_file: Union[str, Path], model_file: Union[str, Path], device: str = "cpu", mmap: bool = False
+) -> Tuple[torch.nn.Module, dict]:
+    """``(model on the meta device, weights)``: the model ``config`` builds, with
+    no memory for its weights, and the weights of ``model_file`` (see
+    :func:`_read_state`) checked against it: the same keys and shapes
+    (:func:`check_shapes`) and real floats where the model has them
+    (:func:`check_weight_dtypes`); ``ValueError`` naming the files otherwise."""
+    meta_model = build_config_model(config, config_file, meta=True)
+    meta_state = meta_model.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in meta_state.items()}
+    state = _read_state(model_file, device, mmap)
+    check_shapes(shapes, state, config_file, model_file)
+    check_weight_dtypes({k: v.dtype for k, v in meta_state.items()}, state, model_file)
+    return meta_model, state
+
+
+def check_model_files(config_file: Union[str, Path], model_file: Union[str, Path]) -> Tuple[torch.nn.Module, dict]:
+    """Check that ``model_file`` loads into the model of ``config_file`` as
+    :func:`load_model` would load it, without building the model's weights:
+    the config is built on the meta device and the weights file is mapped
+    (its header read; see :func:`_read_state`). Returns ``(model on the meta
+    device, config dict)``; raises ``ValueError`` (one line naming the files)
+    as :func:`load_model` does."""
+    config = read_config(config_file)
+    meta_model, _ = _checked_state(config, config_file, model_file, mmap=True)
+    return meta_model, config
+
+
 def load_model(
     config_file: Union[str, Path], model_file: Union[str, Path], device: str = "cpu"
 ) -> Tuple[torch.nn.Module, dict]:
@@ -285,11 +319,7 @@ def load_model(
     Returns ``(model in eval mode on device, config dict)``.
     """
     config = read_config(config_file)
-    meta_state = build_config_model(config, config_file, meta=True).state_dict()
-    shapes = {k: tuple(v.shape) for k, v in meta_state.items()}
-    state = _read_state(model_file, device)
-    check_shapes(shapes, state, config_file, model_file)
-    check_weight_dtypes({k: v.dtype for k, v in meta_state.items()}, state, model_file)
+    _, state = _checked_state(config, config_file, model_file, device)
     model = build_config_model(config, config_file)
     try:
         model.load_state_dict(state, strict=True)

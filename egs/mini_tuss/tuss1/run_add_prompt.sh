@@ -73,8 +73,7 @@ if [ ${stage} -le 2 ] && [ ${stop_stage} -ge 2 ]; then
     [ -f "${base}/config.yaml" ] || { echo "$0: ${base}/config.yaml: missing (run ./run.sh first)" >&2; exit 1; }
     add_opts=(--model "${base}" --add "${prompt}=${init}" --outdir "${init_dir}" --train_config "${finetune_config}")
     [ -n "${exclusive}" ] && add_opts+=(--exclusive "${prompt}:${exclusive}")
-    base_model=$(python3 -c 'import sys; from tuss_plugin.inference.model_files import default_model_file
-print(default_model_file(sys.argv[1]))' "${base}" | tail -n 1)  # (ESPnet may print notes on import)
+    base_model=${base}/$(python3 -m tuss_plugin.bin.recipe_model --prog "$0" model_file "${base}")
     key=$(cat "${finetune_config}" "${base_model}" | md5sum | cut -c1-16)" ${add_opts[*]}"
     if [ -f "${init_dir}/.done" ] && [ "$(cat "${init_dir}/.done")" = "${key}" ]; then
         log "  already added"

@@ -41,9 +41,8 @@ done
 init=()  # fine-tuning: its config and initial weights, before the user's options
 if [ -n "${finetune_from}" ]; then
     [[ "${finetune_init_epoch}" =~ ^[0-9]+$ ]] || { echo "$0: --finetune_init_epoch: a whole number" >&2; exit 1; }
-    init_file=$(. ./path.sh && python3 -c 'import sys
-from tuss_plugin.train.checkpoints import kept_epoch_file
-print(kept_epoch_file(sys.argv[1], int(sys.argv[2])))' "${finetune_from}" "${finetune_init_epoch}")
+    init_file=$(. ./path.sh && python3 -m tuss_plugin.bin.recipe_model --prog "$0" kept_epoch "${finetune_from}" \
+        "${finetune_init_epoch}")
     if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ ! -f "${init_file}" ]; then
         echo "$0: --finetune_from ${finetune_from}: no ${init_file} (train with keep_epochs: [${finetune_init_epoch}])" >&2
         exit 1
