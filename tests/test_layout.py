@@ -94,7 +94,9 @@ def test_names_come_from_their_owner_and_no_private_name_crosses_a_module():
     never re-exported by X from elsewhere, and never ``_private``."""
     problems = []
     files = [(n, t) for n, (_, t) in SOURCES.items()]
-    files += [(str(p.relative_to(ROOT)), ast.parse(p.read_text(encoding="utf-8"))) for p in (ROOT / "tests").rglob("*.py")]
+    files += [
+        (str(p.relative_to(ROOT)), ast.parse(p.read_text(encoding="utf-8"))) for p in (ROOT / "tests").rglob("*.py")
+    ]
     for where, tree in files:
         for node in imports(tree):
             if not node.module.startswith("tuss_plugin") or node.module not in SOURCES:

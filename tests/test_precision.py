@@ -10,7 +10,7 @@ import torch
 
 from tuss_plugin import precision
 from tuss_plugin.inference import SeparateAudio
-from tuss_plugin.layers import kernels
+from tuss_plugin.layers import ffn_kernels
 from tuss_plugin.layers.tf_locoformer import SwiGLUConvDeconv1d
 
 from conftest import TESTS
@@ -63,8 +63,8 @@ def test_ffn_runs_as_matrix_products_under_cpu_autocast(monkeypatch):
     ffn = SwiGLUConvDeconv1d(16, 24, conv1d_kernel=4).eval()
     x = torch.randn(5, 30, 16)
     calls = []
-    fast = kernels._swiglu_ffn
-    monkeypatch.setattr(kernels, "_swiglu_ffn", lambda *a, **k: calls.append(a[0].dtype) or fast(*a, **k))
+    fast = ffn_kernels._swiglu_ffn
+    monkeypatch.setattr(ffn_kernels, "_swiglu_ffn", lambda *a, **k: calls.append(a[0].dtype) or fast(*a, **k))
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         got = ffn(x)
         want = ffn._forward_conv(x)

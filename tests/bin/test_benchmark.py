@@ -3,6 +3,7 @@
 
 import json
 
+from tuss_plugin.benchmark.profiling import flop_counter
 from tuss_plugin.bin import benchmark
 
 from conftest import TESTS
@@ -89,14 +90,14 @@ def test_flop_counter_counts_attention_on_the_cpu():
 
     q = torch.randn(2, 3, 11, 8, requires_grad=True)
     fwd = sdpa_flop_count(q.shape, q.shape, q.shape)
-    with benchmark.flop_counter() as counter:
+    with flop_counter() as counter:
         out = torch.nn.functional.scaled_dot_product_attention(q, q, q)
     assert counter.get_total_flops() == fwd
-    with benchmark.flop_counter() as counter:
+    with flop_counter() as counter:
         out.sum().backward()
     assert counter.get_total_flops() == sdpa_backward_flop_count(q.shape, q.shape, q.shape, q.shape)
     # the counter is the only difference from plain FlopCounterMode
-    with torch.no_grad(), FlopCounterMode(display=False) as plain, benchmark.flop_counter() as ours:
+    with torch.no_grad(), FlopCounterMode(display=False) as plain, flop_counter() as ours:
         torch.nn.functional.scaled_dot_product_attention(q, q, q)
     assert ours.get_total_flops() == fwd >= plain.get_total_flops()
 

@@ -5,6 +5,7 @@ the Table III layout of stage 6."""
 import numpy as np
 
 from tuss_plugin.bin import score, show_results, tuss_inference
+from tuss_plugin.inference.datadir_outputs import separate_per_category
 
 from datagen import make_data_dir
 
@@ -15,7 +16,7 @@ def test_per_category_passes(model_dir):
     sep = SeparateAudio.from_pretrained(model_dir)
     x = np.random.default_rng(0).uniform(-0.3, 0.3, size=24000).astype(np.float32)
     prompts = ["speech", "sfxbg", "speech"]
-    got = tuss_inference.separate_per_category(sep, x, 48000, prompts)
+    got = separate_per_category(sep, x, 48000, prompts)
     two = sep(x, fs=48000, prompts=["speech", "speech"])
     one = sep(x, fs=48000, prompts=["sfxbg"])
     np.testing.assert_array_equal(got[0], two[0])

@@ -9,6 +9,7 @@ import soundfile as sf
 from tuss_plugin.bin import make_model_card, plot_examples, score, show_results
 from tuss_plugin.fileio.kaldi_io import read_dict
 from tuss_plugin.fileio.output_dirs import Manifest
+from tuss_plugin.scoring import examples
 
 from datagen import make_data_dir
 
@@ -49,12 +50,12 @@ def test_one_figure_per_task_pattern_the_median_mixture(scored, capsys):
     out = exp / "images" / "examples" / inf.name
     (out).mkdir(parents=True)
     (out / "SE_old.png").write_bytes(b"stale")  # a figure of an earlier run (in its manifest)
-    Manifest(out, plot_examples.MANIFEST_NAME).write(["SE_old.png"])
+    Manifest(out, examples.MANIFEST_NAME).write(["SE_old.png"])
     (out / "mine.png").write_bytes(b"\x89PNG not written by plot_examples")
     args = ["--ref_dir", str(data), "--inf_dir", str(inf), "--output_dir", str(out)]
     assert plot_examples.main(args) == 0
     # SE: median of 3; USS (2 mixtures): the lower middle one = the worse; MSS: the only one
-    names = sorted(p.name for p in out.iterdir() if p.name != plot_examples.MANIFEST_NAME)
+    names = sorted(p.name for p in out.iterdir() if p.name != examples.MANIFEST_NAME)
     assert names == ["MSS_utt005.png", "SE_utt002.png", "USS_utt004.png", "mine.png"]
     assert all((out / n).read_bytes()[:4] == b"\x89PNG" for n in names)
     assert "SE: utt002 (mean SI-SNRi" in capsys.readouterr().out
@@ -68,7 +69,7 @@ def test_pick_examples_uses_the_mean_over_outputs():
         {"utt": "c", "task": "SE", "si_snri": 7.0},
         {"utt": "d", "task": "SE", "si_snri": float("nan")},  # no finite score: not a candidate
     ]
-    assert plot_examples.pick_examples(rows) == {"SE": ("a", 5.0)}
+    assert examples.pick_examples(rows) == {"SE": ("a", 5.0)}
 
 
 def test_missing_scores_is_one_line(tmp_path, capsys):

@@ -15,6 +15,7 @@ import soundfile as sf
 
 from tuss_plugin.bin import score, show_results
 from tuss_plugin.fileio.kaldi_io import read_dict
+from tuss_plugin.scoring import speech_metrics, tables
 
 from conftest import ROOT
 from datagen import make_data_dir
@@ -80,7 +81,7 @@ def test_speech_metrics_order_clean_above_noisy(data, tmp_path):
         inf = write_outputs(data, tmp_path / name, noise)
         assert _score(data, inf, inf / "scoring" / "scores.tsv") == 0
         head, rows = table(inf / "scoring" / "scores.tsv")
-        assert head == score.COLUMNS and head[-4:] == SPEECH
+        assert head == tables.COLUMNS and head[-4:] == SPEECH
         scored[name] = rows
     exact, clean, noisy = scored["exact"], scored["clean"], scored["noisy"]
     for e, c, n in zip(exact, clean, noisy):
@@ -166,7 +167,7 @@ def test_low_rate_has_no_wide_band_pesq(tmp_path, capsys):
 def test_silent_output_has_no_pesq():
     """PESQ cannot level-align an all-zero output (the package fails on it): NaN, with the reason."""
     x = np.sin(2 * np.pi * 200 * np.arange(16000) / 16000) * np.hanning(16000)
-    values, notes = score.speech_metrics(np.zeros(16000), x, 16000)
+    values, notes = speech_metrics.speech_metrics(np.zeros(16000), x, 16000)
     assert math.isnan(values["pesq_wb"]) and math.isnan(values["pesq_nb"]) and values["stoi"] == 0
     assert notes == [("pesq_wb", "silent output"), ("pesq_nb", "silent output")]
 
@@ -175,7 +176,7 @@ def test_no_speech_metrics_option(data, tmp_path):
     inf = write_outputs(data, tmp_path / "inf", 0.3)
     assert _score(data, inf, inf / "scoring" / "scores.tsv", "--no_speech_metrics") == 0
     head, _ = table(inf / "scoring" / "scores.tsv")
-    assert head == score.BASE_COLUMNS
+    assert head == tables.BASE_COLUMNS
     assert not (inf / "scoring" / "result_stoi.txt").exists()
 
 
@@ -186,7 +187,7 @@ def test_score_obs_scores_the_mixture(data, tmp_path):
     assert _score(data, None, obs, "--score_obs") == 0
     _, sep = table(inf / "scoring" / "scores.tsv")
     head, mix = table(obs)
-    assert head == score.COLUMNS
+    assert head == tables.COLUMNS
     assert [(r["utt"], r["prompt"]) for r in mix] == [(r["utt"], r["prompt"]) for r in sep]
     for m, s in zip(mix, sep):
         assert m["si_snri"] == 0

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """An experiment dir (config.yaml, model.pth) of the tiny config with random weights."""
-    from tuss_plugin.bin.benchmark import build_model
+    from tuss_plugin.benchmark.measure import build_model
     from tuss_plugin.convert.release import full_config
 
     root = tmp_path_factory.mktemp("tiny_onnx")

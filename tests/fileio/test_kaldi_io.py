@@ -5,13 +5,13 @@ kaldi_io.read_audio_entry (recipe stage 2 only); the later stages refuse pipe
 commands and offsets with a message that says to run stage 2 first."""
 
 import shlex
+from pathlib import Path
 
 import kaldiio
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tuss_plugin.bin import tuss_inference
 from tuss_plugin.fileio.kaldi_io import (
     check_not_pipe,
     check_plain_path,
@@ -20,6 +20,7 @@ from tuss_plugin.fileio.kaldi_io import (
     read_audio_entry,
     stage2_problem,
 )
+from tuss_plugin.inference.datadir_outputs import utterance_prompts
 
 FS = 8000
 WHERE = "data/wav.scp: utt000"
@@ -123,9 +124,10 @@ def test_later_stages_refuse_with_a_pointer_to_stage2():
         assert "python -m tuss_plugin.bin.format_data" in msg and "run it on this data dir first" in msg
         with pytest.raises(ValueError, match="format_data"):
             check_plain_path(value, "w")
-        assert tuss_inference.pipe_problem(value, "d/wav.scp") == stage2_problem(value, "d/wav.scp")
+        with pytest.raises(ValueError) as e:  # stage 5 refuses the entry before using the model
+            utterance_prompts(None, "u", {"u": value}, {}, None, None, Path("d"))
+        assert str(e.value) == stage2_problem(value, "d/wav.scp")
     with pytest.raises(ValueError, match="format_data"):
         check_not_pipe(pipe, "w")
     assert check_not_pipe(offset, "w") == offset  # the pipe check only (score refuses the missing file)
     assert stage2_problem("/data/x.wav", "w") is None and check_plain_path("/data/x.wav", "w") == "/data/x.wav"
-    assert tuss_inference.pipe_problem("/data/x.wav") is None

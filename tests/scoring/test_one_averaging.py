@@ -3,7 +3,8 @@
 each mixture's mean over its outputs (as ESPnet's result_<metric>.txt), so
 RESULTS.md and result_*.txt agree where they show the same quantity."""
 
-from tuss_plugin.bin import score, show_results
+from tuss_plugin.bin import show_results
+from tuss_plugin.scoring import tables
 
 HEADER = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
 
@@ -27,5 +28,5 @@ def test_results_md_and_result_files_average_alike(tmp_path):
     all_outputs = md.split("### All outputs")[1].split("###")[0]
     assert "|enhanced_test|4|5.00|5.00|5.00|5.00|" in all_outputs, all_outputs
     as_dicts = [dict(zip(HEADER, r)) for r in rows]
-    assert score.result_files(as_dicts, ["si_snr"]) == {"result_si_snr.txt": "5.00\n"}
+    assert tables.result_files(as_dicts, ["si_snr"]) == {"result_si_snr.txt": "5.00\n"}
     assert "Every mean below is over mixtures" in md

@@ -8,6 +8,7 @@ import soundfile as sf
 
 from tuss_plugin.bin import score
 from tuss_plugin.fileio.kaldi_io import read_dict, read_scp
+from tuss_plugin.scoring import tables
 
 from datagen import make_data_dir
 
@@ -123,7 +124,7 @@ def test_good_entries_scored_as_before(dirs, capsys):
     data, inf = dirs
     assert _score(data, inf) == 0
     rows = [r.split("\t") for r in (inf / "s.tsv").read_text().splitlines()]
-    assert rows[0] == score.COLUMNS and len(rows) == 5
+    assert rows[0] == tables.COLUMNS and len(rows) == 5
     assert [r[2] for r in rows[1:]] == ["speech", "sfxbg"] * 2
     assert all(18 < float(r[4]) < 22 for r in rows[1:])  # outputs 20 dB above their error
     assert "0 refused" not in capsys.readouterr().out

@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 
 from tuss_plugin.bin import format_data, separate, tuss_inference
+from tuss_plugin.dataprep import format_jobs
 
 from conftest import ROOT
 
@@ -190,7 +191,7 @@ def test_format_data_never_starts_more_workers_than_utterances(tmp_path, monkeyp
             started.append(max_workers)
             super().__init__(max_workers, *a, **k)
 
-    monkeypatch.setattr(format_data, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr(format_jobs, "ProcessPoolExecutor", Recording)  # the jobs of stage 2 start the workers
     data = _data(tmp_path)
     assert format_data.main([str(data), str(tmp_path / "dump"), "--nj", "1000"]) == 0
     assert all(n <= 2 for n in started), started

@@ -27,7 +27,6 @@ its outputs are from ``eager_fp32`` (max abs difference and SNR in dB).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import statistics
 import sys
@@ -46,6 +45,7 @@ from tuss_plugin.benchmark.profiling import (
     reset_peak_rss,
     time_runs,
 )
+from tuss_plugin.precision import autocast
 
 MODES = ("eager_fp32", "eager_bf16", "onnxruntime_fp32", "compile_fp32", "compile_bf16", "authors_fp32")
 
@@ -55,7 +55,8 @@ def _dtype(mode: str) -> torch.dtype:
 
 
 def _autocast(mode: str):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if mode.endswith("bf16") else contextlib.nullcontext()
+    """bf16 autocast on the CPU for the ``*_bf16`` modes (:func:`tuss_plugin.precision.autocast`)."""
+    return autocast("bf16" if mode.endswith("bf16") else "fp32", "cpu")
 
 
 def authors_model(code_dir: str, hparams_file: str, fs: int) -> torch.nn.Module:

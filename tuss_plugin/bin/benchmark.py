@@ -18,7 +18,8 @@ one forward + backward (train; the optimizer step is not counted; the
 TUSS layers with a written-out backward are counted as autograd through
 the plain modules would be, see tests/layers/test_tf_locoformer.py). It counts
 matrix products, convolutions and attention only (2 FLOP per multiply-add;
-attention on the CPU too, see :func:`flop_counter`), so
+attention on the CPU too, see
+:func:`tuss_plugin.benchmark.profiling.flop_counter`), so
 ``efficiency = gflop_per_s / matmul_gflop_per_s`` compares the model with a
 2048 x 2048 x 2048 float32 matmul run in the same process with the same
 number of threads (measured before and after the model, median of 5 runs
@@ -43,7 +44,8 @@ bf16, onnxruntime fp32, ``torch.compile`` fp32 and bf16, the authors' code):
 see :mod:`tuss_plugin.benchmark.modes` and docs/onnx.md.
 
 ``--compare`` adds the same figures for ESPnet's stock separators, built at a
-size comparable to the config (see ``compare_conf``), in ``compare``.
+size comparable to the config (see
+:func:`tuss_plugin.benchmark.compare.compare_conf`), in ``compare``.
 ``machine`` names the hardware (CPU model, logical CPUs, torch's SIMD level,
 native bf16 units; the GPU on CUDA): compare figures of one machine kind only.
 ``peak_rss_mb`` is the process' peak resident memory while that model was
@@ -58,22 +60,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from tuss_plugin.benchmark.compare import COMPARE_CHOICES, compare_conf, config_fs
+from tuss_plugin.benchmark.compare import COMPARE_CHOICES, config_fs
+from tuss_plugin.benchmark.measure import build_model, compare_separators, load_config, measure
 from tuss_plugin.benchmark.modes import MODES
 from tuss_plugin.benchmark.profiling import (
-    flop_counter,
     machine_info,
     matmul_gflop_per_s,
-    peak_rss_mb,
-    reset_peak_rss,
     software_versions,
-    time_runs,
 )
 
 
@@ -134,132 +132,6 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--authors_code", default=None, help="--modes authors_fp32: a checkout of the authors' release")
     p.add_argument("--authors_hparams", default=None, help="--modes authors_fp32: their hparams.yaml of the model")
     return p
-
-
-# ---------------------------------------------------------------- models
-def load_config(path: str) -> Dict:
-    import yaml
-
-    try:
-        with open(path) as f:
-            conf = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        raise SystemExit(f"{path}: cannot read the config ({e})")
-    if not isinstance(conf, dict) or "separator" not in conf:
-        raise SystemExit(f"{path}: not a training config (no 'separator' key)")
-    return conf
-
-
-def build_model(conf: Dict) -> torch.nn.Module:
-    """``TUSSTask`` model from a (partial) training config."""
-    from tuss_plugin.convert.release import full_config
-    from tuss_plugin.tasks.tuss import TUSSTask
-
-    return TUSSTask.build_model(argparse.Namespace(**full_config(conf)))
-
-
-# ---------------------------------------------------------------- measurement
-def _autocast(device: torch.device, bf16: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-
-
-def measure(
-    model: torch.nn.Module,
-    mode: str,
-    n_samples: int,
-    prompt_ids: Optional[torch.Tensor],
-    device: torch.device,
-    bf16: bool,
-    runs: int,
-    warmup: int,
-    seed: int,
-) -> Dict:
-    """Figures of one model (see the module docstring)."""
-    model.to(device)
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    n_src = int(prompt_ids.shape[1]) if prompt_ids is not None else 1
-    refs = [(torch.randn(1, n_samples, generator=g) * 0.1).to(device) for _ in range(n_src)]
-    mix = sum(refs)  # (1, L)
-    lengths = torch.tensor([n_samples], device=device)
-    ids = prompt_ids.to(device) if prompt_ids is not None else None
-
-    if mode == "infer":
-        model.eval()
-
-        def step() -> None:
-            with torch.inference_mode(), _autocast(device, bf16):
-                model.separate(mix, lengths, ids)
-
-    else:
-        model.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        batch = {"speech_mix": mix, "speech_mix_lengths": lengths}
-        batch.update({f"speech_ref{k}": r for k, r in enumerate(refs, 1)})
-        if ids is not None:
-            batch.update(prompts=ids, prompts_lengths=torch.tensor([n_src], device=device))
-
-        def fwd_bwd() -> None:
-            with _autocast(device, bf16):
-                loss, _, _ = model(**batch)
-            loss.backward()
-
-        def step() -> None:
-            fwd_bwd()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
-    # FLOPs: one forward (infer) or forward + backward (train)
-    counter = flop_counter()
-    with counter:
-        if mode == "infer":
-            step()
-        else:
-            fwd_bwd()
-    if mode == "train":
-        model.zero_grad(set_to_none=True)
-    gflop = counter.get_total_flops() / 1e9
-
-    reset = reset_peak_rss() if device.type == "cpu" else False
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    cpu_times: List[float] = []
-    times = time_runs(step, runs, warmup, device, cpu_times)
-    med = statistics.median(times)
-    res = {
-        "params": sum(p.numel() for p in model.parameters()),
-        "separator_params": sum(p.numel() for p in model.separator.parameters()),
-        "gflop": round(gflop, 3),
-        "seconds_median": round(med, 4),
-        "seconds_all": [round(t, 4) for t in times],
-        "gflop_per_s": round(gflop / med, 3),
-        # CPU time of the whole process (all threads) per run: less sensitive than
-        # wall time to other processes on the machine
-        "cpu_seconds_median": round(statistics.median(cpu_times), 4),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "peak_rss_is_per_model": reset,
-    }
-    if device.type == "cuda":
-        res["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    model.to("cpu")
-    return res
-
-
-def compare_separators(
-    args: argparse.Namespace, conf: Dict, n_samples: int, ids: torch.Tensor, device: torch.device, matmul: float
-) -> Dict[str, Dict]:
-    """The figures of ``measure`` for each of ESPnet's stock separators of
-    ``--compare``, built at a size comparable to ``conf`` (:func:`compare_conf`)."""
-    out = {}
-    for name in args.compare:
-        cconf = compare_conf(name, conf, len(args.prompts))
-        cmodel = build_model(cconf)
-        runs = args.compare_runs or args.runs
-        r = measure(cmodel, args.mode, n_samples, ids, device, args.bf16, runs, args.warmup, args.seed)
-        del cmodel
-        r["efficiency"] = round(r["gflop_per_s"] / matmul, 4)
-        r["separator_conf"] = cconf["separator_conf"]
-        out[name] = r
-    return out
 
 
 def data_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:

@@ -146,7 +146,7 @@ cd egs/{recipe}/tuss1
 def relink_figures(results: str, card_dir: Path) -> str:
     """RESULTS.md links its figures relative to the experiment dir (``images/...``);
     in the card they lie under the packed experiment dir, so the links get its path."""
-    from tuss_plugin.bin.plot_examples import EXAMPLES_DIR
+    from tuss_plugin.scoring.examples import EXAMPLES_DIR
 
     packed = sorted(card_dir.glob(f"**/{EXAMPLES_DIR.as_posix()}"))
     if not packed:

@@ -34,7 +34,7 @@ missing, unreadable, a pipe command (``... |``) or an archive offset
 (``file.ark:1234``; such entries are read only by recipe stage 2, which dumps
 plain files for everything after it), or when a
 reference or output differs from the mixture in rate, length or channel count
-(:func:`refusal` holds these rules). The summary line counts the refused
+(:func:`tuss_plugin.scoring.entries.refusal` holds these rules). The summary line counts the refused
 utterances; the run fails when nothing could be scored, when the key list is
 empty, or when a list cannot be read.
 
@@ -76,193 +76,22 @@ import argparse
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, Optional
 
 import numpy as np
 
 from tuss_plugin.fileio.atomic import atomic_write_text
-from tuss_plugin.fileio.audio import check_audio_file
-from tuss_plugin.fileio.datadir import read_ref_lists, refs_by_utt
-from tuss_plugin.fileio.kaldi_io import check_plain_path, read_dict, read_list, read_scp
-from tuss_plugin.fileio.textfiles import read_lines
-from tuss_plugin.scoring.bss_eval import BSS_COLUMNS
-from tuss_plugin.scoring.metrics import INTERCHANGEABLE, item_mean
+from tuss_plugin.fileio.kaldi_io import read_list
+from tuss_plugin.scoring.entries import make_entry, read_lists, read_obs_lists, refusal
 from tuss_plugin.scoring.pairing import (
     DEFAULT_PAIRING,
     PAIRINGS,
     score_utterance,
 )
 from tuss_plugin.scoring.speech_metrics import SPEECH_COLUMNS, SPEECH_PROMPTS
+from tuss_plugin.scoring.tables import format_scores, is_scores_table, merge_tables, score_columns, write_result_files
 from tuss_plugin.utils.cli import CLIError, run_main
 from tuss_plugin.utils.errors import one_line
-
-BASE_COLUMNS = ["utt", "output", "prompt", "task", "si_snr", "si_snri", "snr", "sdr", "si_sdr"]
-COLUMNS = BASE_COLUMNS + SPEECH_COLUMNS  # the default header
-LABEL_COLUMNS = ("utt", "output", "prompt", "task")  # every other column is a metric
-
-
-class ScoreEntry(NamedTuple):
-    """The files of one utterance, references and outputs in their prompts' order."""
-
-    utt: str
-    mix: str
-    refs: List[str]
-    ref_prompts: List[str]
-    outs: List[Optional[str]]  # None: the utterance is missing from that spk<k>.scp of the outputs
-    out_prompts: List[str]
-
-    @property
-    def interchangeable(self) -> bool:
-        """The outputs of a fixed-output separator without output slots (all labelled ``*``)."""
-        return INTERCHANGEABLE in self.out_prompts
-
-
-def refusal(entry: ScoreEntry) -> Optional[str]:
-    """Why ``entry`` cannot be scored (one line), or None.
-
-    The one place of the pairing rules: one reference per reference prompt and
-    one output per output prompt (otherwise an output would meet the reference
-    of another prompt), interchangeable outputs (``*``) not mixed with prompted
-    ones and at least as many as references, every file a readable audio file
-    and no pipe command or archive offset (stage 2 reads those), and
-    references and outputs at the mixture's rate,
-    length and channel count.
-    """
-    if len(entry.refs) != len(entry.ref_prompts):
-        return (
-            f"{len(entry.refs)} reference(s) for {len(entry.ref_prompts)} prompt(s) "
-            "(spk.scp and utt2prompts of the references)"
-        )
-    missing = [k for k, o in enumerate(entry.outs, 1) if o is None]
-    if missing:
-        return f"no output {missing[0]} (not in spk{missing[0]}.scp of the outputs)"
-    if len(entry.outs) != len(entry.out_prompts):
-        return f"{len(entry.outs)} output(s) for {len(entry.out_prompts)} prompt(s) (utt2prompts of the outputs)"
-    if entry.interchangeable and set(entry.out_prompts) != {INTERCHANGEABLE}:
-        return (
-            f"output prompts {entry.out_prompts} mix interchangeable outputs ({INTERCHANGEABLE}) "
-            "with prompted ones (utt2prompts of the outputs)"
-        )
-    if entry.interchangeable and len(entry.refs) > len(entry.outs):
-        return (
-            f"{len(entry.refs)} reference(s) for {len(entry.outs)} interchangeable output(s) "
-            "(more sources than outputs)"
-        )
-    files = [("mixture", entry.mix)] + [(f"reference {k}", p) for k, p in enumerate(entry.refs, 1)]
-    files += [(f"output {k}", p) for k, p in enumerate(entry.outs, 1)]
-    try:
-        infos = [check_audio_file(check_plain_path(p, role), scan_nonfinite=False) for role, p in files]
-    except ValueError as e:
-        return str(e)
-    mix = infos[0]
-    for (role, p), info in zip(files[1:], infos[1:]):
-        if (info.samplerate, info.frames, info.channels) != (mix.samplerate, mix.frames, mix.channels):
-            return (
-                f"{role} {p}: {info.frames} samples at {info.samplerate} Hz, {info.channels} channel(s); "
-                f"the mixture {mix.frames} at {mix.samplerate} Hz, {mix.channels}"
-            )
-    return None
-
-
-class Lists(NamedTuple):
-    """The lists of a reference dir and an inference dir, by utterance."""
-
-    mixes: Dict[str, str]
-    ref_prompts: Dict[str, List[str]]
-    refs: Dict[str, List[str]]
-    out_prompts: Dict[str, List[str]]
-    outs: Dict[str, List[Optional[str]]]
-
-
-def read_lists(ref: Path, inf: Path) -> Lists:
-    """Mixtures, reference prompts, references (``spk.scp``) of ``ref``; output
-    prompts and outputs (``spk1.scp``, ``spk2.scp``, ...) of ``inf``. List errors
-    raise ``ValueError`` naming the file and line."""
-    outs = refs_by_utt(read_ref_lists(inf))  # fewer outputs than the longest prompt list: shorter
-    return Lists(
-        read_scp(ref / "wav.scp"),
-        read_dict(ref / "utt2prompts"),
-        read_dict(ref / "spk.scp"),
-        read_dict(inf / "utt2prompts"),
-        outs,
-    )
-
-
-def read_obs_lists(ref: Path) -> Lists:
-    """The lists of ``--score_obs``: those of ``ref`` with its mixture as the output
-    of every reference, under the references' prompts. List errors raise
-    ``ValueError`` naming the file and line."""
-    mixes, prompts, refs = read_scp(ref / "wav.scp"), read_dict(ref / "utt2prompts"), read_dict(ref / "spk.scp")
-    outs = {u: [mixes[u]] * len(r) for u, r in refs.items() if u in mixes}
-    return Lists(mixes, prompts, refs, dict(prompts), outs)
-
-
-def make_entry(utt: str, lists: Lists) -> Optional[ScoreEntry]:
-    """The files of ``utt``; None when a list lacks it altogether."""
-    if any(utt not in d for d in lists):
-        return None
-    return ScoreEntry(
-        utt, lists.mixes[utt], lists.refs[utt], lists.ref_prompts[utt], lists.outs[utt], lists.out_prompts[utt]
-    )
-
-
-def result_files(rows: List[dict], metrics: Sequence[str]) -> Dict[str, str]:
-    """ESPnet's ``result_<metric>.txt`` files of ``rows``: name -> text, one number of
-    2 decimals each, the mean over utterances of each utterance's mean over its
-    outputs, NaN cells left out (:func:`tuss_plugin.scoring.metrics.item_mean`)."""
-
-    return {f"result_{m}.txt": f"{item_mean(rows, m)[0]:.2f}\n" for m in metrics}
-
-
-def write_result_files(scoring_dir: Path, rows: List[dict], columns: Sequence[str]) -> None:
-    """Write the result files of the metric columns of ``columns`` into ``scoring_dir``
-    (atomically) and remove those of known metrics this table lacks (an earlier run's)."""
-    metrics = [c for c in columns if c not in LABEL_COLUMNS]
-    files = result_files(rows, metrics)
-    for name, text in files.items():
-        atomic_write_text(scoring_dir / name, text)
-    for m in BASE_COLUMNS + SPEECH_COLUMNS + ["museval_sdr"] + BSS_COLUMNS:
-        stale = scoring_dir / f"result_{m}.txt"
-        if m not in LABEL_COLUMNS and stale.name not in files and stale.is_file():
-            stale.unlink()
-
-
-def is_scores_table(path: Path) -> bool:
-    """Whether ``path`` starts like a table this command writes (the one kind of file it replaces)."""
-    from tuss_plugin.fileio.textfiles import regular_file_problem
-
-    try:
-        if regular_file_problem(path):
-            return False  # a FIFO or device: never opened
-        with open(path, "rb") as f:
-            return f.read(64).startswith("\t".join(LABEL_COLUMNS).encode())
-    except OSError:
-        return False
-
-
-def read_scores(path: Path, header: Optional[List[str]] = None) -> Tuple[List[str], List[str], List[dict]]:
-    """(header, data lines, rows with float metrics) of a scores table; ``ValueError``
-    naming the file (and line) when it is not one, or its header is not ``header``."""
-    lines = read_lines(path)  # a regular UTF-8 file, else one line naming it
-    if not lines:
-        raise ValueError(f"{path}: empty (no header)")
-    columns = lines[0].split("\t")
-    if columns[: len(LABEL_COLUMNS)] != list(LABEL_COLUMNS):
-        raise ValueError(f"{path}:1: not a scores table (header {lines[0]!r})")
-    if header is not None and columns != header:
-        raise ValueError(f"{path}:1: columns {columns} differ from those of the first table {header}")
-    rows = []
-    for n, line in enumerate(lines[1:], 2):
-        cells = line.split("\t")
-        if len(cells) != len(columns):
-            raise ValueError(f"{path}:{n}: {len(cells)} fields for {len(columns)} columns")
-        row = dict(zip(columns, cells))
-        try:
-            row.update({c: float(row[c]) for c in columns if c not in LABEL_COLUMNS})
-        except ValueError:
-            raise ValueError(f"{path}:{n}: a metric is not a number") from None
-        rows.append(row)
-    return columns, lines[1:], rows
 
 
 def merge(args: argparse.Namespace) -> int:
@@ -270,20 +99,10 @@ def merge(args: argparse.Namespace) -> int:
     write the result files of the whole set beside it."""
     if any(v for v in (args.ref_dir, args.inf_dir, args.key_file, args.score_obs)):
         raise CLIError("--merge joins scores tables: no --ref_dir, --inf_dir, --key_file or --score_obs")
-    header, lines, rows, seen = None, [], [], {}
-    for f in args.merge:
-        try:
-            header, ls, rs = read_scores(Path(f), header)
-            for n, r in enumerate(rs, 2):  # each (utterance, output) once in the whole set
-                first = seen.setdefault((r["utt"], r["output"]), f"{f}:{n}")
-                if first != f"{f}:{n}":
-                    raise ValueError(f"{f}:{n}: {r['utt']} output {r['output']} is also in {first} (duplicate row)")
-        except (OSError, UnicodeDecodeError) as e:
-            raise CLIError(f"{f}: {one_line(getattr(e, 'strerror', None) or e)}") from None
-        except ValueError as e:
-            raise CLIError(one_line(e)) from None
-        lines += ls
-        rows += rs
+    try:
+        header, lines, rows = merge_tables(args.merge)
+    except ValueError as e:  # one line naming the table
+        raise CLIError(str(e)) from None
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, "\n".join(["\t".join(header)] + lines) + "\n")
@@ -398,14 +217,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"no references or outputs for {len(missing)} utterance(s): {', '.join(missing[:5])}")
     if len(refused) == len(keys):
         raise CLIError(f"nothing scored: {len(refused)} of {len(keys)} utterance(s) refused")
-    columns = BASE_COLUMNS + (SPEECH_COLUMNS if use_speech else []) + (["museval_sdr"] if args.museval else [])
-    columns += BSS_COLUMNS if args.bss_eval else []
-    lines = ["\t".join(columns)]
-    for r in rows:
-        lines.append("\t".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in columns))
+    columns = score_columns(use_speech, args.museval, args.bss_eval)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, "\n".join(lines) + "\n")
+    atomic_write_text(out, format_scores(rows, columns))
     if not args.no_result_files:
         write_result_files(out.parent, rows, columns)
     print(

@@ -45,44 +45,28 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
-import soundfile as sf
-
-from tuss_plugin.fileio.atomic import (
-    atomic_write,
-    atomic_write_text,
-    disk_full_problem,
-    sweep_temp_files,
+from tuss_plugin.fileio.atomic import atomic_write_text, disk_full_problem
+from tuss_plugin.fileio.kaldi_io import read_dict, read_list, read_scp
+from tuss_plugin.inference.datadir_outputs import (
+    output_paths,
+    remove_other_outputs,
+    separate_utterance,
+    utterance_prompts,
+    write_lists,
 )
-from tuss_plugin.fileio.audio import check_audio_file
-from tuss_plugin.fileio.datadir import write_ref_lists
-from tuss_plugin.fileio.kaldi_io import read_dict, read_list, read_scp, stage2_problem, write_list
+from tuss_plugin.inference.stamps import (
+    STAMP_DIR,
+    is_done,
+    run_id,
+    sweep_output_dirs,
+    utterance_stamp,
+    written_before,
+)
 from tuss_plugin.precision import PRECISIONS
 from tuss_plugin.utils.cli import add_segment_options, report, run_main
 from tuss_plugin.utils.values import check_device, positive_int, true_false
 
 PROG = "tuss_inference"
-# per-utterance records of what the outputs were made from
-STAMP_DIR = "stamps"
-# options that do not change the outputs (or enter the stamp in another form:
-# the model by its weights, the prompts per utterance, the segments as applied)
-NOT_OUTPUT_OPTIONS = (
-    "model",
-    "data_dir",
-    "output_dir",
-    "key_file",
-    "list_dir",
-    "config",
-    "enh_config",
-    "device",
-    "num_threads",
-    "prompts",
-    "segment_size",
-    "hop_size",
-    "precision",  # in the model's fingerprint as resolved ("auto" -> what it ran in)
-)
-# bump when the way outputs are computed changes
-STAMP_VERSION = 1
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -135,7 +119,14 @@ def parse_args(cmd: Optional[List[str]] = None) -> argparse.Namespace:
     enh_inference's) and ``--enh_config`` (SeparateSpeech's) pass the same
     types and choices as the command line, which overrides them
     (:func:`tuss_plugin.utils.values.parse_with_config`,
-    :func:`tuss_plugin.inference.espnet_options.translate_config`)."""
+    :func:`tuss_plugin.inference.espnet_options.translate_config`).
+
+    ESPnet's ``espnet2.utils.config_argparse.ArgumentParser`` does not fit:
+    it sets the YAML values as defaults without their option's type or
+    choices, reads one config (this command reads ``--config`` and
+    ``--enh_config``, translating ESPnet's inference keys), adds its own
+    ``--config`` option, and importing it imports ESPnet, which ``--help``
+    must not."""
     from tuss_plugin.inference.espnet_options import translate_config
     from tuss_plugin.utils.values import parse_with_config
 
@@ -168,118 +159,6 @@ def check_dirs(args: argparse.Namespace) -> None:
             os.unlink(temp_path(Path(d) / "write-test"))
         except OSError as e:
             raise ValueError(f"{d}: {option} cannot be written ({e.strerror or e})") from None
-
-
-def separate_per_category(sep, x: np.ndarray, fs: int, prompts: List[str]) -> List[np.ndarray]:
-    """One forward pass per prompt category ("single" evaluation of the paper).
-
-    ``prompts = [speech, speech, sfxbg]`` runs ``[speech, speech]`` and then
-    ``[sfxbg]``; the result lists the outputs in the order of ``prompts``.
-    """
-    out: List[Optional[np.ndarray]] = [None] * len(prompts)
-    for category in dict.fromkeys(prompts):
-        where = [i for i, p in enumerate(prompts) if p == category]
-        est = sep(x, fs=fs, prompts=[category] * len(where))  # (len(where), L[, C])
-        for i, e in zip(where, est):
-            out[i] = e
-    return out
-
-
-def run_id(sep, args: argparse.Namespace) -> str:
-    """Hash of everything of this run that determines an utterance's outputs,
-    besides its prompts and mixture (see :data:`NOT_OUTPUT_OPTIONS`)."""
-    import hashlib
-
-    options = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_OUTPUT_OPTIONS}
-    if not options.get("normalize_output_wav"):
-        options.pop("normalize_output_wav", None)  # the stamps of runs from before the option stay valid
-    run = {"version": STAMP_VERSION, "model": sep.fingerprint(), "options": options}
-    return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode("utf-8")).hexdigest()
-
-
-def utterance_stamp(run: str, prompts: List[str], wav: str) -> Optional[Dict[str, object]]:
-    """The stamp of an utterance's outputs (None if the mixture cannot be stat'ed)."""
-    try:
-        st = os.stat(wav)
-    except OSError:
-        return None
-    return {"run": run, "prompts": list(prompts), "mixture": [wav, st.st_size, st.st_mtime_ns]}
-
-
-def is_done(stamp_file: Path, expected: Optional[Dict[str, object]], paths: List[Path]) -> bool:
-    """All outputs exist and were made from what ``expected`` describes."""
-    if expected is None or not all(p.exists() for p in paths):
-        return False
-    try:
-        return json.loads(stamp_file.read_text(encoding="utf-8")) == expected
-    except (OSError, ValueError):
-        return False
-
-
-def pipe_problem(entry: str, where: str = "wav.scp") -> Optional[str]:
-    """Why a wav.scp entry cannot be read here (a Kaldi pipe command or an
-    archive offset: only recipe stage 2, format_data, runs or reads those), else None."""
-    return stage2_problem(entry, where)
-
-
-def output_paths(out: Path, utt: str, n: int) -> List[Path]:
-    """``wavs/<k>/<utt>.wav`` for k = 1..n."""
-    return [out / "wavs" / str(k) / f"{utt}.wav" for k in range(1, n + 1)]
-
-
-def written_before(stamp_file: Path) -> int:
-    """How many outputs the earlier run recorded in ``stamp_file`` wrote (0: none known)."""
-    try:
-        stamp = json.loads(stamp_file.read_text(encoding="utf-8"))
-        return len(stamp["prompts"]) if isinstance(stamp.get("prompts"), list) else 0
-    except (OSError, ValueError, AttributeError, KeyError):
-        return 0
-
-
-def remove_other_outputs(out: Path, utt: str, n: int, n_before: int) -> None:
-    """Remove ``wavs/<k>/<utt>.wav`` for n < k <= ``n_before``: the outputs a longer,
-    earlier prompt list of this command wrote (its stamp says how many), no others."""
-    for p in output_paths(out, utt, n_before)[n:]:
-        if not p.is_symlink():
-            p.unlink(missing_ok=True)
-
-
-def sweep_output_dirs(out: Path, lists: Path) -> None:
-    """Remove temporary files of killed runs from every directory this command writes to."""
-    dirs = [out, lists, out / STAMP_DIR]
-    if (out / "wavs").is_dir():
-        dirs += [d for d in (out / "wavs").iterdir() if d.is_dir()]
-    for d in dirs:
-        sweep_temp_files(d)
-
-
-def separate_utterance(
-    sep, wav: str, plist: List[str], eval_mode: str, paths: List[Path], normalize: bool = False
-) -> None:
-    """Separate one mixture file into ``paths`` (one per prompt, atomic writes);
-    ``normalize``: each output scaled to a peak of 0.9 (ESPnet's normalize_output_wav)."""
-    check_audio_file(wav, scan_nonfinite=False)  # missing, FIFO, unreadable, truncated, empty
-    x, fs = sf.read(wav, dtype="float32")
-    if eval_mode == "single" and sep.vocab is not None:
-        est = separate_per_category(sep, x, fs, plist)
-    else:
-        est = sep(x, fs=fs, prompts=plist if sep.vocab is not None else None)  # (N, L[, C])
-    if len(est) != len(plist):
-        raise ValueError(f"the model gave {len(est)} outputs for prompts {plist}")
-    if normalize:
-        from tuss_plugin.inference.espnet_options import normalize_peak
-
-        est = normalize_peak(np.asarray(est))
-    for p, e in zip(paths, est):
-        p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(p, lambda tmp, e=e: sf.write(tmp, e, fs, subtype="FLOAT", format="WAV"))
-
-
-def write_lists(lists: Path, out: Path, used: Dict[str, List[str]]) -> None:
-    """``spk<k>.scp`` and ``utt2prompts``; ``spk<k>.scp`` of a longer, earlier prompt list are removed."""
-    outputs = {u: [str(out / "wavs" / str(k) / f"{u}.wav") for k in range(1, len(v) + 1)] for u, v in used.items()}
-    write_ref_lists(lists, outputs)
-    write_list(lists / "utt2prompts", used.items())
 
 
 def load(args: argparse.Namespace) -> Tuple[Dict[str, str], List[str], Dict[str, List[str]], object]:
@@ -319,36 +198,6 @@ def main(cmd: Optional[List[str]] = None) -> int:
         interrupted=f"interrupted; {kept}",
         terminated=f"terminated; {kept}",
     )
-
-
-def utterance_prompts(
-    sep: object,
-    utt: str,
-    wavs: Dict[str, str],
-    prompts: Dict[str, List[str]],
-    fixed: Optional[List[str]],
-    given: Optional[List[str]],
-    data: Path,
-) -> List[str]:
-    """The prompt list ``utt`` is separated with: ``fixed`` (``--prompts``, checked),
-    else its line of utt2prompts. ``ValueError`` for an utterance missing from
-    wav.scp or a pipe or archive-offset entry, ``KeyError`` for one missing from utt2prompts."""
-    if utt not in wavs:
-        raise ValueError(f"not in {data / 'wav.scp'}")
-    problem = pipe_problem(wavs[utt], str(data / "wav.scp"))
-    if problem:
-        raise ValueError(problem)
-    if sep.vocab is not None:
-        return fixed if fixed is not None else sep.validate_prompts(prompts[utt])
-    # separators without prompts: with output slots (output_prompts) output k is
-    # reference k, labelled with the reference prompts in order; without (the
-    # conventional unified model, stock ESPnet separators) all S outputs are
-    # written, labelled interchangeable, and score pairs them by assignment
-    from tuss_plugin.scoring.metrics import INTERCHANGEABLE
-
-    if getattr(sep.model.separator, "output_prompts", None) is not None:
-        return given or prompts[utt]
-    return [INTERCHANGEABLE] * sep.model.separator.num_spk
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,8 @@ The package, by job:
 * :mod:`.overlap_add`: segments, cross-fades and the stitcher (:class:`OverlapAdd`);
 * :mod:`.inputs`: checks of an in-memory mixture and its rate;
 * :mod:`.api`: :class:`SeparateAudio`.
+* :mod:`.stamps`, :mod:`.datadir_outputs`: separating a data dir (recipe stage 5):
+  per-utterance stamps, prompt lists, output files and lists.
 
 ``SeparateAudio`` and ``load_model`` are the package's public names; everything
 else is imported from the submodule that defines it.

@@ -14,7 +14,8 @@ each path is a macaron-style stack
 with SwiGLU convolution-deconvolution feed-forward networks (the attention is
 :mod:`tuss_plugin.layers.attention`). The modules here
 state the math; how it runs (written-out backwards, chunking, explicit attention
-for short sequences) is decided in :mod:`tuss_plugin.layers.kernels`.
+for short sequences) is decided in :mod:`tuss_plugin.layers.kernels` and
+:mod:`tuss_plugin.layers.ffn_kernels` (the FFN).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tuss_plugin.layers import kernels
+from tuss_plugin.layers import ffn_kernels, kernels
 from tuss_plugin.layers.attention import MultiHeadSelfAttention, RotaryEmbedding
 from tuss_plugin.layers.stack_settings import StackSettings
 from tuss_plugin.layers.stack_settings import ffn_kwargs as _ffn_kwargs
@@ -102,7 +103,7 @@ class SwiGLUConvDeconv1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B', L, C) -> (B', L, C).
 
-        Runs as :func:`kernels.swiglu_ffn <tuss_plugin.layers.kernels.swiglu_ffn>`:
+        Runs as :func:`ffn_kernels.swiglu_ffn <tuss_plugin.layers.ffn_kernels.swiglu_ffn>`:
         matrix products in the (B', L, C) layout (same result as
         :meth:`_forward_conv` up to float32 round-off) where it can, this
         layer's convolution modules otherwise (active dropout, autocast).
@@ -110,7 +111,7 @@ class SwiGLUConvDeconv1d(nn.Module):
         w1, b1 = self.conv1d.weight, self.conv1d.bias  # (2I, C, k), (2I,)
         w2, b2 = self.deconv1d.weight, self.deconv1d.bias  # (I, C, k), (C,)
         p = self.dropout.p if self.training else 0.0
-        return kernels.swiglu_ffn(x, w1, b1, w2, b2, dropout=p, reference=self._forward_conv)
+        return ffn_kernels.swiglu_ffn(x, w1, b1, w2, b2, dropout=p, reference=self._forward_conv)
 
     def _forward_conv(self, x: torch.Tensor) -> torch.Tensor:
         """The FFN with the convolution modules: x (B', L, C) -> (B', L, C)."""

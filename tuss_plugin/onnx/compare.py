@@ -117,7 +117,7 @@ def _loaded(model: str):
 def _random_model(config_file: str):
     import yaml
 
-    from tuss_plugin.bin.benchmark import build_model
+    from tuss_plugin.benchmark.measure import build_model
     from tuss_plugin.convert.release import full_config
     from tuss_plugin.inference import SeparateAudio
 

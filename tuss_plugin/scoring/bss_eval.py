@@ -6,7 +6,7 @@ v3 (``mir_eval.separation.bss_eval_sources``: 512-tap distortion filters,
 the interference projected onto all references of the mixture jointly).
 :func:`bss_eval_pairs` runs the same function on the outputs of a mixture
 already matched to their references (by prompt, or by the assignment of
-fixed-output models; :func:`tuss_plugin.bin.score.pair_outputs`), so no
+fixed-output models; :func:`tuss_plugin.scoring.pairing.pair_outputs`), so no
 permutation is searched; on files whose outputs ESPnet's permutation search
 would order the same way the numbers are ESPnet's. mir_eval refuses silent
 signals: a mixture with a silent output gets NaN for all of its outputs

@@ -70,7 +70,7 @@ def read_mono(path: str) -> Tuple[np.ndarray, int]:
 
 
 def pair_outputs(entry, refs: List[np.ndarray], infs: List[np.ndarray]) -> Pairs:
-    """The ``shared`` pairs of ``entry`` (a :class:`tuss_plugin.bin.score.ScoreEntry`) with a
+    """The ``shared`` pairs of ``entry`` (a :class:`tuss_plugin.scoring.entries.ScoreEntry`) with a
     non-silent reference: by prompt (:func:`match_outputs`), or for interchangeable outputs by the
     padded assignment over all outputs (:func:`match_fixed_outputs`)."""
     if entry.interchangeable:
@@ -127,7 +127,7 @@ def score_utterance(
     use_bss_eval: bool = False,
 ) -> List[dict]:
     """One row per non-silent reference that meets an output, labelled with its prompt;
-    ``entry`` must pass :func:`tuss_plugin.bin.score.refusal` (equal rates and lengths:
+    ``entry`` must pass :func:`tuss_plugin.scoring.entries.refusal` (equal rates and lengths:
     nothing is cut). ``pairing``: see the module doc. With ``use_speech_metrics``, the
     speech columns (NaN for prompts other than :data:`SPEECH_PROMPTS`); the reasons of NaN
     speech metrics are counted into ``nan_notes``. With ``use_bss_eval``, ESPnet's SIR
