@@ -10,6 +10,8 @@ import copy
 from typing import Dict, Optional
 
 COMPARE_CHOICES = ("tfgridnetv2", "bsrnn")
+# the inference paths of --modes, measured side by side (run by benchmark/modes.py)
+MODES = ("eager_fp32", "eager_bf16", "onnxruntime_fp32", "compile_fp32", "compile_bf16", "authors_fp32")
 
 
 def config_fs(conf: Dict) -> Optional[int]:

@@ -38,6 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from tuss_plugin.benchmark.compare import MODES
 from tuss_plugin.benchmark.profiling import (
     flop_counter,
     matmul_gflop_per_s,
@@ -46,8 +47,6 @@ from tuss_plugin.benchmark.profiling import (
     time_runs,
 )
 from tuss_plugin.precision import autocast
-
-MODES = ("eager_fp32", "eager_bf16", "onnxruntime_fp32", "compile_fp32", "compile_bf16", "authors_fp32")
 
 
 def _dtype(mode: str) -> torch.dtype:

@@ -63,16 +63,8 @@ import json
 import sys
 from typing import Dict, Optional, Sequence, Tuple
 
-import torch
-
-from tuss_plugin.benchmark.compare import COMPARE_CHOICES, config_fs
-from tuss_plugin.benchmark.measure import build_model, compare_separators, load_config, measure
-from tuss_plugin.benchmark.modes import MODES
-from tuss_plugin.benchmark.profiling import (
-    machine_info,
-    matmul_gflop_per_s,
-    software_versions,
-)
+# what --help needs; the measurements import torch when they run
+from tuss_plugin.benchmark.compare import COMPARE_CHOICES, MODES
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -138,6 +130,10 @@ def data_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     """``--mode data``: the on-the-fly data of the config (see the module docstring)."""
     from pathlib import Path
 
+    import torch
+
+    from tuss_plugin.benchmark.measure import load_config
+    from tuss_plugin.benchmark.profiling import machine_info, software_versions
     from tuss_plugin.onthefly import throughput
 
     conf = load_config(args.config)
@@ -181,6 +177,13 @@ def emulated_bf16(device: str, option: str) -> bool:
 
 def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     """``--mode infer|train``: the model of the config (see the module docstring)."""
+    import torch
+
+    from tuss_plugin.benchmark.compare import config_fs
+    from tuss_plugin.benchmark.measure import build_model, compare_separators, load_config, measure
+    from tuss_plugin.benchmark.profiling import machine_info, matmul_gflop_per_s, software_versions
+    from tuss_plugin.utils.cpu_memory import retain_freed_memory
+
     if args.runs < 3:
         print(f"benchmark: --runs must be >= 3 (got {args.runs})", file=sys.stderr)
         return 2, None
@@ -193,8 +196,6 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    from tuss_plugin.utils.cpu_memory import retain_freed_memory
-
     retained = retain_freed_memory()  # as the toolkit's programs do; TUSS_RETAIN_FREED_MEMORY=0: off
 
     conf = load_config(args.config)
@@ -258,7 +259,10 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
 
 def modes_main(args: argparse.Namespace, conf: Dict, model, fs: int, n_samples: int, retained) -> Tuple[int, Dict]:
     """``--modes``: the inference paths of :mod:`tuss_plugin.benchmark.modes` side by side."""
+    import torch
+
     from tuss_plugin.benchmark.modes import run_modes
+    from tuss_plugin.benchmark.profiling import machine_info, software_versions
     from tuss_plugin.convert.release import full_config
 
     if args.mode != "infer" or args.device != "cpu" or args.bf16:
