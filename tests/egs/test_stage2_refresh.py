@@ -37,3 +37,19 @@ def test_rewritten_audio_is_formatted_again(tmp_path):
     assert _stage2(tmp_path).count("test: already formatted") == 2
     dumped = read_scp(tmp_path / "dump" / "raw" / "test" / "wav.scp")["utt000"]
     np.testing.assert_allclose(sf.read(dumped, dtype="float32")[0], new, atol=1e-4)
+
+
+def test_stage3_without_stage2_names_the_missing_list(tmp_path):
+    """Stage 3 on sets that stage 2 never formatted: one line naming the list
+    and the stage to run (it was a shell test error and a usage message)."""
+    for name in ("tuss.sh", "path.sh", "cmd.sh", "db.sh", "utils"):
+        os.symlink((ROOT / "egs" / "mini_tuss" / "tuss1" / name).resolve(), tmp_path / name)
+    cmd = ["./tuss.sh", "--stage", "3", "--stop_stage", "3", "--train_set", "tr", "--valid_set", "cv"]
+    cmd += ["--test_sets", "tt", "--fs", "8k", "--nj", "1"]
+    cmd += ["--train_config", str(ROOT / "egs/mini_tuss/tuss1/conf/tuning/train_tuss_debug.yaml")]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    err = r.stderr.strip().splitlines()
+    assert err[-1] == "./tuss.sh: stage 3: dump/raw/cv/wav.scp not found: run stage 2 for cv first (--stage 2)", err
+    assert "integer expression" not in r.stderr and "usage:" not in r.stderr
+    assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").rglob("*.scp"))

@@ -352,6 +352,13 @@ train_data_opts() {  # training data options of tuss_train: lists, or none on th
 # ---------------------------------------------------------------- stage 3
 if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! ${skip_train}; then
     log "Stage 3: statistics -> ${stats_dir}"
+    # the lists stage 2 writes (the training set's only when it is listed, not on the fly)
+    for _set in "${valid_set}" $(${onthefly} || echo "${train_set}"); do
+        [ -f "${dumpdir}/raw/${_set}/wav.scp" ] || {
+            echo "$0: stage 3: ${dumpdir}/raw/${_set}/wav.scp not found: run stage 2 for ${_set} first (--stage 2)" >&2
+            exit 1
+        }
+    done
     if ${onthefly} && [ -f local/pools.sh ]; then
         log "  source pools: local/pools.sh"
         local/pools.sh
