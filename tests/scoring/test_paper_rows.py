@@ -105,3 +105,43 @@ def test_paper_row_file_for_models_without_config(tmp_path):
     header, rows = table3_tables((exp / "RESULTS.md").read_text())[0]
     assert [r[0] for r in rows[12:]] == ["enh_download", "enh_download - M5 (paper)"]
     assert cells(header, rows[13])["FUSS SFX"] == f"{6.0 - 9.6:+.2f}"
+
+
+def test_paper_rows_per_task_beside_a_recipe_of_other_sets(tmp_path):
+    """A recipe whose test sets are not the paper's (the mini recipe) shows the
+    published rows too, each task pattern's columns averaged as a mixture's
+    outputs are (SE: VCTK-DEMAND speech and SFX-mix; SS: WHAM!, two speech
+    outputs and one SFX-mix; USS: FUSS; MSS: MUSDB-HQ; CASS: DnR), no cell empty."""
+    from test_table3 import write_scores
+
+    from tuss_plugin.scoring.paper_table3 import ROWS
+
+    exp = tmp_path / "exp" / "enh_mini"
+    rows = [("a", "speech", "SE", 10, 0), ("a", "sfxbg", "SE", 4, 0)]
+    rows += [("b", "speech", "SS", 5, 0), ("b", "speech", "SS", 7, 0), ("b", "sfxbg", "SS", 6, 0)]
+    rows += [("c", "sfx", "USS", 3, 0), ("c", "sfx", "USS", 1, 0)]
+    rows += [("d", p, "MSS", 0, 4) for p in ("drums", "bass", "vocals", "other")]
+    rows += [("e", p, "CASS", 9, 0) for p in ("speech", "sfxbg", "musicbg")]
+    write_scores(exp / "enhanced_test", "test", "all", rows)
+    assert show_results.main([str(exp)]) == 0
+    results = (exp / "RESULTS.md").read_text()
+    ((header, body),) = table3_tables(results)
+    assert header == ["model", "inference", "prompts"] + [f"{t} (test)" for t in
+        ("SE SI-SNR", "SS SI-SNR", "USS SI-SNR", "MSS SNR", "CASS SI-SNR")]  # fmt: skip
+    assert body[0] == ["enh_mini", "enhanced", "all", "7.00", "6.00", "2.00", "4.00", "9.00"]
+    paper = {r[0]: r for r in body[1:]}
+    assert list(paper) == [f"{r.label} (paper, per task)" for r in ROWS]
+    m5 = dict(zip(("vd_s", "vd_b", "w_s", "w_b", "fuss", "voc", "bass", "drums", "oth", "d_s", "d_m", "d_b"),
+                  next(r for r in ROWS if r.label == "M5").values))  # fmt: skip
+    expected = [
+        (m5["vd_s"] + m5["vd_b"]) / 2,
+        (2 * m5["w_s"] + m5["w_b"]) / 3,
+        m5["fuss"],
+        (m5["voc"] + m5["bass"] + m5["drums"] + m5["oth"]) / 4,
+        (m5["d_s"] + m5["d_m"] + m5["d_b"]) / 3,
+    ]
+    row = paper["M5 (paper, per task)"]
+    assert row[1] == next(r for r in ROWS if r.label == "M5").description and row[2] == "all"
+    assert [float(v) for v in row[3:]] == pytest.approx(expected, abs=0.006)
+    assert all(v != "-" for r in body for v in r)
+    assert "(paper, per task) rows" in results

@@ -182,7 +182,8 @@ def test_other_sets_per_task_columns(tmp_path):
     assert len(tables) == 1  # no paper table without a paper test set
     header, rows = tables[0]
     assert header == ["model", "inference", "prompts", "USS SI-SNR (test)", "MSS SNR (test)"]
-    assert rows == [["enh_model", "enhanced", "all", "6.00", "2.00"]]
+    assert rows[0] == ["enh_model", "enhanced", "all", "6.00", "2.00"]
+    assert [r[0] for r in rows[1:]] == [f"{label} (paper, per task)" for label in PAPER_LABELS]
 
 
 def test_paper_table_data():

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,27 @@ def paper_row(label: str, mode: str = "all") -> Optional[PaperRow]:
 
 _BY_LABEL = {r.label: r for r in ROWS}
 _LABELS = frozenset(_BY_LABEL)
+
+
+# the task pattern of each evaluation corpus, and the outputs per mixture of a prompt
+# where a mixture has more than one (WHAM!: two speakers and the noise)
+TASK_OF_CORPUS = {"vctk_demand": "SE", "wham": "SS", "fuss": "USS", "musdb18hq": "MSS", "dnr": "CASS"}
+OUTPUTS_PER_MIXTURE = {("wham", "speech"): 2}
+
+
+def task_values(row: PaperRow) -> Dict[str, float]:
+    """The row per task pattern (``SE``, ``SS``, ``USS``, ``MSS``, ``CASS``): the
+    columns of the task's corpus weighted by the outputs a mixture has of each
+    prompt, i.e. what the mean over a mixture's outputs gives for the paper's
+    per-prompt means (WHAM!: (2 speech + SFX-mix) / 3; FUSS: its one column)."""
+    sums: Dict[str, float] = {}
+    weights: Dict[str, float] = {}
+    for col, value in zip(COLUMNS, row.values):
+        task = TASK_OF_CORPUS[col.corpus]
+        w = OUTPUTS_PER_MIXTURE.get((col.corpus, col.prompt), 1)
+        sums[task] = sums.get(task, 0.0) + w * value
+        weights[task] = weights.get(task, 0.0) + w
+    return {task: sums[task] / weights[task] for task in sums}
 
 
 def row_label(value: str) -> Optional[str]:

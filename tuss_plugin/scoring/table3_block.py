@@ -48,7 +48,7 @@ from tuss_plugin.fileio.textfiles import open_text, read_text
 from tuss_plugin.scoring.metrics import SI_SDR_CLAMP_DB, item_mean
 from tuss_plugin.scoring.paper_table3 import COLUMNS as PAPER_COLUMNS
 from tuss_plugin.scoring.paper_table3 import ROWS as PAPER_ROWS
-from tuss_plugin.scoring.paper_table3 import corpus_of_set, paper_row
+from tuss_plugin.scoring.paper_table3 import corpus_of_set, paper_row, task_values
 from tuss_plugin.scoring.speech_metrics import SPEECH_COLUMNS
 
 METRICS = ("si_snr", "si_snri", "snr", "sdr")
@@ -188,9 +188,10 @@ def paper_table(all_runs: List[Run], labels: Optional[Dict[str, str]] = None) ->
     return lines
 
 
-def other_sets_table(all_runs: List[Run]) -> List[str]:
+def other_sets_table(all_runs: List[Run], with_paper: bool = False) -> List[str]:
     """Sets that are not paper test sets: one column per (task pattern, set) with the task's
-    Table III metric, averaged per mixture; [] when there are none."""
+    Table III metric, averaged per mixture; [] when there are none. ``with_paper``: then
+    the published rows per task pattern (:func:`tuss_plugin.scoring.paper_table3.task_values`)."""
     table: Dict[tuple, Dict[tuple, float]] = OrderedDict()
     cols = set()
     for name, tag, mode, dset, rows in all_runs:
@@ -214,6 +215,10 @@ def other_sets_table(all_runs: List[Run]) -> List[str]:
     ]
     for key in sorted(table, key=row_order):
         lines.append(label_cells(key) + "|".join(cell(table[key].get(c)) for c in cols) + "|")
+    for r in PAPER_ROWS if with_paper else ():
+        per_task = task_values(r)
+        lines.append(f"|{r.label} (paper, per task)|{r.description}|{r.mode}|" + "|".join(
+            cell(per_task.get(t)) for t, _ in cols) + "|")  # fmt: skip
     return lines
 
 
@@ -221,7 +226,8 @@ def table3(exps: List[Path]) -> List[str]:
     """The Table III block: notes, the paper's table (paper test sets), the table of other sets."""
     all_runs = list(runs(exps))
     labels = {exp.name: lab for exp in exps if (lab := paper_label(exp))}
-    paper, other = paper_table(all_runs, labels), other_sets_table(all_runs)
+    paper = paper_table(all_runs, labels)
+    other = other_sets_table(all_runs, with_paper=not paper)
     if not paper and not other:
         return []
     notes = []
@@ -241,6 +247,12 @@ def table3(exps: List[Path]) -> List[str]:
             "- sets other than the paper's five: one column per task pattern and set, "
             "averaged per mixture in the same way"
         ]
+        if not paper:
+            notes.append(
+                "- (paper, per task) rows: the published Table III on the paper's own test sets "
+                "(SE: VCTK-DEMAND, SS: WHAM!, USS: FUSS, MSS: MUSDB-HQ, CASS: DnR), each task's columns "
+                "averaged as a mixture's outputs are; a reference, not the same sets"
+            )
     lines = notes + [""] + paper
     if paper and other:
         lines.append("")
