@@ -9,7 +9,7 @@ the moment ``espnet2.tasks.enh`` is imported, by whoever imports it; if it is
 imported already, the function runs at once. Standard library only.
 
 It is also what runs in every interpreter of an environment the package is
-installed in (``tuss_plugin_autoregister.pth``, :mod:`tuss_plugin.autoregister`),
+installed in (``tuss_plugin_autoregister.pth`` imports ``tuss_plugin``),
 so it imports only built-in modules: no ``importlib.abc`` (which pulls in
 ``importlib.resources``), no ``threading``, no ``typing`` at run time.
 """
