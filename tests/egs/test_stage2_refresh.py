@@ -53,3 +53,25 @@ def test_stage3_without_stage2_names_the_missing_list(tmp_path):
     assert err[-1] == "./tuss.sh: stage 3: dump/raw/cv/wav.scp not found: run stage 2 for cv first (--stage 2)", err
     assert "integer expression" not in r.stderr and "usage:" not in r.stderr
     assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").rglob("*.scp"))
+
+
+def test_stage3_splits_with_different_numbers_of_references(tmp_path):
+    """Stage 3 with two jobs whose splits hold different numbers of references:
+    ESPnet's collect_stats lists the keys of a split's last batch only, so the
+    join stopped on a missing speech_ref3_shape (the first split ends with 4
+    references, the second has 2) or left out the shapes of references its
+    last batch lacked. Every reference's shapes are kept now."""
+    for name in ("tuss.sh", "path.sh", "cmd.sh", "db.sh", "utils"):
+        os.symlink((ROOT / "egs" / "mini_tuss" / "tuss1" / name).resolve(), tmp_path / name)
+    lists = [["speech", "sfxbg"], ["drums", "bass", "vocals", "other"], ["speech", "sfxbg"], ["sfx", "sfx"]]
+    make_data_dir(tmp_path / "data" / "tr", lists, 8000, 0.25)
+    cmd = ["./tuss.sh", "--stage", "2", "--stop_stage", "3", "--train_set", "tr", "--valid_set", "tr"]
+    cmd += ["--test_sets", "tr", "--fs", "8k", "--nj", "2"]
+    cmd += ["--train_config", str(ROOT / "egs/mini_tuss/tuss1/conf/tuning/train_tuss_debug.yaml")]
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    stats = tmp_path / "exp" / "tuss_stats_tr_8k"
+    for mode in ("train", "valid"):
+        shapes = {k: read_scp(stats / mode / f"speech_ref{k}_shape") for k in (1, 2, 3, 4)}
+        assert [len(shapes[k]) for k in (1, 2, 3, 4)] == [4, 4, 1, 1], mode
+        assert shapes[4] == {"utt001": "2000"}

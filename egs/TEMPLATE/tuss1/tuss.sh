@@ -386,9 +386,8 @@ if [ ${stage} -le 3 ] && [ ${stop_stage} -ge 3 ] && ! ${skip_train}; then
             $(train_data_opts) $(data_args "${valid_set}" valid) ${shape_opts} \
             --output_dir "${logdir}/stats.JOB" ${train_args}
         # shellcheck disable=SC2046
-        python3 -m espnet2.bin.aggregate_stats_dirs \
-            $(for n in $(seq "${_nj}"); do echo --input_dir "${logdir}/stats.${n}"; done) \
-            --output_dir "${stats_dir}" > "${logdir}/aggregate.log" 2>&1
+        python3 -m tuss_plugin.bin.aggregate_stats --output_dir "${stats_dir}" \
+            $(for n in $(seq "${_nj}"); do echo "${logdir}/stats.${n}"; done)
         echo "${key}" > "${stats_dir}/.done"
     fi
     log "Stage 3 done: $(wc -l < "${stats_dir}/train/speech_mix_shape") train / $(wc -l < "${stats_dir}/valid/speech_mix_shape") valid utterances"
