@@ -63,6 +63,21 @@ def test_a_set_does_not_depend_on_the_size_of_another(corpus, tmp_path):
         assert _md5(tmp_path / "audio" / name) == CHECKSUMS[name]
 
 
+def test_more_uss_training_mixtures_extend_the_others(corpus, tmp_path):
+    """--num_train_uss sets the USS pattern's training mixtures alone: the first
+    ones are those of the default corpus, the other tasks and sets keep their counts."""
+    args = ["--data_dir", str(tmp_path / "data"), "--audio_dir", str(tmp_path / "audio"), "--seconds", "1.0"]
+    args += ["--num_train", "1", "--num_train_uss", "3", "--num_dev", "1", "--num_test", "0"]
+    subprocess.run([sys.executable, str(LOCAL / "synthesize.py"), *args], check=True, capture_output=True)
+    train = sorted(read_dict(tmp_path / "data" / "train" / "utt2prompts"))
+    uss = ["uss_train_0000", "uss_train_0001", "uss_train_0002"]
+    assert train == sorted(["se_train_0000", "ss_train_0000", "mss_train_0000", "cass_train_0000", *uss])
+    assert sorted(read_dict(tmp_path / "data" / "train_uss" / "utt2prompts")) == uss
+    assert len(read_dict(tmp_path / "data" / "dev" / "utt2prompts")) == 5
+    for name in ("train/uss_train_0000_s1.wav", "train/ss_train_0000_mix.wav"):
+        assert _md5(tmp_path / "audio" / name) == _md5(corpus / "audio" / name)
+
+
 def test_patterns_lists_and_sources_sum_to_the_mixture(corpus):
     data = corpus / "data" / "test"
     prompts = read_dict(data / "utt2prompts")

@@ -8,26 +8,30 @@
 set -euo pipefail
 
 num_train=120   # training mixtures per task
+num_train_uss=  # training mixtures of the USS pattern (default: twice --num_train): the
+                # outputs of one prompt (sfx sfx [sfx]) must break their symmetry, which
+                # takes more examples than the other patterns (README.md, "Results")
 num_dev=6
 num_test=10
 seconds=2.0
 fs=16000
-help_message="Usage: $0 [--num_train N] [--num_dev N] [--num_test N] [--seconds S] [--fs HZ]"
+help_message="Usage: $0 [--num_train N] [--num_train_uss N] [--num_dev N] [--num_test N] [--seconds S] [--fs HZ]"
 
 . ./path.sh
 . ./db.sh
 . utils/parse_options.sh
+num_train_uss=${num_train_uss:-$((2 * num_train))}
 
 marker=data/.mini_tuss.complete
 generators=$(cat local/synthesize.py local/sources.py local/soundfont.py local/voices.py | md5sum | cut -c1-12)
-opts="num_train=${num_train} num_dev=${num_dev} num_test=${num_test} seconds=${seconds} fs=${fs} generators=${generators}"
+opts="num_train=${num_train} num_train_uss=${num_train_uss} num_dev=${num_dev} num_test=${num_test} seconds=${seconds} fs=${fs} generators=${generators}"
 if [ -f "${marker}" ] && [ "$(cat "${marker}")" = "${opts}" ]; then
     echo "$0: corpus already synthesised (${opts})"
 else
     rm -f "${marker}"
     mkdir -p data "${MINI_TUSS}"
     python3 local/synthesize.py --data_dir data --audio_dir "${MINI_TUSS}" \
-        --num_train "${num_train}" --num_dev "${num_dev}" --num_test "${num_test}" \
+        --num_train "${num_train}" --num_train_uss "${num_train_uss}" --num_dev "${num_dev}" --num_test "${num_test}" \
         --seconds "${seconds}" --fs "${fs}"
     echo "${opts}" > "${marker}"
 fi

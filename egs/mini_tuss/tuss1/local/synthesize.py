@@ -132,10 +132,13 @@ def write_set(
     tasks: List[str],
     seed: int = None,
     patterns: Dict[str, List[str]] = None,
+    counts: Dict[str, int] = None,
 ) -> None:
     """Write data/<name>/ (all tasks) and data/<name>_<task>/ (one task each, not
     for ``patterns``).
 
+    ``per_task``: mixtures of each task, unless ``counts`` (task -> mixtures)
+    names the task; mixture i of a task is the same whatever the counts.
     ``seed``: of the set (default SET_SEEDS[name]); ``patterns``: task -> prompt
     list, for tasks beyond TASKS (the new-category sets; they also get
     ``utt2corpus`` = the task, so that validation weighs every pattern equally).
@@ -148,10 +151,13 @@ def write_set(
     pool = speakers()[name.split("_")[0]]  # train_bell -> the train speakers
     lines: Dict[str, List[str]] = {"wav.scp": [], "utt2prompts": [], "utt2spk": []}
     spk: Dict[int, List[str]] = {}
+    total = 0
     for task in tasks:
+        count = (counts or {}).get(task, per_task)
+        total += count
         t_lines: Dict[str, List[str]] = {"wav.scp": [], "utt2prompts": [], "utt2spk": []}
         t_spk: Dict[int, List[str]] = {}
-        for i in range(per_task):
+        for i in range(count):
             utt = f"{task}_{name}_{i:04d}"
             rng = np.random.default_rng([seed, list(patterns or TASKS).index(task), i])
             prompts, srcs = make_mixture(task, rng, n, fs, pool, (patterns or {}).get(task))
@@ -173,12 +179,12 @@ def write_set(
                 d["utt2spk"].append(f"{utt} {utt}")
         if not patterns:
             write_lists(data_root / f"{name}_{task}", t_lines, t_spk)
-        print(f"synthesize.py: {name}: {task}: {per_task} mixtures", flush=True)
+        print(f"synthesize.py: {name}: {task}: {count} mixtures", flush=True)
     write_lists(data_dir, lines, spk)
     if patterns:
         corpus = sorted(f"{line.split()[0]} {line.split()[0].split(f'_{name}_')[0]}" for line in lines["utt2spk"])
         (data_dir / "utt2corpus").write_text("\n".join(corpus) + "\n")
-    print(f"synthesize.py: {name}: {per_task * len(tasks)} mixtures of {seconds} s at {fs} Hz -> {data_dir}")
+    print(f"synthesize.py: {name}: {total} mixtures of {seconds} s at {fs} Hz -> {data_dir}")
 
 
 def main() -> int:
@@ -187,6 +193,12 @@ def main() -> int:
     parser.add_argument("--audio_dir", required=True, help="audio goes to <audio_dir>/<set>/")
     parser.add_argument("--fs", type=int, default=16000)
     parser.add_argument("--num_train", type=int, default=120, help="training mixtures per task")
+    parser.add_argument(
+        "--num_train_uss",
+        type=int,
+        default=None,
+        help="training mixtures of the USS pattern (default: --num_train); its outputs share one prompt",
+    )
     parser.add_argument("--num_dev", type=int, default=6, help="dev mixtures per task")
     parser.add_argument("--num_test", type=int, default=10, help="test mixtures per task")
     parser.add_argument("--seconds", type=float, default=2.0, help="mixture duration")
@@ -213,7 +225,10 @@ def main() -> int:
                 patterns,
             )
         else:
-            write_set(Path(args.data_dir), Path(args.audio_dir), name, count, args.seconds, args.fs, args.tasks)
+            uss = {"uss": args.num_train_uss} if name == "train" and args.num_train_uss is not None else None
+            write_set(
+                Path(args.data_dir), Path(args.audio_dir), name, count, args.seconds, args.fs, args.tasks, counts=uss
+            )
     return 0
 
 
