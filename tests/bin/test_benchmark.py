@@ -124,3 +124,26 @@ def test_errors(capsys, tmp_path):
         assert "bad.yaml" in str(e)
     else:
         raise AssertionError("a config without a separator must be refused")
+
+
+def test_train_step_with_the_configs_optimiser_and_a_batch(capsys, tmp_path):
+    """--mode train steps the optimiser of the config (here fused AdamW) and
+    reports its update time; --batch_size mixtures per step."""
+    import yaml
+
+    conf = yaml.safe_load(open(TINY))
+    conf.update(optim="adamw", optim_conf={"lr": 1.0e-3, "weight_decay": 1.0e-2, "fused": True})
+    path = tmp_path / "tiny_fused.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    one = _run(capsys, "--mode", "train")
+    assert one["batch_size"] == 1 and one["optimizer"] == "AdamW"  # no optim in the config: AdamW at 1e-4
+    rc = benchmark.main(
+        ["--config", str(path), "--seconds", "0.25", "--threads", "1", "--prompts", "speech", "sfxbg"]
+        + ["--matmul-size", "256", "--mode", "train", "--batch_size", "2"]
+    )
+    assert rc == 0
+    two = json.loads(capsys.readouterr().out)
+    _sane(two)
+    assert two["batch_size"] == 2 and two["optimizer"] == "AdamW (fused)"
+    assert 0 < two["optimizer_seconds_median"] < two["seconds_median"]
+    assert abs(two["gflop"] - 2 * one["gflop"]) < 0.02 * two["gflop"]

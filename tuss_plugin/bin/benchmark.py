@@ -10,9 +10,12 @@ Separation", ICASSP 2025), as one JSON object on stdout.
         [--pools DIR ...] [--realistic_pool DIR] [--batches 10] [--profile]
 
 ``--mode infer`` times waveform-to-waveform separation (variance normalisation,
-STFT, separator, iSTFT) of one mixture under ``torch.inference_mode``;
-``--mode train`` times one training step of batch 1: forward with the loss of
-the config, backward, ``AdamW.step``. ``gflop`` is what
+STFT, separator, iSTFT) of ``--batch_size`` mixtures (default 1) under
+``torch.inference_mode``; ``--mode train`` times one training step of
+``--batch_size`` mixtures: forward with the loss of the config, backward, and
+the update of the config's optimiser (``optim``, ``optim_conf``, e.g. fused
+AdamW; AdamW at 1e-4 when the config names none), whose time alone is
+``optimizer_seconds_median``. ``gflop`` is what
 ``torch.utils.flop_counter.FlopCounterMode`` counts for one forward (infer) or
 one forward + backward (train; the optimizer step is not counted; the
 TUSS layers with a written-out backward are counted as autograd through
@@ -84,6 +87,7 @@ def get_parser() -> argparse.ArgumentParser:
         help="prompt list (default: speech sfxbg musicbg)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--batch_size", type=int, default=1, help="--mode infer|train: mixtures per run (default: 1)")
     p.add_argument("--mode", choices=("infer", "train", "data"), default="infer", help="default: infer")
     p.add_argument("--pools", nargs="+", default=None, help="--mode data: these pool dirs instead of the config's")
     p.add_argument(
@@ -241,7 +245,10 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
         "retain_freed_memory": retained,
         "flops_counted": "forward" if args.mode == "infer" else "forward+backward",
     }
-    result.update(measure(model, args.mode, n_samples, ids, device, args.bf16, args.runs, args.warmup, args.seed))
+    figures = measure(
+        model, args.mode, n_samples, ids, device, args.bf16, args.runs, args.warmup, args.seed, args.batch_size, conf
+    )
+    result.update(figures)
     del model
     matmul_runs.append(matmul_gflop_per_s(device, n=args.matmul_size, dtype=mm_dtype))
     matmul = max(matmul_runs)
