@@ -6,7 +6,7 @@ read when a parser or model is built. Importing :mod:`tuss_plugin` arranges
 for :func:`register_enh_choices` to add our classes to them when
 ``espnet2.tasks.enh`` is imported (nothing in ESPnet's files is changed), so
 ``--separator tuss`` works with ESPnet's own ``EnhancementTask`` loaders too. The paper's
-learning-rate schedule is added to ESPnet's scheduler table the same way.
+learning-rate schedule (and a cosine one for short budgets) is added to ESPnet's scheduler table the same way.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from tuss_plugin.loss.category_pit import CategoryPITSolver
 from tuss_plugin.loss.criterions import SNRWithZeroRefLoss
 from tuss_plugin.separator.bslocoformer_separator import BSLocoformerSeparator
 from tuss_plugin.separator.tuss_separator import TUSSSeparator
-from tuss_plugin.train.scheduler import TUSSWarmupPlateauLR
+from tuss_plugin.train.scheduler import TUSSWarmupCosineLR, TUSSWarmupPlateauLR
 
 SEPARATORS = {"tuss": TUSSSeparator, "bslocoformer": BSLocoformerSeparator}
 ENCODERS = {"tuss_stft": TUSSSTFTEncoder}
 DECODERS = {"tuss_stft": TUSSSTFTDecoder}
 LOSS_WRAPPERS = {"category_pit": CategoryPITSolver}
 CRITERIONS = {"snr_zeroref": SNRWithZeroRefLoss}
-SCHEDULERS = {"tusswarmupplateau": TUSSWarmupPlateauLR}
+SCHEDULERS = {"tusswarmupplateau": TUSSWarmupPlateauLR, "tusswarmupcosine": TUSSWarmupCosineLR}
 
 
 def register() -> None:
