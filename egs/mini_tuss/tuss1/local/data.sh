@@ -8,7 +8,7 @@
 set -euo pipefail
 
 num_train=120   # training mixtures per task
-num_train_uss=  # training mixtures of the USS pattern (default: twice --num_train): the
+num_train_uss=  # training mixtures of the USS pattern (default: 3 x --num_train): the
                 # outputs of one prompt (sfx sfx [sfx]) must break their symmetry, which
                 # takes more examples than the other patterns (README.md, "Results")
 num_dev=6
@@ -20,7 +20,7 @@ help_message="Usage: $0 [--num_train N] [--num_train_uss N] [--num_dev N] [--num
 . ./path.sh
 . ./db.sh
 . utils/parse_options.sh
-num_train_uss=${num_train_uss:-$((2 * num_train))}
+num_train_uss=${num_train_uss:-$((3 * num_train))}
 
 marker=data/.mini_tuss.complete
 generators=$(cat local/synthesize.py local/sources.py local/soundfont.py local/voices.py | md5sum | cut -c1-12)
