@@ -116,6 +116,9 @@ def test_errors(capsys, tmp_path):
     assert benchmark.main(["--config", TINY, "--prompts", "sfx", "sfxbg"]) == 2
     assert "cannot be combined" in capsys.readouterr().err
     assert benchmark.main(["--config", TINY, "--runs", "2"]) == 2
+    assert "--runs must be >= 3 (got 2)" in capsys.readouterr().err
+    assert benchmark.main(["--config", TINY, "--batch_size", "0"]) == 2
+    assert "--batch_size must be >= 1 (got 0)" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: 1\n")
     try:

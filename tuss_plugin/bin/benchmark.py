@@ -179,6 +179,20 @@ def emulated_bf16(device: str, option: str) -> bool:
     return False
 
 
+def arg_problem(args: argparse.Namespace) -> Optional[str]:
+    """What is wrong with ``--runs`` or ``--batch_size``, or None."""
+    if args.runs < 3:
+        return f"--runs must be >= 3 (got {args.runs})"
+    if args.batch_size < 1:
+        return f"--batch_size must be >= 1 (got {args.batch_size})"
+    return None
+
+
+def timing(args: argparse.Namespace) -> Tuple[int, int, int, int]:
+    """``measure``'s runs, warm-up runs, seed and batch size."""
+    return args.runs, args.warmup, args.seed, args.batch_size
+
+
 def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     """``--mode infer|train``: the model of the config (see the module docstring)."""
     import torch
@@ -188,8 +202,8 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     from tuss_plugin.benchmark.profiling import machine_info, matmul_gflop_per_s, software_versions
     from tuss_plugin.utils.cpu_memory import retain_freed_memory
 
-    if args.runs < 3:
-        print(f"benchmark: --runs must be >= 3 (got {args.runs})", file=sys.stderr)
+    if (problem := arg_problem(args)) is not None:
+        print(f"benchmark: {problem}", file=sys.stderr)
         return 2, None
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -245,10 +259,7 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
         "retain_freed_memory": retained,
         "flops_counted": "forward" if args.mode == "infer" else "forward+backward",
     }
-    figures = measure(
-        model, args.mode, n_samples, ids, device, args.bf16, args.runs, args.warmup, args.seed, args.batch_size, conf
-    )
-    result.update(figures)
+    result.update(measure(model, args.mode, n_samples, ids, device, args.bf16, *timing(args), conf))
     del model
     matmul_runs.append(matmul_gflop_per_s(device, n=args.matmul_size, dtype=mm_dtype))
     matmul = max(matmul_runs)
