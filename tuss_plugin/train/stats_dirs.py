@@ -15,9 +15,8 @@ its batches had (the ``<key>_shape`` files written) before the aggregation.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 from tuss_plugin.fileio.atomic import atomic_write_text
 
@@ -25,18 +24,12 @@ MODES = ("train", "valid")
 _SUFFIX = "_shape"
 
 
-def _order(key: str):
-    """speech_mix, speech_ref1, speech_ref2, .., speech_ref10, then the others by name."""
-    m = re.fullmatch(r"(.*?)(\d+)", key)
-    return (key != "speech_mix", m.group(1) if m else key, int(m.group(2)) if m else -1, key)
-
-
 def split_keys(mode_dir: Path) -> List[str]:
     """The batch keys of one split and mode: the ``<key>_shape`` files it has."""
-    return sorted((p.name[: -len(_SUFFIX)] for p in mode_dir.glob(f"*{_SUFFIX}")), key=_order)
+    return sorted(p.name[: -len(_SUFFIX)] for p in mode_dir.glob(f"*{_SUFFIX}"))
 
 
-def align_batch_keys(split_dirs: Sequence[Path]) -> dict:
+def align_batch_keys(split_dirs: Sequence[Path]) -> Dict[str, List[str]]:
     """Give every split the same batch keys, in place.
 
     For each mode (``train``, ``valid``) that the splits have: the union of
@@ -49,7 +42,7 @@ def align_batch_keys(split_dirs: Sequence[Path]) -> dict:
         dirs = [Path(d) / mode for d in split_dirs if (Path(d) / mode / "batch_keys").is_file()]
         if not dirs:
             continue
-        keys = sorted({k for d in dirs for k in split_keys(d)}, key=_order)
+        keys = sorted({k for d in dirs for k in split_keys(d)})  # the order does not matter to the join
         for d in dirs:
             for key in keys:
                 shape = d / f"{key}{_SUFFIX}"
