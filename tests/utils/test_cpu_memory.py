@@ -38,7 +38,7 @@ SCRIPT = textwrap.dedent(
     # depends on what the process allocated before (4-8 measured here)
     for _ in range(12):
         faults_of_one_block()
-    after = [faults_of_one_block() for _ in range(5)]
+    after = sorted(faults_of_one_block() for _ in range(5))
 
     def rss_kb():
         with open("/proc/self/status") as f:
@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent(
 
     kept = rss_kb()
     released = release_freed_memory()
-    print(off, on, retain_freed_memory(), min(before), sum(after), released, kept - rss_kb())
+    print(off, on, retain_freed_memory(), min(before), after[2], released, kept - rss_kb())
     """
 )
 
@@ -57,13 +57,14 @@ def test_retain_freed_memory_reuses_blocks():
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, check=True
     ).stdout.split()
-    off, on, again, before, after, released, drop_kb = out[-7:]
+    off, on, again, before, median_after, released, drop_kb = out[-7:]
     assert (off, on, again) == ("False", "True", "True")
     # glibc's default: a 64 MiB block is a fresh mmap each time, 16384 pages of 4 KiB
     assert int(before) > 8000
-    # retained: once the heap has grown, blocks reuse its pages (5 blocks fault
-    # in fewer pages than one fresh block)
-    assert int(after) < 16384
+    # retained: once the heap has grown, blocks reuse its pages. The median of 5
+    # blocks, because the heap may still grow once more among them (one block
+    # faulted in whole, 16384 pages, was seen on another machine)
+    assert int(median_after) < 16384 // 4
     # release_freed_memory hands the kept block (64 MiB) back to the kernel
     assert released == "True" and int(drop_kb) > 32 * 1024
 
