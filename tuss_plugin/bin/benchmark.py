@@ -188,16 +188,26 @@ def arg_problem(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
-def timing(args: argparse.Namespace) -> Tuple[int, int, int, int]:
-    """``measure``'s runs, warm-up runs, seed and batch size."""
-    return args.runs, args.warmup, args.seed, args.batch_size
+def sample_rate(args: argparse.Namespace, conf: Dict) -> Optional[int]:
+    """The rate to measure at: ``--fs``, else the config's; None (after saying
+    why on stderr) if neither gives one or they differ."""
+    from tuss_plugin.benchmark.compare import config_fs
+
+    fs = args.fs or config_fs(conf)
+    if fs is None:
+        print(f"{args.config}: no sample rate in the config; pass --fs", file=sys.stderr)
+        return None
+    model_fs = config_fs(conf)
+    if model_fs is not None and model_fs != fs:
+        print(f"{args.config}: the model is built for fs={model_fs}, not --fs {fs}", file=sys.stderr)
+        return None
+    return fs
 
 
 def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     """``--mode infer|train``: the model of the config (see the module docstring)."""
     import torch
 
-    from tuss_plugin.benchmark.compare import config_fs
     from tuss_plugin.benchmark.measure import build_model, compare_separators, load_config, measure
     from tuss_plugin.benchmark.profiling import machine_info, matmul_gflop_per_s, software_versions
     from tuss_plugin.utils.cpu_memory import retain_freed_memory
@@ -217,13 +227,7 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
     retained = retain_freed_memory()  # as the toolkit's programs do; TUSS_RETAIN_FREED_MEMORY=0: off
 
     conf = load_config(args.config)
-    fs = args.fs or config_fs(conf)
-    if fs is None:
-        print(f"{args.config}: no sample rate in the config; pass --fs", file=sys.stderr)
-        return 2, None
-    model_fs = config_fs(conf)
-    if model_fs is not None and model_fs != fs:
-        print(f"{args.config}: the model is built for fs={model_fs}, not --fs {fs}", file=sys.stderr)
+    if (fs := sample_rate(args, conf)) is None:
         return 2, None
     n_samples = int(round(args.seconds * fs))
 
@@ -259,7 +263,10 @@ def model_main(args: argparse.Namespace) -> Tuple[int, Optional[Dict]]:
         "retain_freed_memory": retained,
         "flops_counted": "forward" if args.mode == "infer" else "forward+backward",
     }
-    result.update(measure(model, args.mode, n_samples, ids, device, args.bf16, *timing(args), conf))
+    figures = measure(
+        model, args.mode, n_samples, ids, device, args.bf16, args.runs, args.warmup, args.seed, args.batch_size, conf
+    )
+    result.update(figures)
     del model
     matmul_runs.append(matmul_gflop_per_s(device, n=args.matmul_size, dtype=mm_dtype))
     matmul = max(matmul_runs)
